@@ -1,0 +1,318 @@
+/**
+ * Re-drive jobs: persistent, resumable, rate-limited moves of dead letters.
+ *
+ * The engine moves messages (each move deletes from the source and inserts
+ * into the target in the same transaction); this module owns the job rows,
+ * pacing, cancellation and progress events. A batch of moves and the job's
+ * new cursor and counters are written in ONE transaction, so after a crash
+ * the job resumes exactly after the last committed batch: no message is
+ * moved twice or lost.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SqliteDatabase } from '../storage/database.js';
+import type { GroupCommit } from '../storage/group-commit.js';
+import { prepareStatements } from '../storage/statements.js';
+import { decodeJson, encodeJson } from './codec.js';
+import { BrokerError } from './errors.js';
+import type { EngineFilter, FieldTable, JobState, RedriveJob } from './types.js';
+
+export type RedriveSelection = { kind: 'ids'; ids: string[] } | { kind: 'all' } | { kind: 'filter'; filter: EngineFilter };
+
+export interface RedriveJobState {
+  id: string;
+  connectionId: string;
+  source: string;
+  target: { exchange: string; routingKey: string } | null;
+  selection: RedriveSelection;
+  edit: { body?: Buffer; headers?: FieldTable } | null;
+  rate: number | null;
+  state: JobState;
+  moved: number;
+  failed: number;
+  total: number;
+  /** ids: index of the next id; all/filter: last source seq examined. */
+  cursor: number;
+  /** all/filter: highest source seq that belongs to the selection (taken at start). */
+  upper: number;
+  auditId: number;
+  startedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface RedriveHost {
+  db: SqliteDatabase;
+  gc: GroupCommit;
+  now: () => number;
+  /** Moves up to `max` messages of the job (inside a transaction); returns true when the selection is exhausted. */
+  step: (job: RedriveJobState, max: number) => boolean;
+  emit: (job: RedriveJob) => void;
+  insertAudit: (entry: { connectionId: string; action: string; source: string; target: string; count: number; selection: string; state: string }) => number;
+  updateAudit: (id: number, count: number, state: string) => void;
+}
+
+const BATCH = 1000;
+const PACE_MS = 100;
+const EMIT_EVERY_MS = 250;
+const KEEP_FINISHED = 500;
+
+interface JobRow {
+  id: string;
+  connection_id: string;
+  source: string;
+  target: string | null;
+  selection: string;
+  edit: string | null;
+  rate: number | null;
+  state: JobState;
+  moved: number;
+  failed: number;
+  total: number;
+  cursor: number;
+  upper: number;
+  audit_id: number | null;
+  started_at: number;
+  finished_at: number | null;
+  error: string | null;
+}
+
+export function describeTarget(target: RedriveJobState['target']): string {
+  return target ? `${target.exchange}/${target.routingKey}` : 'origin';
+}
+
+export function describeSelection(sel: RedriveSelection): string {
+  if (sel.kind === 'ids') return `${sel.ids.length} message id${sel.ids.length === 1 ? '' : 's'}`;
+  if (sel.kind === 'all') return 'all messages';
+  return `messages matching ${JSON.stringify(sel.filter)}`;
+}
+
+export class RedriveJobs {
+  private readonly jobs = new Map<string, RedriveJobState>();
+  private readonly timers = new Map<string, NodeJS.Timeout | NodeJS.Immediate>();
+  private readonly lastEmit = new Map<string, number>();
+  private readonly tokens = new Map<string, number>();
+  private closed = false;
+  private readonly st;
+
+  constructor(private readonly host: RedriveHost) {
+    this.st = prepareStatements(host.db, {
+      insert: `INSERT INTO redrive_jobs (id, connection_id, source, target, selection, edit, rate, state, moved, failed, total, cursor, upper, audit_id, started_at, finished_at, error)
+               VALUES (@id, @connection_id, @source, @target, @selection, @edit, @rate, @state, @moved, @failed, @total, @cursor, @upper, @audit_id, @started_at, @finished_at, @error)`,
+      progress: 'UPDATE redrive_jobs SET state = ?, moved = ?, failed = ?, total = ?, cursor = ?, finished_at = ?, error = ? WHERE id = ?',
+      all: 'SELECT * FROM redrive_jobs ORDER BY started_at DESC, id',
+      prune: `DELETE FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') AND id NOT IN
+               (SELECT id FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') ORDER BY started_at DESC LIMIT ${KEEP_FINISHED})`,
+    });
+  }
+
+  /** Loads every job; unfinished ones start again where they stopped. */
+  load(): void {
+    for (const row of this.st.all.all() as JobRow[]) {
+      const job: RedriveJobState = {
+        id: row.id,
+        connectionId: row.connection_id,
+        source: row.source,
+        target: row.target ? (JSON.parse(row.target) as RedriveJobState['target']) : null,
+        selection: decodeJson<RedriveSelection>(row.selection),
+        edit: row.edit ? decodeJson<RedriveJobState['edit']>(row.edit) : null,
+        rate: row.rate,
+        state: row.state,
+        moved: row.moved,
+        failed: row.failed,
+        total: row.total,
+        cursor: row.cursor,
+        upper: row.upper,
+        auditId: row.audit_id ?? 0,
+        startedAt: row.started_at,
+        finishedAt: row.finished_at,
+        error: row.error,
+      };
+      this.jobs.set(job.id, job);
+    }
+  }
+
+  resumeUnfinished(): void {
+    for (const job of this.jobs.values()) {
+      if (job.state === 'pending' || job.state === 'running') {
+        job.state = 'running';
+        this.schedule(job, 0);
+      }
+    }
+  }
+
+  create(spec: Omit<RedriveJobState, 'id' | 'state' | 'moved' | 'failed' | 'cursor' | 'auditId' | 'startedAt' | 'finishedAt' | 'error'>): RedriveJobState {
+    const job: RedriveJobState = {
+      ...spec,
+      id: randomUUID(),
+      state: 'running',
+      moved: 0,
+      failed: 0,
+      cursor: 0,
+      auditId: 0,
+      startedAt: this.host.now(),
+      finishedAt: null,
+      error: null,
+    };
+    this.host.gc.run(() => {
+      job.auditId = this.host.insertAudit({
+        connectionId: job.connectionId,
+        action: 'redrive',
+        source: job.source,
+        target: describeTarget(job.target),
+        count: 0,
+        selection: describeSelection(job.selection),
+        state: 'running',
+      });
+      this.st.insert.run({
+        id: job.id,
+        connection_id: job.connectionId,
+        source: job.source,
+        target: job.target ? JSON.stringify(job.target) : null,
+        selection: encodeJson(job.selection),
+        edit: job.edit ? encodeJson(job.edit) : null,
+        rate: job.rate,
+        state: job.state,
+        moved: 0,
+        failed: 0,
+        total: job.total,
+        cursor: 0,
+        upper: job.upper,
+        audit_id: job.auditId,
+        started_at: job.startedAt,
+        finished_at: null,
+        error: null,
+      });
+      this.st.prune.run();
+    });
+    // The job row is durable before anything moves: a crash right after
+    // start still resumes it.
+    this.host.gc.flush();
+    this.jobs.set(job.id, job);
+    this.host.emit(view(job));
+    this.schedule(job, 0);
+    return job;
+  }
+
+  get(id: string): RedriveJob {
+    return view(this.job(id));
+  }
+
+  list(): RedriveJob[] {
+    return [...this.jobs.values()].sort((a, b) => b.startedAt - a.startedAt).map(view);
+  }
+
+  cancel(id: string): RedriveJob {
+    const job = this.job(id);
+    if (job.state === 'running' || job.state === 'pending') this.finish(job, 'cancelled');
+    return view(job);
+  }
+
+  /** Jobs running on a queue that is being deleted fail rather than spin. */
+  failForSource(source: string, reason: string): void {
+    for (const job of this.jobs.values()) if (job.source === source && job.state === 'running') this.finish(job, 'failed', reason);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) {
+      clearTimeout(t as NodeJS.Timeout);
+      clearImmediate(t as NodeJS.Immediate);
+    }
+    this.timers.clear();
+  }
+
+  private job(id: string): RedriveJobState {
+    const job = this.jobs.get(id);
+    if (!job) throw new BrokerError('NOT_FOUND', `re-drive job ${JSON.stringify(id)} does not exist`, 'id');
+    return job;
+  }
+
+  private schedule(job: RedriveJobState, delayMs: number): void {
+    if (this.closed) return;
+    const run = () => {
+      this.timers.delete(job.id);
+      this.pump(job);
+    };
+    const t = delayMs > 0 ? setTimeout(run, delayMs) : setImmediate(run);
+    if ('unref' in t) t.unref();
+    this.timers.set(job.id, t);
+  }
+
+  private persist(job: RedriveJobState): void {
+    this.st.progress.run(job.state, job.moved, job.failed, job.total, job.cursor, job.finishedAt, job.error, job.id);
+  }
+
+  private pump(job: RedriveJobState): void {
+    if (this.closed || job.state !== 'running') return;
+    let max = BATCH;
+    if (job.rate !== null) {
+      // Token bucket refilled every PACE_MS; the fraction carries over, so
+      // 3 msg/s moves 0,0,0,1,0,0,1… per tick and averages exactly 3.
+      const t = (this.tokens.get(job.id) ?? 0) + (job.rate * PACE_MS) / 1000;
+      max = Math.min(BATCH, Math.floor(t));
+      this.tokens.set(job.id, Math.min(t - max, BATCH));
+    }
+    let done = false;
+    if (max > 0) {
+      try {
+        done = this.host.gc.run(() => {
+          const d = this.host.step(job, max);
+          this.persist(job);
+          return d;
+        }, max);
+        this.host.gc.flush();
+      } catch (err) {
+        this.finish(job, 'failed', err instanceof Error ? err.message : String(err));
+        return;
+      }
+    }
+    if (done) {
+      this.finish(job, 'completed');
+      return;
+    }
+    const now = Date.now();
+    if (now - (this.lastEmit.get(job.id) ?? 0) >= EMIT_EVERY_MS) {
+      this.lastEmit.set(job.id, now);
+      this.host.emit(view(job));
+    }
+    this.schedule(job, job.rate !== null ? PACE_MS : 0);
+  }
+
+  private finish(job: RedriveJobState, state: JobState, error?: string): void {
+    const t = this.timers.get(job.id);
+    if (t) {
+      clearTimeout(t as NodeJS.Timeout);
+      clearImmediate(t as NodeJS.Immediate);
+      this.timers.delete(job.id);
+    }
+    job.state = state;
+    job.finishedAt = this.host.now();
+    job.error = error ?? null;
+    if (state === 'completed') job.total = Math.max(job.total, job.moved + job.failed);
+    this.host.gc.run(() => {
+      this.persist(job);
+      this.host.updateAudit(job.auditId, job.moved, state);
+    });
+    this.host.gc.flush();
+    this.tokens.delete(job.id);
+    this.lastEmit.delete(job.id);
+    this.host.emit(view(job));
+  }
+}
+
+function view(job: RedriveJobState): RedriveJob {
+  return {
+    id: job.id,
+    connectionId: job.connectionId,
+    source: job.source,
+    target: describeTarget(job.target),
+    state: job.state,
+    moved: job.moved,
+    total: job.total,
+    failed: job.failed,
+    ratePerSecond: job.rate,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    error: job.error,
+  };
+}

@@ -1,0 +1,618 @@
+/**
+ * Streams (the Kafka model): topics of partitions, each an append-only log
+ * of records with offsets; consumer groups with members, range assignment
+ * and committed offsets.
+ *
+ * Record rows use the same rowid scheme as messages: id = pid * 2^36 +
+ * offset, so a partition is one contiguous, ordered rowid range and reading
+ * from an offset is a single range seek.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { SqliteDatabase } from '../storage/database.js';
+import type { GroupCommit } from '../storage/group-commit.js';
+import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
+import { prepareStatements } from '../storage/statements.js';
+import { decodeJson, encodeJson } from './codec.js';
+import { BrokerError, invalid, notFound, shown } from './errors.js';
+import { compileFilter, type CompiledFilter, type FilterSubject } from './filter.js';
+import { partitionForKey } from './murmur2.js';
+import { expand } from './placeholders.js';
+import type {
+  BrowseTopicOptions,
+  BrowseTopicPage,
+  FetchOptions,
+  FetchResult,
+  GroupInfo,
+  GroupMemberInfo,
+  GroupPartitionLag,
+  JoinGroupResult,
+  LeaveGroupResult,
+  OffsetCommit,
+  ProduceOptions,
+  ProduceRecord,
+  RecordHeaders,
+  TopicInfo,
+  TopicOptions,
+  TopicPartitionRef,
+  TopicRecord,
+  TopicRecordEvent,
+} from './types.js';
+
+export interface StreamContext {
+  db: SqliteDatabase;
+  gc: GroupCommit;
+  now: () => number;
+  emitRecord: (event: TopicRecordEvent) => void;
+  wantsRecords: () => boolean;
+  audit: (action: string, source: string, target: string, count: number, selection: string) => void;
+}
+
+interface PartitionState {
+  pid: number;
+  partition: number;
+  start: number;
+  next: number;
+  bytes: number;
+  dirty: boolean;
+}
+
+interface TopicState {
+  tid: number;
+  name: string;
+  partitions: PartitionState[];
+  retentionMs: number | null;
+  retentionBytes: number | null;
+  rr: number;
+}
+
+interface GroupState {
+  generation: number;
+  members: Map<string, { topics: string[]; assignments: TopicPartitionRef[] }>;
+}
+
+interface RecordRow {
+  id: number;
+  ts: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: string | null;
+  size: number;
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+const SCAN_CHUNK = 2000;
+
+function optionalLimit(v: number | null | undefined, field: string): number | null {
+  if (v === undefined || v === null || v === -1) return null;
+  if (!Number.isInteger(v) || v < 0) throw invalid(field, `expected a non-negative integer or -1 (unlimited), got ${shown(v)}`);
+  return v;
+}
+
+function toBuffer(v: Buffer | string | null | undefined): Buffer | null {
+  if (v === undefined || v === null) return null;
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+export class Streams {
+  private readonly topics = new Map<string, TopicState>();
+  private readonly groups = new Map<string, GroupState>();
+  private readonly usedPids = new Set<number>();
+  private readonly st;
+
+  constructor(private readonly ctx: StreamContext) {
+    this.st = prepareStatements(ctx.db, {
+      insertTopic: 'INSERT INTO topics (tid, name, partitions, retention_ms, retention_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      deleteTopic: 'DELETE FROM topics WHERE tid = ?',
+      insertPartition: 'INSERT INTO partitions (pid, tid, partition, start_offset, next_offset, bytes) VALUES (?, ?, ?, 0, 0, 0)',
+      deletePartitions: 'DELETE FROM partitions WHERE tid = ?',
+      savePartition: 'UPDATE partitions SET start_offset = ?, next_offset = ?, bytes = ? WHERE pid = ?',
+      insertRecord: 'INSERT INTO records (id, ts, key, value, headers, size) VALUES (?, ?, ?, ?, ?, ?)',
+      deleteRecords: 'DELETE FROM records WHERE id >= ? AND id < ?',
+      scanRecords: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
+      scanSizes: 'SELECT id, ts, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
+      seekTime: 'SELECT id FROM records WHERE id >= ? AND id < ? AND ts >= ? ORDER BY id LIMIT 1',
+      recordTs: 'SELECT ts FROM records WHERE id = ?',
+      upsertOffset:
+        'INSERT INTO group_offsets (group_id, topic, partition, committed, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed = excluded.committed, updated_at = excluded.updated_at',
+      groupOffsets: 'SELECT topic, partition, committed FROM group_offsets WHERE group_id = ? ORDER BY topic, partition',
+      groupIds: 'SELECT DISTINCT group_id FROM group_offsets',
+      deleteTopicOffsets: 'DELETE FROM group_offsets WHERE topic = ?',
+    });
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  load(): void {
+    const topics = this.ctx.db.prepare('SELECT tid, name, retention_ms, retention_bytes FROM topics ORDER BY tid').all() as Array<{
+      tid: number;
+      name: string;
+      retention_ms: number | null;
+      retention_bytes: number | null;
+    }>;
+    const parts = this.ctx.db.prepare('SELECT pid, tid, partition, start_offset, next_offset, bytes FROM partitions ORDER BY tid, partition').all() as Array<{
+      pid: number;
+      tid: number;
+      partition: number;
+      start_offset: number;
+      next_offset: number;
+      bytes: number;
+    }>;
+    const byTid = new Map<number, TopicState>();
+    for (const t of topics) {
+      const state: TopicState = { tid: t.tid, name: t.name, partitions: [], retentionMs: t.retention_ms, retentionBytes: t.retention_bytes, rr: 0 };
+      this.topics.set(t.name, state);
+      byTid.set(t.tid, state);
+    }
+    for (const p of parts) {
+      this.usedPids.add(p.pid);
+      byTid.get(p.tid)?.partitions.push({ pid: p.pid, partition: p.partition, start: p.start_offset, next: p.next_offset, bytes: p.bytes, dirty: false });
+    }
+  }
+
+  /** Inside the group commit, right before COMMIT. */
+  saveDirty(): void {
+    for (const t of this.topics.values()) {
+      for (const p of t.partitions) {
+        if (!p.dirty) continue;
+        this.st.savePartition.run(p.start, p.next, p.bytes, p.pid);
+        p.dirty = false;
+      }
+    }
+  }
+
+  // ---- topics --------------------------------------------------------------
+
+  createTopic(name: string, options: TopicOptions): TopicInfo {
+    if (typeof name !== 'string' || !TOPIC_NAME.test(name) || name === '.' || name === '..') {
+      throw invalid('name', `topic names are 1–249 characters of a–z, A–Z, 0–9, ".", "_" and "-"; got ${shown(name)}`);
+    }
+    const n = options?.partitions;
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) throw invalid('partitions', `expected an integer from 1 to 10000, got ${shown(n)}`);
+    const retentionMs = optionalLimit(options.retentionMs, 'retentionMs');
+    const retentionBytes = optionalLimit(options.retentionBytes, 'retentionBytes');
+    if (this.topics.has(name)) throw new BrokerError('CONFLICT', `topic ${JSON.stringify(name)} already exists`, 'name');
+    const pids = this.allocatePids(n);
+    const tid = (this.ctx.db.prepare('SELECT coalesce(max(tid), 0) + 1 AS t FROM topics').get() as { t: number }).t;
+    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, rr: 0 };
+    this.ctx.gc.run(() => {
+      this.st.insertTopic.run(tid, name, n, retentionMs, retentionBytes, this.ctx.now());
+      pids.forEach((pid, partition) => this.st.insertPartition.run(pid, tid, partition));
+    });
+    pids.forEach((pid, partition) => {
+      this.usedPids.add(pid);
+      state.partitions.push({ pid, partition, start: 0, next: 0, bytes: 0, dirty: false });
+    });
+    this.topics.set(name, state);
+    return this.info(state);
+  }
+
+  deleteTopic(name: string): void {
+    const t = this.topic(name);
+    this.ctx.gc.run(() => {
+      for (const p of t.partitions) this.st.deleteRecords.run(p.pid * SEQ_SPAN, (p.pid + 1) * SEQ_SPAN);
+      this.st.deletePartitions.run(t.tid);
+      this.st.deleteTopic.run(t.tid);
+      this.st.deleteTopicOffsets.run(name);
+      this.ctx.audit('delete-topic', name, '', t.partitions.reduce((s, p) => s + p.next - p.start, 0), 'topic');
+    });
+    this.topics.delete(name);
+    for (const p of t.partitions) this.usedPids.delete(p.pid);
+    for (const g of this.groups.values()) for (const m of g.members.values()) m.assignments = m.assignments.filter((a) => a.topic !== name);
+  }
+
+  listTopics(): TopicInfo[] {
+    return [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name)).map((t) => this.info(t));
+  }
+
+  hasTopic(name: string): boolean {
+    return this.topics.has(name);
+  }
+
+  private info(t: TopicState): TopicInfo {
+    const partitions = t.partitions.map((p) => ({ partition: p.partition, startOffset: p.start, endOffset: p.next, bytes: p.bytes }));
+    return {
+      name: t.name,
+      partitions,
+      messages: partitions.reduce((s, p) => s + p.endOffset - p.startOffset, 0),
+      bytes: partitions.reduce((s, p) => s + p.bytes, 0),
+      retentionMs: t.retentionMs,
+      retentionBytes: t.retentionBytes,
+      config: { 'retention.ms': t.retentionMs ?? -1, 'retention.bytes': t.retentionBytes ?? -1, 'cleanup.policy': 'delete' },
+    };
+  }
+
+  private topic(name: string, field = 'topic'): TopicState {
+    const t = typeof name === 'string' ? this.topics.get(name) : undefined;
+    if (!t) throw notFound('topic', String(name), field);
+    return t;
+  }
+
+  private partitionOf(t: TopicState, partition: number, field: string): PartitionState {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions.length) {
+      throw invalid(field, `topic ${JSON.stringify(t.name)} has partitions 0–${t.partitions.length - 1}, got ${shown(partition)}`);
+    }
+    return t.partitions[partition]!;
+  }
+
+  private allocatePids(n: number): number[] {
+    const out: number[] = [];
+    for (let pid = 1; out.length < n && pid <= MAX_QID; pid++) if (!this.usedPids.has(pid)) out.push(pid);
+    if (out.length < n) throw new BrokerError('PRECONDITION_FAILED', `no room for ${n} more partitions (limit ${MAX_QID} in total)`, 'partitions');
+    return out;
+  }
+
+  // ---- produce / fetch -------------------------------------------------------
+
+  produce(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): Promise<Array<{ partition: number; offset: number }>> {
+    const t = this.topic(topic);
+    if (!Array.isArray(records) || records.length === 0) throw invalid('records', 'expected a non-empty list of records');
+    const now = this.ctx.now();
+    // Validate and normalise everything first: a failed call stores nothing.
+    const prepared = records.map((r, i) => {
+      const field = `records[${i}]`;
+      if (r === null || typeof r !== 'object') throw invalid(field, `expected a record object, got ${shown(r)}`);
+      const checkBytes = (v: unknown, f: string) => {
+        if (v !== null && v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) throw invalid(f, `expected bytes, a string or null, got ${shown(v)}`);
+      };
+      checkBytes(r.value, `${field}.value`);
+      checkBytes(r.key, `${field}.key`);
+      let key = r.key ?? null;
+      let value = r.value ?? null;
+      let headers: RecordHeaders = {};
+      if (r.headers !== undefined) {
+        if (r.headers === null || typeof r.headers !== 'object') throw invalid(`${field}.headers`, `expected an object, got ${shown(r.headers)}`);
+        for (const [k, v] of Object.entries(r.headers)) {
+          if (typeof v !== 'string' && !Buffer.isBuffer(v)) throw invalid(`${field}.headers.${k}`, `expected a string or bytes, got ${shown(v)}`);
+          headers[k] = v;
+        }
+      }
+      if (options.placeholders) {
+        const n = i + 1;
+        const sub = (v: Buffer | string | null): Buffer | string | null =>
+          v === null ? null : typeof v === 'string' ? expand(v, n, now) : v.indexOf('{{') >= 0 ? Buffer.from(expand(v.toString('utf8'), n, now), 'utf8') : v;
+        key = sub(key);
+        value = sub(value);
+        const h: RecordHeaders = {};
+        for (const [k, v] of Object.entries(headers)) h[k] = typeof v === 'string' ? expand(v, n, now) : v;
+        headers = h;
+      }
+      const keyBuf = toBuffer(key);
+      const valueBuf = toBuffer(value);
+      let partition: number;
+      if (r.partition !== undefined) partition = this.partitionOf(t, r.partition, `${field}.partition`).partition;
+      else if (keyBuf !== null) partition = partitionForKey(keyBuf, t.partitions.length);
+      else partition = t.rr++ % t.partitions.length;
+      if (r.timestamp !== undefined && (!Number.isInteger(r.timestamp) || r.timestamp < 0)) throw invalid(`${field}.timestamp`, `expected ms since the epoch, got ${shown(r.timestamp)}`);
+      const headerText = Object.keys(headers).length ? encodeJson(headers) : null;
+      const size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0) + (headerText?.length ?? 0);
+      return { partition, ts: r.timestamp ?? now, key: keyBuf, value: valueBuf, headers, headerText, size };
+    });
+    const out: Array<{ partition: number; offset: number }> = [];
+    const touched = new Set<PartitionState>();
+    this.ctx.gc.run(() => {
+      for (const r of prepared) {
+        const p = t.partitions[r.partition]!;
+        const offset = p.next;
+        this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value, r.headerText, r.size);
+        p.next++;
+        p.bytes += r.size;
+        p.dirty = true;
+        touched.add(p);
+        out.push({ partition: r.partition, offset });
+      }
+      if (t.retentionBytes !== null) for (const p of touched) this.trimBytes(p, t.retentionBytes);
+    }, prepared.length);
+    const commit = this.ctx.gc.whenCommitted();
+    if (this.ctx.wantsRecords()) {
+      void commit.then(() => {
+        prepared.forEach((r, i) => {
+          const o = out[i]!;
+          this.ctx.emitRecord({ topic, record: { partition: o.partition, offset: o.offset, timestamp: r.ts, key: r.key, value: r.value, headers: r.headers } });
+        });
+      });
+    }
+    return commit.then(() => out);
+  }
+
+  /** Kafka's ListOffsets by timestamp: the first offset whose record time is ≥ ts. */
+  private offsetForTime(p: PartitionState, ts: number): number {
+    const row = this.st.seekTime.get(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + p.next, ts) as { id: number } | undefined;
+    return row ? row.id - p.pid * SEQ_SPAN : p.next;
+  }
+
+  private toRecord(p: PartitionState, row: RecordRow): TopicRecord {
+    return {
+      partition: p.partition,
+      offset: row.id - p.pid * SEQ_SPAN,
+      timestamp: row.ts,
+      key: row.key,
+      value: row.value,
+      headers: row.headers === null ? {} : decodeJson<RecordHeaders>(row.headers),
+    };
+  }
+
+  private subject(row: RecordRow): FilterSubject {
+    let headers: Record<string, unknown> | undefined;
+    return {
+      body: row.value,
+      text: row.value !== null && isUtf8(row.value) && row.value.indexOf(0) < 0,
+      properties: () => ({}),
+      headers: () => (headers ??= row.headers === null ? {} : decodeJson<Record<string, unknown>>(row.headers)),
+      key: row.key,
+      time: row.ts,
+    };
+  }
+
+  /** Reads from one partition; with a filter, scans at most maxScan records. */
+  private scan(p: PartitionState, from: number, limit: number, filter: CompiledFilter | null, maxScan: number): FetchResult {
+    const records: TopicRecord[] = [];
+    let pos = Math.max(from, p.start);
+    let scanned = 0;
+    const hi = p.pid * SEQ_SPAN + p.next;
+    while (records.length < limit && pos < p.next && scanned < maxScan) {
+      const n = filter ? Math.min(SCAN_CHUNK, maxScan - scanned) : limit - records.length;
+      const rows = this.st.scanRecords.all(p.pid * SEQ_SPAN + pos, hi, n) as RecordRow[];
+      if (rows.length === 0) {
+        pos = p.next;
+        break;
+      }
+      for (const row of rows) {
+        scanned++;
+        pos = row.id - p.pid * SEQ_SPAN + 1;
+        if (filter && !filter.all(this.subject(row))) continue;
+        records.push(this.toRecord(p, row));
+        if (records.length >= limit) break;
+      }
+    }
+    return { records, nextOffset: pos, scanned, matched: records.length };
+  }
+
+  fetch(topic: string, partition: number, options: FetchOptions = {}): FetchResult {
+    const t = this.topic(topic);
+    const p = this.partitionOf(t, partition, 'partition');
+    const limit = checkLimit(options.limit ?? 100);
+    const filter = compileFilter(options.filter);
+    let from = p.start;
+    if (options.offset !== undefined) {
+      if (!Number.isInteger(options.offset) || options.offset < 0) throw invalid('offset', `expected a non-negative integer, got ${shown(options.offset)}`);
+      from = options.offset;
+    } else if (options.timestamp !== undefined) {
+      from = this.offsetForTime(p, options.timestamp);
+    }
+    return this.scan(p, from, limit, filter, options.maxScan ?? (filter ? 200_000 : Number.MAX_SAFE_INTEGER));
+  }
+
+  /**
+   * Reads across partitions, merged by timestamp. The cursor holds every
+   * partition's next offset, so paging is exact; `scanned` counts records
+   * passed over (offsets advanced).
+   */
+  browseTopic(topic: string, options: BrowseTopicOptions = {}): BrowseTopicPage {
+    const t = this.topic(topic);
+    const limit = checkLimit(options.limit ?? 100);
+    const filter = compileFilter(options.filter);
+    const parts = options.partition !== undefined ? [this.partitionOf(t, options.partition, 'partition')] : t.partitions;
+    let positions: number[];
+    if (options.cursor) {
+      positions = decodeCursor(options.cursor, parts.length);
+    } else {
+      positions = parts.map((p) =>
+        options.offset !== undefined ? Math.max(options.offset, p.start) : options.timestamp !== undefined ? this.offsetForTime(p, options.timestamp) : p.start,
+      );
+    }
+    const budget = Math.max(1, Math.floor((options.maxScan ?? 200_000) / parts.length));
+    const candidates: Array<{ r: TopicRecord; i: number }> = [];
+    const reached: number[] = [];
+    parts.forEach((p, i) => {
+      const res = this.scan(p, positions[i]!, limit, filter, filter ? budget : Number.MAX_SAFE_INTEGER);
+      for (const r of res.records) candidates.push({ r, i });
+      reached.push(res.nextOffset);
+    });
+    candidates.sort((a, b) => a.r.timestamp - b.r.timestamp || a.r.partition - b.r.partition || a.r.offset - b.r.offset);
+    const taken = candidates.slice(0, limit);
+    const next = positions.slice();
+    const tookFrom = new Set<number>();
+    for (const c of taken) {
+      next[c.i] = c.r.offset + 1;
+      tookFrom.add(c.i);
+    }
+    // A partition that contributed nothing but scanned ahead (filtered-out
+    // records, or records all newer than the page) may skip what it found
+    // nothing in; one whose matches were left out stays where it is.
+    parts.forEach((_p, i) => {
+      if (tookFrom.has(i)) return;
+      if (!candidates.some((c) => c.i === i)) next[i] = Math.max(next[i]!, reached[i]!);
+    });
+    let scanned = 0;
+    parts.forEach((p, i) => (scanned += Math.max(0, next[i]! - Math.max(positions[i]!, p.start))));
+    const more = parts.some((p, i) => next[i]! < p.next);
+    return { records: taken.map((c) => c.r), nextCursor: more ? encodeCursor(next) : null, scanned, matched: taken.length };
+  }
+
+  // ---- retention -------------------------------------------------------------
+
+  private trimBytes(p: PartitionState, limit: number): void {
+    while (p.bytes > limit && p.start < p.next) {
+      const rows = this.st.scanSizes.all(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + p.next, 1000) as Array<{ id: number; size: number }>;
+      if (rows.length === 0) break;
+      let cut = p.start;
+      for (const r of rows) {
+        if (p.bytes <= limit) break;
+        p.bytes -= r.size;
+        cut = r.id - p.pid * SEQ_SPAN + 1;
+      }
+      this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
+      p.start = cut;
+      p.dirty = true;
+    }
+  }
+
+  private trimTime(p: PartitionState, cutoff: number): void {
+    for (;;) {
+      const rows = this.st.scanSizes.all(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + p.next, 1000) as Array<{ id: number; ts: number; size: number }>;
+      let cut = p.start;
+      let stop = rows.length === 0;
+      for (const r of rows) {
+        if (r.ts >= cutoff) {
+          stop = true;
+          break;
+        }
+        p.bytes -= r.size;
+        cut = r.id - p.pid * SEQ_SPAN + 1;
+      }
+      if (cut > p.start) {
+        this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
+        p.start = cut;
+        p.dirty = true;
+      }
+      if (stop || rows.length < 1000) return;
+    }
+  }
+
+  /** Deletes whole records past retention (time and size). */
+  applyRetention(): void {
+    const now = this.ctx.now();
+    for (const t of this.topics.values()) {
+      if (t.retentionMs === null && t.retentionBytes === null) continue;
+      const work = t.partitions.filter((p) => p.start < p.next);
+      if (work.length === 0) continue;
+      this.ctx.gc.run(() => {
+        for (const p of work) {
+          if (t.retentionMs !== null) this.trimTime(p, now - t.retentionMs);
+          if (t.retentionBytes !== null) this.trimBytes(p, t.retentionBytes);
+        }
+      });
+    }
+  }
+
+  // ---- consumer groups ---------------------------------------------------------
+
+  joinGroup(groupId: string, memberId: string, topics: string[]): JoinGroupResult {
+    checkName(groupId, 'groupId');
+    checkName(memberId, 'memberId');
+    if (!Array.isArray(topics) || topics.some((x) => typeof x !== 'string')) throw invalid('topics', `expected a list of topic names, got ${shown(topics)}`);
+    let g = this.groups.get(groupId);
+    if (!g) {
+      g = { generation: 0, members: new Map() };
+      this.groups.set(groupId, g);
+    }
+    g.members.set(memberId, { topics: [...new Set(topics)], assignments: [] });
+    this.rebalance(g);
+    return { groupId, memberId, generation: g.generation, assignments: g.members.get(memberId)!.assignments, members: this.memberInfo(g) };
+  }
+
+  leaveGroup(groupId: string, memberId: string): LeaveGroupResult {
+    const g = this.groups.get(groupId);
+    if (!g || !g.members.has(memberId)) throw new BrokerError('NOT_FOUND', `member ${JSON.stringify(memberId)} is not in group ${JSON.stringify(groupId)}`, 'memberId');
+    g.members.delete(memberId);
+    this.rebalance(g);
+    return { groupId, generation: g.generation, members: this.memberInfo(g) };
+  }
+
+  /** Kafka's RangeAssignor: per topic, members sorted by id take consecutive ranges, the first ones one extra. */
+  private rebalance(g: GroupState): void {
+    g.generation++;
+    for (const m of g.members.values()) m.assignments = [];
+    const byTopic = new Map<string, string[]>();
+    for (const [id, m] of g.members) for (const topic of m.topics) byTopic.set(topic, [...(byTopic.get(topic) ?? []), id]);
+    for (const [topic, ids] of [...byTopic].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      const t = this.topics.get(topic);
+      if (!t) continue;
+      ids.sort();
+      const n = t.partitions.length;
+      const per = Math.floor(n / ids.length);
+      const extra = n % ids.length;
+      ids.forEach((id, i) => {
+        const start = per * i + Math.min(i, extra);
+        const len = per + (i < extra ? 1 : 0);
+        const m = g.members.get(id)!;
+        for (let p = start; p < start + len; p++) m.assignments.push({ topic, partition: p });
+      });
+    }
+  }
+
+  private memberInfo(g: GroupState): GroupMemberInfo[] {
+    return [...g.members].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([memberId, m]) => ({ memberId, assignments: m.assignments.map((a) => ({ ...a })) }));
+  }
+
+  commitOffsets(groupId: string, offsets: OffsetCommit[]): Promise<void> {
+    checkName(groupId, 'groupId');
+    if (!Array.isArray(offsets)) throw invalid('offsets', `expected a list of { topic, partition, offset }, got ${shown(offsets)}`);
+    offsets.forEach((o, i) => {
+      const t = this.topic(o?.topic, `offsets[${i}].topic`);
+      this.partitionOf(t, o.partition, `offsets[${i}].partition`);
+      if (!Number.isInteger(o.offset) || o.offset < 0) throw invalid(`offsets[${i}].offset`, `expected a non-negative integer, got ${shown(o.offset)}`);
+    });
+    const now = this.ctx.now();
+    this.ctx.gc.run(() => {
+      for (const o of offsets) this.st.upsertOffset.run(groupId, o.topic, o.partition, o.offset, now);
+    });
+    if (!this.groups.has(groupId)) this.groups.set(groupId, { generation: 0, members: new Map() });
+    return this.ctx.gc.whenCommitted();
+  }
+
+  listGroups(): GroupInfo[] {
+    const ids = new Set<string>(this.groups.keys());
+    for (const r of this.st.groupIds.all() as Array<{ group_id: string }>) ids.add(r.group_id);
+    return [...ids].sort().map((id) => this.groupInfo(id));
+  }
+
+  groupInfo(groupId: string): GroupInfo {
+    const g = this.groups.get(groupId);
+    const committed = new Map<string, number>();
+    for (const r of this.st.groupOffsets.all(groupId) as Array<{ topic: string; partition: number; committed: number }>) committed.set(`${r.topic}\0${r.partition}`, r.committed);
+    const keys = new Set(committed.keys());
+    if (g) for (const m of g.members.values()) for (const a of m.assignments) keys.add(`${a.topic}\0${a.partition}`);
+    const now = this.ctx.now();
+    const partitions: GroupPartitionLag[] = [];
+    for (const key of [...keys].sort()) {
+      const [topic, ps] = key.split('\0') as [string, string];
+      const t = this.topics.get(topic);
+      const p = t?.partitions[Number(ps)];
+      if (!t || !p) continue;
+      const c = committed.get(key);
+      const from = Math.max(c ?? p.start, p.start);
+      const lag = Math.max(0, p.next - from);
+      let timeLagMs = 0;
+      if (lag > 0) {
+        const row = this.st.recordTs.get(p.pid * SEQ_SPAN + from) as { ts: number } | undefined;
+        if (row) timeLagMs = Math.max(0, now - row.ts);
+      }
+      partitions.push({ topic, partition: p.partition, committed: c ?? null, end: p.next, lag, timeLagMs });
+    }
+    const members = g ? this.memberInfo(g) : [];
+    return {
+      groupId,
+      state: members.length > 0 ? 'Stable' : 'Empty',
+      generation: g?.generation ?? 0,
+      members,
+      partitions,
+      totalLag: partitions.reduce((s, p) => s + p.lag, 0),
+    };
+  }
+
+  hasGroup(groupId: string): boolean {
+    return this.groups.has(groupId) || this.st.groupOffsets.all(groupId).length > 0;
+  }
+}
+
+function checkLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw invalid('limit', `expected an integer from 1 to 100000, got ${shown(limit)}`);
+  return limit;
+}
+
+function checkName(v: unknown, field: string): void {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 255) throw invalid(field, `expected a non-empty string of at most 255 characters, got ${shown(v)}`);
+}
+
+function encodeCursor(positions: number[]): string {
+  return 't:' + positions.join(',');
+}
+
+function decodeCursor(cursor: string, n: number): number[] {
+  const parts = cursor.startsWith('t:') ? cursor.slice(2).split(',') : [];
+  const out = parts.map(Number);
+  if (out.length !== n || out.some((x) => !Number.isInteger(x) || x < 0)) throw invalid('cursor', 'not a cursor from a previous page of this topic (and partition selection)');
+  return out;
+}
+

@@ -1,0 +1,473 @@
+/**
+ * Public types of the broker engine. Field names mirror the HTTP API so a
+ * transport can pass them through unchanged.
+ */
+import type { SynchronousMode } from '../storage/database.js';
+
+export type FieldTable = Record<string, unknown>;
+
+export interface EngineOptions {
+  /** Directory holding brokerdeck.db; null keeps everything in memory (tests). */
+  dataDir: string | null;
+  /** Largest accepted message body, bytes. Default 128 MiB. */
+  maxBodyBytes?: number;
+  /** Clock in ms since the epoch; injectable so tests can move time. */
+  now?: () => number;
+  /** SQLite synchronous mode; see storage/database.ts. Default 'full'. */
+  synchronous?: SynchronousMode;
+  /** Longest a write waits for its group commit, ms. Default 2. */
+  groupCommitMs?: number;
+  /** A group commit happens at the latest after this many writes. Default 2000. */
+  groupCommitMaxOps?: number;
+  /**
+   * Background timers (delays, TTL, x-expires, retention, metrics, re-drive
+   * pacing). Default true. Tests driving a fake clock may turn them off and
+   * call `tick()` themselves.
+   */
+  timers?: boolean;
+}
+
+export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
+
+export interface ExchangeOptions {
+  type: ExchangeType;
+  durable?: boolean;
+  autoDelete?: boolean;
+  internal?: boolean;
+  arguments?: FieldTable;
+}
+
+export interface ExchangeInfo {
+  name: string;
+  type: ExchangeType;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: FieldTable;
+}
+
+export interface QueueOptions {
+  /** Default true (the management UI's default); AMQP clients pass it explicitly. */
+  durable?: boolean;
+  exclusive?: boolean;
+  autoDelete?: boolean;
+  arguments?: FieldTable;
+  /** Connection that owns an exclusive queue; other owners get RESOURCE_LOCKED. */
+  owner?: string;
+}
+
+export interface QueueRates {
+  publish: number;
+  deliver: number;
+  ack: number;
+  redeliver: number;
+}
+
+export interface QueueInfo {
+  name: string;
+  type: 'classic';
+  durable: boolean;
+  autoDelete: boolean;
+  exclusive: boolean;
+  arguments: FieldTable;
+  /** ready + unacked (delayed messages are counted apart). */
+  messages: number;
+  ready: number;
+  unacked: number;
+  delayed: number;
+  /** Body bytes of ready + unacked messages. */
+  bytes: number;
+  consumers: number;
+  /** Queues that dead-letter into this one. */
+  deadLetterFor: string[];
+  /** Messages per second over the last sampling second. */
+  rates: QueueRates;
+}
+
+export type DestinationType = 'queue' | 'exchange';
+
+export interface BindingSpec {
+  source: string;
+  destination: string;
+  destinationType?: DestinationType;
+  routingKey?: string;
+  arguments?: FieldTable;
+}
+
+export interface BindingInfo {
+  source: string;
+  destination: string;
+  destinationType: DestinationType;
+  routingKey: string;
+  arguments: FieldTable;
+}
+
+export interface MessageProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  headers?: FieldTable;
+  deliveryMode?: 1 | 2;
+  priority?: number;
+  correlationId?: string;
+  replyTo?: string;
+  /** Per-message TTL in ms, as a string (AMQP). */
+  expiration?: string;
+  messageId?: string;
+  timestamp?: number;
+  type?: string;
+  userId?: string;
+  appId?: string;
+}
+
+export interface PublishRequest {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties?: MessageProperties;
+  mandatory?: boolean;
+}
+
+export interface PublishResult {
+  /** Queues that accepted a copy. */
+  routedQueues: string[];
+  /** mandatory and routed nowhere: handed back (also emitted as 'returned'). */
+  returned: boolean;
+  /** Queues that refused the copy (x-overflow reject-publish / reject-publish-dlx). */
+  rejected?: string[];
+  /** Queues that dropped the copy as a duplicate. */
+  deduplicated?: string[];
+}
+
+export interface PublishManyRequest extends Omit<PublishRequest, 'body'> {
+  body: Buffer;
+  /** Copies to publish, 1..10,000,000. Placeholders are expanded per copy. */
+  count: number;
+}
+
+export interface PublishManyResult {
+  published: number;
+  /** Copies that reached each queue. */
+  routed: Record<string, number>;
+  returned: number;
+  rejected: number;
+  deduplicated: number;
+  /** Always true: the promise resolves after the commit holding the last copy. */
+  confirmed: true;
+}
+
+export interface ReturnedMessage {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties: MessageProperties;
+  replyCode: 312;
+  replyText: 'NO_ROUTE';
+}
+
+export interface ConsumeOptions {
+  /** Unacked deliveries allowed at once; 0 = unlimited. Default 0. */
+  prefetch?: number;
+  noAck?: boolean;
+  exclusive?: boolean;
+  consumerTag?: string;
+  /** Connection/channel owning the consumer: closeOwner() returns its messages. */
+  owner?: string;
+  /** Called when the engine cancels the consumer (queue deleted). */
+  onCancel?: (reason: string) => void;
+}
+
+export interface Delivery {
+  deliveryTag: number;
+  consumerTag: string;
+  queue: string;
+  /** Engine id of the stored message (as in browse). */
+  messageId: string;
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties: MessageProperties;
+  redelivered: boolean;
+  /** 1 on first delivery, +1 per return to the queue. */
+  deliveryCount: number;
+}
+
+export type AckMode = 'ack' | 'requeue' | 'reject';
+
+export interface GetOptions {
+  count?: number;
+  ackMode: AckMode;
+}
+
+export type MessageState = 'ready' | 'unacked' | 'delayed';
+
+export interface BrowsedMessage {
+  id: string;
+  /** 0-based rank in the queue (see Engine.browse for how exact it is). */
+  position?: number;
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  properties: MessageProperties;
+  redelivered: boolean;
+  deliveryCount: number;
+  enqueuedAt: number;
+  size: number;
+  state: MessageState;
+  consumerTag?: string;
+  /** For delayed messages: when they become visible. */
+  dueAt?: number;
+}
+
+export interface EngineFilter {
+  /** Case-sensitive substring of the body (bytes, compared as UTF-8). */
+  q?: string;
+  /** `$.order.status`, `order.items[0].sku`, `$["odd key"]`. */
+  jsonPath?: string;
+  jsonEquals?: unknown;
+  jsonContains?: string;
+  /** value undefined or '' only requires the header to be present. */
+  header?: { name: string; value?: unknown };
+  property?: { name: string; value?: unknown };
+  /** Topics: substring of the record key. */
+  key?: string;
+  /** enqueuedAt (queues) or timestamp (topics) range, ms, inclusive. */
+  from?: number;
+  to?: number;
+}
+
+export interface BrowseOptions {
+  limit?: number;
+  cursor?: string;
+  /** Jump to a 0-based rank. */
+  position?: number;
+  filter?: EngineFilter;
+  /** Include messages delivered but not yet acknowledged. Default false. */
+  includeUnacked?: boolean;
+  /** Stop a filtered scan after this many rows (then nextCursor continues). Default 200,000. */
+  maxScan?: number;
+  /** Stop a filtered scan after this long, ms. Default 250. */
+  timeBudgetMs?: number;
+}
+
+export interface BrowsePage {
+  messages: BrowsedMessage[];
+  nextCursor: string | null;
+  scanned: number;
+  matched: number;
+}
+
+// ---- streams -------------------------------------------------------------
+
+export interface TopicOptions {
+  partitions: number;
+  /** null/undefined/-1: keep forever. */
+  retentionMs?: number | null;
+  retentionBytes?: number | null;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  bytes: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: PartitionInfo[];
+  messages: number;
+  bytes: number;
+  retentionMs: number | null;
+  retentionBytes: number | null;
+  /** Kafka-style config view: retention.ms, retention.bytes. */
+  config: Record<string, string | number | null>;
+}
+
+export type RecordHeaders = Record<string, Buffer | string>;
+
+export interface ProduceRecord {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: RecordHeaders;
+  partition?: number;
+  timestamp?: number;
+}
+
+export interface ProduceOptions {
+  /** Expand {{i}} (record index, 1-based), {{uuid}}, {{now}} in values, keys and string headers. */
+  placeholders?: boolean;
+}
+
+export interface TopicRecord {
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RecordHeaders;
+}
+
+export interface FetchOptions {
+  offset?: number;
+  timestamp?: number;
+  limit?: number;
+  filter?: EngineFilter;
+  maxScan?: number;
+}
+
+export interface FetchResult {
+  records: TopicRecord[];
+  nextOffset: number;
+  scanned: number;
+  matched: number;
+}
+
+export interface BrowseTopicOptions {
+  limit?: number;
+  partition?: number;
+  offset?: number;
+  timestamp?: number;
+  cursor?: string;
+  filter?: EngineFilter;
+  maxScan?: number;
+}
+
+export interface BrowseTopicPage {
+  records: TopicRecord[];
+  nextCursor: string | null;
+  scanned: number;
+  matched: number;
+}
+
+export interface TopicPartitionRef {
+  topic: string;
+  partition: number;
+}
+
+export interface GroupMemberInfo {
+  memberId: string;
+  assignments: TopicPartitionRef[];
+}
+
+export interface JoinGroupResult {
+  groupId: string;
+  memberId: string;
+  generation: number;
+  assignments: TopicPartitionRef[];
+  members: GroupMemberInfo[];
+}
+
+export interface LeaveGroupResult {
+  groupId: string;
+  generation: number;
+  members: GroupMemberInfo[];
+}
+
+export interface OffsetCommit {
+  topic: string;
+  partition: number;
+  /** Next offset to consume, as Kafka. */
+  offset: number;
+}
+
+export interface GroupPartitionLag {
+  topic: string;
+  partition: number;
+  committed: number | null;
+  end: number;
+  lag: number;
+  timeLagMs: number;
+}
+
+export interface GroupInfo {
+  groupId: string;
+  state: 'Stable' | 'Empty';
+  generation: number;
+  members: GroupMemberInfo[];
+  partitions: GroupPartitionLag[];
+  totalLag: number;
+}
+
+// ---- dead letters, re-drive, audit ----------------------------------------
+
+export interface DeadLetterQueueInfo {
+  queue: string;
+  count: number;
+  sources: string[];
+}
+
+export interface RedriveRequest {
+  /** Recorded in the job and audit log. Default 'local'. */
+  connectionId?: string;
+  source: string;
+  messageIds?: string[];
+  all?: boolean;
+  filter?: EngineFilter;
+  /** Default: back to the queue each message was dead-lettered from. */
+  target?: { exchange: string; routingKey: string };
+  /** Only with exactly one messageId. */
+  edit?: { body?: Buffer | string; headers?: FieldTable };
+  ratePerSecond?: number;
+}
+
+export type JobState = 'pending' | 'running' | 'completed' | 'cancelled' | 'failed';
+
+export interface RedriveJob {
+  id: string;
+  connectionId: string;
+  source: string;
+  /** "origin" (back to the queue each message was dead-lettered from) or "<exchange>/<routing key>". */
+  target: string;
+  state: JobState;
+  moved: number;
+  total: number;
+  failed: number;
+  ratePerSecond: number | null;
+  startedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: number;
+  connectionId: string;
+  action: string;
+  source: string;
+  target: string;
+  count: number;
+  selection: string;
+  state: string;
+}
+
+// ---- metrics --------------------------------------------------------------
+
+export interface HistorySample {
+  t: number;
+  [metric: string]: number;
+}
+
+export interface HistorySeries {
+  resource: { kind: 'queue' | 'group'; name: string };
+  range: 'hour' | 'day';
+  intervalMs: number;
+  samples: HistorySample[];
+}
+
+export interface StatsSnapshot {
+  at: number;
+  queues: QueueInfo[];
+  groups: GroupInfo[];
+}
+
+export interface TopicRecordEvent {
+  topic: string;
+  record: TopicRecord;
+}
+
+export interface EngineEvents {
+  stats: [StatsSnapshot];
+  redrive: [RedriveJob];
+  record: [TopicRecordEvent];
+  returned: [ReturnedMessage];
+}

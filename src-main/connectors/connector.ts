@@ -1,0 +1,75 @@
+/**
+ * The common interface of every connection: the embedded broker, an external
+ * RabbitMQ, an external Kafka. The core routes each connection-scoped operation
+ * to the connector it names; a connector leaves out what its system cannot do
+ * and the core answers such calls with a clear error.
+ */
+import type {
+  AuditEntry,
+  BindingInfo,
+  BrowsePage,
+  ConnectionInfo,
+  DeadLetterQueueInfo,
+  ExchangeInfo,
+  GroupInfo,
+  HistorySeries,
+  MessageView,
+  PublishResult,
+  QueueInfo,
+  RecordView,
+  RedriveJob,
+  StatsSnapshot,
+  TopicInfo,
+} from '../contract/types.js';
+import type { OperationName, ParsedInput } from '../contract/operations.js';
+
+/** An operation's validated input without the connection id the core already used. */
+export type Args<N extends OperationName> = Omit<ParsedInput<N>, 'connectionId'>;
+
+export interface Unsubscribe {
+  (): void;
+}
+
+export interface Connector {
+  readonly id: string;
+  info(): ConnectionInfo;
+  close(): Promise<void>;
+  setReadOnly?(readOnly: boolean): void;
+
+  listExchanges?(): Promise<ExchangeInfo[]>;
+  declareExchange?(args: Args<'exchanges/declare'>): Promise<ExchangeInfo>;
+  deleteExchange?(args: Args<'exchanges/delete'>): Promise<void>;
+
+  listBindings?(): Promise<BindingInfo[]>;
+  createBinding?(args: Args<'bindings/create'>): Promise<BindingInfo>;
+  deleteBinding?(args: Args<'bindings/delete'>): Promise<void>;
+
+  listQueues?(): Promise<QueueInfo[]>;
+  getQueue?(queue: string): Promise<QueueInfo>;
+  declareQueue?(args: Args<'queues/declare'>): Promise<QueueInfo>;
+  deleteQueue?(args: Args<'queues/delete'>): Promise<{ messageCount: number }>;
+  purgeQueue?(args: Args<'queues/purge'>): Promise<{ messageCount: number }>;
+  browseQueue?(args: Args<'queues/messages'>): Promise<BrowsePage<MessageView>>;
+  getMessages?(args: Args<'queues/getMessages'>): Promise<MessageView[]>;
+  publish?(args: Args<'publish'>): Promise<PublishResult>;
+
+  listTopics?(): Promise<TopicInfo[]>;
+  createTopic?(args: Args<'topics/create'>): Promise<TopicInfo>;
+  deleteTopic?(args: Args<'topics/delete'>): Promise<void>;
+  browseTopic?(args: Args<'topics/messages'>): Promise<BrowsePage<RecordView>>;
+  produce?(args: Args<'topics/produce'>): Promise<PublishResult>;
+  tail?(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe;
+
+  listGroups?(): Promise<GroupInfo[]>;
+  listDeadLetters?(): Promise<DeadLetterQueueInfo[]>;
+
+  startRedrive?(args: Args<'redrives/start'>): Promise<{ id: string }>;
+  getRedrive?(id: string): Promise<RedriveJob | null>;
+  cancelRedrive?(id: string): Promise<RedriveJob | null>;
+  listRedrives?(): Promise<RedriveJob[]>;
+  listAudit?(limit: number): Promise<AuditEntry[]>;
+  onRedrive?(listener: (job: RedriveJob) => void): Unsubscribe;
+
+  stats?(): Promise<StatsSnapshot>;
+  history?(args: Args<'metrics/history'>): Promise<HistorySeries>;
+}

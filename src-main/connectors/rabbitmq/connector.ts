@@ -1,0 +1,941 @@
+/**
+ * An external RabbitMQ as a connection: the same operations the embedded
+ * broker answers, over AMQP 0-9-1 (amqplib) for everything that touches
+ * messages and the management HTTP API for what AMQP cannot tell (lists,
+ * counts, rates, policies, queue types).
+ *
+ * One long-lived AMQP connection serves the connection's operations, each on a
+ * short-lived channel of its own, so a channel error (a 404, a 406) never
+ * affects anything else. Re-drives open a connection per job.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Channel, ChannelModel, Options } from 'amqplib';
+import { ApiError } from '../../contract/errors.js';
+import type { RabbitConnectionConfig } from '../../contract/operations.js';
+import type {
+  AuditEntry,
+  BindingInfo,
+  BrowsePage,
+  Capability,
+  ConnectionInfo,
+  ConnectionStatus,
+  DeadLetterQueueInfo,
+  ExchangeInfo,
+  HistorySeries,
+  MessageProperties,
+  MessageView,
+  PublishResult,
+  QueueInfo,
+  RedriveJob,
+  StatsSnapshot,
+} from '../../contract/types.js';
+import type { Args, Connector, Unsubscribe } from '../connector.js';
+import { decodeBytes } from '../encoding.js';
+import { MetricsHistory } from '../history.js';
+import type { ConnectorDeps } from '../registry.js';
+import { classifyOpenError, closeQuietly, openAmqp, openChannel, openConfirmChannel, toApiError } from './amqp.js';
+import { resolveRabbit, type ResolvedRabbit } from './config.js';
+import {
+  apiPath,
+  ManagementClient,
+  ManagementError,
+  QUEUE_COLUMNS,
+  type MgmtBinding,
+  type MgmtChannel,
+  type MgmtConsumer,
+  type MgmtExchange,
+  type MgmtOverview,
+  type MgmtPolicy,
+  type MgmtQueue,
+  type MgmtVhost,
+} from './management.js';
+import { IdAssigner, matches, messageKey, toView } from './messages.js';
+import { DEFAULT_LIMITS, holdFromHead, PEEK_NOTICE, quorumRefusal, readStream, type PeekLimits } from './peek.js';
+import { REDRIVE_NOTICE, RedriveRun, type RedrivePlan } from './redrive.js';
+import { INSECURE_TLS_WARNING } from './test-connection.js';
+import { deadLetterSources, deliveryLimit, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
+
+export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'consumers', 'publish', 'deliver', 'ack', 'redeliver', 'utilisation'] as const;
+
+const CAPABILITIES: Capability[] = ['queues', 'exchanges', 'publish', 'redrive', 'get'];
+
+export interface RabbitNotices {
+  peek: string;
+  redrive: string;
+  insecureTls?: string;
+  publish: string;
+}
+
+export type RabbitConnectionInfo = ConnectionInfo & { notices: RabbitNotices; vhost: string };
+
+export interface ConsumerInfo {
+  queue: string;
+  consumerTag: string;
+  /** Per-consumer prefetch (0: unlimited). */
+  prefetch: number;
+  /** The channel's shared prefetch, when one is set (basic.qos global). */
+  channelPrefetch: number;
+  ackRequired: boolean;
+  exclusive: boolean;
+  active: boolean;
+  activityStatus: string | null;
+  /** Unacked messages of the consumer's channel (RabbitMQ counts them per channel). */
+  unacked: number;
+  channel: string;
+  connection: string | null;
+  user: string | null;
+  arguments: Record<string, unknown>;
+}
+
+export interface PolicyInfo {
+  name: string;
+  pattern: string;
+  applyTo: string;
+  priority: number;
+  definition: Record<string, unknown>;
+}
+
+export interface VhostInfo {
+  name: string;
+  description: string;
+  messages: number;
+}
+
+export interface RabbitConnectorOptions {
+  /** How often queue statistics are sampled into the history (ms); 0 turns sampling off. */
+  sampleIntervalMs?: number;
+  connectTimeoutMs?: number;
+  managementTimeoutMs?: number;
+  peekLimits?: Partial<PeekLimits>;
+}
+
+const PUBLISH_NOTICE =
+  'RabbitMQ confirms a publish without saying which queues received it: "routed" counts copies that were neither returned as unroutable nor refused, ' +
+  'under the exchange name (or, on the default exchange, the queue name).';
+
+/** Confirms a publish may have outstanding before it waits: bounds memory on a million-message publish. */
+const PUBLISH_WINDOW = 5_000;
+const TOPOLOGY_TTL_MS = 5_000;
+const FINISHED_JOBS_KEPT = 200;
+
+function rate(x: { rate?: number } | undefined): number {
+  return typeof x?.rate === 'number' ? x.rate : 0;
+}
+
+export class RabbitConnector implements Connector {
+  readonly id: string;
+  readonly metricsHistory = new MetricsHistory({ metrics: QUEUE_METRICS });
+  private readonly config: RabbitConnectionConfig;
+  private readonly deps: ConnectorDeps;
+  private readonly r: ResolvedRabbit;
+  private readonly mgmt: ManagementClient;
+  private readonly options: Required<Omit<RabbitConnectorOptions, 'peekLimits'>> & { peekLimits: PeekLimits };
+  private readOnly: boolean;
+  private status: ConnectionStatus = 'connecting';
+  private lastError: string | null = null;
+  private blocked: string | null = null;
+  private model: ChannelModel | null = null;
+  private opening: Promise<ChannelModel> | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectDelay = 1_000;
+  private closed = false;
+  private serverVersion: string | null = null;
+  private sampleTimer: NodeJS.Timeout | null = null;
+  private sampling: Promise<QueueInfo[]> | null = null;
+  private snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  private topologyCache: { at: number; exchanges: MgmtExchange[]; bindings: MgmtBinding[] } | null = null;
+  private readonly jobs = new Map<string, RedriveRun>();
+  private readonly jobListeners = new Set<(job: RedriveJob) => void>();
+  private readonly queueLocks = new Map<string, Promise<unknown>>();
+
+  constructor(id: string, config: RabbitConnectionConfig, deps: ConnectorDeps, options: RabbitConnectorOptions = {}) {
+    this.id = id;
+    this.config = config;
+    this.deps = deps;
+    this.r = resolveRabbit(config);
+    this.readOnly = config.readOnly;
+    this.options = {
+      sampleIntervalMs: options.sampleIntervalMs ?? 1_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      managementTimeoutMs: options.managementTimeoutMs ?? 10_000,
+      peekLimits: { ...DEFAULT_LIMITS, ...options.peekLimits },
+    };
+    this.mgmt = new ManagementClient({ ...this.r.management, tls: this.r.tls, timeoutMs: this.options.managementTimeoutMs });
+    if (this.r.insecure) deps.logger.warn('TLS certificate verification is off for a RabbitMQ connection', { connectionId: id, target: this.r.target });
+    void this.amqp().catch(() => {});
+    if (this.options.sampleIntervalMs > 0) this.scheduleSample(0);
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  info(): RabbitConnectionInfo {
+    const error = this.blocked ? `RabbitMQ is blocking publishers: ${this.blocked}` : this.lastError;
+    return {
+      id: this.id,
+      kind: 'rabbitmq',
+      name: this.config.name,
+      status: this.status,
+      readOnly: this.readOnly,
+      target: this.r.target,
+      vhost: this.r.vhost,
+      ...(error ? { error } : {}),
+      capabilities: [...CAPABILITIES],
+      notices: {
+        peek: PEEK_NOTICE,
+        redrive: REDRIVE_NOTICE,
+        publish: PUBLISH_NOTICE,
+        ...(this.r.insecure ? { insecureTls: INSECURE_TLS_WARNING } : {}),
+      },
+    };
+  }
+
+  setReadOnly(readOnly: boolean): void {
+    this.readOnly = readOnly;
+  }
+
+  private writable(what: string): void {
+    if (this.readOnly) throw new ApiError('FORBIDDEN', `connection "${this.id}" is read-only: turn read-only off to ${what}`, 'connectionId');
+  }
+
+  /** The shared AMQP connection, opened (or re-opened) on demand. */
+  private amqp(): Promise<ChannelModel> {
+    if (this.closed) return Promise.reject(new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`));
+    if (this.model) return Promise.resolve(this.model);
+    if (!this.opening) {
+      this.status = 'connecting';
+      this.opening = this.connect().finally(() => {
+        this.opening = null;
+      });
+    }
+    return this.opening;
+  }
+
+  private async connect(): Promise<ChannelModel> {
+    let model: ChannelModel;
+    try {
+      model = await openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name: `Brokerdeck ${this.config.name}` });
+    } catch (error) {
+      const c = classifyOpenError(error, this.r);
+      this.status = 'error';
+      this.lastError = c.message;
+      this.deps.logger.warn('RabbitMQ connection failed', { connectionId: this.id, target: this.r.target, problem: c.problem, error: c.message });
+      this.scheduleReconnect();
+      throw new ApiError('UNAVAILABLE', c.message);
+    }
+    if (this.closed) {
+      await closeQuietly(model);
+      throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
+    }
+    this.model = model;
+    this.status = 'connected';
+    this.lastError = null;
+    this.blocked = null;
+    this.reconnectDelay = 1_000;
+    const props = model.connection.serverProperties as unknown as Record<string, unknown>;
+    if (typeof props?.version === 'string') this.serverVersion = props.version;
+    model.on('blocked', (reason: string) => {
+      this.blocked = String(reason);
+    });
+    model.on('unblocked', () => {
+      this.blocked = null;
+    });
+    model.on('close', (err?: Error) => {
+      if (this.model !== model) return;
+      this.model = null;
+      if (this.closed) return;
+      this.status = 'disconnected';
+      this.lastError = err ? this.r.scrub(`the connection was closed: ${err.message}`) : 'the connection was closed';
+      this.deps.logger.warn('RabbitMQ connection closed', { connectionId: this.id, target: this.r.target, error: this.lastError });
+      this.scheduleReconnect();
+    });
+    return model;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 30_000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (!this.closed && !this.model) void this.amqp().catch(() => {});
+    }, delay);
+    this.reconnectTimer.unref?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const job of this.jobs.values()) job.cancel();
+    await Promise.race([Promise.allSettled([...this.jobs.values()].map((j) => j.finished)), new Promise((r) => setTimeout(r, 10_000))]);
+    this.closed = true;
+    this.status = 'disconnected';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.sampleTimer) clearTimeout(this.sampleTimer);
+    this.reconnectTimer = null;
+    this.sampleTimer = null;
+    const model = this.model ?? (this.opening ? await this.opening.catch(() => null) : null);
+    this.model = null;
+    await closeQuietly(model);
+    this.mgmt.close();
+  }
+
+  private get serverMajor(): number {
+    const m = /^(\d+)\./.exec(this.serverVersion ?? '');
+    return m ? Number(m[1]) : 3;
+  }
+
+  private async withChannel<T>(fn: (ch: Channel) => Promise<T>, notFound?: string): Promise<T> {
+    const model = await this.amqp();
+    let ch: Channel;
+    try {
+      ch = await openChannel(model);
+    } catch (error) {
+      throw toApiError(error, this.r.scrub);
+    }
+    try {
+      return await fn(ch);
+    } catch (error) {
+      throw toApiError(error, this.r.scrub, notFound);
+    } finally {
+      await closeQuietly(ch);
+    }
+  }
+
+  // ---------------------------------------------------------------- management
+
+  private mgmtError(error: unknown, notFound?: string): ApiError {
+    if (error instanceof ApiError) return error;
+    if (error instanceof ManagementError) {
+      const text = this.r.scrub(error.message);
+      switch (error.failure) {
+        case 'not_found':
+          return new ApiError('NOT_FOUND', notFound ?? text);
+        case 'auth':
+          return new ApiError('FORBIDDEN', `${text} — the management API user needs the "management" (or "monitoring") tag and access to vhost "${this.r.vhost}"`);
+        case 'http':
+          return new ApiError(error.status && error.status >= 500 ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', text);
+        default:
+          return new ApiError('UNAVAILABLE', `${text}. Browsing and statistics need the management plugin (rabbitmq-plugins enable rabbitmq_management).`);
+      }
+    }
+    return new ApiError('INTERNAL', this.r.scrub(String((error as Error)?.message ?? error)));
+  }
+
+  private async api<T>(path: string, notFound?: string): Promise<T> {
+    try {
+      return await this.mgmt.get<T>(path);
+    } catch (error) {
+      throw this.mgmtError(error, notFound);
+    }
+  }
+
+  private vhostMissing(): string {
+    return `vhost "${this.r.vhost}" does not exist`;
+  }
+
+  private queueMissing(queue: string): string {
+    return `queue "${queue}" does not exist in vhost "${this.r.vhost}"`;
+  }
+
+  private exchangeMissing(exchange: string): string {
+    return `exchange "${exchange}" does not exist in vhost "${this.r.vhost}"`;
+  }
+
+  private async mgmtQueues(columns = QUEUE_COLUMNS): Promise<MgmtQueue[]> {
+    return this.api<MgmtQueue[]>(`${apiPath('queues', this.r.vhost)}?columns=${columns}`, this.vhostMissing());
+  }
+
+  private async mgmtQueue(queue: string): Promise<MgmtQueue> {
+    return this.api<MgmtQueue>(`${apiPath('queues', this.r.vhost, queue)}?columns=${QUEUE_COLUMNS}`, this.queueMissing(queue));
+  }
+
+  private async topologyParts(fresh: boolean): Promise<{ exchanges: MgmtExchange[]; bindings: MgmtBinding[] }> {
+    const cached = this.topologyCache;
+    if (!fresh && cached && Date.now() - cached.at < TOPOLOGY_TTL_MS) return cached;
+    const [exchanges, bindings] = await Promise.all([
+      this.api<MgmtExchange[]>(`${apiPath('exchanges', this.r.vhost)}?columns=name,type,durable,auto_delete,internal,arguments,policy`, this.vhostMissing()),
+      this.api<MgmtBinding[]>(apiPath('bindings', this.r.vhost), this.vhostMissing()),
+    ]);
+    this.topologyCache = { at: Date.now(), exchanges, bindings };
+    return this.topologyCache;
+  }
+
+  private toQueueInfos(queues: MgmtQueue[], parts: { exchanges: MgmtExchange[]; bindings: MgmtBinding[] }): QueueInfo[] {
+    const topology: Topology = { queues, exchanges: parts.exchanges, bindings: parts.bindings };
+    const sources = deadLetterSources(topology);
+    return queues.map((q) => toQueueInfo(q, sources.get(q.name) ?? [])).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private record(queues: MgmtQueue[], at: number): void {
+    for (const q of queues) {
+      this.metricsHistory.record(
+        'queue',
+        q.name,
+        {
+          messages: q.messages ?? 0,
+          ready: q.messages_ready ?? 0,
+          unacked: q.messages_unacknowledged ?? 0,
+          consumers: q.consumers ?? 0,
+          publish: rate(q.message_stats?.publish_details),
+          deliver: rate(q.message_stats?.deliver_get_details),
+          ack: rate(q.message_stats?.ack_details),
+          redeliver: rate(q.message_stats?.redeliver_details),
+          utilisation: utilisation(q),
+        },
+        at,
+      );
+    }
+  }
+
+  /** One sample of every queue: feeds the history and answers stats(). Concurrent callers share it. */
+  private sample(): Promise<QueueInfo[]> {
+    if (!this.sampling) {
+      this.sampling = (async () => {
+        const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(false)]);
+        const at = Date.now();
+        this.record(queues, at);
+        const infos = this.toQueueInfos(queues, parts);
+        this.snapshot = { at, queues: infos };
+        return infos;
+      })().finally(() => {
+        this.sampling = null;
+      });
+    }
+    return this.sampling;
+  }
+
+  /**
+   * Samples on a timer so charts have history before anyone opens them. The
+   * next sample is scheduled only after the previous one finished, spaced
+   * out when the server answers slowly (a vhost with thousands of queues)
+   * and backed off while the management API is failing.
+   */
+  private scheduleSample(delay: number): void {
+    if (this.closed) return;
+    this.sampleTimer = setTimeout(() => {
+      const started = Date.now();
+      this.sample().then(
+        () => this.scheduleSample(Math.max(this.options.sampleIntervalMs - (Date.now() - started), (Date.now() - started) * 2, 50)),
+        () => this.scheduleSample(Math.max(5_000, this.options.sampleIntervalMs)),
+      );
+    }, delay);
+    this.sampleTimer.unref?.();
+  }
+
+  // ---------------------------------------------------------------- browse
+
+  async listVhosts(): Promise<VhostInfo[]> {
+    const vhosts = await this.api<MgmtVhost[]>('/api/vhosts?columns=name,description,messages');
+    return vhosts.map((v) => ({ name: v.name, description: v.description ?? '', messages: v.messages ?? 0 }));
+  }
+
+  async overview(): Promise<MgmtOverview> {
+    return this.api<MgmtOverview>('/api/overview');
+  }
+
+  async listPolicies(): Promise<PolicyInfo[]> {
+    const policies = await this.api<MgmtPolicy[]>(apiPath('policies', this.r.vhost), this.vhostMissing());
+    return policies.map((p) => ({ name: p.name, pattern: p.pattern, applyTo: p['apply-to'], priority: p.priority, definition: p.definition }));
+  }
+
+  /** Consumers of this vhost, with their prefetch and their channel's unacked count. */
+  async listConsumers(queue?: string): Promise<ConsumerInfo[]> {
+    const [consumers, channels] = await Promise.all([
+      this.api<MgmtConsumer[]>(apiPath('consumers', this.r.vhost), this.vhostMissing()),
+      this.api<MgmtChannel[]>(
+        `${apiPath('vhosts', this.r.vhost, 'channels')}?columns=name,prefetch_count,global_prefetch_count,messages_unacknowledged,connection_details.name`,
+        this.vhostMissing(),
+      ),
+    ]);
+    const byName = new Map(channels.map((c) => [c.name, c]));
+    return consumers
+      .filter((c) => queue === undefined || c.queue?.name === queue)
+      .map((c) => {
+        const ch = byName.get(c.channel_details?.name ?? '');
+        return {
+          queue: c.queue?.name ?? '',
+          consumerTag: c.consumer_tag,
+          prefetch: c.prefetch_count ?? 0,
+          channelPrefetch: ch?.global_prefetch_count ?? 0,
+          ackRequired: c.ack_required ?? true,
+          exclusive: c.exclusive ?? false,
+          active: c.active ?? true,
+          activityStatus: c.activity_status ?? null,
+          unacked: ch?.messages_unacknowledged ?? 0,
+          channel: c.channel_details?.name ?? '',
+          connection: c.channel_details?.connection_name ?? null,
+          user: c.channel_details?.user ?? null,
+          arguments: c.arguments ?? {},
+        };
+      });
+  }
+
+  async listExchanges(): Promise<ExchangeInfo[]> {
+    const { exchanges } = await this.topologyParts(true);
+    return exchanges.map((e) => ({
+      name: e.name,
+      type: e.type,
+      durable: e.durable ?? true,
+      autoDelete: e.auto_delete ?? false,
+      internal: e.internal ?? false,
+      arguments: e.arguments ?? {},
+    }));
+  }
+
+  async declareExchange(a: Args<'exchanges/declare'>): Promise<ExchangeInfo> {
+    this.writable('declare exchanges');
+    await this.withChannel((ch) =>
+      ch.assertExchange(a.exchange, a.type, { durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments }),
+    );
+    this.topologyCache = null;
+    return { name: a.exchange, type: a.type, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments };
+  }
+
+  async deleteExchange(a: Args<'exchanges/delete'>): Promise<void> {
+    this.writable('delete exchanges');
+    // RabbitMQ deletes a missing exchange without complaint; the user should hear it was not there.
+    await this.withChannel((ch) => ch.checkExchange(a.exchange), this.exchangeMissing(a.exchange));
+    await this.withChannel((ch) => ch.deleteExchange(a.exchange, { ifUnused: a.ifUnused }), this.exchangeMissing(a.exchange));
+    this.topologyCache = null;
+  }
+
+  async listBindings(): Promise<BindingInfo[]> {
+    const { bindings } = await this.topologyParts(true);
+    // The default exchange's bindings (one per queue) are implicit and cannot
+    // be changed, so they are left out of the list.
+    return bindings
+      .filter((b) => b.source !== '')
+      .map((b) => ({
+        source: b.source,
+        destination: b.destination,
+        destinationType: b.destination_type,
+        routingKey: b.routing_key,
+        arguments: b.arguments ?? {},
+      }));
+  }
+
+  async createBinding(a: Args<'bindings/create'>): Promise<BindingInfo> {
+    this.writable('create bindings');
+    await this.withChannel((ch) =>
+      a.destinationType === 'queue'
+        ? ch.bindQueue(a.destination, a.source, a.routingKey, a.arguments)
+        : ch.bindExchange(a.destination, a.source, a.routingKey, a.arguments),
+    );
+    this.topologyCache = null;
+    return { source: a.source, destination: a.destination, destinationType: a.destinationType, routingKey: a.routingKey, arguments: a.arguments };
+  }
+
+  async deleteBinding(a: Args<'bindings/delete'>): Promise<void> {
+    this.writable('delete bindings');
+    const { bindings } = await this.topologyParts(true);
+    const exists = bindings.some(
+      (b) =>
+        b.source === a.source &&
+        b.destination === a.destination &&
+        b.destination_type === a.destinationType &&
+        b.routing_key === a.routingKey &&
+        JSON.stringify(b.arguments ?? {}) === JSON.stringify(a.arguments),
+    );
+    if (!exists) {
+      throw new ApiError(
+        'NOT_FOUND',
+        `no binding from exchange "${a.source}" to ${a.destinationType} "${a.destination}" with routing key "${a.routingKey}" in vhost "${this.r.vhost}"`,
+      );
+    }
+    await this.withChannel((ch) =>
+      a.destinationType === 'queue'
+        ? ch.unbindQueue(a.destination, a.source, a.routingKey, a.arguments)
+        : ch.unbindExchange(a.destination, a.source, a.routingKey, a.arguments),
+    );
+    this.topologyCache = null;
+  }
+
+  async listQueues(): Promise<QueueInfo[]> {
+    const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(true)]);
+    const at = Date.now();
+    const infos = this.toQueueInfos(queues, parts);
+    this.snapshot = { at, queues: infos };
+    return infos;
+  }
+
+  async getQueue(queue: string): Promise<QueueInfo> {
+    const [q, all, parts] = await Promise.all([
+      this.mgmtQueue(queue),
+      this.mgmtQueues('name,arguments,effective_policy_definition'),
+      this.topologyParts(false),
+    ]);
+    const sources = deadLetterSources({ queues: all, exchanges: parts.exchanges, bindings: parts.bindings });
+    return toQueueInfo(q, sources.get(q.name) ?? []);
+  }
+
+  async declareQueue(a: Args<'queues/declare'>): Promise<QueueInfo> {
+    this.writable('declare queues');
+    const ok = await this.withChannel((ch) =>
+      ch.assertQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments }),
+    );
+    try {
+      return await this.getQueue(a.queue);
+    } catch {
+      // The management API can lag a declaration by a moment; the declare answer is enough to show.
+      return toQueueInfo(
+        {
+          name: ok.queue,
+          durable: a.durable,
+          auto_delete: a.autoDelete,
+          exclusive: a.exclusive,
+          arguments: a.arguments,
+          messages: ok.messageCount,
+          messages_ready: ok.messageCount,
+          consumers: ok.consumerCount,
+        },
+        [],
+      );
+    }
+  }
+
+  async deleteQueue(a: Args<'queues/delete'>): Promise<{ messageCount: number }> {
+    this.writable('delete queues');
+    const notFound = this.queueMissing(a.queue);
+    await this.withChannel((ch) => ch.checkQueue(a.queue), notFound);
+    const ok = await this.withChannel((ch) => ch.deleteQueue(a.queue, { ifUnused: a.ifUnused, ifEmpty: a.ifEmpty }), notFound);
+    this.metricsHistory.forget('queue', a.queue);
+    return { messageCount: ok.messageCount };
+  }
+
+  async purgeQueue(a: Args<'queues/purge'>): Promise<{ messageCount: number }> {
+    this.writable('purge queues');
+    const ok = await this.withChannel((ch) => ch.purgeQueue(a.queue), this.queueMissing(a.queue));
+    return { messageCount: ok.messageCount };
+  }
+
+  /** Peeks are serialised per queue: two at once would each see only what the other left. */
+  private async exclusive<T>(queue: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.queueLocks.get(queue) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const tail = mine.catch(() => {});
+    this.queueLocks.set(queue, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.queueLocks.get(queue) === tail) this.queueLocks.delete(queue);
+    }
+  }
+
+  private quorumGuard(q: MgmtQueue): void {
+    const limit = deliveryLimit(q, this.serverMajor);
+    if (limit !== null && !this.config.allowQuorumPeek) throw quorumRefusal(q.name, limit);
+  }
+
+  /**
+   * Classic and quorum queues: the first messages of the queue (at most
+   * PEEK_MAX_MESSAGES; `cursor`/`position` page inside that window). Streams:
+   * from `cursor` (an offset) or `position`, else from the first offset.
+   * Filters apply to the messages read: `scanned` is how many were read,
+   * `matched` how many passed.
+   */
+  async browseQueue(a: Args<'queues/messages'>): Promise<BrowsePage<MessageView>> {
+    const q = await this.mgmtQueue(a.queue);
+    const type = queueType(q);
+    const model = await this.amqp();
+    const notFound = this.queueMissing(a.queue);
+    const limits = this.options.peekLimits;
+    const startAt = (): number => {
+      if (a.cursor !== undefined && a.cursor !== '') {
+        if (!/^\d+$/.test(a.cursor)) throw new ApiError('INVALID_ARGUMENT', 'cursor must be the value of nextCursor from a previous page', 'cursor');
+        return Number(a.cursor);
+      }
+      return a.position ?? 0;
+    };
+
+    if (type === 'stream') {
+      const start = a.cursor || a.position !== undefined ? startAt() : 'first';
+      const read = await readStream(model, a.queue, start, a.limit, limits, this.r.scrub, notFound);
+      const ids = new IdAssigner();
+      const views = read.messages.map(({ offset, message }) =>
+        toView(message, { id: ids.next(messageKey(message.properties.messageId, message.content)), position: offset }),
+      );
+      const matched = views.filter((v) => matches(v, a));
+      const full = read.messages.length >= Math.min(a.limit, limits.maxMessages);
+      return { messages: matched, nextCursor: full ? String(read.next) : null, scanned: views.length, matched: matched.length };
+    }
+
+    if (type === 'quorum') this.quorumGuard(q);
+    const start = startAt();
+    if (start >= limits.maxMessages) {
+      throw new ApiError(
+        'INVALID_ARGUMENT',
+        `a ${type} queue can only be peeked within its first ${limits.maxMessages} messages (RabbitMQ has no way to read further without taking them)`,
+        'cursor',
+      );
+    }
+    const want = Math.min(start + a.limit, limits.maxMessages);
+    return this.exclusive(a.queue, async () => {
+      const held = await holdFromHead(model, a.queue, want, limits, this.r.scrub, notFound);
+      try {
+        const ids = new IdAssigner();
+        const all = held.messages.map((m, i) => toView(m, { id: ids.next(messageKey(m.properties.messageId, m.content)), position: i }));
+        const window = all.slice(start);
+        const matched = window.filter((v) => matches(v, a));
+        const more = held.messages.length === want && held.more && want < limits.maxMessages;
+        return { messages: matched, nextCursor: more ? String(want) : null, scanned: window.length, matched: matched.length };
+      } finally {
+        await held.release();
+      }
+    });
+  }
+
+  /** The management UI's "Get messages": ack removes them, reject dead-letters (or drops) them, requeue hands them back. */
+  async getMessages(a: Args<'queues/getMessages'>): Promise<MessageView[]> {
+    if (a.ackMode !== 'requeue') this.writable(a.ackMode === 'ack' ? 'take messages' : 'reject messages');
+    const q = await this.mgmtQueue(a.queue);
+    const type = queueType(q);
+    if (type === 'stream') {
+      throw new ApiError('PRECONDITION_FAILED', `queue "${a.queue}" is a stream: its messages are read by offset and never removed; browse it instead`, 'queue');
+    }
+    if (type === 'quorum' && a.ackMode === 'requeue') this.quorumGuard(q);
+    const model = await this.amqp();
+    const limits = { ...this.options.peekLimits, maxMessages: Math.max(this.options.peekLimits.maxMessages, 10_000) };
+    return this.exclusive(a.queue, async () => {
+      const held = await holdFromHead(model, a.queue, a.count, limits, this.r.scrub, this.queueMissing(a.queue));
+      try {
+        const ids = new IdAssigner();
+        const views = held.messages.map((m, i) => toView(m, { id: ids.next(messageKey(m.properties.messageId, m.content)), position: i }));
+        for (const m of held.messages) {
+          if (a.ackMode === 'ack') held.channel.ack(m);
+          else if (a.ackMode === 'reject') held.channel.nack(m, false, false);
+        }
+        return views;
+      } finally {
+        await held.release();
+      }
+    });
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  async publish(a: Args<'publish'>): Promise<PublishResult> {
+    this.writable('publish');
+    let body: Buffer;
+    try {
+      body = decodeBytes(a.body, a.bodyEncoding);
+    } catch (error) {
+      throw new ApiError('INVALID_ARGUMENT', (error as Error).message, 'body');
+    }
+    const options = publishOptions(a.properties, a.mandatory);
+    const model = await this.amqp();
+    let ch: Awaited<ReturnType<typeof openConfirmChannel>>;
+    try {
+      ch = await openConfirmChannel(model);
+    } catch (error) {
+      throw toApiError(error, this.r.scrub);
+    }
+    let returned = 0;
+    let nacked = 0;
+    let confirmed = 0;
+    let failure: unknown = null;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const until = (done: () => boolean) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (done() || failure) resolve();
+          else wake = check;
+        };
+        check();
+      });
+    ch.on('return', () => {
+      returned++;
+    });
+    ch.on('error', (e: unknown) => {
+      failure = failure ?? e;
+      poke();
+    });
+    ch.on('close', () => {
+      failure = failure ?? new Error('Channel closed');
+      poke();
+    });
+    let blocked = false;
+    ch.on('drain', () => {
+      blocked = false;
+      poke();
+    });
+    const notFound = a.exchange === '' ? undefined : this.exchangeMissing(a.exchange);
+    try {
+      let sent = 0;
+      for (; sent < a.count && !failure; sent++) {
+        const ok = ch.publish(a.exchange, a.routingKey, body, options, (err: unknown) => {
+          confirmed++;
+          if (err && /nack/i.test(String((err as Error).message))) nacked++;
+          poke();
+        });
+        if (!ok) {
+          // The socket buffer is full: wait until it drains.
+          blocked = true;
+          await until(() => !blocked);
+        }
+        if (sent + 1 - confirmed >= PUBLISH_WINDOW) {
+          const target = sent + 1 - PUBLISH_WINDOW / 2;
+          await until(() => confirmed >= target);
+        }
+      }
+      await until(() => confirmed >= sent);
+      if (failure) throw failure;
+      const routedCount = a.count - returned - nacked;
+      const label = a.exchange === '' ? a.routingKey : a.exchange;
+      return {
+        published: a.count,
+        routed: routedCount > 0 ? { [label]: routedCount } : {},
+        returned,
+        rejected: nacked,
+        deduplicated: 0,
+        confirmed: nacked === 0,
+      };
+    } catch (error) {
+      throw toApiError(error, this.r.scrub, notFound);
+    } finally {
+      await closeQuietly(ch);
+    }
+  }
+
+  // ---------------------------------------------------------------- dead letters and re-drive
+
+  async listDeadLetters(): Promise<DeadLetterQueueInfo[]> {
+    const queues = await this.listQueues();
+    return queues.filter((q) => q.deadLetterFor.length > 0).map((q) => ({ queue: q.name, count: q.messages, sources: q.deadLetterFor }));
+  }
+
+  async startRedrive(a: Args<'redrives/start'>): Promise<{ id: string }> {
+    this.writable('re-drive messages');
+    const source = await this.getQueue(a.source);
+    const q = await this.mgmtQueue(a.source);
+    if (source.type === 'stream') {
+      throw new ApiError(
+        'PRECONDITION_FAILED',
+        `queue "${a.source}" is a stream: its messages cannot be acked away, so a re-drive could only copy them; publish copies instead`,
+        'source',
+      );
+    }
+    const keepsBack = (a.messageIds !== undefined && a.messageIds.length > 0) || a.filter !== undefined;
+    const limit = deliveryLimit(q, this.serverMajor);
+    if (keepsBack && limit !== null && !this.config.allowQuorumPeek) {
+      throw new ApiError(
+        'PRECONDITION_FAILED',
+        `queue "${a.source}" is a quorum queue with a delivery limit of ${limit}: re-driving a selection reads past the other messages and hands them back, ` +
+          'which counts as a delivery attempt and can dead-letter or drop them. Re-drive all messages, or turn on "allow quorum peek" for this connection.',
+        'source',
+      );
+    }
+    if (a.target && a.target.exchange !== '') {
+      await this.withChannel((ch) => ch.checkExchange(a.target!.exchange), this.exchangeMissing(a.target.exchange));
+    }
+    const plan: RedrivePlan = {
+      source: a.source,
+      target: a.target ? { exchange: a.target.exchange, routingKey: a.target.routingKey } : null,
+      messageIds: a.all ? null : (a.messageIds ?? null),
+      filter: a.filter ?? null,
+      edit: a.edit ?? null,
+      ratePerSecond: a.ratePerSecond ?? null,
+      deadLetterSources: source.deadLetterFor,
+    };
+    const id = `rd-${randomUUID()}`;
+    const run = new RedriveRun(id, plan, {
+      connectionId: this.id,
+      username: this.r.username,
+      openConnection: (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name }),
+      scrub: this.r.scrub,
+      audit: this.deps.audit,
+      logger: this.deps.logger,
+      emit: (job) => {
+        for (const l of this.jobListeners) {
+          try {
+            l(job);
+          } catch (error) {
+            this.deps.logger.warn('a re-drive listener failed', { error: String(error) });
+          }
+        }
+      },
+    });
+    this.jobs.set(id, run);
+    this.deps.logger.info('re-drive started', { connectionId: this.id, jobId: id, source: a.source, target: run.job.target });
+    this.pruneJobs();
+    return { id };
+  }
+
+  private pruneJobs(): void {
+    const finished = [...this.jobs.values()].filter((j) => j.job.finishedAt);
+    finished.sort((x, y) => (x.job.finishedAt ?? 0) - (y.job.finishedAt ?? 0));
+    while (finished.length > FINISHED_JOBS_KEPT) this.jobs.delete(finished.shift()!.job.id);
+  }
+
+  async getRedrive(id: string): Promise<RedriveJob | null> {
+    return this.jobs.get(id)?.snapshot() ?? null;
+  }
+
+  /** Asks the job to stop and waits (briefly) for it to hand back what it holds, so the answer shows the final state. */
+  async cancelRedrive(id: string): Promise<RedriveJob | null> {
+    const run = this.jobs.get(id);
+    if (!run) return null;
+    run.cancel();
+    await Promise.race([run.finished, new Promise((r) => setTimeout(r, 5_000))]);
+    return run.snapshot();
+  }
+
+  async listRedrives(): Promise<RedriveJob[]> {
+    return [...this.jobs.values()].map((j) => j.snapshot()).sort((a, b) => b.startedAt - a.startedAt);
+  }
+
+  /** Waits for a job to end (tests and the CLI use it; the UI follows onRedrive). */
+  async waitForRedrive(id: string): Promise<RedriveJob | null> {
+    const run = this.jobs.get(id);
+    if (!run) return null;
+    await run.finished;
+    return run.snapshot();
+  }
+
+  async listAudit(limit: number): Promise<AuditEntry[]> {
+    return this.deps.audit.list(this.id, limit);
+  }
+
+  onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
+    this.jobListeners.add(listener);
+    return () => {
+      this.jobListeners.delete(listener);
+    };
+  }
+
+  // ---------------------------------------------------------------- statistics
+
+  async stats(): Promise<StatsSnapshot> {
+    const s = this.snapshot;
+    if (s && Date.now() - s.at < 900) return { connectionId: this.id, at: s.at, queues: s.queues, groups: [] };
+    const queues = await this.sample();
+    return { connectionId: this.id, at: this.snapshot?.at ?? Date.now(), queues, groups: [] };
+  }
+
+  async history(a: Args<'metrics/history'>): Promise<HistorySeries> {
+    // RabbitMQ has no consumer groups: their series is empty rather than an error.
+    return this.metricsHistory.series(a.kind, a.name, a.range);
+  }
+}
+
+/** The contract's message properties as amqplib publish options. */
+export function publishOptions(p: MessageProperties, mandatory: boolean): Options.Publish {
+  const o: Options.Publish = { mandatory };
+  if (p.contentType !== undefined) o.contentType = p.contentType;
+  if (p.contentEncoding !== undefined) o.contentEncoding = p.contentEncoding;
+  if (p.headers !== undefined) o.headers = p.headers;
+  if (p.deliveryMode !== undefined) o.deliveryMode = p.deliveryMode;
+  if (p.priority !== undefined) o.priority = p.priority;
+  if (p.correlationId !== undefined) o.correlationId = p.correlationId;
+  if (p.replyTo !== undefined) o.replyTo = p.replyTo;
+  if (p.expiration !== undefined) o.expiration = p.expiration;
+  if (p.messageId !== undefined) o.messageId = p.messageId;
+  if (p.timestamp !== undefined) o.timestamp = p.timestamp;
+  if (p.type !== undefined) o.type = p.type;
+  if (p.userId !== undefined) o.userId = p.userId;
+  if (p.appId !== undefined) o.appId = p.appId;
+  return o;
+}

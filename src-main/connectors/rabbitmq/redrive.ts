@@ -1,0 +1,549 @@
+/**
+ * Re-driving dead-lettered messages on a RabbitMQ, one job at a time per call.
+ *
+ * The rule that keeps every message: a dead-lettered copy is acked only after
+ * RabbitMQ confirmed its re-published copy, routed (published `mandatory`, so
+ * an unroutable copy comes back as a return rather than vanishing). Whatever
+ * goes wrong — the connection drops, the target disappears, a copy is nacked
+ * or returned — the dead-lettered copy is still unacked, and RabbitMQ puts it
+ * back in the dead-letter queue when the job's channel closes. The price is
+ * at-least-once: a crash between a confirm and its ack leaves both copies,
+ * which consumers can drop by `message-id`.
+ *
+ * Each job has a connection of its own (named after the job, so an operator
+ * can see and close it), a consumer channel with manual acks and a confirm
+ * channel for publishing. It looks only at the messages that were in the
+ * queue when it started, so copies that die again and come back to the
+ * dead-letter queue during the job are not re-driven in a loop.
+ */
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
+import type { MessageFilter } from '../../contract/operations.js';
+import type { AuditEntry, JobState, RedriveJob } from '../../contract/types.js';
+import type { Logger } from '../../core/logger.js';
+import type { AuditLog } from '../registry.js';
+import { closeQuietly, openChannel, openConfirmChannel, serverText } from './amqp.js';
+import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
+
+export const REDRIVE_NOTICE =
+  'A re-drive publishes each message with publisher confirms and acks the dead-lettered copy only after RabbitMQ confirmed the new one, ' +
+  'so a failure (connection lost, target missing, message refused or unroutable) leaves the message in the dead-letter queue. ' +
+  'If the connection is lost between a confirm and its ack, the message exists twice: give messages a message-id so consumers can drop the duplicate. ' +
+  'Re-driven copies keep their body, properties and headers, with x-redriven-count, x-redriven-from and x-redriven-at added.';
+
+/** Unacked deliveries the job may have at once (being published, or kept back). */
+const PREFETCH = 1_000;
+/** A delivery gap this long with nothing in flight makes the job ask whether the queue is drained. */
+const IDLE_MS = 750;
+/** Idle checks in a row that find messages the queue will not deliver before the job gives up. */
+const IDLE_CHECKS = 8;
+const PROGRESS_EVERY_MS = 250;
+/** How long a finishing job waits for confirms still outstanding. */
+const CONFIRM_WAIT_MS = 30_000;
+
+export interface RedriveTarget {
+  exchange: string;
+  routingKey: string;
+}
+
+export interface RedrivePlan {
+  source: string;
+  target: RedriveTarget | null;
+  messageIds: string[] | null;
+  filter: MessageFilter | null;
+  edit: { body?: string | undefined; headers?: Record<string, unknown> | undefined } | null;
+  ratePerSecond: number | null;
+  /** Queues whose dead-lettering reaches the source: where a message goes back to, read from its x-death. */
+  deadLetterSources: string[];
+}
+
+export interface RedriveContext {
+  connectionId: string;
+  username: string;
+  openConnection(name: string): Promise<ChannelModel>;
+  scrub(text: string): string;
+  audit: AuditLog;
+  logger: Logger;
+  emit(job: RedriveJob): void;
+}
+
+const FINAL: ReadonlySet<JobState> = new Set(['completed', 'cancelled', 'failed']);
+
+export function targetLabel(target: RedriveTarget | null): string {
+  if (!target) return 'original queue (from x-death)';
+  return `${target.exchange === '' ? '(default exchange)' : target.exchange} → ${target.routingKey === '' ? '(empty routing key)' : target.routingKey}`;
+}
+
+function selectionLabel(plan: RedrivePlan): string {
+  const parts: string[] = [];
+  parts.push(plan.messageIds ? `${plan.messageIds.length} selected` : 'all');
+  if (plan.filter && hasFilter(plan.filter)) parts.push(`filter ${JSON.stringify(plan.filter)}`);
+  if (plan.edit) parts.push('edited');
+  if (plan.ratePerSecond) parts.push(`≤ ${plan.ratePerSecond}/s`);
+  return parts.join(', ');
+}
+
+/**
+ * Where a message goes back to when no target is given: straight to the queue
+ * it was dead-lettered from, through the default exchange. Re-publishing to
+ * its original exchange instead would also copy it to every other queue bound
+ * there, which had already received and processed it.
+ *
+ * The newest x-death entry naming a queue that dead-letters into the source
+ * is the hop that brought it here; without one, the first queue it died in.
+ */
+export function originalQueue(headers: Record<string, unknown> | undefined, deadLetterSources: readonly string[]): string | null {
+  const raw = headers?.['x-death'];
+  const entries = Array.isArray(raw) ? raw.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null) : [];
+  const queueOf = (e: Record<string, unknown>) => (typeof e.queue === 'string' ? e.queue : Buffer.isBuffer(e.queue) ? e.queue.toString('utf8') : null);
+  for (const e of entries) {
+    const q = queueOf(e);
+    if (q && deadLetterSources.includes(q)) return q;
+  }
+  const first = headers?.['x-first-death-queue'];
+  if (typeof first === 'string' && first) return first;
+  if (Buffer.isBuffer(first)) return first.toString('utf8');
+  for (const e of entries) {
+    const q = queueOf(e);
+    if (q) return q;
+  }
+  return null;
+}
+
+/**
+ * The publish options that reproduce a message: every property and header,
+ * plus the re-drive record. Two things cannot be kept as they are: CC/BCC
+ * headers would route extra copies (the re-drive chooses the destination),
+ * and RabbitMQ refuses a user-id other than the publishing user's, so a
+ * foreign one moves to `x-original-user-id`.
+ */
+export function republish(
+  m: Message,
+  source: string,
+  username: string,
+  edit: RedrivePlan['edit'],
+): { body: Buffer; options: Options.Publish } {
+  const p = m.properties;
+  const headers: Record<string, unknown> = { ...(p.headers ?? {}) };
+  delete headers.CC;
+  delete headers.BCC;
+  const previous = headers['x-redriven-count'];
+  headers['x-redriven-count'] = (typeof previous === 'number' ? previous : 0) + 1;
+  headers['x-redriven-from'] = source;
+  headers['x-redriven-at'] = { '!': 'timestamp', value: Math.floor(Date.now() / 1000) };
+  if (p.userId !== undefined && p.userId !== username) headers['x-original-user-id'] = String(p.userId);
+  if (edit?.headers) Object.assign(headers, edit.headers);
+  const options: Options.Publish = { mandatory: true, headers };
+  if (p.contentType !== undefined) options.contentType = p.contentType;
+  if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;
+  if (p.deliveryMode !== undefined) options.deliveryMode = p.deliveryMode;
+  if (p.priority !== undefined) options.priority = p.priority;
+  if (p.correlationId !== undefined) options.correlationId = p.correlationId;
+  if (p.replyTo !== undefined) options.replyTo = p.replyTo;
+  if (p.expiration !== undefined) options.expiration = p.expiration;
+  if (p.messageId !== undefined) options.messageId = p.messageId;
+  if (p.timestamp !== undefined) options.timestamp = p.timestamp;
+  if (p.type !== undefined) options.type = p.type;
+  if (p.appId !== undefined) options.appId = p.appId;
+  if (p.userId !== undefined && p.userId === username) options.userId = p.userId;
+  const body = edit?.body !== undefined ? Buffer.from(edit.body, 'utf8') : m.content;
+  return { body, options };
+}
+
+interface Outstanding {
+  delivery: ConsumeMessage;
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  returned: boolean;
+}
+
+export class RedriveRun {
+  readonly job: RedriveJob;
+  readonly finished: Promise<void>;
+  private readonly plan: RedrivePlan;
+  private readonly ctx: RedriveContext;
+  private readonly selection: Selection | null;
+  private readonly filter: MessageFilter | null;
+  private cancelRequested = false;
+  private fatal: Error | null = null;
+  /** Set once the job closes its own channels, whose 'close' events are then no failure. */
+  private closing = false;
+  private waiter: (() => void) | null = null;
+  private lastEmit = 0;
+  private emitTimer: NodeJS.Timeout | null = null;
+  private problems = new Map<string, number>();
+
+  // Delivery bookkeeping.
+  private depth = 0;
+  /** The consumer prefetch: never more than the messages the job looks at. */
+  private window = PREFETCH;
+  private seen = 0;
+  private readonly pending: ConsumeMessage[] = [];
+  private inflight = 0;
+  private readonly outstanding = new Map<string, Outstanding[]>();
+  private consumerTag: string | null = null;
+  /** Messages kept back (not selected, or failed) per consumer: they hold that consumer's prefetch until the job ends. */
+  private readonly keptBack = new Map<string, number>();
+  private tokens = 0;
+  private lastRefill = 0;
+
+  constructor(id: string, plan: RedrivePlan, ctx: RedriveContext) {
+    this.plan = plan;
+    this.ctx = ctx;
+    this.selection = plan.messageIds ? new Selection(plan.messageIds) : null;
+    this.filter = plan.filter && hasFilter(plan.filter) ? plan.filter : null;
+    this.job = {
+      id,
+      connectionId: ctx.connectionId,
+      source: plan.source,
+      target: targetLabel(plan.target),
+      state: 'pending',
+      moved: 0,
+      total: plan.messageIds?.length ?? 0,
+      failed: 0,
+      ratePerSecond: plan.ratePerSecond,
+      startedAt: Date.now(),
+      finishedAt: null,
+      error: null,
+    };
+    this.audit();
+    this.finished = this.run();
+  }
+
+  snapshot(): RedriveJob {
+    return { ...this.job };
+  }
+
+  cancel(): void {
+    if (FINAL.has(this.job.state)) return;
+    this.cancelRequested = true;
+    this.wake();
+  }
+
+  private audit(): void {
+    const entry: AuditEntry = {
+      id: this.job.id,
+      at: this.job.startedAt,
+      connectionId: this.ctx.connectionId,
+      action: 'redrive',
+      source: this.plan.source,
+      target: this.job.target,
+      count: FINAL.has(this.job.state) ? this.job.moved : this.job.total,
+      selection: selectionLabel(this.plan),
+      state: this.job.state,
+    };
+    try {
+      this.ctx.audit.record(entry);
+    } catch (error) {
+      this.ctx.logger.error('writing the re-drive audit row failed', { jobId: this.job.id, error: String(error) });
+    }
+  }
+
+  /** Progress at most every PROGRESS_EVERY_MS; the final state at once, and nothing after it. */
+  private progress(force = false): void {
+    const now = Date.now();
+    if (force || now - this.lastEmit >= PROGRESS_EVERY_MS) {
+      if (this.emitTimer) clearTimeout(this.emitTimer);
+      this.emitTimer = null;
+      this.lastEmit = now;
+      this.ctx.emit(this.snapshot());
+      return;
+    }
+    if (!this.emitTimer) {
+      this.emitTimer = setTimeout(() => {
+        this.emitTimer = null;
+        if (!FINAL.has(this.job.state)) this.progress(true);
+      }, PROGRESS_EVERY_MS - (now - this.lastEmit));
+      this.emitTimer.unref?.();
+    }
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  /** Waits for a delivery, a confirm, a cancel or a failure; false when `ms` passed first. */
+  private waitEvent(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.waiter === done) this.waiter = null;
+        resolve(false);
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiter = done;
+    });
+  }
+
+  private problem(text: string): void {
+    this.problems.set(text, (this.problems.get(text) ?? 0) + 1);
+  }
+
+  private fail(error: Error): void {
+    if (this.closing) return;
+    if (!this.fatal) this.fatal = error;
+    this.wake();
+  }
+
+  private async run(): Promise<void> {
+    let model: ChannelModel | null = null;
+    let consume: Channel | null = null;
+    let publish: ConfirmChannel | null = null;
+    try {
+      model = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id}`);
+      model.on('close', (err?: Error) => {
+        this.fail(new Error(`the connection to RabbitMQ was closed${err ? `: ${serverText(err)}` : ''}`));
+      });
+      consume = await openChannel(model);
+      publish = await openConfirmChannel(model);
+      const consumeChannel = consume;
+      const publishChannel = publish;
+      consumeChannel.on('close', () => this.fail(new Error(`the channel reading "${this.plan.source}" was closed`)));
+      consumeChannel.on('error', (e: Error) => this.fail(new Error(serverText(e))));
+      publishChannel.on('error', (e: Error) => this.fail(new Error(serverText(e))));
+      publishChannel.on('close', () => this.fail(new Error('the publishing channel was closed')));
+      publishChannel.on('return', (m: Message) => this.onReturn(m));
+      publishChannel.on('drain', () => this.wake());
+
+      const declared = await consumeChannel.checkQueue(this.plan.source);
+      this.depth = declared.messageCount;
+      if (!this.selection) this.job.total = this.depth;
+      this.job.state = 'running';
+      this.progress(true);
+      this.window = Math.max(1, Math.min(PREFETCH, this.depth));
+      await consumeChannel.prefetch(this.window);
+      if (this.depth > 0) await this.startConsumer(consumeChannel);
+
+      let idleChecks = 0;
+      for (;;) {
+        if (this.fatal || this.cancelRequested) break;
+        if (this.selection && this.selection.remaining === 0) break;
+        await this.rotateIfKeptBack(consumeChannel);
+        const next = this.pending.shift();
+        if (!next) {
+          if (this.seen >= this.depth) break;
+          const woke = await this.waitEvent(IDLE_MS);
+          if (!woke && this.pending.length === 0 && this.inflight === 0 && !this.fatal && !this.cancelRequested) {
+            // Another consumer may have taken what this job counted on; the
+            // queue is done when nothing is ready any more.
+            const now = await consumeChannel.checkQueue(this.plan.source);
+            if (now.messageCount === 0) break;
+            if (++idleChecks >= IDLE_CHECKS) {
+              throw new Error(
+                `"${this.plan.source}" still has ${now.messageCount} ready messages but stopped delivering them (a single-active-consumer queue with another active consumer?)`,
+              );
+            }
+          }
+          continue;
+        }
+        idleChecks = 0;
+        await this.handle(next, consumeChannel, publishChannel);
+      }
+      await this.settle();
+      if (this.fatal) throw this.fatal;
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      await this.settle();
+      this.closing = true;
+      if (consume && this.consumerTag) await consume.cancel(this.consumerTag).catch(() => {});
+      // Closing hands every unacked message back to the dead-letter queue:
+      // the ones kept back, failed or never confirmed.
+      await closeQuietly(publish);
+      await closeQuietly(consume);
+      await closeQuietly(model);
+      this.finish();
+    }
+  }
+
+  /** Waits (bounded) for confirms still outstanding, unless the connection is gone. */
+  private async settle(): Promise<void> {
+    const until = Date.now() + CONFIRM_WAIT_MS;
+    while (this.inflight > 0 && !this.fatal && Date.now() < until) await this.waitEvent(100);
+  }
+
+  private finish(): void {
+    if (FINAL.has(this.job.state)) return;
+    const problems = [...this.problems].map(([text, n]) => `${n} × ${text}`);
+    if (this.fatal) {
+      this.job.state = 'failed';
+      problems.unshift(this.ctx.scrub(this.fatal.message));
+    } else if (this.cancelRequested) this.job.state = 'cancelled';
+    else this.job.state = 'completed';
+    if (this.selection && this.selection.remaining > 0 && !this.fatal && !this.cancelRequested) {
+      problems.push(`${this.selection.remaining} selected message(s) were no longer in "${this.plan.source}"`);
+    }
+    if (this.job.state !== 'completed' || this.job.failed > 0) {
+      problems.push(`messages not re-driven stay in "${this.plan.source}"`);
+    }
+    this.job.error = problems.length > 0 ? problems.join('; ') : null;
+    this.job.finishedAt = Date.now();
+    this.audit();
+    this.progress(true);
+    this.ctx.logger.info('re-drive finished', {
+      jobId: this.job.id,
+      state: this.job.state,
+      moved: this.job.moved,
+      failed: this.job.failed,
+      source: this.plan.source,
+    });
+  }
+
+  private async startConsumer(ch: Channel): Promise<void> {
+    const ok = await ch.consume(this.plan.source, (m) => this.onDelivery(m), { noAck: false });
+    this.consumerTag = ok.consumerTag;
+  }
+
+  private onDelivery(m: ConsumeMessage | null): void {
+    if (m === null) {
+      this.fail(new Error(`RabbitMQ cancelled the re-drive's consumer: was "${this.plan.source}" deleted?`));
+      return;
+    }
+    // Beyond what was there at the start: left unacked, it returns when the channel closes.
+    if (this.seen >= this.depth || this.cancelRequested) return;
+    this.seen++;
+    this.pending.push(m);
+    this.wake();
+  }
+
+  private onReturn(m: Message): void {
+    const list = this.outstanding.get(`${m.fields.exchange}\u0000${m.fields.routingKey}`);
+    const hit = list?.find((o) => !o.returned && o.body.equals(m.content));
+    if (hit) hit.returned = true;
+  }
+
+  /**
+   * A message that stays where it is. It keeps its consumer's prefetch busy,
+   * so after half of it is kept back the job starts a fresh consumer (the
+   * kept messages stay unacked on the channel and return at its close).
+   */
+  private async keepBack(m: ConsumeMessage, ch: Channel): Promise<void> {
+    this.countKeptBack(m);
+    await this.rotateIfKeptBack(ch);
+  }
+
+  private async rotateIfKeptBack(ch: Channel): Promise<void> {
+    const tag = this.consumerTag;
+    if (tag === null || this.seen >= this.depth) return;
+    if ((this.keptBack.get(tag) ?? 0) < this.window / 2) return;
+    this.consumerTag = null;
+    await ch.cancel(tag);
+    await this.startConsumer(ch);
+  }
+
+  private async rateLimit(): Promise<void> {
+    const rate = this.plan.ratePerSecond;
+    if (!rate) return;
+    // A token bucket holding a tenth of a second's worth, so high rates are
+    // not held back by timer granularity.
+    const capacity = Math.max(1, rate / 10);
+    for (;;) {
+      const now = Date.now();
+      if (this.lastRefill === 0) {
+        this.lastRefill = now;
+        this.tokens = 1;
+      }
+      this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) * rate) / 1000);
+      this.lastRefill = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      if (this.cancelRequested || this.fatal) return;
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / rate))));
+    }
+  }
+
+  private async handle(m: ConsumeMessage, consume: Channel, publish: ConfirmChannel): Promise<void> {
+    if (this.filter) {
+      const view = toView(m, { id: '' });
+      if (!matches(view, this.filter)) return this.keepBack(m, consume);
+    }
+    if (this.selection && !this.selection.take(messageKey(m.properties.messageId, m.content), m.properties.messageId)) {
+      return this.keepBack(m, consume);
+    }
+    let exchange: string;
+    let routingKey: string;
+    if (this.plan.target) ({ exchange, routingKey } = this.plan.target);
+    else {
+      const queue = originalQueue(m.properties.headers as Record<string, unknown> | undefined, this.plan.deadLetterSources);
+      if (!queue) {
+        this.job.failed++;
+        this.problem('no x-death header names the queue it came from: choose a target exchange and routing key');
+        this.progress();
+        return this.keepBack(m, consume);
+      }
+      exchange = '';
+      routingKey = queue;
+    }
+    await this.rateLimit();
+    while (this.inflight >= PREFETCH && !this.fatal && !this.cancelRequested) await this.waitEvent(100);
+    if (this.fatal || this.cancelRequested) return;
+
+    const { body, options } = republish(m, this.plan.source, this.ctx.username, this.plan.edit);
+    const entry: Outstanding = { delivery: m, exchange, routingKey, body, returned: false };
+    const key = `${exchange}\u0000${routingKey}`;
+    const list = this.outstanding.get(key);
+    if (list) list.push(entry);
+    else this.outstanding.set(key, [entry]);
+    this.inflight++;
+    let writable: boolean;
+    try {
+      writable = publish.publish(exchange, routingKey, body, options, (err: unknown) => this.onConfirm(entry, key, err, consume));
+    } catch (error) {
+      this.inflight--;
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (!writable) {
+      // The socket buffer is full: wait for it to drain before the next publish.
+      while (!this.fatal && !this.cancelRequested && !(await this.waitEvent(100))) {
+        /* keep waiting */
+      }
+    }
+  }
+
+  private onConfirm(entry: Outstanding, key: string, err: unknown, consume: Channel): void {
+    this.inflight--;
+    const list = this.outstanding.get(key);
+    if (list) {
+      const i = list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.outstanding.delete(key);
+    }
+    if (FINAL.has(this.job.state)) return;
+    const where = entry.exchange === '' ? `queue "${entry.routingKey}"` : `exchange "${entry.exchange}" with routing key "${entry.routingKey}"`;
+    if (err) {
+      // A nack, or the channel closed before the confirm: either way the
+      // dead-lettered copy was not acked and stays.
+      if (!this.fatal && /nack/i.test(String((err as Error).message))) {
+        this.job.failed++;
+        this.problem(`RabbitMQ refused the copy for ${where} (nack)`);
+        this.countKeptBack(entry.delivery);
+      }
+    } else if (entry.returned) {
+      this.job.failed++;
+      this.problem(entry.exchange === '' ? `${where} does not exist (unroutable)` : `nothing is bound to ${where} (unroutable)`);
+      this.countKeptBack(entry.delivery);
+    } else {
+      try {
+        consume.ack(entry.delivery);
+        this.job.moved++;
+      } catch (error) {
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    this.progress();
+    this.wake();
+  }
+
+  /** Kept back from a confirm callback: only counted here; the job's loop starts a new consumer when needed. */
+  private countKeptBack(m: ConsumeMessage): void {
+    const tag = m.fields.consumerTag;
+    this.keptBack.set(tag, (this.keptBack.get(tag) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * Every operation a client can ask of the core, declared once: the name, the
+ * runtime schema of its input, and the type of its output. The transports
+ * (IPC, HTTP/WebSocket, direct calls) validate against these schemas before a
+ * handler runs, and the renderer's client is typed from the same table.
+ */
+import { z } from 'zod';
+import type {
+  AuditEntry,
+  BindingInfo,
+  BrowsePage,
+  ConnectionInfo,
+  ConnectionTestResult,
+  DeadLetterQueueInfo,
+  ExchangeInfo,
+  GroupInfo,
+  Health,
+  HistoryEntry,
+  HistorySeries,
+  MessageView,
+  PublishResult,
+  QueueInfo,
+  RecordView,
+  RedriveJob,
+  Template,
+  TopicInfo,
+} from './types.js';
+
+/** Declares an operation: its input schema now, its output type as a phantom. */
+function op<O>() {
+  return <I extends z.ZodType>(input: I) => ({ input, output: undefined as unknown as O });
+}
+
+const name = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(1, `${what} must not be empty`)
+    .max(255, `${what} must be at most 255 characters`);
+
+/** Exchange names may be empty (the default exchange). */
+const exchangeName = z.string({ error: 'exchange must be a string' }).max(255, 'exchange must be at most 255 characters');
+const connectionId = name('connectionId');
+const intFromQuery = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be an integer`)
+    .min(min, `${what} must be at least ${min}`)
+    .max(max, `${what} must be at most ${max}`);
+
+const args = z.record(z.string(), z.unknown(), { error: 'arguments must be an object' });
+
+export const messagePropertiesSchema = z
+  .object({
+    contentType: z.string().max(255).optional(),
+    contentEncoding: z.string().max(255).optional(),
+    headers: z.record(z.string(), z.unknown(), { error: 'headers must be an object' }).optional(),
+    deliveryMode: z.union([z.literal(1), z.literal(2)], { error: 'deliveryMode must be 1 (transient) or 2 (persistent)' }).optional(),
+    priority: z.number().int('priority must be an integer').min(0, 'priority must be 0–255').max(255, 'priority must be 0–255').optional(),
+    correlationId: z.string().max(255).optional(),
+    replyTo: z.string().max(255).optional(),
+    expiration: z
+      .string({ error: 'expiration must be a string of milliseconds, as in AMQP' })
+      .regex(/^\d+$/, 'expiration must be a non-negative integer number of milliseconds, as a string')
+      .optional(),
+    messageId: z.string().max(255).optional(),
+    timestamp: z.number().int().optional(),
+    type: z.string().max(255).optional(),
+    userId: z.string().max(255).optional(),
+    appId: z.string().max(255).optional(),
+  })
+  .strict();
+
+/** Filters run in the core; every browse answer says how many were scanned and matched. */
+export const filterSchema = z.object({
+  q: z.string().max(10_000).optional(),
+  jsonPath: z.string().max(1_000).optional(),
+  jsonEquals: z.string().max(10_000).optional(),
+  jsonContains: z.string().max(10_000).optional(),
+  headerName: z.string().max(255).optional(),
+  headerValue: z.string().max(10_000).optional(),
+  propertyName: z.string().max(64).optional(),
+  propertyValue: z.string().max(10_000).optional(),
+  key: z.string().max(10_000).optional(),
+  from: intFromQuery('from').optional(),
+  to: intFromQuery('to').optional(),
+});
+export type MessageFilter = z.infer<typeof filterSchema>;
+
+const bodyEncoding = z.enum(['utf8', 'base64'], { error: 'bodyEncoding must be "utf8" or "base64"' });
+
+export const publishSchema = z.object({
+  connectionId,
+  exchange: exchangeName.default(''),
+  routingKey: z.string({ error: 'routingKey must be a string' }).max(255, 'routingKey must be at most 255 characters').default(''),
+  body: z.string({ error: 'body must be a string' }),
+  bodyEncoding: bodyEncoding.default('utf8'),
+  properties: messagePropertiesSchema.default({}),
+  count: z.number().int('count must be an integer').min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1,000,000').default(1),
+  mandatory: z.boolean().default(true),
+});
+
+export const produceSchema = z.object({
+  connectionId,
+  topic: name('topic'),
+  key: z.string().nullable().optional(),
+  value: z.string({ error: 'value must be a string' }).nullable(),
+  valueEncoding: bodyEncoding.default('utf8'),
+  headers: z.record(z.string(), z.string(), { error: 'headers must be an object of strings' }).default({}),
+  partition: z.number().int().min(0, 'partition must be at least 0').optional(),
+  count: z.number().int().min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1,000,000').default(1),
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).optional(),
+});
+
+const redriveTarget = z.object({ exchange: exchangeName, routingKey: z.string().max(255) });
+
+export const redriveSchema = z
+  .object({
+    connectionId,
+    source: name('source'),
+    messageIds: z.array(z.string()).max(1_000_000).optional(),
+    all: z.boolean().optional(),
+    filter: filterSchema.optional(),
+    target: redriveTarget.optional(),
+    edit: z.object({ body: z.string().optional(), headers: z.record(z.string(), z.unknown()).optional() }).optional(),
+    ratePerSecond: z.number().positive('ratePerSecond must be positive').max(1_000_000).optional(),
+  })
+  .refine((v) => v.all === true || (v.messageIds !== undefined && v.messageIds.length > 0), {
+    message: 'give messageIds (one or more) or set all: true',
+    path: ['messageIds'],
+  })
+  .refine((v) => v.edit === undefined || (v.messageIds?.length ?? 0) === 1, {
+    message: 'edit applies to exactly one message: give one messageId',
+    path: ['edit'],
+  });
+
+const tlsSchema = z
+  .object({
+    ca: z.string().max(100_000).optional(),
+    cert: z.string().max(100_000).optional(),
+    key: z.string().max(100_000).optional(),
+    passphrase: z.string().max(1_000).optional(),
+    /** Skips certificate verification; the UI shows a warning while it is on. */
+    insecureSkipVerify: z.boolean().default(false),
+    servername: z.string().max(255).optional(),
+  })
+  .strict();
+
+export const rabbitConnectionSchema = z.object({
+  kind: z.literal('rabbitmq'),
+  name: name('name'),
+  amqpUrl: z
+    .string({ error: 'amqpUrl must be a string' })
+    .regex(/^amqps?:\/\/[^\s]+$/, 'amqpUrl must look like amqp://user:password@host:5672/vhost (or amqps://)'),
+  managementUrl: z.string().regex(/^https?:\/\/[^\s]+$/, 'managementUrl must look like http://host:15672').optional(),
+  tls: tlsSchema.optional(),
+  readOnly: z.boolean().default(false),
+  /** Peeking a quorum queue counts toward its delivery limit: allowed only when set. */
+  allowQuorumPeek: z.boolean().default(false),
+});
+
+export const kafkaConnectionSchema = z.object({
+  kind: z.literal('kafka'),
+  name: name('name'),
+  brokers: z
+    .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each broker must be host:port'), { error: 'brokers must be a list of host:port' })
+    .min(1, 'brokers must list at least one host:port'),
+  clientId: z.string().max(255).optional(),
+  sasl: z
+    .object({
+      mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'], { error: 'sasl.mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512' }),
+      username: z.string().min(1, 'sasl.username must not be empty'),
+      password: z.string(),
+    })
+    .optional(),
+  tls: tlsSchema.optional(),
+  schemaRegistryUrl: z.string().regex(/^https?:\/\/[^\s]+$/, 'schemaRegistryUrl must be an http(s) URL').optional(),
+  deadLetterPattern: z.string().max(1_000).optional(),
+  readOnly: z.boolean().default(false),
+});
+
+export const connectionConfigSchema = z.discriminatedUnion('kind', [rabbitConnectionSchema, kafkaConnectionSchema], {
+  error: 'kind must be "rabbitmq" or "kafka"',
+});
+export type ConnectionConfig = z.output<typeof connectionConfigSchema>;
+export type RabbitConnectionConfig = z.output<typeof rabbitConnectionSchema>;
+export type KafkaConnectionConfig = z.output<typeof kafkaConnectionSchema>;
+
+export const operations = {
+  'system/health': op<Health>()(z.object({})),
+
+  'connections/list': op<ConnectionInfo[]>()(z.object({})),
+  'connections/get': op<ConnectionInfo>()(z.object({ connectionId })),
+  'connections/create': op<{ id: string }>()(connectionConfigSchema),
+  'connections/update': op<ConnectionInfo>()(z.object({ connectionId, config: connectionConfigSchema })),
+  'connections/delete': op<{ deleted: true }>()(z.object({ connectionId })),
+  /** Tries a configuration without saving it; tells apart each way it can fail. */
+  'connections/test': op<ConnectionTestResult>()(connectionConfigSchema),
+  'connections/setReadOnly': op<ConnectionInfo>()(z.object({ connectionId, readOnly: z.boolean() })),
+
+  'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId })),
+  'exchanges/declare': op<ExchangeInfo>()(
+    z.object({
+      connectionId,
+      exchange: name('exchange'),
+      type: z.enum(['direct', 'fanout', 'topic', 'headers'], { error: 'type must be direct, fanout, topic or headers' }),
+      durable: z.boolean().default(true),
+      autoDelete: z.boolean().default(false),
+      internal: z.boolean().default(false),
+      arguments: args.default({}),
+    }),
+  ),
+  'exchanges/delete': op<{ deleted: true }>()(z.object({ connectionId, exchange: name('exchange'), ifUnused: z.coerce.boolean().default(false) })),
+
+  'bindings/list': op<BindingInfo[]>()(z.object({ connectionId })),
+  'bindings/create': op<BindingInfo>()(
+    z.object({
+      connectionId,
+      source: name('source'),
+      destination: name('destination'),
+      destinationType: z.enum(['queue', 'exchange']).default('queue'),
+      routingKey: z.string().max(255).default(''),
+      arguments: args.default({}),
+    }),
+  ),
+  'bindings/delete': op<{ deleted: true }>()(
+    z.object({
+      connectionId,
+      source: name('source'),
+      destination: name('destination'),
+      destinationType: z.enum(['queue', 'exchange']).default('queue'),
+      routingKey: z.string().max(255).default(''),
+      arguments: args.default({}),
+    }),
+  ),
+
+  'queues/list': op<QueueInfo[]>()(z.object({ connectionId })),
+  'queues/get': op<QueueInfo>()(z.object({ connectionId, queue: name('queue') })),
+  'queues/declare': op<QueueInfo>()(
+    z.object({
+      connectionId,
+      queue: name('queue'),
+      durable: z.boolean().default(true),
+      exclusive: z.boolean().default(false),
+      autoDelete: z.boolean().default(false),
+      arguments: args.default({}),
+    }),
+  ),
+  'queues/delete': op<{ messageCount: number }>()(
+    z.object({ connectionId, queue: name('queue'), ifUnused: z.coerce.boolean().default(false), ifEmpty: z.coerce.boolean().default(false) }),
+  ),
+  'queues/purge': op<{ messageCount: number }>()(z.object({ connectionId, queue: name('queue') })),
+  'queues/messages': op<BrowsePage<MessageView>>()(
+    z.object({
+      connectionId,
+      queue: name('queue'),
+      limit: intFromQuery('limit', 1, 100_000).default(100),
+      cursor: z.string().max(200).optional(),
+      position: intFromQuery('position').optional(),
+      includeUnacked: z.coerce.boolean().default(true),
+      ...filterSchema.shape,
+    }),
+  ),
+  'queues/getMessages': op<MessageView[]>()(
+    z.object({
+      connectionId,
+      queue: name('queue'),
+      count: z.number().int().min(1, 'count must be at least 1').max(10_000, 'count must be at most 10,000').default(1),
+      ackMode: z.enum(['ack', 'requeue', 'reject'], { error: 'ackMode must be ack, requeue or reject' }),
+    }),
+  ),
+
+  publish: op<PublishResult>()(publishSchema),
+
+  'topics/list': op<TopicInfo[]>()(z.object({ connectionId })),
+  'topics/create': op<TopicInfo>()(
+    z.object({
+      connectionId,
+      topic: name('topic'),
+      partitions: z.number().int('partitions must be an integer').min(1, 'partitions must be at least 1').max(10_000).default(1),
+      retentionMs: z.number().int().min(-1).optional(),
+      retentionBytes: z.number().int().min(-1).optional(),
+    }),
+  ),
+  'topics/delete': op<{ deleted: true }>()(z.object({ connectionId, topic: name('topic') })),
+  'topics/messages': op<BrowsePage<RecordView>>()(
+    z.object({
+      connectionId,
+      topic: name('topic'),
+      partition: intFromQuery('partition').optional(),
+      offset: intFromQuery('offset').optional(),
+      timestamp: intFromQuery('timestamp').optional(),
+      limit: intFromQuery('limit', 1, 100_000).default(100),
+      cursor: z.string().max(2_000).optional(),
+      ...filterSchema.shape,
+    }),
+  ),
+  'topics/produce': op<PublishResult>()(produceSchema),
+
+  'groups/list': op<GroupInfo[]>()(z.object({ connectionId })),
+
+  'deadletters/list': op<DeadLetterQueueInfo[]>()(z.object({ connectionId })),
+  'redrives/start': op<{ id: string }>()(redriveSchema),
+  'redrives/get': op<RedriveJob>()(z.object({ id: name('id') })),
+  'redrives/cancel': op<RedriveJob>()(z.object({ id: name('id') })),
+  'redrives/list': op<RedriveJob[]>()(z.object({})),
+  'audit/list': op<AuditEntry[]>()(z.object({ limit: intFromQuery('limit', 1, 10_000).default(200) })),
+
+  'metrics/history': op<HistorySeries>()(
+    z.object({
+      connectionId,
+      kind: z.enum(['queue', 'group']),
+      name: name('name'),
+      range: z.enum(['hour', 'day']).default('hour'),
+    }),
+  ),
+
+  'templates/list': op<Template[]>()(z.object({})),
+  'templates/save': op<Template>()(
+    z.object({ id: z.string().max(64).optional(), name: name('name'), payload: z.record(z.string(), z.unknown()) }),
+  ),
+  'templates/delete': op<{ deleted: true }>()(z.object({ id: name('id') })),
+  'publishHistory/list': op<HistoryEntry[]>()(z.object({ limit: intFromQuery('limit', 1, 1_000).default(100) })),
+} as const;
+
+export type Operations = typeof operations;
+export type OperationName = keyof Operations;
+/** What a caller passes (defaults still optional). */
+export type Input<N extends OperationName> = z.input<Operations[N]['input']>;
+/** What a handler receives (after validation, defaults applied). */
+export type ParsedInput<N extends OperationName> = z.output<Operations[N]['input']>;
+export type Output<N extends OperationName> = Operations[N]['output'];
+
+export function isOperationName(value: unknown): value is OperationName {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(operations, value);
+}

@@ -1,0 +1,263 @@
+/**
+ * Shapes the core returns to every client. Bodies travel as strings with an
+ * encoding so the same objects go over JSON (HTTP, WebSocket) and structured
+ * clone (MessagePort) unchanged.
+ */
+
+export type BodyEncoding = 'utf8' | 'base64';
+export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka';
+export type ConnectionStatus = 'connected' | 'connecting' | 'disconnected' | 'error';
+
+export interface Health {
+  status: 'ok';
+  version: string;
+}
+
+export interface ConnectionInfo {
+  id: string;
+  kind: ConnectionKind;
+  name: string;
+  status: ConnectionStatus;
+  readOnly: boolean;
+  /** Where it points, without credentials (`amqp://host:5672/vhost`). */
+  target?: string;
+  error?: string;
+  /** What this connection can do; the UI hides what it cannot. */
+  capabilities: Capability[];
+}
+
+/** What "Test connection" found: each failure has its own `problem`. */
+export interface ConnectionTestResult {
+  ok: boolean;
+  problem?: 'unreachable' | 'auth_failed' | 'vhost_missing' | 'vhost_forbidden' | 'management_unavailable' | 'management_auth_failed' | 'tls_error' | 'timeout' | 'protocol_error';
+  message: string;
+  /** Server facts when it worked: version, cluster name, broker count… */
+  details?: Record<string, unknown>;
+}
+
+export type Capability = 'queues' | 'exchanges' | 'topics' | 'groups' | 'publish' | 'redrive' | 'get';
+
+export interface MessageProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  headers?: Record<string, unknown>;
+  deliveryMode?: 1 | 2;
+  priority?: number;
+  correlationId?: string;
+  replyTo?: string;
+  expiration?: string;
+  messageId?: string;
+  timestamp?: number;
+  type?: string;
+  userId?: string;
+  appId?: string;
+}
+
+export interface QueueRates {
+  publish: number;
+  deliver: number;
+  ack: number;
+  redeliver: number;
+}
+
+export interface QueueInfo {
+  name: string;
+  type?: 'classic' | 'quorum' | 'stream';
+  durable: boolean;
+  autoDelete: boolean;
+  exclusive: boolean;
+  arguments: Record<string, unknown>;
+  /** Policy applied by the server, when the system has policies. */
+  policy?: { name: string; definition: Record<string, unknown> } | null;
+  messages: number;
+  ready: number;
+  unacked: number;
+  delayed: number;
+  bytes: number;
+  consumers: number;
+  /** Queues that dead-letter into this one. Non-empty means this is a dead-letter queue. */
+  deadLetterFor: string[];
+  rates: QueueRates;
+}
+
+export interface ExchangeInfo {
+  name: string;
+  type: string;
+  durable: boolean;
+  autoDelete: boolean;
+  internal: boolean;
+  arguments: Record<string, unknown>;
+}
+
+export interface BindingInfo {
+  source: string;
+  destination: string;
+  destinationType: 'queue' | 'exchange';
+  routingKey: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface XDeathEntry {
+  queue: string;
+  reason: string;
+  count: number;
+  exchange: string;
+  'routing-keys': string[];
+  time: number;
+}
+
+export interface MessageView {
+  id: string;
+  position?: number;
+  exchange: string;
+  routingKey: string;
+  body: string;
+  bodyEncoding: BodyEncoding;
+  size: number;
+  properties: MessageProperties;
+  redelivered: boolean;
+  deliveryCount: number;
+  enqueuedAt: number;
+  state?: 'ready' | 'unacked' | 'delayed';
+  consumerTag?: string;
+}
+
+export interface BrowsePage<T> {
+  messages: T[];
+  nextCursor: string | null;
+  scanned: number;
+  matched: number;
+}
+
+export interface PublishResult {
+  published: number;
+  /** Copies that reached each queue. */
+  routed: Record<string, number>;
+  /** Copies returned as unroutable (mandatory). */
+  returned: number;
+  /** Copies refused by a queue's overflow policy. */
+  rejected: number;
+  /** Copies dropped as duplicates by a deduplicating queue. */
+  deduplicated: number;
+  confirmed: boolean;
+  /** Topic publishes: where each record landed. */
+  offsets?: Array<{ partition: number; offset: number }>;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  bytes: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: PartitionInfo[];
+  messages: number;
+  bytes: number;
+  config: Record<string, string | number | null>;
+  deadLetterFor?: string[];
+}
+
+export interface RecordView {
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: string | null;
+  keyEncoding: BodyEncoding;
+  value: string | null;
+  valueEncoding: BodyEncoding;
+  size: number;
+  headers: Record<string, string>;
+}
+
+export interface GroupPartitionLag {
+  topic: string;
+  partition: number;
+  committed: number | null;
+  end: number;
+  lag: number;
+  timeLagMs: number;
+}
+
+export interface GroupInfo {
+  groupId: string;
+  state: string;
+  members: Array<{ memberId: string; clientId?: string; host?: string; assignments: Array<{ topic: string; partition: number }> }>;
+  partitions: GroupPartitionLag[];
+  totalLag: number;
+}
+
+export interface DeadLetterQueueInfo {
+  queue: string;
+  count: number;
+  sources: string[];
+}
+
+export type JobState = 'pending' | 'running' | 'completed' | 'cancelled' | 'failed';
+export const FINAL_JOB_STATES: readonly JobState[] = ['completed', 'cancelled', 'failed'];
+
+export interface RedriveJob {
+  id: string;
+  connectionId: string;
+  source: string;
+  target: string;
+  state: JobState;
+  moved: number;
+  total: number;
+  failed: number;
+  ratePerSecond: number | null;
+  startedAt: number;
+  finishedAt?: number | null;
+  error?: string | null;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: number;
+  connectionId: string;
+  action: string;
+  source: string;
+  target: string;
+  count: number;
+  selection: string;
+  state: string;
+}
+
+export interface HistorySample {
+  t: number;
+  [metric: string]: number;
+}
+
+export interface HistorySeries {
+  resource: { kind: 'queue' | 'group'; name: string };
+  range: 'hour' | 'day';
+  samples: HistorySample[];
+}
+
+export interface StatsSnapshot {
+  connectionId: string;
+  at: number;
+  queues: QueueInfo[];
+  groups: Array<Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>>;
+}
+
+export interface RedriveProgress extends RedriveJob {}
+
+export interface Template {
+  id: string;
+  name: string;
+  payload: Record<string, unknown>;
+  updatedAt: number;
+}
+
+export interface HistoryEntry {
+  id: string;
+  at: number;
+  connectionId: string;
+  target: string;
+  count: number;
+  summary: string;
+  payload: Record<string, unknown>;
+}

@@ -1,0 +1,177 @@
+/**
+ * One handler per operation, keyed by the operation's name (`'queues/list'`).
+ * The table's type makes the compiler check that every operation of the
+ * contract has exactly one handler with the right input and output.
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiError } from '../contract/errors.js';
+import type { OperationName, Output, ParsedInput } from '../contract/operations.js';
+import type { Connector } from '../connectors/connector.js';
+import type { CoreContext } from './core.js';
+
+export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
+
+type Method = keyof Connector;
+
+/** Finds the connection and the method; refuses writes on a read-only connection. */
+function resolve<M extends Method>(ctx: CoreContext, connectionId: string, method: M, what: string, write: boolean): NonNullable<Connector[M]> {
+  const connector = ctx.connector(connectionId);
+  const fn = connector[method];
+  if (typeof fn !== 'function') {
+    throw new ApiError('INVALID_ARGUMENT', `connection "${connectionId}" (${connector.info().kind}) cannot ${what}`, 'connectionId');
+  }
+  if (write && connector.info().readOnly) {
+    throw new ApiError('FORBIDDEN', `connection "${connectionId}" is read-only: turn read-only off to ${what}`, 'connectionId');
+  }
+  return (fn as (...a: unknown[]) => unknown).bind(connector) as NonNullable<Connector[M]>;
+}
+
+function without<T extends { connectionId: string }>(input: T): Omit<T, 'connectionId'> {
+  const { connectionId: _ignored, ...rest } = input;
+  return rest;
+}
+
+export function createHandlers(ctx: CoreContext): Handlers {
+  const r = <M extends Method>(id: string, m: M, what: string, write = false) => resolve(ctx, id, m, what, write);
+
+  async function findJob(id: string) {
+    for (const connector of ctx.connectors.values()) {
+      const job = await connector.getRedrive?.(id);
+      if (job) return { connector, job };
+    }
+    throw new ApiError('NOT_FOUND', `re-drive "${id}" does not exist`, 'id');
+  }
+
+  return {
+    'system/health': async () => ({ status: 'ok', version: ctx.version }),
+
+    'connections/list': async () => [...ctx.connectors.values()].map((c) => c.info()),
+    'connections/get': async ({ connectionId }) => ctx.connector(connectionId).info(),
+    'connections/create': async (config) => {
+      const id = `c-${randomUUID().slice(0, 8)}`;
+      ctx.factory(config.kind);
+      ctx.appStore.saveConnection({ id, kind: config.kind, name: config.name, sealed: ctx.secrets.seal(JSON.stringify(config)) });
+      ctx.attach(id, config);
+      return { id };
+    },
+    'connections/update': async ({ connectionId, config }) => {
+      const existing = ctx.connector(connectionId);
+      if (existing.info().kind === 'embedded') throw new ApiError('INVALID_ARGUMENT', 'the embedded broker has no settings to change', 'connectionId');
+      await existing.close();
+      ctx.appStore.saveConnection({ id: connectionId, kind: config.kind, name: config.name, sealed: ctx.secrets.seal(JSON.stringify(config)) });
+      return ctx.attach(connectionId, config).info();
+    },
+    'connections/delete': async ({ connectionId }) => {
+      const connector = ctx.connector(connectionId);
+      if (connector.info().kind === 'embedded') throw new ApiError('INVALID_ARGUMENT', 'the embedded broker cannot be removed', 'connectionId');
+      ctx.connectors.delete(connectionId);
+      ctx.appStore.deleteConnection(connectionId);
+      await connector.close();
+      return { deleted: true };
+    },
+    'connections/test': async (config) => ctx.factory(config.kind).test(config, ctx.deps),
+    'connections/setReadOnly': async ({ connectionId, readOnly }) => {
+      const connector = ctx.connector(connectionId);
+      ctx.appStore.setReadOnly(connectionId, readOnly);
+      connector.setReadOnly?.(readOnly);
+      return connector.info();
+    },
+
+    'exchanges/list': async ({ connectionId }) => r(connectionId, 'listExchanges', 'list exchanges')(),
+    'exchanges/declare': async (i) => r(i.connectionId, 'declareExchange', 'declare exchanges', true)(without(i)),
+    'exchanges/delete': async (i) => {
+      await r(i.connectionId, 'deleteExchange', 'delete exchanges', true)(without(i));
+      return { deleted: true };
+    },
+
+    'bindings/list': async ({ connectionId }) => r(connectionId, 'listBindings', 'list bindings')(),
+    'bindings/create': async (i) => r(i.connectionId, 'createBinding', 'create bindings', true)(without(i)),
+    'bindings/delete': async (i) => {
+      await r(i.connectionId, 'deleteBinding', 'delete bindings', true)(without(i));
+      return { deleted: true };
+    },
+
+    'queues/list': async ({ connectionId }) => r(connectionId, 'listQueues', 'list queues')(),
+    'queues/get': async ({ connectionId, queue }) => r(connectionId, 'getQueue', 'show queues')(queue),
+    'queues/declare': async (i) => r(i.connectionId, 'declareQueue', 'declare queues', true)(without(i)),
+    'queues/delete': async (i) => r(i.connectionId, 'deleteQueue', 'delete queues', true)(without(i)),
+    'queues/purge': async (i) => r(i.connectionId, 'purgeQueue', 'purge queues', true)(without(i)),
+    'queues/messages': async (i) => r(i.connectionId, 'browseQueue', 'browse queues')(without(i)),
+    'queues/getMessages': async (i) =>
+      // "Get" with ack or reject removes messages, so it is a write; requeue is not.
+      r(i.connectionId, 'getMessages', 'get messages', i.ackMode !== 'requeue')(without(i)),
+
+    publish: async (i) => {
+      const result = await r(i.connectionId, 'publish', 'publish', true)(without(i));
+      ctx.appStore.addHistory({
+        connectionId: i.connectionId,
+        target: `${i.exchange === '' ? '(default)' : i.exchange} → ${i.routingKey}`,
+        count: i.count,
+        summary: summarize(result),
+        payload: without(i),
+      });
+      return result;
+    },
+
+    'topics/list': async ({ connectionId }) => r(connectionId, 'listTopics', 'list topics')(),
+    'topics/create': async (i) => r(i.connectionId, 'createTopic', 'create topics', true)(without(i)),
+    'topics/delete': async (i) => {
+      await r(i.connectionId, 'deleteTopic', 'delete topics', true)(without(i));
+      return { deleted: true };
+    },
+    'topics/messages': async (i) => r(i.connectionId, 'browseTopic', 'browse topics')(without(i)),
+    'topics/produce': async (i) => {
+      const result = await r(i.connectionId, 'produce', 'produce to topics', true)(without(i));
+      ctx.appStore.addHistory({
+        connectionId: i.connectionId,
+        target: `${i.topic}${i.partition !== undefined ? `[${i.partition}]` : ''}${i.key ? ` key=${i.key}` : ''}`,
+        count: i.count,
+        summary: summarize(result),
+        payload: without(i),
+      });
+      return result;
+    },
+
+    'groups/list': async ({ connectionId }) => r(connectionId, 'listGroups', 'list consumer groups')(),
+    'deadletters/list': async ({ connectionId }) => r(connectionId, 'listDeadLetters', 'list dead-letter queues')(),
+
+    'redrives/start': async (i) => r(i.connectionId, 'startRedrive', 're-drive messages', true)(without(i)),
+    'redrives/get': async ({ id }) => (await findJob(id)).job,
+    'redrives/cancel': async ({ id }) => {
+      const { connector, job } = await findJob(id);
+      return (await connector.cancelRedrive?.(id)) ?? job;
+    },
+    'redrives/list': async () => {
+      const all = await Promise.all([...ctx.connectors.values()].map((c) => c.listRedrives?.() ?? Promise.resolve([])));
+      return all.flat().sort((a, b) => b.startedAt - a.startedAt);
+    },
+    'audit/list': async ({ limit }) => {
+      const all = await Promise.all([...ctx.connectors.values()].map((c) => c.listAudit?.(limit) ?? Promise.resolve([])));
+      return all
+        .flat()
+        .sort((a, b) => b.at - a.at)
+        .slice(0, limit);
+    },
+
+    'metrics/history': async (i) => r(i.connectionId, 'history', 'keep metrics history')(without(i)),
+
+    'templates/list': async () => ctx.appStore.listTemplates(),
+    'templates/save': async (i) => ctx.appStore.saveTemplate(i),
+    'templates/delete': async ({ id }) => {
+      if (!ctx.appStore.deleteTemplate(id)) throw new ApiError('NOT_FOUND', `template "${id}" does not exist`, 'id');
+      return { deleted: true };
+    },
+    'publishHistory/list': async ({ limit }) => ctx.appStore.listHistory(limit),
+  };
+}
+
+function summarize(result: Output<'publish'>): string {
+  const parts = [`${result.published} published`];
+  const queues = Object.entries(result.routed);
+  if (queues.length > 0) parts.push(`routed to ${queues.map(([q, n]) => `${q} (${n})`).join(', ')}`);
+  if (result.offsets && result.offsets.length > 0) parts.push(`${result.offsets.length} records appended`);
+  if (result.returned > 0) parts.push(`${result.returned} returned as unroutable`);
+  if (result.rejected > 0) parts.push(`${result.rejected} rejected by overflow`);
+  if (result.deduplicated > 0) parts.push(`${result.deduplicated} dropped as duplicates`);
+  return parts.join('; ');
+}

@@ -1,0 +1,181 @@
+/**
+ * Group commit: one write transaction stays open and collects every write of
+ * the next few milliseconds; then it commits once and resolves every promise
+ * that waited for those writes.
+ *
+ * Writes run immediately inside the open transaction, so the same connection
+ * reads its own writes (a consumer can be fed from SQLite a message published
+ * a microsecond ago) while durability is paid once per batch. Each unit of
+ * work runs in a SAVEPOINT: if it throws, only its own writes roll back and
+ * the rest of the batch still commits ("a failed call stores nothing").
+ *
+ * A crash before COMMIT loses the whole batch, but no promise of that batch
+ * had resolved, so no confirm was ever given for it.
+ */
+import type { Statement } from 'better-sqlite3';
+import type { SqliteDatabase } from './database.js';
+
+export interface GroupCommitOptions {
+  /** Longest a write waits for its commit, ms. */
+  intervalMs?: number;
+  /** Commit as soon as a batch holds this many units of work. */
+  maxOps?: number;
+  /** Runs inside the transaction right before COMMIT (counters, cursors). */
+  beforeCommit?: () => void;
+  /** Runs after a successful COMMIT, before waiters resolve. */
+  afterCommit?: () => void;
+  /** A COMMIT failed: the batch is lost; waiters are rejected with the error. */
+  onError?: (err: Error) => void;
+}
+
+interface Waiter {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+function makeWaiter(): Waiter {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A batch nobody awaits must not surface as an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+export class GroupCommit {
+  private readonly begin: Statement;
+  private readonly commit: Statement;
+  private readonly rollback: Statement;
+  private readonly savepoint: <T>(fn: () => T) => T;
+  private readonly intervalMs: number;
+  private readonly maxOps: number;
+  private ops = 0;
+  private waiter: Waiter | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private committing = false;
+  private depth = 0;
+  /** Commits done so far; tests and benches read it. */
+  commits = 0;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly options: GroupCommitOptions = {},
+  ) {
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+    this.intervalMs = options.intervalMs ?? 2;
+    this.maxOps = options.maxOps ?? 2000;
+    // better-sqlite3 turns a transaction function called inside an open
+    // transaction into SAVEPOINT / RELEASE / ROLLBACK TO.
+    const tx = db.transaction((fn: () => unknown) => fn());
+    this.savepoint = <T>(fn: () => T): T => tx(fn) as T;
+  }
+
+  get pendingOps(): number {
+    return this.ops;
+  }
+
+  /** Runs `fn` atomically inside the current batch. */
+  run<T>(fn: () => T, weight = 1): T {
+    if (this.closed) throw new Error('database is closed');
+    if (!this.db.inTransaction) this.begin.run();
+    this.depth++;
+    let result: T;
+    try {
+      result = this.savepoint(fn);
+    } finally {
+      this.depth--;
+    }
+    this.ops += weight;
+    if (!this.waiter) this.waiter = makeWaiter();
+    // Never commit from inside a nested unit: its outer savepoint is open.
+    if (this.ops >= this.maxOps && !this.committing && this.depth === 0) this.flush();
+    else this.schedule();
+    return result;
+  }
+
+  /**
+   * Like run() but without a savepoint, for hot paths whose writes cannot
+   * fail half-way for a caller's reason (input was validated first, and a
+   * single statement is atomic on its own).
+   */
+  write<T>(fn: () => T, weight = 1): T {
+    if (this.closed) throw new Error('database is closed');
+    if (!this.db.inTransaction) this.begin.run();
+    this.depth++;
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.depth--;
+    }
+    this.ops += weight;
+    if (!this.waiter) this.waiter = makeWaiter();
+    if (this.ops >= this.maxOps && !this.committing && this.depth === 0) this.flush();
+    else this.schedule();
+    return result;
+  }
+
+  /** Resolves once everything written so far is committed. */
+  whenCommitted(): Promise<void> {
+    if (!this.db.inTransaction && this.ops === 0) return Promise.resolve();
+    if (!this.waiter) this.waiter = makeWaiter();
+    this.schedule();
+    return this.waiter.promise;
+  }
+
+  /** Commits the open batch now. */
+  flush(): void {
+    if (this.depth > 0 || this.committing) {
+      this.schedule();
+      return;
+    }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const waiter = this.waiter;
+    this.waiter = null;
+    this.ops = 0;
+    if (!this.db.inTransaction) {
+      waiter?.resolve();
+      return;
+    }
+    this.committing = true;
+    try {
+      this.options.beforeCommit?.();
+      this.commit.run();
+      this.commits++;
+    } catch (err) {
+      if (this.db.inTransaction) this.rollback.run();
+      const e = err instanceof Error ? err : new Error(String(err));
+      waiter?.reject(e);
+      this.options.onError?.(e);
+      return;
+    } finally {
+      this.committing = false;
+    }
+    this.options.afterCommit?.();
+    waiter?.resolve();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, this.intervalMs);
+  }
+}

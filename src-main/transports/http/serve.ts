@@ -1,0 +1,106 @@
+/**
+ * `brokerdeck serve`: the core under plain Node with the HTTP/WebSocket
+ * transport, for machines without a display. Never loads Electron.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startCore } from '../../core/core.js';
+import { consoleLogger } from '../../core/logger.js';
+import { startHttpServer } from './server.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  token: string;
+}
+
+const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>]
+  --port      TCP port to listen on (default 8787; 0 picks a free one)
+  --host      address to listen on (default 127.0.0.1; keep it on loopback)
+  --data-dir  where the databases live (default ~/.brokerdeck)
+  --token     access token (default: $BROKERDECK_TOKEN, else a random one)`;
+
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  const port = values.port === undefined ? 8787 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected an integer from 0 to 65535, got "${values.port}"`);
+  const token = values.token ?? env.BROKERDECK_TOKEN ?? randomBytes(24).toString('base64url');
+  if (token.length < 1) throw new Error('--token: must not be empty');
+  return {
+    host: values.host ?? '127.0.0.1',
+    port,
+    dataDir: resolve(values['data-dir'] ?? join(homedir(), '.brokerdeck')),
+    token,
+  };
+}
+
+function packageVersion(): string {
+  try {
+    const here = dirname(fileURLToPath(import.meta.url));
+    const pkg = JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function runServe(argv: string[]): Promise<void> {
+  let options: ServeOptions;
+  try {
+    options = parseServeArgs(argv);
+  } catch (error) {
+    process.stderr.write(`brokerdeck serve: ${(error as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const logger = consoleLogger();
+  const here = dirname(fileURLToPath(import.meta.url));
+  const core = await startCore({ dataDir: options.dataDir, version: packageVersion(), logger });
+  let server;
+  try {
+    server = await startHttpServer({ core, host: options.host, port: options.port, token: options.token, staticDir: join(here, '..', 'renderer'), logger });
+  } catch (error) {
+    await core.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? `port ${options.port} is already in use (try --port 0 or another port)` : (error as Error).message;
+    process.stderr.write(`brokerdeck serve: cannot listen on ${options.host}:${options.port}: ${reason}\n`);
+    process.exit(1);
+  }
+  if (!['127.0.0.1', '::1', 'localhost'].includes(options.host)) {
+    logger.warn('listening on a non-loopback address: anyone who can reach it and has the token can use this broker', { host: options.host });
+  }
+  process.stdout.write(`Brokerdeck ${core.version} is running (data in ${options.dataDir}).\nOpen this URL in a browser:\n\n    ${server.url}/?token=${encodeURIComponent(options.token)}\n\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: shutting down…\n`);
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await server.close();
+    await core.close();
+    process.stdout.write('stopped; the store is flushed.\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}

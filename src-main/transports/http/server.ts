@@ -1,0 +1,342 @@
+/**
+ * Headless mode's transport: the contract's routes over HTTP, the wire protocol
+ * over a WebSocket at /api/ws, and the built renderer as static files. It
+ * authenticates, checks Host and Origin, parses, and delegates to the core;
+ * it holds no logic of its own.
+ *
+ * Authentication: `Authorization: Bearer <token>` or the `brokerdeck_token`
+ * cookie, which `GET /?token=<token>` sets (HttpOnly, SameSite=Strict) before
+ * redirecting to `/` so the token leaves the address bar.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ApiError } from '../../contract/errors.js';
+import { routes, type Route } from '../../contract/routes.js';
+import type { Core } from '../../core/core.js';
+import type { Logger } from '../../core/logger.js';
+import { openSession, toApiError } from '../../core/session.js';
+import { buildOpenApi } from './openapi.js';
+
+export interface HttpOptions {
+  core: Core;
+  host: string;
+  port: number;
+  token: string;
+  /** Directory of the built renderer; omitted in API-only tests. */
+  staticDir?: string;
+  logger: Logger;
+  /** Largest request body accepted, in bytes. Message bodies are limited by the broker. */
+  maxRequestBytes?: number;
+}
+
+export interface HttpServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const COOKIE = 'brokerdeck_token';
+
+/** The renderer's CSP: no inline scripts, no remote origins, connections to itself only. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+].join('; ');
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+};
+
+interface CompiledRoute extends Route {
+  pattern: RegExp;
+  params: string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const params: string[] = [];
+  const source = route.path
+    .split('/')
+    .map((seg) => {
+      if (!seg.startsWith(':')) return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      params.push(seg.slice(1));
+      return '([^/]+)';
+    })
+    .join('/');
+  return { ...route, pattern: new RegExp(`^${source}$`), params };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: ApiError): void {
+  sendJson(res, error.status, error.toBody());
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new ApiError('TOO_LARGE', `request body is larger than ${limit} bytes`, 'body'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size === 0) return resolve({});
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        resolve(JSON.parse(text));
+      } catch (error) {
+        reject(new ApiError('INVALID_ARGUMENT', `request body is not valid JSON: ${(error as Error).message}`, 'body'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Query values: repeated keys become arrays, `true`/`false` stay strings for the schema to coerce. */
+function queryObject(search: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of search) out[k] = v;
+  return out;
+}
+
+export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
+  const { core, token, logger } = options;
+  const compiled = routes.map(compile);
+  const maxRequestBytes = options.maxRequestBytes ?? 192 * 1024 * 1024;
+  let allowedHosts = new Set<string>();
+  const openapi = buildOpenApi(core.version);
+
+  const hostAllowed = (req: IncomingMessage): boolean => {
+    const host = req.headers.host;
+    if (!host || !allowedHosts.has(host.toLowerCase())) return false;
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== 'null') {
+      try {
+        const u = new URL(origin);
+        if (!allowedHosts.has(u.host.toLowerCase()) || u.protocol !== 'http:') return false;
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  };
+
+  const authenticated = (req: IncomingMessage): boolean => {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ') && safeEqual(auth.slice(7).trim(), token)) return true;
+    const cookie = parseCookies(req.headers.cookie)[COOKIE];
+    return cookie !== undefined && safeEqual(cookie, token);
+  };
+
+  const serveStatic = (req: IncomingMessage, res: ServerResponse, pathname: string) => {
+    const dir = options.staticDir;
+    if (!dir || !existsSync(dir)) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('The renderer is not built: run `npm run build`.');
+      return;
+    }
+    const rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '');
+    let file = join(dir, rel);
+    if (!file.startsWith(dir + sep) && file !== dir) {
+      res.writeHead(403).end();
+      return;
+    }
+    if (!existsSync(file) || statSync(file).isDirectory()) file = join(dir, 'index.html');
+    const type = MIME[extname(file)] ?? 'application/octet-stream';
+    const headers: Record<string, string> = {
+      'content-type': type,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+    };
+    if (type.startsWith('text/html')) {
+      headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
+      headers['x-frame-options'] = 'DENY';
+      headers['cache-control'] = 'no-store';
+    } else {
+      headers['cache-control'] = 'public, max-age=31536000, immutable';
+    }
+    res.writeHead(200, headers);
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file).pipe(res);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!hostAllowed(req)) {
+      sendError(res, new ApiError('FORBIDDEN', 'Host or Origin is not the address Brokerdeck listens on', 'host'));
+      return;
+    }
+    const pathname = url.pathname;
+
+    if (!pathname.startsWith('/api/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendError(res, new ApiError('NOT_FOUND', `no route for ${req.method} ${pathname}`));
+        return;
+      }
+      const given = url.searchParams.get('token');
+      if (given !== null) {
+        if (!safeEqual(given, token)) {
+          sendError(res, new ApiError('UNAUTHORIZED', 'the token in the address is wrong: use the URL Brokerdeck printed when it started'));
+          return;
+        }
+        res.writeHead(303, {
+          location: '/',
+          'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
+          'cache-control': 'no-store',
+        });
+        res.end();
+        return;
+      }
+      serveStatic(req, res, pathname);
+      return;
+    }
+
+    if (pathname === '/api/openapi.json' && req.method === 'GET') {
+      sendJson(res, 200, openapi);
+      return;
+    }
+
+    let route: CompiledRoute | undefined;
+    let match: RegExpExecArray | null = null;
+    let pathMatched = false;
+    for (const candidate of compiled) {
+      const m = candidate.pattern.exec(pathname);
+      if (!m) continue;
+      pathMatched = true;
+      if (candidate.method === req.method) {
+        route = candidate;
+        match = m;
+        break;
+      }
+    }
+    if (!route || !match) {
+      if (pathMatched) sendError(res, new ApiError('NOT_FOUND', `${req.method} is not allowed on ${pathname}`));
+      else sendError(res, new ApiError('NOT_FOUND', `no route for ${req.method} ${pathname}`));
+      return;
+    }
+    if (!route.public && !authenticated(req)) {
+      sendError(res, new ApiError('UNAUTHORIZED', 'missing or wrong token: send "Authorization: Bearer <token>" or open the URL Brokerdeck printed'));
+      return;
+    }
+
+    try {
+      const params: Record<string, string> = {};
+      route.params.forEach((p, i) => {
+        params[p] = decodeURIComponent(match[i + 1]!);
+      });
+      const body = req.method === 'GET' || req.method === 'HEAD' ? {} : await readBody(req, maxRequestBytes);
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new ApiError('INVALID_ARGUMENT', 'request body must be a JSON object', 'body');
+      }
+      // Path parameters win: a body cannot redirect a call to another resource.
+      const input = { ...queryObject(url.searchParams), ...(body as Record<string, unknown>), ...params };
+      const value = await core.call(route.op, input);
+      sendJson(res, route.status ?? 200, value);
+    } catch (error) {
+      const apiError = toApiError(error);
+      if (apiError.code === 'INTERNAL') logger.error('request failed', { method: req.method, path: pathname, error: apiError.message });
+      sendError(res, apiError);
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error('unhandled request error', { error: String(error) });
+      if (!res.headersSent) sendError(res, new ApiError('INTERNAL', 'internal error'));
+      else res.end();
+    });
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxRequestBytes });
+  server.on('upgrade', (req, socket, head) => {
+    const reject = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: text } })}`);
+    };
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/api/ws') return reject(404, 'Not Found');
+    if (!hostAllowed(req)) return reject(403, 'Forbidden');
+    if (!authenticated(req)) return reject(401, 'Unauthorized');
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const session = openSession(core, (frame) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      });
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) return session.receive(null);
+        let frame: unknown;
+        try {
+          frame = JSON.parse(data.toString());
+        } catch {
+          frame = null;
+        }
+        session.receive(frame);
+      });
+      ws.on('close', () => session.close());
+      ws.on('error', () => session.close());
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : options.port;
+      const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+      allowedHosts = new Set([`${hostForUrl}:${port}`.toLowerCase()]);
+      if (['127.0.0.1', '::1', 'localhost'].includes(options.host)) allowedHosts.add(`localhost:${port}`);
+      resolve({
+        url: `http://${hostForUrl}:${port}`,
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const client of wss.clients) client.terminate();
+            wss.close();
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

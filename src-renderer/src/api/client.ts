@@ -1,0 +1,155 @@
+/**
+ * The renderer's only way to the core. In the desktop app it uses the object
+ * the preload exposes (`window.brokerdeck`, over a MessagePort); in a browser
+ * it speaks the same frames over a WebSocket to headless mode. Both are typed
+ * from the contract, so a wrong operation name or input is a compile error.
+ */
+import type { Input, OperationName, Output } from '@contract/operations';
+import type { StreamEvent, StreamName, StreamParams } from '@contract/events';
+import type { ApiErrorBody } from '@contract/errors';
+import type { ClientFrame, CoreFrame } from '@contract/wire';
+
+export type ErrorInfo = ApiErrorBody['error'];
+
+/** An error from the core, with the code and the field at fault. */
+export class ClientError extends Error {
+  readonly code: string;
+  readonly field: string | undefined;
+  constructor(info: ErrorInfo) {
+    super(info.message);
+    this.code = info.code;
+    this.field = info.field;
+  }
+}
+
+interface Bridge {
+  call(op: string, input: unknown): Promise<unknown>;
+  /** `onError` is told when the core refuses the subscription (bridges that cannot tell ignore it). */
+  subscribe(stream: string, params: unknown, listener: (data: unknown) => void, onError?: (error: ErrorInfo) => void): () => void;
+}
+
+declare global {
+  interface Window {
+    brokerdeck?: Bridge;
+  }
+}
+
+/** WebSocket bridge with reconnection; subscriptions are renewed after a reconnect. */
+function webSocketBridge(url: string): Bridge {
+  let ws: WebSocket | null = null;
+  let open = false;
+  let nextId = 1;
+  let retryMs = 250;
+  const outbox: ClientFrame[] = [];
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; frame: ClientFrame }>();
+  const subs = new Map<number, { frame: ClientFrame; listener: (d: unknown) => void; onError: ((e: ErrorInfo) => void) | undefined }>();
+
+  const send = (frame: ClientFrame) => {
+    if (ws && open) ws.send(JSON.stringify(frame));
+    else outbox.push(frame);
+  };
+
+  const connect = () => {
+    ws = new WebSocket(url);
+    ws.onopen = () => {
+      open = true;
+      retryMs = 250;
+      for (const s of subs.values()) ws!.send(JSON.stringify(s.frame));
+      for (const f of outbox.splice(0)) ws!.send(JSON.stringify(f));
+    };
+    ws.onmessage = (e) => {
+      const frame = JSON.parse(String(e.data)) as CoreFrame;
+      if (frame.t === 'event') {
+        subs.get(frame.id)?.listener(frame.data);
+        return;
+      }
+      const p = pending.get(frame.id);
+      if (!p) {
+        // A result for a subscription id is the core refusing it.
+        const sub = subs.get(frame.id);
+        if (sub && !frame.ok) {
+          subs.delete(frame.id);
+          sub.onError?.(frame.error);
+        }
+        return;
+      }
+      pending.delete(frame.id);
+      if (frame.ok) p.resolve(frame.value);
+      else p.reject(frame.error);
+    };
+    ws.onclose = () => {
+      open = false;
+      // Calls in flight on a dead socket are failed, not silently retried: the
+      // user sees the error and decides (a publish must not run twice).
+      for (const [id, p] of pending) {
+        if (p.frame.t === 'call') {
+          pending.delete(id);
+          p.reject({ code: 'UNAVAILABLE', message: 'the connection to Brokerdeck was lost; try again' });
+        }
+      }
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 5000);
+    };
+  };
+  connect();
+
+  return {
+    call(op, input) {
+      const frame: ClientFrame = { t: 'call', id: nextId++, op, input };
+      return new Promise((resolve, reject) => {
+        pending.set(frame.id, { resolve, reject, frame });
+        send(frame);
+      });
+    },
+    subscribe(stream, params, listener, onError) {
+      const frame: ClientFrame = { t: 'sub', id: nextId++, stream, params };
+      subs.set(frame.id, { frame, listener, onError });
+      send(frame);
+      return () => {
+        subs.delete(frame.id);
+        send({ t: 'unsub', id: frame.id });
+      };
+    },
+  };
+}
+
+let bridge: Bridge | null = null;
+function getBridge(): Bridge {
+  if (!bridge) {
+    if (window.brokerdeck) bridge = window.brokerdeck;
+    else {
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      bridge = webSocketBridge(`${scheme}://${location.host}/api/ws`);
+    }
+  }
+  return bridge;
+}
+
+export const api = {
+  async call<N extends OperationName>(op: N, input: Input<N>): Promise<Output<N>> {
+    try {
+      return (await getBridge().call(op, input)) as Output<N>;
+    } catch (error) {
+      if (error && typeof error === 'object' && 'code' in error && 'message' in error) throw new ClientError(error as ErrorInfo);
+      throw error;
+    }
+  },
+  subscribe<S extends StreamName>(
+    stream: S,
+    params: StreamParams<S>,
+    listener: (event: StreamEvent<S>) => void,
+    onError?: (error: ClientError) => void,
+  ): () => void {
+    return getBridge().subscribe(stream, params, listener as (d: unknown) => void, onError ? (e) => onError(new ClientError(e)) : undefined);
+  },
+  get mode(): 'desktop' | 'web' {
+    return window.brokerdeck ? 'desktop' : 'web';
+  },
+};
+
+/** A message a person can act on, from anything a call may throw. */
+export function describeError(error: unknown): string {
+  if (error instanceof ClientError) return error.field ? `${error.message} (${error.field})` : error.message;
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

@@ -1,0 +1,457 @@
+/**
+ * The publisher's form, what it sends and what came back. The form is plain
+ * data so it can be saved as a template, restored from history, or pre-filled
+ * from a message ("publish again").
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { HistoryEntry, MessageProperties, MessageView, PublishResult, RecordView, Template } from '@contract/types';
+import type { Input } from '@contract/operations';
+import { api, describeError } from '../api/client';
+import { toText } from '../lib/body';
+import { useConnections } from './connections';
+
+export type HeaderType = 'string' | 'number' | 'boolean' | 'json';
+export interface HeaderRow {
+  name: string;
+  type: HeaderType;
+  value: string;
+}
+
+export interface PublishForm {
+  targetKind: 'exchange' | 'queue' | 'topic';
+  exchange: string;
+  routingKey: string;
+  queue: string;
+  topic: string;
+  key: string;
+  partition: number | null;
+  bodyMode: 'json' | 'text';
+  body: string;
+  headers: HeaderRow[];
+  contentType: string;
+  autoMessageId: boolean;
+  messageId: string;
+  correlationId: string;
+  replyTo: string;
+  priority: number | null;
+  expiration: string;
+  xDelay: number | null;
+  persistent: boolean;
+  type: string;
+  appId: string;
+  count: number;
+}
+
+export function emptyForm(): PublishForm {
+  return {
+    targetKind: 'queue',
+    exchange: '',
+    routingKey: '',
+    queue: '',
+    topic: '',
+    key: '',
+    partition: null,
+    bodyMode: 'json',
+    body: '{\n  "id": "{{uuid}}",\n  "n": {{i}},\n  "at": "{{now}}"\n}\n',
+    headers: [],
+    contentType: 'application/json',
+    autoMessageId: true,
+    messageId: '',
+    correlationId: '',
+    replyTo: '',
+    priority: null,
+    expiration: '',
+    xDelay: null,
+    persistent: true,
+    type: '',
+    appId: '',
+    count: 1,
+  };
+}
+
+/**
+ * The core replaces placeholders per copy: {{i}} with a number, {{uuid}} and
+ * {{now}} with text (an ISO time). To check the JSON they stand in as what
+ * they become, so `{{i}}` may stand bare while `{{now}}` must be quoted. The
+ * stand-ins keep the length, so line and column of a problem stay true.
+ */
+export function jsonForValidation(body: string): string {
+  return body.replace(/\{\{i\}\}/g, '10000').replace(/\{\{uuid\}\}/g, 'uuid0000').replace(/\{\{now\}\}/g, 'now0000');
+}
+
+export interface JsonProblem {
+  message: string;
+  line: number;
+  column: number;
+  offset: number;
+}
+
+/** Where JSON.parse stopped, as line and column (V8 reports "position N" or "line L column C"). */
+export function jsonProblem(text: string): JsonProblem | null {
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (e) {
+    const msg = (e as Error).message;
+    let offset = text.length;
+    const lc = /line (\d+) column (\d+)/.exec(msg);
+    const pos = /position (\d+)/.exec(msg);
+    if (pos) offset = Number(pos[1]);
+    else if (lc) {
+      const lines = text.split('\n');
+      offset = lines.slice(0, Number(lc[1]) - 1).reduce((n, l) => n + l.length + 1, 0) + Number(lc[2]) - 1;
+    }
+    offset = Math.min(offset, text.length);
+    const before = text.slice(0, offset).split('\n');
+    const line = before.length;
+    const column = before[before.length - 1]!.length + 1;
+    const clean = msg.replace(/^JSON\.parse: /, '').replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '');
+    return { message: clean, line, column, offset };
+  }
+}
+
+function parseHeader(row: HeaderRow): unknown {
+  switch (row.type) {
+    case 'number': {
+      const n = Number(row.value);
+      if (row.value.trim() === '' || !Number.isFinite(n)) throw new Error(`header "${row.name}" must be a number`);
+      return n;
+    }
+    case 'boolean':
+      if (row.value !== 'true' && row.value !== 'false') throw new Error(`header "${row.name}" must be true or false`);
+      return row.value === 'true';
+    case 'json':
+      try {
+        return JSON.parse(row.value) as unknown;
+      } catch (e) {
+        throw new Error(`header "${row.name}" is not valid JSON: ${(e as Error).message}`);
+      }
+    default:
+      return row.value;
+  }
+}
+
+function headerRows(headers: Record<string, unknown> | undefined): HeaderRow[] {
+  return Object.entries(headers ?? {}).map(([name, v]) => {
+    if (typeof v === 'number') return { name, type: 'number', value: String(v) };
+    if (typeof v === 'boolean') return { name, type: 'boolean', value: String(v) };
+    if (typeof v === 'string') return { name, type: 'string', value: v };
+    return { name, type: 'json', value: JSON.stringify(v) };
+  });
+}
+
+function looksJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface SendOutcome {
+  at: number;
+  target: string;
+  result: PublishResult;
+}
+
+export const usePublisher = defineStore('publisher', () => {
+  const connections = useConnections();
+  const form = ref<PublishForm>(emptyForm());
+  const sending = ref(false);
+  const error = ref<string | null>(null);
+  const errorField = ref<string | null>(null);
+  const outcome = shallowRef<SendOutcome | null>(null);
+  const templates = ref<Template[]>([]);
+  const history = ref<HistoryEntry[]>([]);
+  const listError = ref<string | null>(null);
+  const importing = ref<{ done: number; total: number; failed: number; errors: string[] } | null>(null);
+  let importStop = false;
+
+  const bodyProblem = computed(() => (form.value.bodyMode === 'json' ? jsonProblem(jsonForValidation(form.value.body)) : null));
+
+  function targetLabel(f: PublishForm): string {
+    if (f.targetKind === 'topic') return `${f.topic}${f.partition !== null ? `[${f.partition}]` : ''}${f.key ? ` key=${f.key}` : ''}`;
+    if (f.targetKind === 'queue') return `queue ${f.queue}`;
+    return `${f.exchange || '(default)'} → ${f.routingKey}`;
+  }
+
+  /** The operation and its input, or a message saying what is wrong. */
+  function build(f: PublishForm = form.value): { op: 'publish'; input: Input<'publish'> } | { op: 'topics/produce'; input: Input<'topics/produce'> } {
+    const connectionId = connections.selectedId;
+    if (f.bodyMode === 'json') {
+      const p = jsonProblem(jsonForValidation(f.body));
+      if (p) throw Object.assign(new Error(`The body is not valid JSON (line ${p.line}, column ${p.column}: ${p.message}). Fix it, or switch the body to Text to send it as is.`), { field: 'body' });
+    }
+    const headers: Record<string, unknown> = {};
+    for (const row of f.headers) {
+      if (!row.name.trim()) continue;
+      headers[row.name.trim()] = parseHeader(row);
+    }
+    if (f.targetKind === 'topic') {
+      if (!f.topic) throw Object.assign(new Error('Choose a topic to produce to.'), { field: 'topic' });
+      const strHeaders: Record<string, string> = {};
+      for (const [k, v] of Object.entries(headers)) strHeaders[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      return {
+        op: 'topics/produce',
+        input: {
+          connectionId,
+          topic: f.topic,
+          key: f.key === '' ? null : f.key,
+          value: f.body,
+          headers: strHeaders,
+          ...(f.partition !== null ? { partition: f.partition } : {}),
+          count: f.count,
+        },
+      };
+    }
+    if (f.xDelay !== null) headers['x-delay'] = f.xDelay;
+    const properties: MessageProperties = { deliveryMode: f.persistent ? 2 : 1 };
+    if (f.contentType) properties.contentType = f.contentType;
+    // One generated id per message: for many copies the core fills {{uuid}} per copy.
+    if (f.autoMessageId) properties.messageId = f.count > 1 ? '{{uuid}}' : crypto.randomUUID();
+    else if (f.messageId) properties.messageId = f.messageId;
+    if (f.correlationId) properties.correlationId = f.correlationId;
+    if (f.replyTo) properties.replyTo = f.replyTo;
+    if (f.priority !== null) properties.priority = f.priority;
+    if (f.expiration) properties.expiration = f.expiration;
+    if (f.type) properties.type = f.type;
+    if (f.appId) properties.appId = f.appId;
+    if (Object.keys(headers).length) properties.headers = headers;
+    if (f.targetKind === 'queue' && !f.queue) throw Object.assign(new Error('Choose a queue to publish to.'), { field: 'queue' });
+    return {
+      op: 'publish',
+      input: {
+        connectionId,
+        exchange: f.targetKind === 'queue' ? '' : f.exchange,
+        routingKey: f.targetKind === 'queue' ? f.queue : f.routingKey,
+        body: f.body,
+        properties,
+        count: f.count,
+        mandatory: true,
+      },
+    };
+  }
+
+  async function send() {
+    if (sending.value) return;
+    error.value = null;
+    errorField.value = null;
+    let request;
+    try {
+      request = build();
+    } catch (e) {
+      error.value = (e as Error).message;
+      errorField.value = (e as { field?: string }).field ?? null;
+      return;
+    }
+    sending.value = true;
+    try {
+      const result = request.op === 'publish' ? await api.call('publish', request.input) : await api.call('topics/produce', request.input);
+      outcome.value = { at: Date.now(), target: targetLabel(form.value), result };
+      void loadHistory();
+    } catch (e) {
+      error.value = `Not sent: ${describeError(e)}`;
+      errorField.value = (e as { field?: string }).field ?? null;
+    } finally {
+      sending.value = false;
+    }
+  }
+
+  function formatBody() {
+    try {
+      form.value.body = JSON.stringify(JSON.parse(form.value.body), null, 2) + '\n';
+    } catch {
+      // Bodies with bare placeholders cannot be reformatted by JSON.parse; leave them as typed.
+    }
+  }
+
+  function prefillFromMessage(m: MessageView) {
+    const f = emptyForm();
+    const props = m.properties;
+    f.targetKind = 'exchange';
+    f.exchange = m.exchange;
+    f.routingKey = m.routingKey;
+    f.body = toText(m.body, m.bodyEncoding);
+    f.bodyMode = looksJson(f.body) ? 'json' : 'text';
+    const headers = { ...(props.headers ?? {}) };
+    if (typeof headers['x-delay'] === 'number') {
+      f.xDelay = headers['x-delay'];
+      delete headers['x-delay'];
+    }
+    f.headers = headerRows(headers);
+    f.contentType = props.contentType ?? '';
+    f.correlationId = props.correlationId ?? '';
+    f.replyTo = props.replyTo ?? '';
+    f.priority = props.priority ?? null;
+    f.expiration = props.expiration ?? '';
+    f.persistent = props.deliveryMode !== 1;
+    f.type = props.type ?? '';
+    f.appId = props.appId ?? '';
+    form.value = f;
+    outcome.value = null;
+  }
+
+  function prefillFromRecord(topic: string, r: RecordView) {
+    const f = emptyForm();
+    f.targetKind = 'topic';
+    f.topic = topic;
+    f.key = r.key ?? '';
+    f.body = toText(r.value, r.valueEncoding);
+    f.bodyMode = looksJson(f.body) ? 'json' : 'text';
+    f.headers = headerRows(r.headers);
+    form.value = f;
+    outcome.value = null;
+  }
+
+  function setTarget(kind: 'queue' | 'topic' | 'exchange', name: string) {
+    form.value.targetKind = kind;
+    if (kind === 'queue') form.value.queue = name;
+    else if (kind === 'topic') form.value.topic = name;
+    else form.value.exchange = name;
+  }
+
+  async function loadTemplates() {
+    try {
+      templates.value = await api.call('templates/list', {});
+      listError.value = null;
+    } catch (e) {
+      listError.value = `Could not load templates: ${describeError(e)}`;
+    }
+  }
+
+  async function saveTemplate(name: string, id?: string) {
+    const saved = await api.call('templates/save', { ...(id ? { id } : {}), name, payload: { form: JSON.parse(JSON.stringify(form.value)) as unknown } });
+    await loadTemplates();
+    return saved;
+  }
+
+  function applyTemplate(t: Template) {
+    const payload = t.payload as { form?: Partial<PublishForm> };
+    form.value = { ...emptyForm(), ...(payload.form ?? {}) };
+  }
+
+  async function deleteTemplate(id: string) {
+    await api.call('templates/delete', { id });
+    await loadTemplates();
+  }
+
+  async function loadHistory() {
+    try {
+      history.value = await api.call('publishHistory/list', { limit: 100 });
+    } catch (e) {
+      listError.value = `Could not load the publish history: ${describeError(e)}`;
+    }
+  }
+
+  /** Refills the form from a history entry (the payload is what was sent, without the connection). */
+  function applyHistory(h: HistoryEntry) {
+    const p = h.payload as Record<string, unknown>;
+    const f = emptyForm();
+    if (typeof p.topic === 'string') {
+      f.targetKind = 'topic';
+      f.topic = p.topic;
+      f.key = typeof p.key === 'string' ? p.key : '';
+      f.partition = typeof p.partition === 'number' ? p.partition : null;
+      f.body = typeof p.value === 'string' ? p.value : '';
+      f.headers = headerRows(p.headers as Record<string, unknown> | undefined);
+    } else {
+      const props = (p.properties ?? {}) as MessageProperties;
+      f.targetKind = p.exchange === '' ? 'queue' : 'exchange';
+      f.exchange = String(p.exchange ?? '');
+      f.routingKey = String(p.routingKey ?? '');
+      f.queue = p.exchange === '' ? String(p.routingKey ?? '') : '';
+      f.body = typeof p.body === 'string' ? p.body : '';
+      const headers = { ...(props.headers ?? {}) };
+      if (typeof headers['x-delay'] === 'number') {
+        f.xDelay = headers['x-delay'];
+        delete headers['x-delay'];
+      }
+      f.headers = headerRows(headers);
+      f.contentType = props.contentType ?? '';
+      f.autoMessageId = !props.messageId || props.messageId === '{{uuid}}';
+      f.messageId = f.autoMessageId ? '' : (props.messageId ?? '');
+      f.correlationId = props.correlationId ?? '';
+      f.replyTo = props.replyTo ?? '';
+      f.priority = props.priority ?? null;
+      f.expiration = props.expiration ?? '';
+      f.persistent = props.deliveryMode !== 1;
+    }
+    f.count = typeof p.count === 'number' ? p.count : 1;
+    f.bodyMode = looksJson(jsonForValidation(f.body)) ? 'json' : 'text';
+    form.value = f;
+  }
+
+  /**
+   * Publishes each line of an NDJSON file to the form's target. A line is a
+   * message object ({ body, routingKey?, exchange?, properties?, headers? } or
+   * a record { key?, value, headers? }); any other JSON value is the body.
+   */
+  async function importNdjson(text: string) {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+    importStop = false;
+    importing.value = { done: 0, total: lines.length, failed: 0, errors: [] };
+    const base = form.value;
+    for (let i = 0; i < lines.length && !importStop; i++) {
+      const state: { done: number; total: number; failed: number; errors: string[] } = importing.value;
+      try {
+        const parsed = JSON.parse(lines[i]!) as unknown;
+        const f: PublishForm = { ...base, count: 1, bodyMode: 'text' };
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && ('body' in parsed || 'value' in parsed)) {
+          const o = parsed as Record<string, unknown>;
+          const raw = 'body' in o ? o.body : o.value;
+          f.body = typeof raw === 'string' ? raw : JSON.stringify(raw);
+          if (typeof o.routingKey === 'string' && f.targetKind === 'exchange') f.routingKey = o.routingKey;
+          if (typeof o.key === 'string') f.key = o.key;
+          const props = (o.properties ?? {}) as MessageProperties;
+          const hdrs = (o.headers ?? props.headers) as Record<string, unknown> | undefined;
+          if (hdrs) f.headers = headerRows(hdrs);
+          if (props.contentType) f.contentType = props.contentType;
+          if (props.correlationId) f.correlationId = props.correlationId;
+        } else f.body = JSON.stringify(parsed);
+        const request = build(f);
+        if (request.op === 'publish') await api.call('publish', request.input);
+        else await api.call('topics/produce', request.input);
+      } catch (e) {
+        state.failed++;
+        if (state.errors.length < 20) state.errors.push(`line ${i + 1}: ${describeError(e)}`);
+      }
+      state.done = i + 1;
+      importing.value = { ...state };
+    }
+    void loadHistory();
+  }
+
+  function stopImport() {
+    importStop = true;
+  }
+
+  return {
+    form,
+    sending,
+    error,
+    errorField,
+    outcome,
+    templates,
+    history,
+    listError,
+    importing,
+    bodyProblem,
+    build,
+    send,
+    formatBody,
+    prefillFromMessage,
+    prefillFromRecord,
+    setTarget,
+    loadTemplates,
+    saveTemplate,
+    applyTemplate,
+    deleteTemplate,
+    loadHistory,
+    applyHistory,
+    importNdjson,
+    stopImport,
+    targetLabel,
+  };
+});

@@ -1,0 +1,157 @@
+/**
+ * The selected connection's resources. Queues and group lag come from the
+ * `stats` stream (about once a second); exchanges and topics are listed on
+ * demand and every few seconds. Arrays are replaced whole and kept shallow:
+ * 5,000 queues a second must not become 5,000 deep proxies a second.
+ */
+import { defineStore } from 'pinia';
+import { ref, shallowRef, watch } from 'vue';
+import type { ExchangeInfo, GroupInfo, QueueInfo, StatsSnapshot, TopicInfo } from '@contract/types';
+import { api, describeError } from '../api/client';
+import { useConnections } from './connections';
+
+type GroupSummary = Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>;
+
+export const useResources = defineStore('resources', () => {
+  const connections = useConnections();
+  const queues = shallowRef<QueueInfo[]>([]);
+  const exchanges = shallowRef<ExchangeInfo[]>([]);
+  const topics = shallowRef<TopicInfo[]>([]);
+  const groups = shallowRef<GroupSummary[]>([]);
+  /** When the last live sample arrived; the overview shows it so a stalled feed is visible. */
+  const updatedAt = ref<number | null>(null);
+  const error = ref<string | null>(null);
+  const liveError = ref<string | null>(null);
+  const loading = ref(false);
+
+  const listeners = new Set<(s: StatsSnapshot) => void>();
+  let unsubscribe: (() => void) | null = null;
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let generation = 0;
+
+  function onSnapshot(fn: (s: StatsSnapshot) => void): () => void {
+    listeners.add(fn);
+    return () => listeners.delete(fn);
+  }
+
+  async function loadLists(connectionId: string, gen: number) {
+    const info = connections.list.find((c) => c.id === connectionId);
+    const caps = info?.capabilities ?? [];
+    const tasks: Array<Promise<void>> = [];
+    if (caps.includes('queues'))
+      tasks.push(api.call('queues/list', { connectionId }).then((q) => void (gen === generation && !updatedAt.value && (queues.value = q))));
+    if (caps.includes('exchanges')) tasks.push(api.call('exchanges/list', { connectionId }).then((x) => void (gen === generation && (exchanges.value = x))));
+    if (caps.includes('topics')) tasks.push(api.call('topics/list', { connectionId }).then((t) => void (gen === generation && (topics.value = t))));
+    if (caps.includes('groups') && !updatedAt.value)
+      tasks.push(api.call('groups/list', { connectionId }).then((g) => void (gen === generation && (groups.value = g))));
+    const results = await Promise.allSettled(tasks);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (gen === generation) error.value = failed ? `Could not list resources: ${describeError(failed.reason)}` : null;
+  }
+
+  async function refresh() {
+    const id = connections.selectedId;
+    loading.value = true;
+    try {
+      await loadLists(id, generation);
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  function start(connectionId: string) {
+    stop();
+    const gen = ++generation;
+    queues.value = [];
+    exchanges.value = [];
+    topics.value = [];
+    groups.value = [];
+    updatedAt.value = null;
+    liveError.value = null;
+    void loadLists(connectionId, gen);
+    unsubscribe = api.subscribe(
+      'stats',
+      { connectionId },
+      (snapshot) => {
+        if (gen !== generation) return;
+        queues.value = snapshot.queues;
+        groups.value = snapshot.groups;
+        updatedAt.value = snapshot.at;
+        liveError.value = null;
+        for (const fn of listeners) fn(snapshot);
+      },
+      (e) => {
+        if (gen === generation) liveError.value = `Live statistics are not available: ${describeError(e)}`;
+      },
+    );
+    // Topics and exchanges are not in the stats snapshot; a slow poll keeps them current.
+    timer = setInterval(() => {
+      const caps = connections.selected?.capabilities ?? [];
+      if (caps.includes('topics')) api.call('topics/list', { connectionId }).then((t) => gen === generation && (topics.value = t), () => {});
+      if (caps.includes('exchanges')) api.call('exchanges/list', { connectionId }).then((x) => gen === generation && (exchanges.value = x), () => {});
+    }, 5000);
+  }
+
+  function stop() {
+    unsubscribe?.();
+    unsubscribe = null;
+    if (timer) clearInterval(timer);
+    timer = null;
+  }
+
+  watch(
+    () => [connections.selectedId, connections.list.length] as const,
+    ([id], old) => {
+      if (!old || old[0] !== id || !unsubscribe) start(id);
+    },
+    { immediate: true },
+  );
+
+  function queue(name: string): QueueInfo | undefined {
+    return queues.value.find((q) => q.name === name);
+  }
+  function topic(name: string): TopicInfo | undefined {
+    return topics.value.find((t) => t.name === name);
+  }
+
+  async function declareQueue(name: string, args: Record<string, unknown>) {
+    await api.call('queues/declare', { connectionId: connections.selectedId, queue: name, durable: true, arguments: args });
+    await refresh();
+  }
+  async function purgeQueue(name: string) {
+    return api.call('queues/purge', { connectionId: connections.selectedId, queue: name });
+  }
+  async function deleteQueue(name: string) {
+    const r = await api.call('queues/delete', { connectionId: connections.selectedId, queue: name });
+    queues.value = queues.value.filter((q) => q.name !== name);
+    return r;
+  }
+  async function createTopic(name: string, partitions: number) {
+    await api.call('topics/create', { connectionId: connections.selectedId, topic: name, partitions });
+    await refresh();
+  }
+  async function deleteTopic(name: string) {
+    await api.call('topics/delete', { connectionId: connections.selectedId, topic: name });
+    topics.value = topics.value.filter((t) => t.name !== name);
+  }
+
+  return {
+    queues,
+    exchanges,
+    topics,
+    groups,
+    updatedAt,
+    error,
+    liveError,
+    loading,
+    onSnapshot,
+    refresh,
+    queue,
+    topic,
+    declareQueue,
+    purgeQueue,
+    deleteQueue,
+    createTopic,
+    deleteTopic,
+  };
+});

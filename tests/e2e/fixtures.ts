@@ -1,0 +1,94 @@
+/**
+ * A worker-scoped Brokerdeck server in headless mode: own data folder, random
+ * token, a free port; started from the built bundle and stopped at the end.
+ * Tests seed data through the HTTP API, never through the UI.
+ */
+import { test as base, expect } from '@playwright/test';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface Server {
+  url: string;
+  token: string;
+  dataDir: string;
+  /** Calls the HTTP API with the token; throws with the server's message on an error status. */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /** Same, returning the raw response. */
+  raw(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+}
+
+const root = join(import.meta.dirname, '..', '..');
+
+export async function startServer(): Promise<{ server: Server; stop: () => Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'brokerdeck-e2e-'));
+  const token = randomBytes(16).toString('hex');
+  const child: ChildProcess = spawn(process.execPath, [join(root, 'src-main', 'cli', 'brokerdeck.mjs'), 'serve', '--port', '0', '--data-dir', dataDir, '--token', token], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+  });
+  const raw = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  const server: Server = {
+    url,
+    token,
+    dataDir,
+    raw,
+    async api<T>(method: string, path: string, body?: unknown) {
+      const res = await raw(method, path, body);
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+      return (text ? JSON.parse(text) : null) as T;
+    },
+  };
+  return {
+    server,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const test = base.extend<{ signedIn: void }, { server: Server }>({
+  server: [
+    async ({}, use) => {
+      const { server, stop } = await startServer();
+      await use(server);
+      await stop();
+    },
+    { scope: 'worker' },
+  ],
+  /** Opens the printed URL with the token, as a user would; the cookie is set from then on. */
+  signedIn: async ({ page, server }, use) => {
+    await page.goto(`${server.url}/?token=${server.token}`);
+    await use();
+  },
+});
+
+export { expect };
