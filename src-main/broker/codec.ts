@@ -29,12 +29,26 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** True when a value holds something plain JSON cannot carry (checked without allocating). */
+function needsTags(v: unknown, depth = 0): boolean {
+  if (v === null || typeof v !== 'object') return typeof v === 'bigint';
+  if (v instanceof Uint8Array || v instanceof Date || depth > 64) return true;
+  if (Array.isArray(v)) {
+    for (const x of v) if (needsTags(x, depth + 1)) return true;
+    return false;
+  }
+  for (const k in v) if (needsTags((v as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
+// The replacer/reviver callbacks make JSON several times slower, so they are
+// only used when the value (or text) actually has tagged content.
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, replacer);
+  return needsTags(value) ? JSON.stringify(value, replacer) : JSON.stringify(value);
 }
 
 export function decodeJson<T>(text: string): T {
-  return JSON.parse(text, reviver) as T;
+  return (text.includes('{"$') ? JSON.parse(text, reviver) : JSON.parse(text)) as T;
 }
 
 /**

@@ -25,7 +25,10 @@ import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
 import { headersMatch } from './headers-match.js';
 import { MetricsHistory } from './metrics.js';
-import { bufferHasPlaceholders, expand, expandHeaders, headersHavePlaceholders } from './placeholders.js';
+import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersHavePlaceholders } from './placeholders.js';
+
+/** String properties in which publish-many expands placeholders per copy. */
+const PLACEHOLDER_PROPERTIES = ['messageId', 'correlationId', 'type', 'appId'] as const;
 import { describeSelection, describeTarget, RedriveJobs, type RedriveJobState, type RedriveSelection } from './redrive.js';
 import { Streams } from './streams.js';
 import { compileTopic, type TopicMatcher } from './topic.js';
@@ -289,7 +292,6 @@ function toRows(list: unknown[]): MsgRow[] {
 }
 const DISPATCH_BATCH = 512;
 const MAINTENANCE_MS = 100;
-const ROLLBACK = Symbol('rollback');
 
 const SQL = {
   insertMsg: 'INSERT INTO messages (id, prio, enq, exp, exchange, rk, props, body, size, bin, redelivered, returns, persistent, dedup) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
@@ -497,6 +499,15 @@ export class Engine {
    * so thousands of acks become a handful of range deletes.
    */
   private pendingDeletes: number[] = [];
+  /**
+   * Messages handed straight to a consumer are inserted at the next commit
+   * rather than at once; one acked before that commit is never written at
+   * all (its insert and delete cancel out). Every path that reads message
+   * rows applies these first.
+   */
+  private pendingInserts = new Map<number, unknown[]>();
+  /** Deliveries handed over at publish time, passed to consumers on the next dispatch turn. */
+  private direct: Array<[Consumer, Delivery]> = [];
   private nextTag = 1;
   private nextQid = 1;
   private delayedTotal = 0;
@@ -507,6 +518,13 @@ export class Engine {
   private dlCache: { version: number; map: Map<string, string[]> } | null = null;
   private lastSample: number;
   private lastSlowTick = 0;
+
+  /** Queues with a dedup cache window (only then is the cache swept). */
+  private get dedupCaches(): number {
+    let n = 0;
+    for (const q of this.queues.values()) if (q.args.dedup && q.args.cacheTtl !== undefined) n++;
+    return n;
+  }
 
   static open(options: EngineOptions): Engine {
     if (!options || (options.dataDir !== null && typeof options.dataDir !== 'string')) {
@@ -534,7 +552,7 @@ export class Engine {
     this.dyn = new DynamicStatements(db);
     this.gc = new GroupCommit(db, {
       intervalMs: options.groupCommitMs ?? 2,
-      maxOps: options.groupCommitMaxOps ?? 2000,
+      maxOps: options.groupCommitMaxOps ?? 4000,
       beforeCommit: () => this.saveCounters(),
     });
     this.streams = new Streams({
@@ -595,7 +613,7 @@ export class Engine {
 
   /** Resolves when scheduled deliveries have run and their writes are committed (tests, shutdown). */
   async idle(): Promise<void> {
-    for (let i = 0; i < 1000 && (this.dispatchScheduled || this.toDispatch.size > 0); i++) await new Promise<void>((r) => setImmediate(r));
+    for (let i = 0; i < 1000 && (this.dispatchScheduled || this.toDispatch.size > 0 || this.direct.length > 0); i++) await new Promise<void>((r) => setImmediate(r));
     if (!this.closed) await this.gc.whenCommitted();
   }
 
@@ -766,7 +784,7 @@ export class Engine {
 
   /** Runs inside every group commit, right before COMMIT. */
   private saveCounters(): void {
-    this.applyDeletes();
+    this.applyPending();
     for (const q of this.dirty) {
       if (!q.deleted) this.st.saveQueue.run(q.count, q.bytes, q.nextSeq, q.deliveredUpto, q.qid);
     }
@@ -909,7 +927,7 @@ export class Engine {
   /** Removes a queue and everything in it (inside a transaction). */
   private dropQueue(q: QueueState, reason: string): void {
     // Pending deletes must not outlive the queue: its qid (and ids) may be reused.
-    this.applyDeletes();
+    this.applyPending();
     this.st.deleteRange.run(q.base, q.base + SEQ_SPAN);
     this.st.deleteDelayedQueue.run(q.qid);
     this.st.dedupDeleteQueue.run(q.qid);
@@ -941,7 +959,7 @@ export class Engine {
     const q = this.queue(name, 'name');
     const messageCount = this.ready(q) + q.delayed;
     this.gc.run(() => {
-      this.applyDeletes();
+      this.applyPending();
       if (q.unacked.size === 0) this.st.deleteRange.run(q.base, q.base + SEQ_SPAN);
       else {
         // Keep unacked rows: delete the ranges between them.
@@ -990,7 +1008,8 @@ export class Engine {
   private queueInfo(q: QueueState): QueueInfo {
     return {
       name: q.name,
-      type: 'classic',
+      // Accepted for compatibility; both behave as this engine's queues.
+      type: q.arguments['x-queue-type'] === 'quorum' ? 'quorum' : 'classic',
       durable: q.durable,
       autoDelete: q.autoDelete,
       exclusive: q.exclusive,
@@ -1158,7 +1177,19 @@ export class Engine {
 
   private route(ex: ExchangeState, rk: string, headers: FieldTable | undefined): Set<QueueState> {
     const out = new Set<QueueState>();
+    if (ex.name === '') {
+      // Default exchange: the queue named by the routing key (the hot path).
+      const q = this.queues.get(rk);
+      if (q) out.add(q);
+      return out;
+    }
     this.routeInto(ex, rk, headers, out, new Set());
+    return out;
+  }
+
+  private routeKeys(ex: ExchangeState, rk: string, extra: string[], headers: FieldTable | undefined): Set<QueueState> {
+    const out = this.route(ex, rk, headers);
+    for (const k of extra) for (const q of this.route(ex, k, headers)) out.add(q);
     return out;
   }
 
@@ -1204,7 +1235,8 @@ export class Engine {
 
   // ---- publishing ------------------------------------------------------------------------------
 
-  private preparePublish(req: PublishRequest): { ex: ExchangeState; env: Envelope; delayMs: number; mandatory: boolean } {
+  private preparePublish(req: PublishRequest): { ex: ExchangeState; env: Envelope; delayMs: number; mandatory: boolean; ccKeys: string[] } {
+    let ccKeys: string[] = [];
     if (!req || typeof req !== 'object') throw invalid('request', `expected { exchange, routingKey, body }, got ${shown(req)}`);
     const exName = req.exchange ?? '';
     checkName(exName, 'exchange', 'exchange');
@@ -1221,9 +1253,25 @@ export class Engine {
       throw new BrokerError('TOO_LARGE', `body is ${body.length} bytes; the limit is ${this.maxBodyBytes} bytes`, 'body');
     }
     const props = normalizeProps(req.properties);
+    if (props.headers && ('BCC' in props.headers || 'CC' in props.headers)) {
+      // Sender-selected distribution: CC and BCC add routing keys; BCC is
+      // removed from the message (RabbitMQ).
+      const extra: string[] = [];
+      for (const h of ['CC', 'BCC']) {
+        const v = props.headers[h];
+        if (v === undefined) continue;
+        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw invalid(`properties.headers.${h}`, `expected a list of routing keys (strings), got ${shown(v)}`);
+        extra.push(...(v as string[]));
+      }
+      if ('BCC' in props.headers) {
+        const { BCC: _bcc, ...rest } = props.headers;
+        props.headers = rest;
+      }
+      ccKeys = extra;
+    }
     const d = props.headers?.['x-delay'];
     const delayMs = typeof d === 'number' && Number.isFinite(d) && d > 0 ? Math.floor(d) : typeof d === 'bigint' && d > 0n ? Number(d) : 0;
-    return { ex, env: makeEnvelope(exName, rk, body, props), delayMs, mandatory: req.mandatory === true };
+    return { ex, env: makeEnvelope(exName, rk, body, props), delayMs, mandatory: req.mandatory === true, ccKeys };
   }
 
   /**
@@ -1233,8 +1281,8 @@ export class Engine {
   publish(req: PublishRequest): Promise<PublishResult> {
     try {
       this.assertOpen();
-      const { ex, env, delayMs, mandatory } = this.preparePublish(req);
-      const targets = this.route(ex, env.rk, env.props.headers);
+      const { ex, env, delayMs, mandatory, ccKeys } = this.preparePublish(req);
+      const targets = this.routeKeys(ex, env.rk, ccKeys, env.props.headers);
       // One plain queue means one INSERT: atomic without a savepoint.
       const result = this.isSimple(targets, delayMs)
         ? this.gc.write(() => this.publishTo(targets, env, delayMs, mandatory))
@@ -1282,10 +1330,12 @@ export class Engine {
     const count = req?.count;
     if (!Number.isInteger(count) || count < 1 || count > 10_000_000) throw invalid('count', `expected an integer from 1 to 10000000, got ${shown(count)}`);
     const prepared = this.preparePublish(req);
-    const { ex, mandatory, delayMs } = prepared;
+    const { ex, mandatory, delayMs, ccKeys } = prepared;
     const base = prepared.env;
     const bodyTemplate = bufferHasPlaceholders(base.body) ? base.body.toString('utf8') : null;
     const headerTemplate = headersHavePlaceholders(base.props.headers) ? base.props.headers! : null;
+    // Ids are per copy too: `order-{{i}}` as message-id gives each copy its own id.
+    const propTemplates = PLACEHOLDER_PROPERTIES.filter((k) => typeof base.props[k] === 'string' && hasPlaceholders(base.props[k] as string));
     if (bodyTemplate !== null) {
       // Worst case growth: {{uuid}} (8 chars) becomes 36; refuse up front rather than half-way.
       const n = (bodyTemplate.match(/\{\{(i|uuid|now)\}\}/g) ?? []).length;
@@ -1295,13 +1345,17 @@ export class Engine {
     for (let i = 1; i <= count; i++) {
       if (this.closed) throw new BrokerError('PRECONDITION_FAILED', `the broker engine closed after ${out.published} of ${count} copies`);
       let env = base;
-      if (bodyTemplate !== null || headerTemplate !== null) {
+      if (bodyTemplate !== null || headerTemplate !== null || propTemplates.length > 0) {
         const now = this.now();
         const body = bodyTemplate !== null ? Buffer.from(expand(bodyTemplate, i, now), 'utf8') : base.body;
-        const props = headerTemplate !== null ? { ...base.props, headers: expandHeaders(headerTemplate, i, now) } : base.props;
+        let props = headerTemplate !== null ? { ...base.props, headers: expandHeaders(headerTemplate, i, now) } : base.props;
+        if (propTemplates.length > 0) {
+          props = { ...props };
+          for (const k of propTemplates) props[k] = expand(base.props[k] as string, i, now);
+        }
         env = makeEnvelope(base.exchange, base.rk, body, props);
       }
-      const targets = this.route(ex, env.rk, env.props.headers);
+      const targets = this.routeKeys(ex, env.rk, ccKeys, env.props.headers);
       const r = this.isSimple(targets, delayMs)
         ? this.gc.write(() => this.publishTo(targets, env, delayMs, mandatory))
         : this.gc.run(() => this.publishTo(targets, env, delayMs, mandatory));
@@ -1359,7 +1413,7 @@ export class Engine {
           }
           this.st.dedupPut.run(q.qid, key, now + q.args.cacheTtl);
         } else {
-          this.applyDeletes();
+          this.applyPending();
           if (this.st.dedupInQueue.get(key, q.base, q.base + SEQ_SPAN) || this.st.dedupInDelayed.get(q.qid, key)) return 'dedup';
           dedup = key;
         }
@@ -1393,15 +1447,51 @@ export class Engine {
     }
     const seq = q.nextSeq++;
     const prio = q.prio ? Math.min(env.priority, q.levels.length - 1) : null;
-    this.st.insertMsg.run(q.base + seq, prio, now, exp, env.exchange, env.rk, env.propsJson, env.body, env.size, env.bin, env.redelivered ? 1 : 0, env.returns, env.persistent ? 1 : 0, dedup);
+    const params = [q.base + seq, prio, now, exp, env.exchange, env.rk, env.propsJson, env.body, env.size, env.bin, env.redelivered ? 1 : 0, env.returns, env.persistent ? 1 : 0, dedup];
     q.count++;
     q.bytes += env.size;
-    q.levels[prio ?? 0]!.ready++;
+    const L = q.levels[prio ?? 0]!;
+    const c = !q.prio && L.ready === 0 && L.cursor === seq - 1 && q.consumers.length > 0 ? this.pickConsumer(q) : null;
+    if (!c) {
+      this.st.insertMsg.run(...params);
+      L.ready++;
+      q.totals.publish++;
+      if (exp !== null) q.expiring = true;
+      this.dirty.add(q);
+      if (q.consumers.length > 0) this.scheduleDispatch(q);
+      return;
+    }
+    // Nothing queued ahead and a consumer has room: hand it over from memory
+    // instead of reading it back. It is stored at the commit unless
+    // acknowledged before it. The body is copied: the publisher's buffer is
+    // not ours to keep.
+    const body = Buffer.from(env.body);
+    params[7] = body;
+    this.pendingInserts.set(q.base + seq, params);
+    L.cursor = seq;
     q.totals.publish++;
     if (exp !== null) q.expiring = true;
     this.dirty.add(q);
-    if (q.consumers.length > 0) this.scheduleDispatch(q);
+    const row: MsgRow = {
+      id: q.base + seq,
+      prio,
+      enq: now,
+      exp,
+      exchange: env.exchange,
+      rk: env.rk,
+      props: env.propsJson,
+      body,
+      size: env.size,
+      bin: env.bin,
+      redelivered: env.redelivered ? 1 : 0,
+      returns: env.returns,
+      persistent: env.persistent ? 1 : 0,
+      dedup,
+    };
+    this.direct.push([c, this.deliver(q, c, row)]);
+    this.scheduleDispatch(q);
   }
+
 
   /** x-overflow drop-head: dead-letter from the head until within limits. */
   private enforceMaxLength(q: QueueState): void {
@@ -1454,6 +1544,9 @@ export class Engine {
     headers['x-last-death-reason'] = reason;
     headers['x-last-death-exchange'] = m.exchange;
     delete props.expiration;
+    // As RabbitMQ: a dead-letter routing key replaces the message's keys, so
+    // its CC keys are dropped too (they would duplicate the message).
+    if (q.args.dlrk !== undefined) delete headers.CC;
     props.headers = headers;
     const keys = q.args.dlrk !== undefined ? [q.args.dlrk] : routingKeys;
     const targets = new Set<QueueState>();
@@ -1475,8 +1568,18 @@ export class Engine {
     this.dirty.add(q);
   }
 
-  /** Applies pending deletes (inside the open batch). */
-  private applyDeletes(): void {
+  /** Applies pending inserts and deletes (inside the open batch). */
+  private applyPending(): void {
+    if (this.pendingInserts.size > 0) {
+      const inserts = this.pendingInserts;
+      this.pendingInserts = new Map();
+      if (this.pendingDeletes.length > 0) this.pendingDeletes = this.pendingDeletes.filter((id) => !inserts.delete(id));
+      const insert = () => {
+        for (const params of inserts.values()) this.st.insertMsg.run(...params);
+      };
+      if (this.db.inTransaction) insert();
+      else this.gc.write(insert, 0);
+    }
     const ids = this.pendingDeletes;
     if (ids.length === 0) return;
     this.pendingDeletes = [];
@@ -1660,13 +1763,17 @@ export class Engine {
     this.assertOpen();
     const c = this.consumers.get(consumerTag);
     if (!c) throw new BrokerError('NOT_FOUND', `no consumer with tag ${JSON.stringify(consumerTag)}`, 'consumerTag');
-    this.gc.run(() => this.removeConsumer(c));
+    this.gc.run(() => {
+      this.applyPending();
+      this.removeConsumer(c);
+    });
   }
 
   /** Cancels every consumer of an owner (a closed connection/channel) and deletes its exclusive queues. */
   closeOwner(owner: string): void {
     this.assertOpen();
     this.gc.run(() => {
+      this.applyPending();
       for (const c of [...(this.byOwner.get(owner) ?? [])]) this.removeConsumer(c);
       for (const q of [...this.queues.values()]) if (q.exclusive && q.owner === owner) this.dropQueue(q, 'owner closed');
     });
@@ -1742,6 +1849,11 @@ export class Engine {
   private runDispatch(): void {
     this.dispatchScheduled = false;
     if (this.closed) return;
+    if (this.direct.length > 0) {
+      const batch = this.direct;
+      this.direct = [];
+      this.invoke(batch);
+    }
     const list = [...this.toDispatch];
     this.toDispatch.clear();
     for (const q of list) if (!q.deleted) this.dispatch(q);
@@ -1754,19 +1866,24 @@ export class Engine {
       const ready = this.ready(q);
       if (credit <= 0 || ready <= 0) return;
       const n = Math.min(credit, ready, DISPATCH_BATCH);
-      const batch = this.gc.write(() => this.collectDeliveries(q, n), n);
-      for (const [c, d] of batch) {
-        if (!c.active) continue;
-        try {
-          c.onDelivery(d);
-        } catch {
-          // A throwing handler must not stop delivery to others; its
-          // message stays unacked until acked, nacked or cancelled.
-        }
-      }
+      // Reads weigh nothing toward the batch size; only writes do.
+      const batch = this.gc.write(() => this.collectDeliveries(q, n), 0);
+      this.invoke(batch);
       if (this.closed || q.deleted) return;
     }
     this.scheduleDispatch(q);
+  }
+
+  private invoke(batch: Array<[Consumer, Delivery]>): void {
+    for (const [c, d] of batch) {
+      if (!c.active) continue;
+      try {
+        c.onDelivery(d);
+      } catch {
+        // A throwing handler must not stop delivery to others; its
+        // message stays unacked until acked, nacked or cancelled.
+      }
+    }
   }
 
   private collectDeliveries(q: QueueState, n: number): Array<[Consumer, Delivery]> {
@@ -1868,6 +1985,7 @@ export class Engine {
     const list = this.settleList(deliveryTag, options.multiple);
     const requeue = options.requeue ?? true;
     this.gc.run(() => {
+      this.applyPending();
       for (const u of list) {
         this.forget(u);
         if (requeue) this.requeue(u.queue, u.id, u.seq, u.prio, u.returns);
@@ -1894,7 +2012,7 @@ export class Engine {
     const mode = options?.ackMode;
     if (mode !== 'ack' && mode !== 'requeue' && mode !== 'reject') throw invalid('ackMode', `expected "ack", "requeue" or "reject", got ${shown(mode)}`);
     const out = this.gc.run(() => {
-      this.applyDeletes();
+      this.applyPending();
       const res: BrowsedMessage[] = [];
       const now = this.now();
       const back: Array<[number, number, number | null, number]> = [];
@@ -2037,7 +2155,7 @@ export class Engine {
     if (typeof maxScan !== 'number' || !(maxScan >= 1)) throw invalid('maxScan', `expected a positive number, got ${shown(maxScan)}`);
     const timeBudget = options.timeBudgetMs ?? 250;
     const started = performance.now();
-    this.applyDeletes();
+    this.applyPending();
     const end = q.base + SEQ_SPAN;
 
     const head = this.st.firstId.get(q.base, end) as { id: number } | undefined;
@@ -2092,13 +2210,13 @@ export class Engine {
         const fetchN = 256;
         for (;;) {
           if (messages.length >= limit) break;
-          if (scanned >= maxScan || performance.now() - started > timeBudget) {
-            nextCursor = `m:${after}`;
-            break;
-          }
           const first = this.st.firstId.get(q.base + after, end) as { id: number } | undefined;
           if (!first) {
             exhausted = true;
+            break;
+          }
+          if (scanned >= maxScan || performance.now() - started > timeBudget) {
+            nextCursor = `m:${after}`;
             break;
           }
           const lo = first.id - q.base - 1;
@@ -2281,7 +2399,7 @@ export class Engine {
   }
 
   private countMatches(q: QueueState, f: CompiledFilter, upper: number): number {
-    this.applyDeletes();
+    this.applyPending();
     const { where, params } = this.filterSql(f);
     const stmt = this.dyn.get(`SELECT ${MSG_COLS} FROM messages WHERE id > ? AND id <= ?${where} ORDER BY id LIMIT ?`, true);
     let after = 0;
@@ -2312,14 +2430,14 @@ export class Engine {
   private redriveStep(job: RedriveJobState, max: number): boolean {
     const q = this.queues.get(job.source);
     if (!q) throw new Error(`source queue ${JSON.stringify(job.source)} no longer exists`);
-    this.applyDeletes();
+    this.applyPending();
     if (job.selection.kind === 'ids') {
       const ids = job.selection.ids;
       const stop = Math.min(ids.length, job.cursor + max);
       for (let k = job.cursor; k < stop; k++) {
         const raw = ids[k]!;
         const id = /^\d+$/.test(raw) ? Number(raw) : NaN;
-        const row = Number.isSafeInteger(id) && id > q.base && id < q.base + SEQ_SPAN ? (this.msg(id)) : undefined;
+        const row = Number.isSafeInteger(id) && id > q.base && id < q.base + SEQ_SPAN ? this.msg(id) : undefined;
         if (row && !q.unacked.has(row.id) && this.moveOne(q, job, row)) job.moved++;
         else job.failed++;
       }
@@ -2372,23 +2490,12 @@ export class Engine {
       rk = Array.isArray(keys) && typeof keys[0] === 'string' ? keys[0] : origin.name;
     }
     if (targets.length === 0) return false;
-    const env = makeEnvelope(exchange, rk, body, props);
+    const env = makeEnvelope(exchange, rk, body, props, job.edit?.body !== undefined ? {} : { bin: row.bin });
     env.persistent = row.persistent === 1;
-    try {
-      this.gc.run(() => {
-        let accepted = 0;
-        for (const t of targets) {
-          const o = this.enqueue(t, env);
-          if (o !== 'rejected') accepted++;
-        }
-        // Every target refused it (full): leave it in the dead-letter queue.
-        if (accepted === 0) throw ROLLBACK;
-        this.removeReady(q, row);
-      });
-    } catch (err) {
-      if (err === ROLLBACK) return false;
-      throw err;
-    }
+    // Every target would refuse it (full, reject-publish): it stays where it is.
+    if (targets.every((t) => t.args.overflow !== 'drop-head' && this.isFull(t, env.size))) return false;
+    for (const t of targets) this.enqueue(t, env);
+    this.removeReady(q, row);
     return true;
   }
 
@@ -2442,13 +2549,13 @@ export class Engine {
   tick(): void {
     if (this.closed) return;
     const now = this.now();
-    this.applyDeletes();
+    this.applyPending();
     this.processDelayed(now);
     this.expireHeads(now);
     this.expireQueues(now);
     if (now - this.lastSlowTick >= 1000 || now < this.lastSlowTick) {
       this.lastSlowTick = now;
-      this.gc.run(() => this.st.dedupExpire.run(now));
+      if (this.dedupCaches > 0) this.gc.run(() => this.st.dedupExpire.run(now));
       this.streams.applyRetention();
     }
     if (now - this.lastSample >= 1000) this.sample(now);

@@ -233,8 +233,9 @@ export class RedriveJobs {
       this.timers.delete(job.id);
       this.pump(job);
     };
+    // Referenced on purpose: a running re-drive is work in progress and keeps
+    // the process alive; close() stops it (the job resumes on the next open).
     const t = delayMs > 0 ? setTimeout(run, delayMs) : setImmediate(run);
-    if ('unref' in t) t.unref();
     this.timers.set(job.id, t);
   }
 

@@ -17,7 +17,7 @@ export interface EngineOptions {
   synchronous?: SynchronousMode;
   /** Longest a write waits for its group commit, ms. Default 2. */
   groupCommitMs?: number;
-  /** A group commit happens at the latest after this many writes. Default 2000. */
+  /** A group commit happens at the latest after this many writes. Default 4000. */
   groupCommitMaxOps?: number;
   /**
    * Background timers (delays, TTL, x-expires, retention, metrics, re-drive
@@ -65,7 +65,8 @@ export interface QueueRates {
 
 export interface QueueInfo {
   name: string;
-  type: 'classic';
+  /** From x-queue-type ('classic' by default); both kinds behave the same here. */
+  type: 'classic' | 'quorum';
   durable: boolean;
   autoDelete: boolean;
   exclusive: boolean;

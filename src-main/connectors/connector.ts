@@ -8,10 +8,12 @@ import type {
   AuditEntry,
   BindingInfo,
   BrowsePage,
+  ClusterOverview,
   ConnectionInfo,
   DeadLetterQueueInfo,
   ExchangeInfo,
   GroupInfo,
+  GroupOffsetsPreview,
   HistorySeries,
   MessageView,
   PublishResult,
@@ -19,6 +21,7 @@ import type {
   RecordView,
   RedriveJob,
   StatsSnapshot,
+  TopicConfigEntry,
   TopicInfo,
 } from '../contract/types.js';
 import type { OperationName, ParsedInput } from '../contract/operations.js';
@@ -61,6 +64,11 @@ export interface Connector {
   tail?(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe;
 
   listGroups?(): Promise<GroupInfo[]>;
+  previewGroupOffsets?(args: Args<'groups/previewReset'>): Promise<GroupOffsetsPreview>;
+  resetGroupOffsets?(args: Args<'groups/resetOffsets'>): Promise<GroupOffsetsPreview>;
+  deleteGroup?(groupId: string): Promise<void>;
+  clusterOverview?(): Promise<ClusterOverview>;
+  describeTopicConfig?(topic: string): Promise<TopicConfigEntry[]>;
   listDeadLetters?(): Promise<DeadLetterQueueInfo[]>;
 
   startRedrive?(args: Args<'redrives/start'>): Promise<{ id: string }>;

@@ -7,6 +7,8 @@ import type { ConnectionConfig } from '../contract/operations.js';
 import type { AuditEntry, ConnectionTestResult } from '../contract/types.js';
 import type { Logger } from '../core/logger.js';
 import type { Connector } from './connector.js';
+import { kafkaFactory } from './kafka/index.js';
+import { rabbitmqFactory } from './rabbitmq/index.js';
 
 /** Where an external connection writes its re-drive audit rows (the app's store). */
 export interface AuditLog {
@@ -26,4 +28,7 @@ export interface ConnectorFactory<C extends ConnectionConfig = ConnectionConfig>
 
 export type Factories = { [K in ConnectionConfig['kind']]?: ConnectorFactory<Extract<ConnectionConfig, { kind: K }>> };
 
-export const factories: Factories = {};
+export const factories: Factories = {
+  rabbitmq: rabbitmqFactory,
+  kafka: kafkaFactory,
+};

@@ -9,11 +9,13 @@ import type {
   AuditEntry,
   BindingInfo,
   BrowsePage,
+  ClusterOverview,
   ConnectionInfo,
   ConnectionTestResult,
   DeadLetterQueueInfo,
   ExchangeInfo,
   GroupInfo,
+  GroupOffsetsPreview,
   Health,
   HistoryEntry,
   HistorySeries,
@@ -23,6 +25,7 @@ import type {
   RecordView,
   RedriveJob,
   Template,
+  TopicConfigEntry,
   TopicInfo,
 } from './types.js';
 
@@ -123,6 +126,8 @@ export const redriveSchema = z
     target: redriveTarget.optional(),
     edit: z.object({ body: z.string().optional(), headers: z.record(z.string(), z.unknown()).optional() }).optional(),
     ratePerSecond: z.number().positive('ratePerSecond must be positive').max(1_000_000).optional(),
+    /** Kafka: re-drive records even if Brokerdeck already re-drove them once. */
+    force: z.boolean().optional(),
   })
   .refine((v) => v.all === true || (v.messageIds !== undefined && v.messageIds.length > 0), {
     message: 'give messageIds (one or more) or set all: true',
@@ -184,6 +189,22 @@ export const connectionConfigSchema = z.discriminatedUnion('kind', [rabbitConnec
 export type ConnectionConfig = z.output<typeof connectionConfigSchema>;
 export type RabbitConnectionConfig = z.output<typeof rabbitConnectionSchema>;
 export type KafkaConnectionConfig = z.output<typeof kafkaConnectionSchema>;
+
+const groupId = name('groupId');
+
+export const groupOffsetsResetSchema = z
+  .object({
+    connectionId,
+    groupId,
+    topic: name('topic').optional(),
+    partitions: z.array(z.number().int().min(0)).max(10_000).optional(),
+    to: z.enum(['earliest', 'latest', 'timestamp', 'offset'], { error: 'to must be earliest, latest, timestamp or offset' }),
+    timestamp: z.number().int().min(0).optional(),
+    offset: z.number().int().min(0).optional(),
+  })
+  .refine((v) => v.to !== 'timestamp' || v.timestamp !== undefined, { message: 'to "timestamp" needs a timestamp (epoch ms)', path: ['timestamp'] })
+  .refine((v) => v.to !== 'offset' || v.offset !== undefined, { message: 'to "offset" needs an offset', path: ['offset'] })
+  .refine((v) => v.partitions === undefined || v.topic !== undefined, { message: 'partitions need a topic', path: ['partitions'] });
 
 export const operations = {
   'system/health': op<Health>()(z.object({})),
@@ -291,12 +312,18 @@ export const operations = {
       timestamp: intFromQuery('timestamp').optional(),
       limit: intFromQuery('limit', 1, 100_000).default(100),
       cursor: z.string().max(2_000).optional(),
+      seek: z.enum(['earliest', 'latest'], { error: 'seek must be earliest or latest' }).optional(),
       ...filterSchema.shape,
     }),
   ),
   'topics/produce': op<PublishResult>()(produceSchema),
 
   'groups/list': op<GroupInfo[]>()(z.object({ connectionId })),
+  'groups/previewReset': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
+  'groups/resetOffsets': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
+  'groups/delete': op<{ deleted: true }>()(z.object({ connectionId, groupId })),
+  'cluster/overview': op<ClusterOverview>()(z.object({ connectionId })),
+  'topics/config': op<TopicConfigEntry[]>()(z.object({ connectionId, topic: name('topic') })),
 
   'deadletters/list': op<DeadLetterQueueInfo[]>()(z.object({ connectionId })),
   'redrives/start': op<{ id: string }>()(redriveSchema),

@@ -54,6 +54,11 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: `${c}/topics/:topic/publish`, op: 'topics/produce' },
 
   { method: 'GET', path: `${c}/consumer-groups`, op: 'groups/list' },
+  { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets/preview`, op: 'groups/previewReset' },
+  { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets`, op: 'groups/resetOffsets' },
+  { method: 'DELETE', path: `${c}/consumer-groups/:groupId`, op: 'groups/delete' },
+  { method: 'GET', path: `${c}/cluster`, op: 'cluster/overview' },
+  { method: 'GET', path: `${c}/topics/:topic/config`, op: 'topics/config' },
   { method: 'GET', path: `${c}/dead-letters`, op: 'deadletters/list' },
   { method: 'GET', path: `${c}/history`, op: 'metrics/history' },
 

@@ -160,7 +160,71 @@ export interface TopicInfo {
   deadLetterFor?: string[];
 }
 
+export interface ClusterOverview {
+  clusterId: string;
+  controllerId: number;
+  brokers: Array<{ id: number; host: string; port: number; rack: string | null }>;
+  version: string;
+  topics: number;
+  internalTopics: number;
+  partitions: number;
+}
+
+export interface TopicConfigEntry {
+  name: string;
+  value: string | null;
+  source: string;
+  readOnly: boolean;
+  sensitive: boolean;
+}
+
+export interface GroupOffsetChange {
+  topic: string;
+  partition: number;
+  current: number | null;
+  target: number;
+  end: number;
+  lagBefore: number;
+  lagAfter: number;
+}
+
+export interface GroupOffsetsPreview {
+  groupId: string;
+  state: string;
+  canApply: boolean;
+  reason?: string;
+  changes: GroupOffsetChange[];
+  applied: boolean;
+}
+
+/** Where a dead-lettered Kafka record came from, read from Spring Kafka's or Kafka Connect's headers. */
+export interface DeadLetterOrigin {
+  source: 'spring' | 'connect';
+  topic: string | null;
+  partition: number | null;
+  offset: number | null;
+  timestamp?: number | null;
+  consumerGroup?: string | null;
+  exceptionClass?: string | null;
+  exceptionMessage?: string | null;
+  causeClass?: string | null;
+  stacktrace?: string | null;
+  connector?: string | null;
+  taskId?: string | null;
+  stage?: string | null;
+}
+
+/** A value decoded through a Confluent-compatible schema registry. */
+export interface DecodedValue {
+  format: 'avro' | 'protobuf' | 'json';
+  schemaId: number;
+  value: unknown;
+}
+
 export interface RecordView {
+  deadLetter?: DeadLetterOrigin;
+  decoded?: DecodedValue;
+  decodeError?: string;
   partition: number;
   offset: number;
   timestamp: number;
@@ -211,6 +275,8 @@ export interface RedriveJob {
   startedAt: number;
   finishedAt?: number | null;
   error?: string | null;
+  /** Records left out because they had been re-driven before. */
+  skipped?: number;
 }
 
 export interface AuditEntry {

@@ -133,6 +133,14 @@ export function createHandlers(ctx: CoreContext): Handlers {
     },
 
     'groups/list': async ({ connectionId }) => r(connectionId, 'listGroups', 'list consumer groups')(),
+    'groups/previewReset': async (i) => r(i.connectionId, 'previewGroupOffsets', 'reset consumer-group offsets')(without(i)),
+    'groups/resetOffsets': async (i) => r(i.connectionId, 'resetGroupOffsets', 'reset consumer-group offsets', true)(without(i)),
+    'groups/delete': async ({ connectionId, groupId }) => {
+      await r(connectionId, 'deleteGroup', 'delete consumer groups', true)(groupId);
+      return { deleted: true };
+    },
+    'cluster/overview': async ({ connectionId }) => r(connectionId, 'clusterOverview', 'show a cluster overview')(),
+    'topics/config': async ({ connectionId, topic }) => r(connectionId, 'describeTopicConfig', 'show topic configuration')(topic),
     'deadletters/list': async ({ connectionId }) => r(connectionId, 'listDeadLetters', 'list dead-letter queues')(),
 
     'redrives/start': async (i) => r(i.connectionId, 'startRedrive', 're-drive messages', true)(without(i)),

@@ -3,7 +3,7 @@ import { test, expect } from './fixtures';
 test('opens the UI with the token and the API refuses requests without it', async ({ page, server, signedIn: _ }) => {
   await expect(page).toHaveURL(`${server.url}/`);
   await expect(page.getByRole('navigation', { name: 'Connections' })).toBeVisible();
-  await expect(page.getByText('Embedded broker')).toBeVisible();
+  await expect(page.getByRole('navigation', { name: 'Connections' }).getByText('Embedded broker')).toBeVisible();
 
   const health = await fetch(`${server.url}/api/health`);
   expect(health.status).toBe(200);

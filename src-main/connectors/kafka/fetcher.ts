@@ -64,7 +64,7 @@ export class Fetcher {
     try {
       md = await this.admin.metadata({ topics: [name], forceUpdate: true, autocreateTopics: false });
     } catch (error) {
-      if (errorChain(error).some((e) => e.apiId === 'UNKNOWN_TOPIC_OR_PARTITION' || e.apiId === 'INVALID_TOPIC_EXCEPTION')) {
+      if (errorChain(error).some((e) => e.apiId === 'UNKNOWN_TOPIC_OR_PARTITION' || e.apiId === 'INVALID_TOPIC_EXCEPTION' || /^Unknown topic /.test(e.message ?? ''))) {
         throw new ApiError('NOT_FOUND', `topic "${name}" does not exist`, 'topic');
       }
       throw error;

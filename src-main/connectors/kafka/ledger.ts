@@ -68,6 +68,7 @@ function insert(ranges: Range[], o: number): void {
 export class RedriveLedger {
   readonly group: string;
   private readonly partitions = new Map<number, PartitionLedger>();
+  private coordinator: { host: string; port: number } | null = null;
 
   constructor(
     private readonly admin: Admin,
@@ -132,7 +133,14 @@ export class RedriveLedger {
       }
       return { partitionIndex: partition, committedOffset: BigInt(p.watermark), committedLeaderEpoch: -1, committedMetadata: metadata };
     });
-    await commitWithMetadata(this.admin, this.group, [{ name: this.topic, partitions }]);
+    try {
+      this.coordinator ??= await findCoordinator(this.admin, this.group);
+      await commitWithMetadata(this.admin, this.coordinator, this.group, [{ name: this.topic, partitions }]);
+    } catch (error) {
+      // The coordinator may have moved (or the broker restarted): ask again next time.
+      this.coordinator = null;
+      throw error;
+    }
     for (const [, p] of dirty) p.dirty = false;
   }
 }
@@ -151,10 +159,13 @@ type OffsetCommitApi = (connection: Connection, groupId: string, generation: num
  * alterConsumerGroupOffsets, but with commit metadata, which that method
  * does not send.
  */
-async function commitWithMetadata(admin: Admin, groupId: string, topics: Array<{ name: string; partitions: CommitPartition[] }>): Promise<void> {
+async function findCoordinator(admin: Admin, groupId: string): Promise<{ host: string; port: number }> {
   const [coordinator] = await admin.findCoordinator({ keyType: 0, keys: [groupId] });
   if (!coordinator) throw new Error(`no coordinator for group ${groupId}`);
-  const broker = { host: coordinator.host, port: coordinator.port };
+  return { host: coordinator.host, port: coordinator.port };
+}
+
+async function commitWithMetadata(admin: Admin, broker: { host: string; port: number }, groupId: string, topics: Array<{ name: string; partitions: CommitPartition[] }>): Promise<void> {
   const internals = admin as unknown as {
     [kGetConnection](broker: { host: string; port: number }, cb: (error: Error | null, connection?: Connection) => void): void;
     [kGetApi](name: string, cb: (error: Error | null, api?: OffsetCommitApi) => void): void;

@@ -16,9 +16,13 @@ import type { PublishResult } from '../../contract/types.js';
 import type { Args } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
 
-/** Records per produce request (and bytes, roughly), so a million copies never sit in memory at once. */
+/**
+ * Records per produce request, and bytes: a million copies never sit in memory
+ * at once, and no partition's batch nears the broker's default
+ * message.max.bytes (1 MiB), which applies to a whole batch.
+ */
 const CHUNK_RECORDS = 2_000;
-const CHUNK_BYTES = 4 * 1024 * 1024;
+export const CHUNK_BYTES = 768 * 1024;
 /** Offsets listed in a result; beyond this only the count is returned. */
 export const MAX_REPORTED_OFFSETS = 100_000;
 
@@ -117,7 +121,7 @@ export async function produce(producer: Producer, partitions: number, a: Args<'t
     ]);
     const partition = fixedPartition ?? (k ? javaPartition(k, partitions) : roundRobin++ % partitions);
     chunk.push({ topic: a.topic, partition, key: k, value: v, headers });
-    chunkBytes += (k?.length ?? 0) + (v?.length ?? 0) + 64;
+    chunkBytes += (k?.length ?? 0) + (v?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
     if (chunk.length >= CHUNK_RECORDS || chunkBytes >= CHUNK_BYTES) await flush();
   }
   if (chunk.length > 0) await flush();

@@ -15,6 +15,13 @@ export interface OpenOptions {
   timeoutMs: number;
   /** Shown in the management UI's connection list, so an operator knows who is connected. */
   name: string;
+  /**
+   * A connection that streams many small frames (a re-drive) leaves Nagle's
+   * algorithm on, so the kernel packs publishes and acks into fewer packets;
+   * an interactive one turns it off so a peek's request/answer pairs are not
+   * delayed.
+   */
+  bulk?: boolean;
 }
 
 export async function openAmqp(r: ResolvedRabbit, o: OpenOptions): Promise<ChannelModel> {
@@ -32,7 +39,7 @@ export async function openAmqp(r: ResolvedRabbit, o: OpenOptions): Promise<Chann
   };
   const socket: amqp.SocketOptions = {
     timeout: o.timeoutMs,
-    noDelay: true,
+    noDelay: !o.bulk,
     clientProperties: { connection_name: o.name, product: 'Brokerdeck' },
     ...(r.protocol === 'amqps' ? r.tls : {}),
   };
@@ -84,7 +91,10 @@ export function classifyOpenError(error: unknown, r: Pick<ResolvedRabbit, 'host'
     return { problem: 'timeout', message: `${where} did not complete the AMQP handshake in time (is it an AMQP port? a firewall dropping packets?)` };
   }
   if (isTlsErrorCode(e?.code) || /SSL|TLS|certificate/i.test(text)) {
-    return { problem: 'tls_error', message: `TLS with ${where} failed: ${text.trim()}` };
+    const plain = /wrong version number|packet length too long|unknown protocol/i.test(text)
+      ? ' (the server did not answer in TLS: is this a plain amqp:// port? amqps:// usually listens on 5671)'
+      : '';
+    return { problem: 'tls_error', message: `TLS with ${where} failed: ${text.trim()}${plain}` };
   }
   if (e?.code && UNREACHABLE.has(e.code)) {
     const why = e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN' ? 'host name not found' : e.code;
@@ -139,7 +149,7 @@ export function toApiError(error: unknown, scrub: (s: string) => string, notFoun
   }
   if (code) return new ApiError(code, scrub(serverText(e)));
   const text = scrub(String(e?.message ?? error));
-  if (/Connection closed|Channel ended|IllegalOperationError|ECONNRESET|EPIPE|socket/i.test(text) || e?.name === 'IllegalOperationError') {
+  if (/Connection closed|Channel closed|Channel ended|IllegalOperationError|ECONNRESET|EPIPE|socket/i.test(text) || e?.name === 'IllegalOperationError') {
     return new ApiError('UNAVAILABLE', `the connection to RabbitMQ was lost: ${text}`);
   }
   return new ApiError('INTERNAL', text);

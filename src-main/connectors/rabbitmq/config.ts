@@ -101,8 +101,11 @@ export function resolveRabbit(config: Pick<RabbitConnectionConfig, 'amqpUrl' | '
     rejectUnauthorized: !(t?.insecureSkipVerify ?? false),
   };
 
+  // A password equal to its user name (guest/guest) is not scrubbed: the user
+  // name is shown on purpose, and replacing it everywhere would garble every
+  // message without hiding anything.
   const secrets = [password, management.password, t?.passphrase ?? '', t?.key ?? '']
-    .filter((s) => s.length > 0)
+    .filter((s) => s.length > 0 && s !== username && s !== management.username)
     .flatMap((s) => [s, encodeURIComponent(s)])
     .sort((a, b) => b.length - a.length);
   const scrub = (text: string): string => {

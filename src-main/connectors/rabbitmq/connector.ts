@@ -53,7 +53,13 @@ import { IdAssigner, matches, messageKey, toView } from './messages.js';
 import { DEFAULT_LIMITS, holdFromHead, PEEK_NOTICE, quorumRefusal, readStream, type PeekLimits } from './peek.js';
 import { REDRIVE_NOTICE, RedriveRun, type RedrivePlan } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
-import { deadLetterSources, deliveryLimit, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
+import { deadLetterSources, deliveryLimit, matchingPolicy, policyDefinition, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
+
+interface TopologyParts {
+  exchanges: MgmtExchange[];
+  bindings: MgmtBinding[];
+  policies: MgmtPolicy[];
+}
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'consumers', 'publish', 'deliver', 'ack', 'redeliver', 'utilisation'] as const;
 
@@ -143,7 +149,7 @@ export class RabbitConnector implements Connector {
   private sampleTimer: NodeJS.Timeout | null = null;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
-  private topologyCache: { at: number; exchanges: MgmtExchange[]; bindings: MgmtBinding[] } | null = null;
+  private topologyCache: (TopologyParts & { at: number }) | null = null;
   private readonly jobs = new Map<string, RedriveRun>();
   private readonly jobListeners = new Set<(job: RedriveJob) => void>();
   private readonly queueLocks = new Map<string, Promise<unknown>>();
@@ -348,21 +354,35 @@ export class RabbitConnector implements Connector {
     return this.api<MgmtQueue>(`${apiPath('queues', this.r.vhost, queue)}?columns=${QUEUE_COLUMNS}`, this.queueMissing(queue));
   }
 
-  private async topologyParts(fresh: boolean): Promise<{ exchanges: MgmtExchange[]; bindings: MgmtBinding[] }> {
+  private async topologyParts(fresh: boolean): Promise<TopologyParts> {
     const cached = this.topologyCache;
     if (!fresh && cached && Date.now() - cached.at < TOPOLOGY_TTL_MS) return cached;
-    const [exchanges, bindings] = await Promise.all([
+    const [exchanges, bindings, policies] = await Promise.all([
       this.api<MgmtExchange[]>(`${apiPath('exchanges', this.r.vhost)}?columns=name,type,durable,auto_delete,internal,arguments,policy`, this.vhostMissing()),
       this.api<MgmtBinding[]>(apiPath('bindings', this.r.vhost), this.vhostMissing()),
+      // Users without the policymaker tag may not list policies; the queues' own view of them then has to do.
+      this.mgmt.get<MgmtPolicy[]>(apiPath('policies', this.r.vhost)).catch(() => [] as MgmtPolicy[]),
     ]);
-    this.topologyCache = { at: Date.now(), exchanges, bindings };
+    this.topologyCache = { at: Date.now(), exchanges, bindings, policies };
     return this.topologyCache;
   }
 
-  private toQueueInfos(queues: MgmtQueue[], parts: { exchanges: MgmtExchange[]; bindings: MgmtBinding[] }): QueueInfo[] {
-    const topology: Topology = { queues, exchanges: parts.exchanges, bindings: parts.bindings };
+  /**
+   * The management API shows a queue's policy only from its next statistics
+   * round on; until then the policy list says which one applies, so a policy
+   * just created (often the one that sets up dead-lettering) shows at once.
+   */
+  private withCurrentPolicy(q: MgmtQueue, policies: readonly MgmtPolicy[]): MgmtQueue {
+    if (q.policy || Object.keys(policyDefinition(q)).length > 0 || policies.length === 0) return q;
+    const p = matchingPolicy(q.name, queueType(q), policies);
+    return p ? { ...q, policy: p.name, effective_policy_definition: p.definition } : q;
+  }
+
+  private toQueueInfos(queues: MgmtQueue[], parts: TopologyParts): QueueInfo[] {
+    const current = queues.map((q) => this.withCurrentPolicy(q, parts.policies));
+    const topology: Topology = { queues: current, exchanges: parts.exchanges, bindings: parts.bindings };
     const sources = deadLetterSources(topology);
-    return queues.map((q) => toQueueInfo(q, sources.get(q.name) ?? [])).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return current.map((q) => toQueueInfo(q, sources.get(q.name) ?? [])).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   private record(queues: MgmtQueue[], at: number): void {
@@ -558,13 +578,19 @@ export class RabbitConnector implements Connector {
   }
 
   async getQueue(queue: string): Promise<QueueInfo> {
-    const [q, all, parts] = await Promise.all([
+    return (await this.queueDetails(queue)).info;
+  }
+
+  /** A queue as the management API shows it, and as the contract does (with its dead-letter sources). */
+  private async queueDetails(queue: string): Promise<{ raw: MgmtQueue; info: QueueInfo }> {
+    const [raw, all, parts] = await Promise.all([
       this.mgmtQueue(queue),
-      this.mgmtQueues('name,arguments,effective_policy_definition'),
+      this.mgmtQueues('name,type,arguments,policy,effective_policy_definition'),
       this.topologyParts(false),
     ]);
-    const sources = deadLetterSources({ queues: all, exchanges: parts.exchanges, bindings: parts.bindings });
-    return toQueueInfo(q, sources.get(q.name) ?? []);
+    const current = all.map((x) => this.withCurrentPolicy(x, parts.policies));
+    const sources = deadLetterSources({ queues: current, exchanges: parts.exchanges, bindings: parts.bindings });
+    return { raw, info: toQueueInfo(this.withCurrentPolicy(raw, parts.policies), sources.get(raw.name) ?? []) };
   }
 
   async declareQueue(a: Args<'queues/declare'>): Promise<QueueInfo> {
@@ -620,9 +646,27 @@ export class RabbitConnector implements Connector {
     }
   }
 
-  private quorumGuard(q: MgmtQueue): void {
-    const limit = deliveryLimit(q, this.serverMajor);
-    if (limit !== null && !this.config.allowQuorumPeek) throw quorumRefusal(q.name, limit);
+  /**
+   * A quorum queue's delivery limit from its arguments, the policy the
+   * management API reports and the policy list itself (which is current even
+   * when the queue's statistics are not yet).
+   */
+  private async deliveryLimitOf(q: MgmtQueue): Promise<number | null> {
+    if (queueType(q) !== 'quorum') return null;
+    const lists = await Promise.all(
+      ['policies', 'operator-policies'].map((kind) =>
+        // Users without the policymaker tag may not read policies: the queue's own view then has to do.
+        this.mgmt.get<MgmtPolicy[]>(apiPath(kind, this.r.vhost)).catch(() => [] as MgmtPolicy[]),
+      ),
+    );
+    const matched = lists.map((list) => matchingPolicy(q.name, 'quorum', list)).filter((p): p is MgmtPolicy => p !== null);
+    return deliveryLimit(q, this.serverMajor, matched.map((p) => p.definition));
+  }
+
+  private async quorumGuard(q: MgmtQueue): Promise<void> {
+    if (this.config.allowQuorumPeek) return;
+    const limit = await this.deliveryLimitOf(q);
+    if (limit !== null) throw quorumRefusal(q.name, limit);
   }
 
   /**
@@ -658,7 +702,7 @@ export class RabbitConnector implements Connector {
       return { messages: matched, nextCursor: full ? String(read.next) : null, scanned: views.length, matched: matched.length };
     }
 
-    if (type === 'quorum') this.quorumGuard(q);
+    if (type === 'quorum') await this.quorumGuard(q);
     const start = startAt();
     if (start >= limits.maxMessages) {
       throw new ApiError(
@@ -678,7 +722,8 @@ export class RabbitConnector implements Connector {
         const more = held.messages.length === want && held.more && want < limits.maxMessages;
         return { messages: matched, nextCursor: more ? String(want) : null, scanned: window.length, matched: matched.length };
       } finally {
-        await held.release();
+        // Only a quorum queue takes returns back asynchronously enough to be worth waiting for.
+        await held.release(type === 'quorum');
       }
     });
   }
@@ -691,7 +736,7 @@ export class RabbitConnector implements Connector {
     if (type === 'stream') {
       throw new ApiError('PRECONDITION_FAILED', `queue "${a.queue}" is a stream: its messages are read by offset and never removed; browse it instead`, 'queue');
     }
-    if (type === 'quorum' && a.ackMode === 'requeue') this.quorumGuard(q);
+    if (type === 'quorum' && a.ackMode === 'requeue') await this.quorumGuard(q);
     const model = await this.amqp();
     const limits = { ...this.options.peekLimits, maxMessages: Math.max(this.options.peekLimits.maxMessages, 10_000) };
     return this.exclusive(a.queue, async () => {
@@ -705,7 +750,7 @@ export class RabbitConnector implements Connector {
         }
         return views;
       } finally {
-        await held.release();
+        await held.release(a.ackMode === 'requeue' && type === 'quorum');
       }
     });
   }
@@ -763,8 +808,8 @@ export class RabbitConnector implements Connector {
       poke();
     });
     const notFound = a.exchange === '' ? undefined : this.exchangeMissing(a.exchange);
+    let sent = 0;
     try {
-      let sent = 0;
       for (; sent < a.count && !failure; sent++) {
         const ok = ch.publish(a.exchange, a.routingKey, body, options, (err: unknown) => {
           confirmed++;
@@ -794,7 +839,11 @@ export class RabbitConnector implements Connector {
         confirmed: nacked === 0,
       };
     } catch (error) {
-      throw toApiError(error, this.r.scrub, notFound);
+      const e = toApiError(error, this.r.scrub, notFound);
+      const ok = confirmed - nacked - returned;
+      // A failure part-way through a large publish says how far it got.
+      if (a.count > 1 && ok > 0) throw new ApiError(e.code, `${e.message} (${ok} of ${a.count} copies were confirmed before that)`, e.field);
+      throw e;
     } finally {
       await closeQuietly(ch);
     }
@@ -809,8 +858,7 @@ export class RabbitConnector implements Connector {
 
   async startRedrive(a: Args<'redrives/start'>): Promise<{ id: string }> {
     this.writable('re-drive messages');
-    const source = await this.getQueue(a.source);
-    const q = await this.mgmtQueue(a.source);
+    const { raw: q, info: source } = await this.queueDetails(a.source);
     if (source.type === 'stream') {
       throw new ApiError(
         'PRECONDITION_FAILED',
@@ -819,8 +867,8 @@ export class RabbitConnector implements Connector {
       );
     }
     const keepsBack = (a.messageIds !== undefined && a.messageIds.length > 0) || a.filter !== undefined;
-    const limit = deliveryLimit(q, this.serverMajor);
-    if (keepsBack && limit !== null && !this.config.allowQuorumPeek) {
+    const limit = keepsBack && !this.config.allowQuorumPeek ? await this.deliveryLimitOf(q) : null;
+    if (limit !== null) {
       throw new ApiError(
         'PRECONDITION_FAILED',
         `queue "${a.source}" is a quorum queue with a delivery limit of ${limit}: re-driving a selection reads past the other messages and hands them back, ` +
@@ -839,12 +887,13 @@ export class RabbitConnector implements Connector {
       edit: a.edit ?? null,
       ratePerSecond: a.ratePerSecond ?? null,
       deadLetterSources: source.deadLetterFor,
+      averageMessageBytes: q.messages && q.message_bytes ? q.message_bytes / q.messages : null,
     };
     const id = `rd-${randomUUID()}`;
     const run = new RedriveRun(id, plan, {
       connectionId: this.id,
       username: this.r.username,
-      openConnection: (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name }),
+      openConnection: (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name, bulk: true }),
       scrub: this.r.scrub,
       audit: this.deps.audit,
       logger: this.deps.logger,

@@ -42,12 +42,15 @@ export interface Held {
   messages: GetMessage[];
   /** Whether the queue had more messages after the last one taken. */
   more: boolean;
+  /** Ready messages when the first one was taken. */
+  depth: number;
 }
 
 /**
  * Takes up to `count` messages with basic.get and keeps them unacked on a
- * channel of its own; `release` closes that channel, which returns them.
- * Callers must call `release` (in `finally`).
+ * channel of its own; `release` closes that channel, which returns them
+ * (`release(true)` also waits until the queue counts them again). Callers
+ * must call `release` (in `finally`).
  */
 export async function holdFromHead(
   model: ChannelModel,
@@ -56,10 +59,14 @@ export async function holdFromHead(
   limits: PeekLimits,
   scrub: (s: string) => string,
   notFound: string,
-): Promise<Held & { channel: Awaited<ReturnType<typeof openChannel>>; release(): Promise<void> }> {
+): Promise<Held & { channel: Awaited<ReturnType<typeof openChannel>>; release(waitForReturn?: boolean): Promise<void> }> {
   const channel = await openChannel(model);
-  const release = () => closeQuietly(channel);
   const messages: GetMessage[] = [];
+  let depth = 0;
+  const release = async (waitForReturn = false) => {
+    await closeQuietly(channel);
+    if (waitForReturn && messages.length > 0) await untilReturned(model, queue, depth);
+  };
   let bytes = 0;
   let more = false;
   const deadline = Date.now() + limits.maxHoldMs;
@@ -68,15 +75,40 @@ export async function holdFromHead(
     while (messages.length < wanted) {
       const m = await channel.get(queue, { noAck: false });
       if (m === false) break;
+      if (messages.length === 0) depth = m.fields.messageCount + 1;
       messages.push(m);
       bytes += m.content.length;
       more = m.fields.messageCount > 0;
       if (bytes >= limits.maxBytes || Date.now() >= deadline) break;
     }
-    return { messages, more, channel, release };
+    return { messages, more, depth, channel, release };
   } catch (error) {
     await release();
     throw toApiError(error, scrub, notFound);
+  }
+}
+
+const RETURN_WAIT_MS = 2_000;
+
+/**
+ * Waits (briefly) until the queue counts the returned messages again. A
+ * quorum queue takes returns through its log, a moment after the channel
+ * closed; a peek right behind this one must not find them missing.
+ */
+async function untilReturned(model: ChannelModel, queue: string, depth: number): Promise<void> {
+  const until = Date.now() + RETURN_WAIT_MS;
+  let ch: Awaited<ReturnType<typeof openChannel>> | null = null;
+  try {
+    ch = await openChannel(model);
+    for (;;) {
+      const ok = await ch.checkQueue(queue);
+      if (ok.messageCount >= depth || Date.now() >= until) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } catch {
+    // The queue went away or the connection dropped: nothing left to wait for.
+  } finally {
+    await closeQuietly(ch);
   }
 }
 

@@ -30,8 +30,15 @@ export const REDRIVE_NOTICE =
   'If the connection is lost between a confirm and its ack, the message exists twice: give messages a message-id so consumers can drop the duplicate. ' +
   'Re-driven copies keep their body, properties and headers, with x-redriven-count, x-redriven-from and x-redriven-at added.';
 
-/** Unacked deliveries the job may have at once (being published, or kept back). */
-const PREFETCH = 1_000;
+/**
+ * Unacked deliveries the job may have at once (being published, or kept
+ * back). A persistent copy is confirmed only once RabbitMQ has synced it to
+ * disk, which takes a while, so throughput is about this window divided by
+ * that delay: the window is large, within a memory budget.
+ */
+const MAX_WINDOW = 5_000;
+const MIN_WINDOW = 100;
+const WINDOW_BYTES = 64 * 1024 * 1024;
 /** A delivery gap this long with nothing in flight makes the job ask whether the queue is drained. */
 const IDLE_MS = 750;
 /** Idle checks in a row that find messages the queue will not deliver before the job gives up. */
@@ -54,6 +61,8 @@ export interface RedrivePlan {
   ratePerSecond: number | null;
   /** Queues whose dead-lettering reaches the source: where a message goes back to, read from its x-death. */
   deadLetterSources: string[];
+  /** The source's average message size, when known: sizes the window to the memory budget. */
+  averageMessageBytes: number | null;
 }
 
 export interface RedriveContext {
@@ -149,8 +158,14 @@ export function republish(
   return { body, options };
 }
 
+/** A delivery the job took on, in delivery-tag order, until it is acked or kept back for good. */
+interface Entry {
+  m: ConsumeMessage;
+  state: 'open' | 'confirmed' | 'kept';
+}
+
 interface Outstanding {
-  delivery: ConsumeMessage;
+  entry: Entry;
   exchange: string;
   routingKey: string;
   body: Buffer;
@@ -176,11 +191,20 @@ export class RedriveRun {
   // Delivery bookkeeping.
   private depth = 0;
   /** The consumer prefetch: never more than the messages the job looks at. */
-  private window = PREFETCH;
+  private window = MIN_WINDOW;
   private seen = 0;
-  private readonly pending: ConsumeMessage[] = [];
+  private readonly pending: Entry[] = [];
+  /** Every delivery taken on and not yet acked or kept back, oldest first (from `head`). */
+  private order: Entry[] = [];
+  private head = 0;
+  /** The lowest delivery tag kept back: acking "multiple" up to a tag above it would ack it too. */
+  private keptMin = Infinity;
+  private flushScheduled = false;
+  /** The publishing socket is full until its next 'drain'. */
+  private blocked = false;
+  private consumeChannel: Channel | null = null;
   private inflight = 0;
-  private readonly outstanding = new Map<string, Outstanding[]>();
+  private readonly outstanding = new Map<string, Set<Outstanding>>();
   private consumerTag: string | null = null;
   /** Messages kept back (not selected, or failed) per consumer: they hold that consumer's prefetch until the job ends. */
   private readonly keptBack = new Map<string, number>();
@@ -301,20 +325,26 @@ export class RedriveRun {
       consume = await openChannel(model);
       publish = await openConfirmChannel(model);
       const consumeChannel = consume;
+      this.consumeChannel = consume;
       const publishChannel = publish;
       consumeChannel.on('close', () => this.fail(new Error(`the channel reading "${this.plan.source}" was closed`)));
       consumeChannel.on('error', (e: Error) => this.fail(new Error(serverText(e))));
       publishChannel.on('error', (e: Error) => this.fail(new Error(serverText(e))));
       publishChannel.on('close', () => this.fail(new Error('the publishing channel was closed')));
       publishChannel.on('return', (m: Message) => this.onReturn(m));
-      publishChannel.on('drain', () => this.wake());
+      publishChannel.on('drain', () => {
+        this.blocked = false;
+        this.wake();
+      });
 
       const declared = await consumeChannel.checkQueue(this.plan.source);
       this.depth = declared.messageCount;
       if (!this.selection) this.job.total = this.depth;
       this.job.state = 'running';
+      this.audit();
       this.progress(true);
-      this.window = Math.max(1, Math.min(PREFETCH, this.depth));
+      const bySize = this.plan.averageMessageBytes ? Math.floor(WINDOW_BYTES / Math.max(1, this.plan.averageMessageBytes)) : MAX_WINDOW;
+      this.window = Math.max(1, Math.min(this.depth, Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, bySize))));
       await consumeChannel.prefetch(this.window);
       if (this.depth > 0) await this.startConsumer(consumeChannel);
 
@@ -322,7 +352,7 @@ export class RedriveRun {
       for (;;) {
         if (this.fatal || this.cancelRequested) break;
         if (this.selection && this.selection.remaining === 0) break;
-        await this.rotateIfKeptBack(consumeChannel);
+        if (this.mustRotate()) await this.rotate(consumeChannel);
         const next = this.pending.shift();
         if (!next) {
           if (this.seen >= this.depth) break;
@@ -341,7 +371,8 @@ export class RedriveRun {
           continue;
         }
         idleChecks = 0;
-        await this.handle(next, consumeChannel, publishChannel);
+        const waiting = this.handle(next, consumeChannel, publishChannel);
+        if (waiting) await waiting;
       }
       await this.settle();
       if (this.fatal) throw this.fatal;
@@ -349,6 +380,9 @@ export class RedriveRun {
       this.fail(error instanceof Error ? error : new Error(String(error)));
     } finally {
       await this.settle();
+      // Acks still batched go out before the channel closes: a confirmed
+      // copy whose original stayed unacked would be a needless duplicate.
+      this.flushAcks();
       this.closing = true;
       if (consume && this.consumerTag) await consume.cancel(this.consumerTag).catch(() => {});
       // Closing hands every unacked message back to the dead-letter queue:
@@ -406,14 +440,21 @@ export class RedriveRun {
     // Beyond what was there at the start: left unacked, it returns when the channel closes.
     if (this.seen >= this.depth || this.cancelRequested) return;
     this.seen++;
-    this.pending.push(m);
+    const entry: Entry = { m, state: 'open' };
+    this.order.push(entry);
+    this.pending.push(entry);
     this.wake();
   }
 
   private onReturn(m: Message): void {
-    const list = this.outstanding.get(`${m.fields.exchange}\u0000${m.fields.routingKey}`);
-    const hit = list?.find((o) => !o.returned && o.body.equals(m.content));
-    if (hit) hit.returned = true;
+    const set = this.outstanding.get(`${m.fields.exchange}\u0000${m.fields.routingKey}`);
+    if (!set) return;
+    for (const o of set) {
+      if (!o.returned && o.body.equals(m.content)) {
+        o.returned = true;
+        return;
+      }
+    }
   }
 
   /**
@@ -421,15 +462,19 @@ export class RedriveRun {
    * so after half of it is kept back the job starts a fresh consumer (the
    * kept messages stay unacked on the channel and return at its close).
    */
-  private async keepBack(m: ConsumeMessage, ch: Channel): Promise<void> {
-    this.countKeptBack(m);
-    await this.rotateIfKeptBack(ch);
+  private keepBack(entry: Entry, ch: Channel): Promise<void> | undefined {
+    this.countKeptBack(entry);
+    return this.mustRotate() ? this.rotate(ch) : undefined;
   }
 
-  private async rotateIfKeptBack(ch: Channel): Promise<void> {
+  private mustRotate(): boolean {
     const tag = this.consumerTag;
-    if (tag === null || this.seen >= this.depth) return;
-    if ((this.keptBack.get(tag) ?? 0) < this.window / 2) return;
+    return tag !== null && this.seen < this.depth && (this.keptBack.get(tag) ?? 0) >= this.window / 2;
+  }
+
+  private async rotate(ch: Channel): Promise<void> {
+    const tag = this.consumerTag;
+    if (tag === null) return;
     this.consumerTag = null;
     await ch.cancel(tag);
     await this.startConsumer(ch);
@@ -458,13 +503,20 @@ export class RedriveRun {
     }
   }
 
-  private async handle(m: ConsumeMessage, consume: Channel, publish: ConfirmChannel): Promise<void> {
+  /**
+   * Decides one delivery and publishes its copy. It stays synchronous unless
+   * it has to wait (rate limit, a full window or socket, a consumer to
+   * replace), so a batch of deliveries goes out as a batch of publishes in
+   * one turn of the event loop.
+   */
+  private handle(entry: Entry, consume: Channel, publish: ConfirmChannel): Promise<void> | undefined {
+    const m = entry.m;
     if (this.filter) {
       const view = toView(m, { id: '' });
-      if (!matches(view, this.filter)) return this.keepBack(m, consume);
+      if (!matches(view, this.filter)) return this.keepBack(entry, consume);
     }
     if (this.selection && !this.selection.take(messageKey(m.properties.messageId, m.content), m.properties.messageId)) {
-      return this.keepBack(m, consume);
+      return this.keepBack(entry, consume);
     }
     let exchange: string;
     let routingKey: string;
@@ -475,75 +527,122 @@ export class RedriveRun {
         this.job.failed++;
         this.problem('no x-death header names the queue it came from: choose a target exchange and routing key');
         this.progress();
-        return this.keepBack(m, consume);
+        return this.keepBack(entry, consume);
       }
       exchange = '';
       routingKey = queue;
     }
-    await this.rateLimit();
-    while (this.inflight >= PREFETCH && !this.fatal && !this.cancelRequested) await this.waitEvent(100);
-    if (this.fatal || this.cancelRequested) return;
+    if (this.plan.ratePerSecond || this.inflight >= this.window || this.blocked) {
+      return (async () => {
+        await this.rateLimit();
+        while ((this.inflight >= this.window || this.blocked) && !this.fatal && !this.cancelRequested) await this.waitEvent(100);
+        if (this.fatal || this.cancelRequested) return;
+        this.send(entry, exchange, routingKey, publish);
+      })();
+    }
+    this.send(entry, exchange, routingKey, publish);
+    return undefined;
+  }
 
-    const { body, options } = republish(m, this.plan.source, this.ctx.username, this.plan.edit);
-    const entry: Outstanding = { delivery: m, exchange, routingKey, body, returned: false };
+  private send(entry: Entry, exchange: string, routingKey: string, publish: ConfirmChannel): void {
+    const { body, options } = republish(entry.m, this.plan.source, this.ctx.username, this.plan.edit);
+    const out: Outstanding = { entry, exchange, routingKey, body, returned: false };
     const key = `${exchange}\u0000${routingKey}`;
-    const list = this.outstanding.get(key);
-    if (list) list.push(entry);
-    else this.outstanding.set(key, [entry]);
+    const set = this.outstanding.get(key);
+    if (set) set.add(out);
+    else this.outstanding.set(key, new Set([out]));
     this.inflight++;
-    let writable: boolean;
     try {
-      writable = publish.publish(exchange, routingKey, body, options, (err: unknown) => this.onConfirm(entry, key, err, consume));
+      // false: the socket buffer is full; the next publish waits for 'drain'.
+      if (!publish.publish(exchange, routingKey, body, options, (err: unknown) => this.onConfirm(out, key, err))) this.blocked = true;
     } catch (error) {
       this.inflight--;
       this.fail(error instanceof Error ? error : new Error(String(error)));
-      return;
-    }
-    if (!writable) {
-      // The socket buffer is full: wait for it to drain before the next publish.
-      while (!this.fatal && !this.cancelRequested && !(await this.waitEvent(100))) {
-        /* keep waiting */
-      }
     }
   }
 
-  private onConfirm(entry: Outstanding, key: string, err: unknown, consume: Channel): void {
+  private onConfirm(out: Outstanding, key: string, err: unknown): void {
     this.inflight--;
-    const list = this.outstanding.get(key);
-    if (list) {
-      const i = list.indexOf(entry);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.outstanding.delete(key);
+    const set = this.outstanding.get(key);
+    if (set) {
+      set.delete(out);
+      if (set.size === 0) this.outstanding.delete(key);
     }
     if (FINAL.has(this.job.state)) return;
-    const where = entry.exchange === '' ? `queue "${entry.routingKey}"` : `exchange "${entry.exchange}" with routing key "${entry.routingKey}"`;
+    const where = out.exchange === '' ? `queue "${out.routingKey}"` : `exchange "${out.exchange}" with routing key "${out.routingKey}"`;
     if (err) {
       // A nack, or the channel closed before the confirm: either way the
       // dead-lettered copy was not acked and stays.
       if (!this.fatal && /nack/i.test(String((err as Error).message))) {
         this.job.failed++;
         this.problem(`RabbitMQ refused the copy for ${where} (nack)`);
-        this.countKeptBack(entry.delivery);
+        this.countKeptBack(out.entry);
       }
-    } else if (entry.returned) {
+    } else if (out.returned) {
       this.job.failed++;
-      this.problem(entry.exchange === '' ? `${where} does not exist (unroutable)` : `nothing is bound to ${where} (unroutable)`);
-      this.countKeptBack(entry.delivery);
+      this.problem(out.exchange === '' ? `${where} does not exist (unroutable)` : `nothing is bound to ${where} (unroutable)`);
+      this.countKeptBack(out.entry);
     } else {
-      try {
-        consume.ack(entry.delivery);
-        this.job.moved++;
-      } catch (error) {
-        this.fail(error instanceof Error ? error : new Error(String(error)));
-      }
+      out.entry.state = 'confirmed';
+      this.scheduleFlush();
     }
     this.progress();
     this.wake();
   }
 
-  /** Kept back from a confirm callback: only counted here; the job's loop starts a new consumer when needed. */
-  private countKeptBack(m: ConsumeMessage): void {
-    const tag = m.fields.consumerTag;
+  /** Kept back for the rest of the job (not selected, or failed): it returns to the queue when the channel closes. */
+  private countKeptBack(entry: Entry): void {
+    entry.state = 'kept';
+    this.keptMin = Math.min(this.keptMin, entry.m.fields.deliveryTag);
+    const tag = entry.m.fields.consumerTag;
     this.keptBack.set(tag, (this.keptBack.get(tag) ?? 0) + 1);
+    // Confirmed deliveries queued behind this one can go now.
+    this.scheduleFlush();
+  }
+
+  /**
+   * Acks are sent in batches, once per turn of the event loop: a single
+   * "multiple" ack covers a run of confirmed deliveries when no kept-back
+   * delivery lies below it, which saves RabbitMQ most of the ack work.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushAcks();
+    });
+  }
+
+  private flushAcks(): void {
+    const consume = this.consumeChannel;
+    if (!consume || this.closing) return;
+    const run: Entry[] = [];
+    while (this.head < this.order.length) {
+      const e = this.order[this.head]!;
+      if (e.state === 'open') break;
+      if (e.state === 'confirmed') run.push(e);
+      this.head++;
+    }
+    if (this.head > 4_096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+    // Confirmed deliveries behind one still in flight wait for it, so a
+    // batch stays a contiguous run; the ones behind a kept-back delivery are
+    // acked one by one.
+    const last = run[run.length - 1];
+    if (!last) return;
+    try {
+      if (this.keptMin < last.m.fields.deliveryTag) {
+        for (const e of run) consume.ack(e.m);
+      } else {
+        consume.ack(last.m, true);
+      }
+      this.job.moved += run.length;
+    } catch (error) {
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.progress();
   }
 }

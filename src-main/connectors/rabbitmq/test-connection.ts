@@ -123,7 +123,7 @@ async function run(r: ResolvedRabbit, timeoutMs: number): Promise<ConnectionTest
           ok: false,
           problem: 'management_unavailable',
           message:
-            `AMQP works, but the management API at ${where} is not available (${e.message}). ` +
+            `AMQP works, but ${e instanceof ManagementError ? e.message : `the management API at ${where} is not available`}. ` +
             'Enable it on the server with "rabbitmq-plugins enable rabbitmq_management", or set the management URL if it listens elsewhere.',
           details: { ...server, vhost: r.vhost, target: r.target },
         };

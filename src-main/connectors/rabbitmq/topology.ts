@@ -5,7 +5,7 @@
  * policy rather than by arguments, so both are read everywhere.
  */
 import type { QueueInfo } from '../../contract/types.js';
-import type { MgmtBinding, MgmtExchange, MgmtQueue } from './management.js';
+import type { MgmtBinding, MgmtExchange, MgmtPolicy, MgmtQueue } from './management.js';
 
 export type QueueType = NonNullable<QueueInfo['type']>;
 
@@ -55,9 +55,13 @@ export function deadLetterSetting(q: Pick<MgmtQueue, 'arguments' | 'effective_po
  * with operator policies), or null when it has none. RabbitMQ 4.0 and later
  * apply a default of 20 when nothing is set.
  */
-export function deliveryLimit(q: Pick<MgmtQueue, 'arguments' | 'effective_policy_definition' | 'type'>, serverMajor: number): number | null {
+export function deliveryLimit(
+  q: Pick<MgmtQueue, 'arguments' | 'effective_policy_definition' | 'type'>,
+  serverMajor: number,
+  extraPolicies: ReadonlyArray<Record<string, unknown>> = [],
+): number | null {
   if (queueType(q) !== 'quorum') return null;
-  const values = [q.arguments?.['x-delivery-limit'], policyDefinition(q)['delivery-limit']]
+  const values = [q.arguments?.['x-delivery-limit'], policyDefinition(q)['delivery-limit'], ...extraPolicies.map((d) => d['delivery-limit'])]
     .map((v) => (typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : null))
     .filter((v): v is number => v !== null);
   if (values.length > 0) {
@@ -66,6 +70,29 @@ export function deliveryLimit(q: Pick<MgmtQueue, 'arguments' | 'effective_policy
     return limit < 0 ? null : limit;
   }
   return serverMajor >= 4 ? 20 : null;
+}
+
+/**
+ * The policy RabbitMQ applies to a queue, worked out from the policy list:
+ * the matching one with the highest priority. The management API's own
+ * `effective_policy_definition` only changes with the queue's next
+ * statistics round (seconds later), which is too late for a safety check.
+ */
+export function matchingPolicy(queue: string, type: QueueType, policies: readonly MgmtPolicy[]): MgmtPolicy | null {
+  const applies = new Set(['all', 'queues', type === 'classic' ? 'classic_queues' : type === 'quorum' ? 'quorum_queues' : 'streams']);
+  let best: MgmtPolicy | null = null;
+  for (const p of policies) {
+    if (!applies.has(p['apply-to'])) continue;
+    let re: RegExp;
+    try {
+      re = new RegExp(p.pattern);
+    } catch {
+      continue;
+    }
+    if (!re.test(queue)) continue;
+    if (!best || p.priority > best.priority || (p.priority === best.priority && p.name > best.name)) best = p;
+  }
+  return best;
 }
 
 export function topicMatches(pattern: string, key: string): boolean {
@@ -137,20 +164,46 @@ export function routeTargets(topology: Topology, exchange: string, routingKey: s
   return out;
 }
 
+/**
+ * The routing keys a queue's messages can carry, when they keep their own
+ * (no dead-letter routing key): its name (published through the default
+ * exchange) and the keys of its bindings. null when some binding lets any key
+ * in (fanout, headers, a topic pattern with wildcards), since then any key is
+ * possible.
+ */
+export function arrivalKeys(queue: string, topology: Topology): string[] | null {
+  const types = new Map(topology.exchanges.map((e) => [e.name, e.type]));
+  const keys = new Set([queue]);
+  for (const b of topology.bindings) {
+    if (b.destination_type !== 'queue' || b.destination !== queue || b.source === '') continue;
+    const type = types.get(b.source);
+    if (type === 'direct') keys.add(b.routing_key);
+    else if (type === 'topic' && !/(^|\.)[*#](\.|$)/.test(b.routing_key)) keys.add(b.routing_key);
+    else return null;
+  }
+  return [...keys];
+}
+
 /** For each queue, the queues whose dead-lettering routes into it. */
 export function deadLetterSources(topology: Topology): Map<string, string[]> {
   const names = new Set(topology.queues.map((q) => q.name));
   const sources = new Map<string, string[]>();
   const cache = new Map<string, Set<string>>();
+  const route = (exchange: string, key: string | null) => {
+    const id = `${exchange}\u0000${key ?? '\u0001'}`;
+    let targets = cache.get(id);
+    if (!targets) {
+      targets = routeTargets(topology, exchange, key, names);
+      cache.set(id, targets);
+    }
+    return targets;
+  };
   for (const q of topology.queues) {
     const dl = deadLetterSetting(q);
     if (!dl) continue;
-    const key = `${dl.exchange}\u0000${dl.routingKey ?? '\u0001'}`;
-    let targets = cache.get(key);
-    if (!targets) {
-      targets = routeTargets(topology, dl.exchange, dl.routingKey, names);
-      cache.set(key, targets);
-    }
+    const targets = new Set<string>();
+    const keys = dl.routingKey !== null ? [dl.routingKey] : arrivalKeys(q.name, topology);
+    for (const key of keys ?? [null]) for (const t of route(dl.exchange, key)) targets.add(t);
     for (const t of targets) {
       if (t === q.name) continue;
       const list = sources.get(t);

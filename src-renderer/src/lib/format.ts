@@ -64,3 +64,13 @@ export function fromLocalInput(value: string): number | undefined {
   const t = new Date(value).getTime();
   return Number.isFinite(t) ? t : undefined;
 }
+
+/** Time of day with milliseconds, prefixed by the date only when it is not today: list cells stay narrow. */
+export function formatShortTime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  const d = new Date(ms);
+  const now = new Date();
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  if (d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate()) return time;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+}

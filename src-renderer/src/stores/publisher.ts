@@ -209,9 +209,11 @@ export const usePublisher = defineStore('publisher', () => {
     if (f.xDelay !== null) headers['x-delay'] = f.xDelay;
     const properties: MessageProperties = { deliveryMode: f.persistent ? 2 : 1 };
     if (f.contentType) properties.contentType = f.contentType;
-    // One generated id per message: for many copies the core fills {{uuid}} per copy.
-    if (f.autoMessageId) properties.messageId = f.count > 1 ? '{{uuid}}' : crypto.randomUUID();
-    else if (f.messageId) properties.messageId = f.messageId;
+    // A generated id for a single message. Placeholders are expanded in the body and
+    // headers only, so many copies would share one id: they are sent without one.
+    if (f.autoMessageId) {
+      if (f.count === 1) properties.messageId = crypto.randomUUID();
+    } else if (f.messageId) properties.messageId = f.messageId;
     if (f.correlationId) properties.correlationId = f.correlationId;
     if (f.replyTo) properties.replyTo = f.replyTo;
     if (f.priority !== null) properties.priority = f.priority;

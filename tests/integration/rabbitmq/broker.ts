@@ -253,19 +253,24 @@ export async function prepareBroker(): Promise<BrokerEnv> {
       }
     },
     closeConnections: async (prefix) => {
-      const conns = (await api('GET', `/api/connections?columns=name,client_properties.connection_name`)) as Array<{
-        name: string;
-        client_properties?: { connection_name?: string };
-      }>;
+      if (local && (await run('which', ['rabbitmqctl'], 5_000)).code === 0) {
+        // rabbitmqctl sees a connection at once (the management API only after
+        // its next statistics round) and names it by pid.
+        const list = await run('rabbitmqctl', ['list_connections', '-q', '--no-table-headers', 'pid', 'client_properties'], 30_000);
+        const pids = list.out
+          .split('\n')
+          .filter((l) => l.includes(`"${prefix}`))
+          .map((l) => l.split('\t')[0]!.trim())
+          .filter((p) => p.startsWith('<'));
+        let closed = 0;
+        for (const pid of pids) {
+          if ((await run('rabbitmqctl', ['close_connection', pid, 'closed by the brokerdeck test'], 30_000)).code === 0) closed++;
+        }
+        return closed;
+      }
+      const conns = (await api('GET', '/api/connections')) as Array<{ name: string; client_properties?: { connection_name?: string } }>;
       const doomed = conns.filter((c) => c.client_properties?.connection_name?.startsWith(prefix));
       for (const c of doomed) {
-        if (local && (await run('which', ['rabbitmqctl'], 5_000)).code === 0) {
-          // rabbitmqctl names connections by pid; find the pid by the client-given name.
-          const list = await run('rabbitmqctl', ['list_connections', '-q', '--no-table-headers', 'pid', 'client_properties'], 30_000);
-          const line = list.out.split('\n').find((l) => l.includes(c.client_properties!.connection_name!));
-          const pid = line?.split('\t')[0]?.trim();
-          if (pid && (await run('rabbitmqctl', ['close_connection', pid, 'closed by the brokerdeck test'], 30_000)).code === 0) continue;
-        }
         await api('DELETE', `/api/connections/${encodeURIComponent(c.name)}`).catch(() => {});
       }
       return doomed.length;

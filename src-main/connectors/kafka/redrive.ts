@@ -1,0 +1,484 @@
+/**
+ * Re-driving dead letters: records of a dead-letter topic are produced again
+ * to the topic each came from (Spring's `kafka_dlt-original-topic`, Kafka
+ * Connect's `__connect.errors.topic`, else the topic the dead-letter topic's
+ * name points at), or to a chosen topic, keeping key, value and headers and
+ * adding `x-redriven-from` (`<dlt>:<partition>:<offset>`), `x-redriven-job`
+ * and `x-redriven-at`.
+ *
+ * Selection: `messageIds` as `"<partition>:<offset>"` or offset ranges
+ * `"<partition>:<from>-<to>"` (inclusive), or `all` (everything in the topic
+ * when the job starts); a filter narrows either. `target.exchange` names the
+ * topic to write to instead of the original; `target.routingKey`, when not
+ * empty, replaces the key.
+ *
+ * Exactly once, as far as Brokerdeck can see to it:
+ * - a record already in the ledger (see ledger.ts) is skipped, so running the
+ *   same selection twice does not re-drive it twice;
+ * - a batch is entered in the ledger only after the broker acknowledged it
+ *   (acks=all), so a failure never loses a record;
+ * - when a send fails in a way that leaves its outcome unknown (the broker
+ *   went away mid-request), the job waits for the broker, reads the target
+ *   partitions from where it last knew their end, and drops from the retry
+ *   the records that did land (recognised by their `x-redriven-*` headers).
+ *   It keeps trying for `outageTimeoutMs` before the job fails.
+ */
+import { randomUUID } from 'node:crypto';
+import { Consumer, Producer, type Admin } from '@platformatic/kafka';
+import { ApiError } from '../../contract/errors.js';
+import type { MessageFilter } from '../../contract/operations.js';
+import type { AuditEntry, JobState, RedriveJob } from '../../contract/types.js';
+import { FINAL_JOB_STATES } from '../../contract/types.js';
+import type { Logger } from '../../core/logger.js';
+import type { Args } from '../connector.js';
+import type { AuditLog } from '../registry.js';
+import { classify, isTransient } from './client.js';
+import type { DeadLetterNaming } from './deadletters.js';
+import type { Fetcher } from './fetcher.js';
+import { RedriveLedger } from './ledger.js';
+import { CHUNK_BYTES, javaPartition, sendRecords, type OutRecord } from './produce.js';
+import type { RawHeader, RawRecord } from './records.js';
+import { compileRecordFilter, matches, PartitionStream } from './scanner.js';
+
+export const HEADER_FROM = 'x-redriven-from';
+export const HEADER_JOB = 'x-redriven-job';
+export const HEADER_AT = 'x-redriven-at';
+
+const BATCH = 2_000;
+const PROGRESS_EVERY_MS = 250;
+export const DEFAULT_OUTAGE_TIMEOUT_MS = 120_000;
+
+export interface KafkaRedriveJob extends RedriveJob {
+  /** Records the ledger says were re-driven before: left alone. */
+  skipped: number;
+}
+
+export type RedriveArgs = Args<'redrives/start'> & {
+  /** Re-drive even records the ledger says were re-driven already. */
+  force?: boolean;
+};
+
+export interface RedriveContext {
+  connectionId: string;
+  admin: Admin;
+  fetcher: Fetcher;
+  /** A fresh idempotent producer; the job closes it. */
+  newProducer(): Producer;
+  naming: DeadLetterNaming;
+  audit: AuditLog;
+  logger: Logger;
+  outageTimeoutMs: number;
+  emit(job: KafkaRedriveJob): void;
+}
+
+type Ranges = Map<number, Array<[number, number]>>;
+
+/** `"0:17"` and `"0:10-20"` → per partition, sorted merged inclusive ranges. */
+export function parseSelection(ids: string[]): Ranges {
+  const out: Ranges = new Map();
+  for (const id of ids) {
+    const m = /^(\d+):(\d+)(?:-(\d+))?$/.exec(id.trim());
+    if (!m) throw new ApiError('INVALID_ARGUMENT', `messageIds: "${id}" is not "<partition>:<offset>" or "<partition>:<from>-<to>"`, 'messageIds');
+    const p = Number(m[1]);
+    const a = Number(m[2]);
+    const b = m[3] === undefined ? a : Number(m[3]);
+    if (b < a) throw new ApiError('INVALID_ARGUMENT', `messageIds: range "${id}" ends before it starts`, 'messageIds');
+    const list = out.get(p) ?? [];
+    list.push([a, b]);
+    out.set(p, list);
+  }
+  for (const [p, list] of out) {
+    list.sort((x, y) => x[0] - y[0]);
+    const merged: Array<[number, number]> = [];
+    for (const r of list) {
+      const last = merged[merged.length - 1];
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else merged.push([r[0], r[1]]);
+    }
+    out.set(p, merged);
+  }
+  return out;
+}
+
+function describeSelection(a: RedriveArgs): string {
+  const parts: string[] = [];
+  if (a.all) parts.push('all');
+  if (a.messageIds?.length) parts.push(a.messageIds.length <= 20 ? a.messageIds.join(', ') : `${a.messageIds.length} ids: ${a.messageIds.slice(0, 20).join(', ')}…`);
+  if (a.filter && Object.keys(a.filter).length > 0) parts.push(`filter ${JSON.stringify(a.filter)}`);
+  if (a.edit) parts.push('edited');
+  if (a.force) parts.push('forced');
+  return parts.join('; ');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Limiter {
+  private readonly start = Date.now();
+  private sent = 0;
+  constructor(private readonly rate: number | null) {}
+  async take(n: number, signal: { cancelled: boolean }): Promise<void> {
+    if (!this.rate) return;
+    this.sent += n;
+    const due = this.start + (this.sent / this.rate) * 1000;
+    while (!signal.cancelled && Date.now() < due) await sleep(Math.min(100, due - Date.now()));
+  }
+}
+
+interface Running {
+  job: KafkaRedriveJob;
+  cancelled: boolean;
+  done: Promise<void>;
+}
+
+export class Redrives {
+  private readonly jobs = new Map<string, Running>();
+
+  constructor(private readonly ctx: RedriveContext) {}
+
+  list(): KafkaRedriveJob[] {
+    return [...this.jobs.values()].map((r) => ({ ...r.job })).sort((a, b) => b.startedAt - a.startedAt);
+  }
+
+  get(id: string): KafkaRedriveJob | null {
+    const r = this.jobs.get(id);
+    return r ? { ...r.job } : null;
+  }
+
+  /** Resolves once the job reached a final state (tests, shutdown). */
+  async settled(id: string): Promise<KafkaRedriveJob | null> {
+    const r = this.jobs.get(id);
+    if (!r) return null;
+    await r.done;
+    return { ...r.job };
+  }
+
+  cancel(id: string): KafkaRedriveJob | null {
+    const r = this.jobs.get(id);
+    if (!r) return null;
+    if (!FINAL_JOB_STATES.includes(r.job.state)) r.cancelled = true;
+    return { ...r.job };
+  }
+
+  async closeAll(): Promise<void> {
+    for (const r of this.jobs.values()) r.cancelled = true;
+    await Promise.all([...this.jobs.values()].map((r) => r.done.catch(() => {})));
+  }
+
+  async start(a: RedriveArgs): Promise<{ id: string }> {
+    const { fetcher, naming } = this.ctx;
+    const meta = await fetcher.topic(a.source);
+    const filter = a.filter ? compileRecordFilter(a.filter as MessageFilter) : null;
+    const selection = a.messageIds?.length ? parseSelection(a.messageIds) : null;
+    if (selection) {
+      for (const p of selection.keys()) {
+        if (p >= meta.partitions.length) throw new ApiError('INVALID_ARGUMENT', `messageIds: topic "${a.source}" has no partition ${p}`, 'messageIds');
+      }
+    }
+    if (a.target?.exchange) await fetcher.topic(a.target.exchange);
+    const partitions = Array.from({ length: meta.partitions.length }, (_, i) => i);
+    const [lows, highs] = await Promise.all([fetcher.offsets(a.source, partitions, -2), fetcher.offsets(a.source, partitions, -1)]);
+
+    // What the job will read: the selected ranges, or the whole topic as it is now.
+    const plan: Ranges = new Map();
+    let total = 0;
+    for (const p of partitions) {
+      const low = lows.get(p) ?? 0;
+      const high = highs.get(p) ?? 0;
+      const ranges = selection ? (selection.get(p) ?? []) : a.all && high > low ? [[low, high - 1] as [number, number]] : [];
+      const clipped = ranges.map(([x, y]) => [Math.max(x, low), Math.min(y, high - 1)] as [number, number]).filter(([x, y]) => y >= x);
+      if (clipped.length > 0) plan.set(p, clipped);
+      for (const [x, y] of clipped) total += y - x + 1;
+    }
+    if (selection && total === 0) throw new ApiError('NOT_FOUND', `none of the selected records exist in "${a.source}" (deleted by retention, or past its end)`, 'messageIds');
+
+    const id = `kr-${randomUUID()}`;
+    const fixedTarget = a.target?.exchange || null;
+    const job: KafkaRedriveJob = {
+      id,
+      connectionId: this.ctx.connectionId,
+      source: a.source,
+      target: fixedTarget ?? naming.sourceFromName(a.source) ?? '(original topic of each record)',
+      state: 'pending',
+      moved: 0,
+      total,
+      failed: 0,
+      skipped: 0,
+      ratePerSecond: a.ratePerSecond ?? null,
+      startedAt: Date.now(),
+      finishedAt: null,
+      error: null,
+    };
+    const running: Running = { job, cancelled: false, done: Promise.resolve() };
+    this.jobs.set(id, running);
+    const audit = (state: JobState) => {
+      const entry: AuditEntry = {
+        id,
+        at: job.startedAt,
+        connectionId: this.ctx.connectionId,
+        action: 'redrive',
+        source: a.source,
+        target: job.target,
+        count: job.moved,
+        selection: describeSelection(a),
+        state,
+      };
+      try {
+        this.ctx.audit.record(entry);
+      } catch (error) {
+        this.ctx.logger.error('writing the re-drive audit failed', { job: id, error: String(error) });
+      }
+    };
+    audit('running');
+    running.done = this.run(running, a, plan, filter, audit);
+    return { id };
+  }
+
+  private async run(running: Running, a: RedriveArgs, plan: Ranges, filter: ReturnType<typeof compileRecordFilter>, audit: (state: JobState) => void): Promise<void> {
+    const { job } = running;
+    const ctx = this.ctx;
+    let lastEmit = 0;
+    const emit = (force = false) => {
+      const now = Date.now();
+      if (!force && now - lastEmit < PROGRESS_EVERY_MS) return;
+      lastEmit = now;
+      ctx.emit({ ...job });
+    };
+    const finish = (state: JobState, error?: string) => {
+      if (FINAL_JOB_STATES.includes(job.state)) return;
+      job.state = state;
+      job.finishedAt = Date.now();
+      if (error) job.error = error;
+      job.total = Math.max(job.total, job.moved + job.failed + job.skipped);
+      audit(state);
+      emit(true);
+    };
+
+    let producer: Producer | null = null;
+    const targets = new Set<string>();
+    try {
+      job.state = 'running';
+      emit(true);
+      const ledger = new RedriveLedger(ctx.admin, a.source, ctx.logger);
+      await this.withRecovery(running, () => ledger.load());
+      producer = ctx.newProducer();
+      const limiter = new Limiter(a.ratePerSecond ?? null);
+      const batchSize = a.ratePerSecond ? Math.max(1, Math.min(BATCH, Math.floor(a.ratePerSecond / 4))) : BATCH;
+      const counts = new Map<string, number>();
+      const partitionsOf = async (topic: string) => {
+        let n = counts.get(topic);
+        if (n === undefined) {
+          n = await ctx.fetcher.partitionCount(topic);
+          counts.set(topic, n);
+        }
+        return n;
+      };
+      /** Per target partition: an offset before which none of this job's in-doubt records can be. */
+      const knownEnd = new Map<string, number>();
+      let roundRobin = 0;
+
+      let batch: Array<{ from: RawRecord; out: OutRecord }> = [];
+      let batchBytes = 0;
+      let ledgerWrite: Promise<void> = Promise.resolve();
+      // One batch is sent while the next is read: the previous send always finishes first.
+      let sending: Promise<void> = Promise.resolve();
+      const handOff = async () => {
+        await sending;
+        const full = batch;
+        batch = [];
+        batchBytes = 0;
+        sending = flush(full);
+        sending.catch(() => {});
+      };
+      const flush = async (batch: Array<{ from: RawRecord; out: OutRecord }>) => {
+        if (batch.length === 0) return;
+        await limiter.take(batch.length, running);
+        // Everything not yet known to have landed; shrinks when an in-doubt send is resolved.
+        let pending = batch;
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          // The end of every target partition before this job first writes to it: one request per new topic.
+          const unknown = new Set<string>();
+          for (const { out } of pending) if (!knownEnd.has(`${out.topic}\u0000${out.partition}`)) unknown.add(out.topic);
+          for (const topic of unknown) {
+            const count = await partitionsOf(topic);
+            const ends = await this.withRecovery(running, () => ctx.fetcher.offsets(topic, Array.from({ length: count }, (_, i) => i), -1));
+            for (const [p, o] of ends) if (!knownEnd.has(`${topic}\u0000${p}`)) knownEnd.set(`${topic}\u0000${p}`, o);
+          }
+          try {
+            const offsets = await sendRecords(producer!, pending.map((x) => x.out), undefined);
+            pending.forEach(({ out }, i) => {
+              const k = `${out.topic}\u0000${out.partition}`;
+              if (offsets[i]! >= 0) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, offsets[i]! + 1));
+            });
+            pending = [];
+          } catch (error) {
+            if (!isTransient(error)) throw error;
+            ctx.logger.warn('re-drive send failed; checking what landed before retrying', { job: job.id, error: classify(error).message });
+            // The producer's sequence numbers are unreliable after a failed send: start a new one.
+            const old = producer!;
+            producer = ctx.newProducer();
+            void closeQuietly(old);
+            const landed = await this.withRecovery(running, () => this.landed(job.id, pending.map((x) => x.out), knownEnd));
+            pending = pending.filter(({ out }) => !landed.has(headerValue(out.headers, HEADER_FROM) ?? ''));
+            if (pending.length > 0) await sleep(Math.min(2_000, 100 * 2 ** attempt));
+          }
+        }
+        // The ledger is written once the batch is acknowledged; that write overlaps the next
+        // batch's send, and the one before it always finishes first.
+        await ledgerWrite;
+        for (const { from } of batch) ledger.add(from.partition, from.offset);
+        const done = batch.length;
+        ledgerWrite = this.withRecovery(running, () => ledger.commit()).then(() => {
+          job.moved += done;
+          emit();
+        });
+        ledgerWrite.catch(() => {});
+      };
+
+      const marks = { job: Buffer.from(job.id), at: Buffer.from(String(Date.now())) };
+      outer: for (const [partition, ranges] of plan) {
+        const stream = new PartitionStream(ctx.fetcher, a.source, partition, ranges[0]![0], ranges[ranges.length - 1]![1] + 1);
+        for (const [x, y] of ranges) {
+          stream.seek(x);
+          for (;;) {
+            if (running.cancelled) break outer;
+            const r = stream.buffered() ?? (await this.withRecovery(running, () => stream.peek()));
+            if (r === null || r.offset > y) break;
+            stream.take();
+            if (!matches(filter, r)) continue;
+            if (!a.force && ledger.has(partition, r.offset)) {
+              job.skipped++;
+              continue;
+            }
+            const topic = a.target?.exchange || originTopic(r.headers) || ctx.naming.sourceFromName(a.source);
+            if (!topic) {
+              job.failed++;
+              job.error ??= `${a.source}:${partition}:${r.offset} names no original topic (no kafka_dlt-original-topic or __connect.errors.topic header): choose a target topic`;
+              continue;
+            }
+            let count = counts.get(topic);
+            if (count === undefined) try {
+              count = await partitionsOf(topic);
+            } catch (error) {
+              job.failed++;
+              job.error ??= `target topic "${topic}": ${classify(error).message}`;
+              continue;
+            }
+            targets.add(topic);
+            const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
+            const headers = redriveHeaders(r, a, marks);
+            const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
+            const target = key ? javaPartition(key, count) : roundRobin++ % count;
+            batch.push({ from: r, out: { topic, partition: target, key, value, headers } });
+            batchBytes += (key?.length ?? 0) + (value?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
+            if (batch.length >= batchSize || batchBytes >= CHUNK_BYTES) await handOff();
+          }
+        }
+      }
+      await handOff();
+      await sending;
+      await ledgerWrite;
+      if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');
+      if (running.cancelled) finish('cancelled');
+      else if (job.failed > 0 && job.moved === 0) finish('failed', job.error ?? 'no record could be re-driven');
+      else finish('completed');
+    } catch (error) {
+      if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');
+      if (running.cancelled && error instanceof CancelledError) finish('cancelled');
+      else {
+        const message = classify(error).message;
+        ctx.logger.error('re-drive failed', { job: job.id, error: message });
+        finish('failed', message);
+      }
+    } finally {
+      if (producer) await closeQuietly(producer);
+    }
+  }
+
+  /** Retries an operation while the cluster is unreachable, up to the outage timeout. */
+  private async withRecovery<T>(running: Running, op: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.ctx.outageTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await op();
+      } catch (error) {
+        if (!isTransient(error) || Date.now() >= deadline) throw error;
+        if (running.cancelled) throw new CancelledError();
+        await sleep(Math.min(2_000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** The `x-redriven-from` values of this job's records already in the target partitions. */
+  private async landed(jobId: string, records: OutRecord[], knownEnd: Map<string, number>): Promise<Set<string>> {
+    const found = new Set<string>();
+    const partitions = new Map<string, { topic: string; partition: number }>();
+    for (const r of records) partitions.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition });
+    for (const [k, { topic, partition }] of partitions) {
+      const ends = await this.ctx.fetcher.offsets(topic, [partition], -1);
+      const stream = new PartitionStream(this.ctx.fetcher, topic, partition, knownEnd.get(k) ?? 0, ends.get(partition) ?? 0);
+      for (;;) {
+        const r = stream.buffered() ?? (await stream.peek());
+        if (r === null) break;
+        stream.take();
+        if (headerValue(r.headers, HEADER_JOB) === jobId) {
+          const from = headerValue(r.headers, HEADER_FROM);
+          if (from) found.add(from);
+        }
+      }
+    }
+    return found;
+  }
+}
+
+class CancelledError extends Error {}
+
+/** Closes a client; producers and consumers without waiting on requests the broker will never answer. */
+export async function closeQuietly(client: Admin | Producer | Consumer): Promise<void> {
+  try {
+    if (client instanceof Producer || client instanceof Consumer) await client.close(true);
+    else await client.close();
+  } catch {
+    /* already closed, or the broker is gone */
+  }
+}
+
+function headerValue(headers: Array<[Buffer, Buffer | null]>, name: string): string | null {
+  for (let i = headers.length - 1; i >= 0; i--) {
+    const [k, v] = headers[i]!;
+    if (k.toString('utf8') === name) return v ? v.toString('utf8') : null;
+  }
+  return null;
+}
+
+const FROM_NAME = Buffer.from(HEADER_FROM);
+const JOB_NAME = Buffer.from(HEADER_JOB);
+const AT_NAME = Buffer.from(HEADER_AT);
+const SPRING_TOPIC = Buffer.from('kafka_dlt-original-topic');
+const CONNECT_TOPIC = Buffer.from('__connect.errors.topic');
+
+/** The original topic a dead letter names (Spring's header, else Kafka Connect's); the last one wins. */
+function originTopic(headers: RawHeader[]): string | null {
+  for (let i = headers.length - 1; i >= 0; i--) {
+    const [k, v] = headers[i]!;
+    if (v && (k.equals(SPRING_TOPIC) || k.equals(CONNECT_TOPIC))) return v.toString('utf8');
+  }
+  return null;
+}
+
+function redriveHeaders(r: RawRecord, a: RedriveArgs, marks: { job: Buffer; at: Buffer }): Array<[Buffer, Buffer]> {
+  let headers: RawHeader[] = r.headers;
+  if (a.edit?.headers) {
+    const edits = Object.entries(a.edit.headers);
+    const names = new Set(edits.map(([k]) => k));
+    headers = headers.filter(([k]) => !names.has(k.toString('utf8')));
+    for (const [k, v] of edits) {
+      if (v === null || v === undefined) continue;
+      headers.push([Buffer.from(k, 'utf8'), Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8')]);
+    }
+  }
+  const out: Array<[Buffer, Buffer]> = headers.map(([k, v]) => [k, v ?? Buffer.alloc(0)]);
+  out.push([FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)]);
+  out.push([JOB_NAME, marks.job]);
+  out.push([AT_NAME, marks.at]);
+  return out;
+}

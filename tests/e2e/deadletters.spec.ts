@@ -1,0 +1,91 @@
+import { test, expect } from './fixtures';
+import { allMessages, declareQueue, publish, queueInfo, screenshot, unique } from './helpers';
+
+test('dead-letter by rejecting, re-drive from the UI at a rate limit, every message back exactly once', async ({ page, server, signedIn: _ }) => {
+  const work = unique('work');
+  const dlq = `${work}.dlq`;
+  const N = 300;
+  await declareQueue(server, dlq);
+  await declareQueue(server, work, { deadLetterTo: dlq });
+  await publish(server, work, '{"n":{{i}}}', N, { headers: { seq: '{{i}}' } });
+  // Rejecting without requeue dead-letters them.
+  await server.api('POST', `/api/connections/local/queues/${work}/get`, { count: N, ackMode: 'reject' });
+  expect((await queueInfo(server, work)).messages).toBe(0);
+  expect((await queueInfo(server, dlq)).messages).toBe(N);
+
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  const list = page.getByRole('complementary', { name: 'Dead-letter queues' });
+  await list.getByRole('button', { name: new RegExp(dlq.replace(/\./g, '\\.')) }).click();
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlq}` });
+  await expect(grid).toHaveAttribute('aria-rowcount', String(N + 1));
+  const first = grid.getByRole('row').nth(1);
+  await expect(first).toContainText('rejected');
+  await expect(first).toContainText(work);
+
+  // Shift-range selection.
+  await first.click();
+  await grid.getByRole('row').nth(5).click({ modifiers: ['Shift'] });
+  await expect(page.getByTestId('selection')).toHaveText('5 selected');
+
+  // Everything, at 100 messages a second.
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await expect(page.getByTestId('selection')).toHaveText(`All ${N} messages`);
+  await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('radio', { name: 'The queue each one came from' })).toBeChecked();
+  await dialog.getByRole('textbox', { name: 'Rate limit' }).fill('100');
+  await dialog.getByRole('button', { name: 'Start re-drive' }).click();
+
+  const progress = page.getByRole('region', { name: 'Re-drive progress' });
+  await expect(progress).toBeVisible();
+  // Mid-way: the rate limit keeps it from finishing at once.
+  await expect.poll(async () => Number((await page.getByTestId('moved').textContent())?.replace(/,/g, '')), { timeout: 10_000 }).toBeGreaterThan(0);
+  await expect(progress.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100', { timeout: 30_000 });
+  await expect(page.getByTestId('moved')).toHaveText(String(N));
+  await expect(progress).toContainText(`Done: ${N} of ${N} messages re-driven`);
+  await screenshot(page, 'deadletters');
+
+  // Through the API: every message is back in the work queue exactly once, and the DLQ is empty.
+  await expect.poll(async () => (await queueInfo(server, dlq)).messages).toBe(0);
+  const back = await allMessages(server, work);
+  const ns = back.map((m) => (JSON.parse(m.body) as { n: number }).n).sort((a, b) => a - b);
+  expect(ns).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+
+  // The audit log records it.
+  await page.getByRole('tab', { name: /Audit log/ }).click();
+  await expect(page.getByRole('region', { name: 'Audit log' })).toContainText(dlq);
+});
+
+test('edit one dead letter before re-driving it, and cancel a slow re-drive', async ({ page, server, signedIn: _ }) => {
+  const work = unique('edit');
+  const dlq = `${work}.dlq`;
+  await declareQueue(server, dlq);
+  await declareQueue(server, work, { deadLetterTo: dlq });
+  await publish(server, work, '{"n":{{i}},"ok":false}', 50);
+  await server.api('POST', `/api/connections/local/queues/${work}/get`, { count: 50, ackMode: 'reject' });
+
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  await page.getByRole('complementary', { name: 'Dead-letter queues' }).getByRole('button', { name: new RegExp(dlq.replace(/\./g, '\\.')) }).click();
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlq}` });
+  await grid.getByRole('row').nth(1).click();
+  await page.getByRole('button', { name: 'Edit & re-drive…' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('textbox', { name: 'Edited body' }).fill('{"n":1,"ok":true}');
+  await dialog.getByRole('button', { name: 'Re-drive edited message' }).click();
+  await expect(page.getByRole('region', { name: 'Re-drive progress' })).toContainText('Done: 1 of 1');
+  const back = await allMessages(server, work);
+  expect(back.map((m) => m.body)).toEqual(['{"n":1,"ok":true}']);
+
+  // A slow re-drive can be cancelled; what was not moved stays in the DLQ.
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
+  await page.getByRole('dialog').getByRole('textbox', { name: 'Rate limit' }).fill('5');
+  await page.getByRole('dialog').getByRole('button', { name: 'Start re-drive' }).click();
+  await expect.poll(async () => Number(await page.getByTestId('moved').textContent()), { timeout: 10_000 }).toBeGreaterThan(0);
+  await page.getByRole('region', { name: 'Re-drive progress' }).getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByRole('region', { name: 'Re-drive progress' })).toContainText('Cancelled after');
+  const moved = Number(await page.getByTestId('moved').textContent());
+  await expect.poll(async () => (await queueInfo(server, dlq)).messages).toBe(49 - moved);
+  expect((await queueInfo(server, work)).messages).toBe(1 + moved);
+});

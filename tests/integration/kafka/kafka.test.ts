@@ -1,0 +1,23 @@
+/**
+ * Brokerdeck's Kafka connector against a real broker: one single-node Kafka
+ * (started here unless KAFKA_BROKERS names a cluster) serves every suite,
+ * in order; the suite that stops the broker mid-re-drive runs last.
+ */
+import { useKafkaBroker } from '../../kafka/broker.js';
+import { browseSuite } from './browse.suite.js';
+import { connectionSuite } from './connection.suite.js';
+import { deadLettersSuite } from './deadletters.suite.js';
+import { groupsSuite } from './groups.suite.js';
+import { produceSuite } from './produce.suite.js';
+import { restartSuite } from './restart.suite.js';
+import { topicsSuite } from './topics.suite.js';
+
+const kafka = useKafkaBroker();
+
+connectionSuite(kafka);
+topicsSuite(kafka);
+browseSuite(kafka);
+produceSuite(kafka);
+groupsSuite(kafka);
+deadLettersSuite(kafka);
+restartSuite(kafka);
