@@ -10,12 +10,14 @@ import type {
   BrowsePage,
   ClusterOverview,
   ConnectionInfo,
+  ConsumerInfo,
   DeadLetterQueueInfo,
   ExchangeInfo,
   GroupInfo,
   GroupOffsetsPreview,
   HistorySeries,
   MessageView,
+  PolicyInfo,
   PublishResult,
   QueueInfo,
   RecordView,
@@ -23,6 +25,7 @@ import type {
   StatsSnapshot,
   TopicConfigEntry,
   TopicInfo,
+  VhostInfo,
 } from '../contract/types.js';
 import type { OperationName, ParsedInput } from '../contract/operations.js';
 
@@ -38,6 +41,10 @@ export interface Connector {
   info(): ConnectionInfo;
   close(): Promise<void>;
   setReadOnly?(readOnly: boolean): void;
+
+  listVhosts?(): Promise<VhostInfo[]>;
+  listPolicies?(): Promise<PolicyInfo[]>;
+  listConsumers?(queue?: string): Promise<ConsumerInfo[]>;
 
   listExchanges?(): Promise<ExchangeInfo[]>;
   declareExchange?(args: Args<'exchanges/declare'>): Promise<ExchangeInfo>;

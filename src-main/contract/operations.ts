@@ -12,6 +12,7 @@ import type {
   ClusterOverview,
   ConnectionInfo,
   ConnectionTestResult,
+  ConsumerInfo,
   DeadLetterQueueInfo,
   ExchangeInfo,
   GroupInfo,
@@ -20,6 +21,7 @@ import type {
   HistoryEntry,
   HistorySeries,
   MessageView,
+  PolicyInfo,
   PublishResult,
   QueueInfo,
   RecordView,
@@ -27,6 +29,7 @@ import type {
   Template,
   TopicConfigEntry,
   TopicInfo,
+  VhostInfo,
 } from './types.js';
 
 /** Declares an operation: its input schema now, its output type as a phantom. */
@@ -217,6 +220,10 @@ export const operations = {
   /** Tries a configuration without saving it; tells apart each way it can fail. */
   'connections/test': op<ConnectionTestResult>()(connectionConfigSchema),
   'connections/setReadOnly': op<ConnectionInfo>()(z.object({ connectionId, readOnly: z.boolean() })),
+
+  'vhosts/list': op<VhostInfo[]>()(z.object({ connectionId })),
+  'policies/list': op<PolicyInfo[]>()(z.object({ connectionId })),
+  'consumers/list': op<ConsumerInfo[]>()(z.object({ connectionId, queue: name('queue').optional() })),
 
   'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId })),
   'exchanges/declare': op<ExchangeInfo>()(

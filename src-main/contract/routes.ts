@@ -29,6 +29,9 @@ export const routes: readonly Route[] = [
   { method: 'DELETE', path: c, op: 'connections/delete' },
   { method: 'PUT', path: `${c}/read-only`, op: 'connections/setReadOnly' },
 
+  { method: 'GET', path: `${c}/vhosts`, op: 'vhosts/list' },
+  { method: 'GET', path: `${c}/policies`, op: 'policies/list' },
+  { method: 'GET', path: `${c}/consumers`, op: 'consumers/list' },
   { method: 'GET', path: `${c}/exchanges`, op: 'exchanges/list' },
   { method: 'PUT', path: `${c}/exchanges/:exchange`, op: 'exchanges/declare' },
   { method: 'DELETE', path: `${c}/exchanges/:exchange`, op: 'exchanges/delete' },

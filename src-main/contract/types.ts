@@ -24,6 +24,42 @@ export interface ConnectionInfo {
   error?: string;
   /** What this connection can do; the UI hides what it cannot. */
   capabilities: Capability[];
+  /** Explanations the UI shows beside actions (what a peek or a re-drive does on this system, TLS warnings). */
+  notices?: Record<string, string>;
+  /** RabbitMQ: the virtual host the connection works in. */
+  vhost?: string;
+}
+
+export interface ConsumerInfo {
+  queue: string;
+  consumerTag: string;
+  /** Per-consumer prefetch (0: unlimited). */
+  prefetch: number;
+  /** The channel's shared prefetch, when one is set (basic.qos global). */
+  channelPrefetch: number;
+  ackRequired: boolean;
+  exclusive: boolean;
+  active: boolean;
+  activityStatus: string | null;
+  /** Unacked messages of the consumer's channel (RabbitMQ counts them per channel). */
+  unacked: number;
+  channel: string;
+  connection: string | null;
+  user: string | null;
+}
+
+export interface PolicyInfo {
+  name: string;
+  pattern: string;
+  applyTo: string;
+  priority: number;
+  definition: Record<string, unknown>;
+}
+
+export interface VhostInfo {
+  name: string;
+  description: string;
+  messages: number;
 }
 
 /** What "Test connection" found: each failure has its own `problem`. */

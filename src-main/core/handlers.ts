@@ -77,6 +77,9 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return connector.info();
     },
 
+    'vhosts/list': async ({ connectionId }) => r(connectionId, 'listVhosts', 'list virtual hosts')(),
+    'policies/list': async ({ connectionId }) => r(connectionId, 'listPolicies', 'list policies')(),
+    'consumers/list': async ({ connectionId, queue }) => r(connectionId, 'listConsumers', 'list consumers')(queue),
     'exchanges/list': async ({ connectionId }) => r(connectionId, 'listExchanges', 'list exchanges')(),
     'exchanges/declare': async (i) => r(i.connectionId, 'declareExchange', 'declare exchanges', true)(without(i)),
     'exchanges/delete': async (i) => {

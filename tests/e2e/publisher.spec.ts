@@ -76,6 +76,6 @@ test('publish again from the browser pre-fills the publisher', async ({ page, se
   await page.getByRole('button', { name: 'Publish again' }).click();
   await expect(page.getByRole('tab', { name: 'Publisher' })).toHaveAttribute('aria-selected', 'true');
   await expect(page.getByRole('textbox', { name: 'Message body' })).toContainText('"hello":"world"');
-  await expect(page.getByRole('textbox', { name: 'Routing key' })).toHaveValue(q);
+  await expect(page.getByRole('combobox', { name: 'Queue' })).toHaveValue(q);
   await expect(page.getByRole('textbox', { name: 'Header 1 name' })).toHaveValue('source');
 });

@@ -6,7 +6,7 @@
  *
  * One long-lived AMQP connection serves the connection's operations, each on a
  * short-lived channel of its own, so a channel error (a 404, a 406) never
- * affects anything else. Re-drives open a connection per job.
+ * affects anything else. Each re-drive opens connections of its own.
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, Options } from 'amqplib';
@@ -19,15 +19,18 @@ import type {
   Capability,
   ConnectionInfo,
   ConnectionStatus,
+  ConsumerInfo,
   DeadLetterQueueInfo,
   ExchangeInfo,
   HistorySeries,
   MessageProperties,
   MessageView,
+  PolicyInfo,
   PublishResult,
   QueueInfo,
   RedriveJob,
   StatsSnapshot,
+  VhostInfo,
 } from '../../contract/types.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
@@ -74,38 +77,7 @@ export interface RabbitNotices {
 
 export type RabbitConnectionInfo = ConnectionInfo & { notices: RabbitNotices; vhost: string };
 
-export interface ConsumerInfo {
-  queue: string;
-  consumerTag: string;
-  /** Per-consumer prefetch (0: unlimited). */
-  prefetch: number;
-  /** The channel's shared prefetch, when one is set (basic.qos global). */
-  channelPrefetch: number;
-  ackRequired: boolean;
-  exclusive: boolean;
-  active: boolean;
-  activityStatus: string | null;
-  /** Unacked messages of the consumer's channel (RabbitMQ counts them per channel). */
-  unacked: number;
-  channel: string;
-  connection: string | null;
-  user: string | null;
-  arguments: Record<string, unknown>;
-}
-
-export interface PolicyInfo {
-  name: string;
-  pattern: string;
-  applyTo: string;
-  priority: number;
-  definition: Record<string, unknown>;
-}
-
-export interface VhostInfo {
-  name: string;
-  description: string;
-  messages: number;
-}
+export type { ConsumerInfo, PolicyInfo, VhostInfo } from '../../contract/types.js';
 
 export interface RabbitConnectorOptions {
   /** How often queue statistics are sampled into the history (ms); 0 turns sampling off. */

@@ -125,8 +125,8 @@ const STREAM_IDLE_MS = 200;
 /**
  * Reads up to `count` messages of a stream from `offset` on. A stream has no
  * "end of data" signal in AMQP 0-9-1: the read stops at `count`, or when no
- * message came for a short while. Messages are never acked: the prefetch
- * covers the whole read, so the server never waits for credit.
+ * message came for a short while. The messages read are never acked: the
+ * prefetch covers the whole read, so the server never waits for credit.
  */
 export async function readStream(
   model: ChannelModel,

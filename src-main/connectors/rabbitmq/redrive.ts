@@ -10,9 +10,10 @@
  * at-least-once: a crash between a confirm and its ack leaves both copies,
  * which consumers can drop by `message-id`.
  *
- * Each job has a connection of its own (named after the job, so an operator
- * can see and close it), a consumer channel with manual acks and a confirm
- * channel for publishing. It looks only at the messages that were in the
+ * Each job has two connections of its own (named after the job, so an
+ * operator can see and close them): one reads with manual acks, the other
+ * publishes with confirms. On the server each connection is processed apart,
+ * so reading and writing proceed side by side. It looks only at the messages that were in the
  * queue when it started, so copies that die again and come back to the
  * dead-letter queue during the job are not re-driven in a loop.
  */
@@ -315,15 +316,19 @@ export class RedriveRun {
 
   private async run(): Promise<void> {
     let model: ChannelModel | null = null;
+    let publisher: ChannelModel | null = null;
     let consume: Channel | null = null;
     let publish: ConfirmChannel | null = null;
     try {
-      model = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id}`);
-      model.on('close', (err?: Error) => {
-        this.fail(new Error(`the connection to RabbitMQ was closed${err ? `: ${serverText(err)}` : ''}`));
-      });
+      model = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (read)`);
+      publisher = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (write)`);
+      for (const c of [model, publisher]) {
+        c.on('close', (err?: Error) => {
+          this.fail(new Error(`the connection to RabbitMQ was closed${err ? `: ${serverText(err)}` : ''}`));
+        });
+      }
       consume = await openChannel(model);
-      publish = await openConfirmChannel(model);
+      publish = await openConfirmChannel(publisher);
       const consumeChannel = consume;
       this.consumeChannel = consume;
       const publishChannel = publish;
@@ -389,6 +394,7 @@ export class RedriveRun {
       // the ones kept back, failed or never confirmed.
       await closeQuietly(publish);
       await closeQuietly(consume);
+      await closeQuietly(publisher);
       await closeQuietly(model);
       this.finish();
     }

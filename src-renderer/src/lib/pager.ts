@@ -142,7 +142,7 @@ export function usePager() {
   }
 
   /** Opens a target. `count` and `start` describe the positional range when known. */
-  function open(t: PagerTarget, opts: { count: number; start: number; filter: MessageFilter; pageSize: number }) {
+  function open(t: PagerTarget, opts: { count: number; start: number; filter: MessageFilter; pageSize: number; head?: Row[] }) {
     generation++;
     target.value = t;
     filter.value = opts.filter;
@@ -160,7 +160,15 @@ export function usePager() {
     stopRequested = false;
     loadingPages.clear();
     if (mode.value === 'scan') void loadMore();
-    else void ensureRange(0, Math.min(total.value, 50));
+    else {
+      if (opts.head?.length) pages.value.set(0, opts.head);
+      void ensureRange(0, Math.min(total.value, 50));
+    }
+  }
+
+  /** Rows page k holds when complete: a full page, or what is left at the end. */
+  function expected(k: number): number {
+    return Math.max(0, Math.min(pageSize.value, total.value - k * pageSize.value));
   }
 
   function evict(keepNear: number) {
@@ -174,7 +182,8 @@ export function usePager() {
 
   async function loadPage(k: number) {
     const t = target.value;
-    if (!t || loadingPages.has(k) || pages.value.has(k)) return;
+    // A page shorter than expected is the quick head read at open: it is completed here.
+    if (!t || loadingPages.has(k) || (pages.value.get(k)?.length ?? -1) >= expected(k)) return;
     const gen = generation;
     loadingPages.add(k);
     try {

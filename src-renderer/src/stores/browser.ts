@@ -6,7 +6,10 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { MessageFilter } from '@contract/operations';
 import { api, describeError } from '../api/client';
-import { usePager, recordRow, hasFilter, type Row } from '../lib/pager';
+import { usePager, recordRow, hasFilter, fetchPage, type Row } from '../lib/pager';
+
+/** Rows read first when a queue opens: enough to fill the screen, small enough to come back fast. */
+const HEAD_ROWS = 60;
 import { csvLine, downloadText } from '../lib/download';
 import { toText } from '../lib/body';
 import { useConnections } from './connections';
@@ -106,8 +109,21 @@ export const useBrowser = defineStore('browser', () => {
   const target = computed(() => pager.target.value);
   const filterActive = computed(() => hasFilter(applied.value));
 
+  let opening: { key: string; done: Promise<void> } | null = null;
+
   /** Opens a queue or topic (or re-reads the open one) with the applied filter. */
-  async function open(kind: 'queue' | 'topic', name: string) {
+  function open(kind: 'queue' | 'topic', name: string): Promise<void> {
+    // The view asks on mount and on selection; the same request in flight is shared.
+    const key = `${connections.selectedId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}`;
+    if (opening && opening.key === key) return opening.done;
+    const done = doOpen(kind, name).finally(() => {
+      if (opening?.done === done) opening = null;
+    });
+    opening = { key, done };
+    return done;
+  }
+
+  async function doOpen(kind: 'queue' | 'topic', name: string) {
     stopTail();
     const connectionId = connections.selectedId;
     openError.value = null;
@@ -116,10 +132,18 @@ export const useBrowser = defineStore('browser', () => {
     detail.value = null;
     let count = 0;
     let start = 0;
+    let head: Row[] | undefined;
     try {
       if (kind === 'queue') {
-        const q = await api.call('queues/get', { connectionId, queue: name });
+        // The count and the first rows are asked at once; the head is small so the
+        // first rows paint quickly, and the rest of the page follows.
+        const filtered = hasFilter(applied.value);
+        const [q, first] = await Promise.all([
+          api.call('queues/get', { connectionId, queue: name }),
+          filtered ? Promise.resolve(null) : fetchPage({ connectionId, kind: 'queue', name }, { limit: Math.min(settings.pageSize, HEAD_ROWS), position: 0 }, 0),
+        ]);
         count = q.messages;
+        head = first?.messages;
       } else {
         const topics = await api.call('topics/list', { connectionId });
         const t = topics.find((x) => x.name === name);
@@ -137,7 +161,7 @@ export const useBrowser = defineStore('browser', () => {
     }
     pager.open(
       { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}) },
-      { count, start, filter: applied.value, pageSize: settings.pageSize },
+      { count, start, filter: applied.value, pageSize: settings.pageSize, ...(head ? { head } : {}) },
     );
   }
 

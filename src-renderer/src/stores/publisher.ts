@@ -87,27 +87,112 @@ export interface JsonProblem {
   offset: number;
 }
 
-/** Where JSON.parse stopped, as line and column (V8 reports "position N" or "line L column C"). */
+/**
+ * Where a JSON text goes wrong, as offset, line and column. Engines word
+ * JSON.parse's errors differently and recent V8 no longer gives a position,
+ * so the text is checked by a small scanner of the JSON grammar instead.
+ */
 export function jsonProblem(text: string): JsonProblem | null {
+  let i = 0;
+  const n = text.length;
+  class Stop extends Error {
+    constructor(
+      message: string,
+      readonly at: number,
+    ) {
+      super(message);
+    }
+  }
+  const fail = (what: string, at = i): never => {
+    throw new Stop(at >= n ? `${what}, but the text ended` : `${what}, found ${JSON.stringify(text[at])}`, at);
+  };
+  const ws = () => {
+    while (i < n && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
+  };
+  const literal = (word: string) => {
+    for (let k = 0; k < word.length; k++) if (text[i + k] !== word[k]) fail(`Expected ${word}`, i + k);
+    i += word.length;
+  };
+  const string = () => {
+    i++;
+    while (i < n && text[i] !== '"') {
+      const c = text.charCodeAt(i);
+      if (c < 0x20) fail('Control characters must be escaped inside a string');
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail('Expected four hex digits after \\u', i + 1);
+          i += 5;
+          continue;
+        }
+        if (!'"\\/bfnrt'.includes(text[i] ?? '') || i >= n) fail('Unknown escape');
+      }
+      i++;
+    }
+    if (i >= n) fail('Unterminated string');
+    i++;
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    if (!m || m[0] === '-' || m[0] === '') fail('Expected a value');
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('Expected a property name in double quotes');
+        string();
+        ws();
+        if (text[i] !== ':') fail('Expected ":" after the property name');
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') return void i++;
+        fail('Expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') return void i++;
+        fail('Expected "," or "]"');
+      }
+    }
+    if (c === '"') return string();
+    if (c === 't') return literal('true');
+    if (c === 'f') return literal('false');
+    if (c === 'n') return literal('null');
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return number();
+    fail('Expected a value');
+  };
   try {
-    JSON.parse(text);
+    value();
+    ws();
+    if (i < n) fail('Unexpected text after the JSON value');
     return null;
   } catch (e) {
-    const msg = (e as Error).message;
-    let offset = text.length;
-    const lc = /line (\d+) column (\d+)/.exec(msg);
-    const pos = /position (\d+)/.exec(msg);
-    if (pos) offset = Number(pos[1]);
-    else if (lc) {
-      const lines = text.split('\n');
-      offset = lines.slice(0, Number(lc[1]) - 1).reduce((n, l) => n + l.length + 1, 0) + Number(lc[2]) - 1;
-    }
-    offset = Math.min(offset, text.length);
+    if (!(e instanceof Stop)) throw e;
+    const offset = Math.min(e.at, n);
     const before = text.slice(0, offset).split('\n');
-    const line = before.length;
-    const column = before[before.length - 1]!.length + 1;
-    const clean = msg.replace(/^JSON\.parse: /, '').replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '');
-    return { message: clean, line, column, offset };
+    return { message: e.message, line: before.length, column: before[before.length - 1]!.length + 1, offset };
   }
 }
 
@@ -269,12 +354,17 @@ export const usePublisher = defineStore('publisher', () => {
     }
   }
 
+  /** Set by "publish again": the pre-filled target wins over the resource selected elsewhere. */
+  const prefilled = ref(false);
+
   function prefillFromMessage(m: MessageView) {
     const f = emptyForm();
     const props = m.properties;
-    f.targetKind = 'exchange';
+    // The default exchange routes by queue name: show it as a queue target.
+    f.targetKind = m.exchange === '' ? 'queue' : 'exchange';
     f.exchange = m.exchange;
     f.routingKey = m.routingKey;
+    f.queue = m.exchange === '' ? m.routingKey : '';
     f.body = toText(m.body, m.bodyEncoding);
     f.bodyMode = looksJson(f.body) ? 'json' : 'text';
     const headers = { ...(props.headers ?? {}) };
@@ -293,6 +383,7 @@ export const usePublisher = defineStore('publisher', () => {
     f.appId = props.appId ?? '';
     form.value = f;
     outcome.value = null;
+    prefilled.value = true;
   }
 
   function prefillFromRecord(topic: string, r: RecordView) {
@@ -305,6 +396,7 @@ export const usePublisher = defineStore('publisher', () => {
     f.headers = headerRows(r.headers);
     form.value = f;
     outcome.value = null;
+    prefilled.value = true;
   }
 
   function setTarget(kind: 'queue' | 'topic' | 'exchange', name: string) {
@@ -431,6 +523,7 @@ export const usePublisher = defineStore('publisher', () => {
 
   return {
     form,
+    prefilled,
     sending,
     error,
     errorField,

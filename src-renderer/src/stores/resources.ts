@@ -18,6 +18,20 @@ export const useResources = defineStore('resources', () => {
   const exchanges = shallowRef<ExchangeInfo[]>([]);
   const topics = shallowRef<TopicInfo[]>([]);
   const groups = shallowRef<GroupSummary[]>([]);
+  /**
+   * Names only, replaced only when the set of names changes: pickers (selects,
+   * datalists) depend on these, so a live sample does not re-render thousands
+   * of options every second.
+   */
+  const queueNames = shallowRef<string[]>([]);
+  const topicNames = shallowRef<string[]>([]);
+  function syncNames(target: typeof queueNames, names: string[]) {
+    const cur = target.value;
+    if (cur.length === names.length && cur.every((n, i) => n === names[i])) return;
+    target.value = names;
+  }
+  watch(queues, (q) => syncNames(queueNames, q.map((x) => x.name).sort()));
+  watch(topics, (t) => syncNames(topicNames, t.map((x) => x.name).sort()));
   /** When the last live sample arrived; the overview shows it so a stalled feed is visible. */
   const updatedAt = ref<number | null>(null);
   const error = ref<string | null>(null);
@@ -59,16 +73,16 @@ export const useResources = defineStore('resources', () => {
     }
   }
 
-  function start(connectionId: string) {
-    stop();
-    const gen = ++generation;
-    queues.value = [];
-    exchanges.value = [];
-    topics.value = [];
-    groups.value = [];
-    updatedAt.value = null;
-    liveError.value = null;
-    void loadLists(connectionId, gen);
+  /**
+   * The stats stream carries every queue each second (about 250 bytes a queue),
+   * so it is subscribed only while a view that shows live figures is open
+   * (overview, lag); elsewhere the lists are refreshed every few seconds.
+   */
+  const live = ref(true);
+  let currentId: string | null = null;
+
+  function subscribeStats(connectionId: string, gen: number) {
+    unsubscribe?.();
     unsubscribe = api.subscribe(
       'stats',
       { connectionId },
@@ -84,12 +98,47 @@ export const useResources = defineStore('resources', () => {
         if (gen === generation) liveError.value = `Live statistics are not available: ${describeError(e)}`;
       },
     );
-    // Topics and exchanges are not in the stats snapshot; a slow poll keeps them current.
+  }
+
+  function start(connectionId: string) {
+    stop();
+    currentId = connectionId;
+    const gen = ++generation;
+    queues.value = [];
+    exchanges.value = [];
+    topics.value = [];
+    groups.value = [];
+    updatedAt.value = null;
+    liveError.value = null;
+    void loadLists(connectionId, gen);
+    if (live.value) subscribeStats(connectionId, gen);
+    // Topics and exchanges are not in the stats snapshot; a slow poll keeps them current
+    // (and queues and groups too while the stats stream is off).
+    let ticks = 0;
     timer = setInterval(() => {
+      ticks++;
+      if (!live.value && ticks % 5 === 0) {
+        const caps = connections.selected?.capabilities ?? [];
+        if (caps.includes('queues')) api.call('queues/list', { connectionId }).then((q) => gen === generation && !live.value && (queues.value = q), () => {});
+        if (caps.includes('groups')) api.call('groups/list', { connectionId }).then((g) => gen === generation && !live.value && (groups.value = g), () => {});
+      }
+      if (ticks % 5 !== 0) return;
       const caps = connections.selected?.capabilities ?? [];
       if (caps.includes('topics')) api.call('topics/list', { connectionId }).then((t) => gen === generation && (topics.value = t), () => {});
       if (caps.includes('exchanges')) api.call('exchanges/list', { connectionId }).then((x) => gen === generation && (exchanges.value = x), () => {});
-    }, 5000);
+    }, 1000);
+  }
+
+  /** Turns the live stream on (overview, lag) or off (views that do not show live figures). */
+  function setLive(on: boolean) {
+    if (live.value === on) return;
+    live.value = on;
+    if (!currentId) return;
+    if (on) subscribeStats(currentId, generation);
+    else {
+      unsubscribe?.();
+      unsubscribe = null;
+    }
   }
 
   function stop() {
@@ -102,7 +151,7 @@ export const useResources = defineStore('resources', () => {
   watch(
     () => [connections.selectedId, connections.list.length] as const,
     ([id], old) => {
-      if (!old || old[0] !== id || !unsubscribe) start(id);
+      if (!old || old[0] !== id || currentId !== id) start(id);
     },
     { immediate: true },
   );
@@ -137,6 +186,8 @@ export const useResources = defineStore('resources', () => {
 
   return {
     queues,
+    queueNames,
+    topicNames,
     exchanges,
     topics,
     groups,
@@ -145,6 +196,7 @@ export const useResources = defineStore('resources', () => {
     liveError,
     loading,
     onSnapshot,
+    setLive,
     refresh,
     queue,
     topic,

@@ -39,7 +39,8 @@ export interface TestBroker {
   api(method: string, path: string, body?: unknown): Promise<unknown>;
   /** A plain amqplib connection to the test vhost, for fixtures and checks. */
   connect(): Promise<ChannelModel>;
-  config(overrides?: Partial<RabbitConnectionConfig> & Record<string, unknown>): RabbitConnectionConfig;
+  /** A connection configuration for the test vhost, in the contract's input form (defaults applied by its schema). */
+  config(overrides?: Record<string, unknown>): RabbitConnectionConfig;
   /** Creates a user for this run (deleted by cleanup). */
   createUser(name: string, password: string, tags: string, permissions: boolean): Promise<void>;
   /** Closes, from the server side, every connection whose client-given name starts with `prefix`. */
@@ -318,5 +319,77 @@ export async function silentServer(): Promise<{ port: number; close(): Promise<v
         for (const s of sockets) s.destroy();
         server.close(() => r());
       }),
+  };
+}
+
+export interface TlsFront {
+  /** TLS port in front of the AMQP port. */
+  amqpsPort: number;
+  /** TLS port in front of the management API. */
+  httpsPort: number;
+  /** The self-signed certificate the fronts present (PEM), for use as a CA. */
+  ca: string;
+  /** A client certificate and key the fronts accept (and require, when `requireClientCert`). */
+  clientCert: string;
+  clientKey: string;
+  close(): Promise<void>;
+}
+
+/**
+ * TLS in front of the test server's AMQP and management ports, with a
+ * certificate made here by openssl (RabbitMQ itself listens in plain text on
+ * this machine). Null when openssl is not installed.
+ */
+export async function tlsFront(b: TestBroker, requireClientCert: boolean): Promise<TlsFront | null> {
+  if ((await run('which', ['openssl'], 5_000)).code !== 0) return null;
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const tls = await import('node:tls');
+  const dir = mkdtempSync(join(tmpdir(), 'brokerdeck-tls-'));
+  const make = async (name: string) => {
+    const made = await run(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)],
+      30_000,
+    );
+    if (made.code !== 0) throw new Error(`openssl failed: ${made.out}`);
+    return { cert: readFileSync(join(dir, `${name}.crt`), 'utf8'), key: readFileSync(join(dir, `${name}.key`), 'utf8') };
+  };
+  const server = await make('localhost');
+  const client = await make('brokerdeck-client');
+  rmSync(dir, { recursive: true, force: true });
+  const mgmt = new URL(b.managementUrl);
+  const sockets = new Set<net.Socket>();
+  const front = (port: number, host: string) =>
+    tls.createServer({ key: server.key, cert: server.cert, requestCert: requireClientCert, rejectUnauthorized: requireClientCert, ca: [client.cert] }, (s) => {
+      const upstream = net.connect({ host, port });
+      sockets.add(s);
+      sockets.add(upstream);
+      s.pipe(upstream).pipe(s);
+      const end = () => {
+        s.destroy();
+        upstream.destroy();
+      };
+      s.on('error', end);
+      upstream.on('error', end);
+      s.on('close', end);
+      upstream.on('close', end);
+    });
+  const amqps = front(b.port, b.host);
+  const https = front(Number(mgmt.port || 80), mgmt.hostname);
+  for (const srv of [amqps, https]) {
+    srv.on('tlsClientError', () => {});
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  }
+  return {
+    amqpsPort: (amqps.address() as net.AddressInfo).port,
+    httpsPort: (https.address() as net.AddressInfo).port,
+    ca: server.cert,
+    clientCert: client.cert,
+    clientKey: client.key,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([amqps, https].map((srv) => new Promise<void>((r) => srv.close(() => r()))));
+    },
   };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RabbitConnector, testRabbitConnection } from '../../../src-main/connectors/rabbitmq/index.js';
-import { closedPort, eventually, prepareBroker, silentServer, testDeps } from './broker.js';
+import { closedPort, eventually, prepareBroker, silentServer, testDeps, tlsFront } from './broker.js';
 
 const env = await prepareBroker();
 const title = env.ok ? 'RabbitMQ: test connection' : `RabbitMQ: test connection (skipped: ${env.reason})`;
@@ -119,6 +119,47 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     );
     expect(result).toMatchObject({ ok: false, problem: 'tls_error' });
     noSecret(result);
+  });
+
+  it('uses the TLS options: a CA to trust a self-signed server, a client certificate, or no verification (with a warning)', async (ctx) => {
+    const front = await tlsFront(b, true);
+    if (!front) return ctx.skip('openssl is not installed');
+    try {
+      const tlsConfig = (tls: Record<string, unknown>) =>
+        b.config({
+          amqpUrl: `amqps://${encodeURIComponent(b.user)}:${encodeURIComponent(b.password)}@127.0.0.1:${front.amqpsPort}/${encodeURIComponent(b.vhost)}`,
+          managementUrl: `https://127.0.0.1:${front.httpsPort}`,
+          tls,
+        });
+      const untrusted = await testRabbitConnection(tlsConfig({ cert: front.clientCert, key: front.clientKey }), deps);
+      expect(untrusted, untrusted.message).toMatchObject({ ok: false, problem: 'tls_error' });
+      const noClientCert = await testRabbitConnection(tlsConfig({ ca: front.ca }), deps);
+      expect(noClientCert, noClientCert.message).toMatchObject({ ok: false });
+      expect(['tls_error', 'unreachable']).toContain(noClientCert.problem);
+      const trusted = await testRabbitConnection(tlsConfig({ ca: front.ca, cert: front.clientCert, key: front.clientKey }), deps);
+      expect(trusted, trusted.message).toMatchObject({ ok: true });
+      expect(trusted.details?.warning).toBeUndefined();
+      const insecure = await testRabbitConnection(tlsConfig({ insecureSkipVerify: true, cert: front.clientCert, key: front.clientKey }), deps);
+      expect(insecure, insecure.message).toMatchObject({ ok: true });
+      expect(insecure.message).toMatch(/verification is OFF/);
+      expect(insecure.details?.warning).toMatch(/verification is OFF/);
+
+      const rabbit = new RabbitConnector('c-tls', tlsConfig({ ca: front.ca, cert: front.clientCert, key: front.clientKey }), deps, { sampleIntervalMs: 0 });
+      try {
+        const queues = await rabbit.listQueues();
+        expect(Array.isArray(queues)).toBe(true);
+        const info = await eventually(
+          async () => rabbit.info(),
+          (i) => i.status === 'connected',
+        );
+        expect(info.target).toBe(`amqps://127.0.0.1:${front.amqpsPort}/${encodeURIComponent(b.vhost)}`);
+        expect(info.notices.insecureTls).toBeUndefined();
+      } finally {
+        await rabbit.close();
+      }
+    } finally {
+      await front.close();
+    }
   });
 
   it('shows a target without credentials, connects, and says why when it cannot', async () => {

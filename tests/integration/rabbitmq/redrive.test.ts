@@ -229,9 +229,13 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     });
   });
 
-  it('loses nothing when the server closes the re-drive connection mid-way', async () => {
+  it.each([
+    ['reading', '(read)'],
+    ['publishing', '(write)'],
+  ])('loses nothing when the server closes the re-drive\'s %s connection mid-way', async (_, which) => {
     const n = 4_000;
-    await deadLetter(ch, raw, 'orders', 'orders.dlq', n, 'cut');
+    const prefix = `cut${which === '(read)' ? 'r' : 'w'}`;
+    await deadLetter(ch, raw, 'orders', 'orders.dlq', n, prefix);
     // Slow enough that the cut (rabbitmqctl takes a second or two) lands mid-way.
     const { id } = await rabbit.startRedrive({ source: 'orders.dlq', all: true, ratePerSecond: 400 });
     await eventually(
@@ -241,12 +245,12 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
       20,
     );
     const closed = await eventually(
-      () => b.closeConnections(`Brokerdeck re-drive ${id}`),
+      () => b.closeConnections(`Brokerdeck re-drive ${id} ${which}`),
       (count) => count > 0,
       10_000,
       100,
     );
-    expect(closed).toBe(1);
+    expect(closed).toBeGreaterThanOrEqual(1);
     const job = await waitJob(id);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/closed/);
@@ -266,7 +270,7 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     const stayed = await drain(raw, 'orders.dlq');
     const all = [...redriven.ids, ...stayed.ids];
     const unique = new Set(all);
-    for (let i = 0; i < n; i++) expect(unique.has(`cut-${i}`)).toBe(true);
+    for (let i = 0; i < n; i++) expect(unique.has(`${prefix}-${i}`)).toBe(true);
     // Only copies confirmed but not yet acked at the cut can exist twice.
     expect(all.length - unique.size).toBeLessThanOrEqual(1_000);
     expect(redriven.ids.length).toBeGreaterThanOrEqual(job.moved);
