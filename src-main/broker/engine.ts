@@ -500,10 +500,11 @@ export class Engine {
    */
   private pendingDeletes: number[] = [];
   /**
-   * Messages handed straight to a consumer are inserted at the next commit
-   * rather than at once; one acked before that commit is never written at
-   * all (its insert and delete cancel out). Every path that reads message
-   * rows applies these first.
+   * Messages published while their queue has a consumer (handed straight
+   * to it, or queued behind others) are inserted at the next commit rather
+   * than at once; one acked before that commit is never written at all (its
+   * insert and delete cancel out). takeReady serves the next FIFO message
+   * from here; every other path that reads message rows applies these first.
    */
   private pendingInserts = new Map<number, unknown[]>();
   /** Deliveries handed over at publish time, passed to consumers on the next dispatch turn. */
@@ -553,7 +554,13 @@ export class Engine {
     this.gc = new GroupCommit(db, {
       intervalMs: options.groupCommitMs ?? 2,
       maxOps: options.groupCommitMaxOps ?? 4000,
+      // A full batch waits one turn so queued deliveries (and their acks)
+      // run first: rows acked by then are never written.
+      hardMaxOps: 4 * (options.groupCommitMaxOps ?? 4000),
       beforeCommit: () => this.saveCounters(),
+      // Pending rows belong to other calls: stored outside this unit's
+      // savepoint, so its rollback cannot take them along.
+      beforeUnit: () => this.applyPending(),
     });
     this.streams = new Streams({
       db,
@@ -1453,7 +1460,13 @@ export class Engine {
     const L = q.levels[prio ?? 0]!;
     const c = !q.prio && L.ready === 0 && L.cursor === seq - 1 && q.consumers.length > 0 ? this.pickConsumer(q) : null;
     if (!c) {
-      this.st.insertMsg.run(...params);
+      if (!q.prio && q.consumers.length > 0) {
+        // A consumer will most likely take it within the batch: keep it in
+        // memory (takeReady serves it from there) and store it at the commit
+        // unless it is acknowledged first. Copied, as below.
+        params[7] = Buffer.from(env.body);
+        this.pendingInserts.set(q.base + seq, params);
+      } else this.st.insertMsg.run(...params);
       L.ready++;
       q.totals.publish++;
       if (exp !== null) q.expiring = true;
@@ -1604,6 +1617,7 @@ export class Engine {
   }
 
   private msg(id: number): MsgRow | undefined {
+    if (this.pendingInserts.size > 0) this.applyPending();
     const a = this.st.getMsg.get(id) as unknown[] | undefined;
     return a ? toRow(a) : undefined;
   }
@@ -1622,6 +1636,19 @@ export class Engine {
           const row = this.msg(q.base + seq);
           if (row) out.push(row);
           continue;
+        }
+        if (this.pendingInserts.size > 0) {
+          if (!q.prio) {
+            const params = this.pendingInserts.get(q.base + L.cursor + 1);
+            if (params) {
+              // Not stored yet: hand it over from memory; it stays pending.
+              out.push(toRow(params));
+              L.cursor++;
+              L.ready--;
+              continue;
+            }
+          }
+          this.applyPending();
         }
         const want = Math.min(n - out.length, L.ready);
         const rows = toRows(q.prio ? this.st.readPrio.all(p, q.base + L.cursor, q.base + SEQ_SPAN, want) : this.st.readFifo.all(q.base + L.cursor, q.base + SEQ_SPAN, want));
@@ -1644,6 +1671,7 @@ export class Engine {
   }
 
   private peekHead(q: QueueState): MsgRow | undefined {
+    if (this.pendingInserts.size > 0) this.applyPending();
     for (let p = q.levels.length - 1; p >= 0; p--) {
       const L = q.levels[p]!;
       if (L.ready <= 0) continue;

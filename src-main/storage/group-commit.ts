@@ -20,8 +20,17 @@ export interface GroupCommitOptions {
   intervalMs?: number;
   /** Commit as soon as a batch holds this many units of work. */
   maxOps?: number;
+  /**
+   * Set above maxOps, a due batch (full, or its interval elapsed) commits
+   * from a setImmediate, after work already queued that way (deliveries
+   * whose acks cancel pending writes), and synchronously only once it holds
+   * this many ops. Unset: commits at once (maxOps) or from the timer.
+   */
+  hardMaxOps?: number;
   /** Runs inside the transaction right before COMMIT (counters, cursors). */
   beforeCommit?: () => void;
+  /** Runs inside the transaction before an outermost run() opens its savepoint. */
+  beforeUnit?: () => void;
   /** Runs after a successful COMMIT, before waiters resolve. */
   afterCommit?: () => void;
   /** A COMMIT failed: the batch is lost; waiters are rejected with the error. */
@@ -53,6 +62,8 @@ export class GroupCommit {
   private readonly savepoint: <T>(fn: () => T) => T;
   private readonly intervalMs: number;
   private readonly maxOps: number;
+  private readonly hardMaxOps: number;
+  private immediate: NodeJS.Immediate | null = null;
   private ops = 0;
   private waiter: Waiter | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -71,6 +82,7 @@ export class GroupCommit {
     this.rollback = db.prepare('ROLLBACK');
     this.intervalMs = options.intervalMs ?? 2;
     this.maxOps = options.maxOps ?? 2000;
+    this.hardMaxOps = Math.max(this.maxOps, options.hardMaxOps ?? this.maxOps);
     // better-sqlite3 turns a transaction function called inside an open
     // transaction into SAVEPOINT / RELEASE / ROLLBACK TO.
     const tx = db.transaction((fn: () => unknown) => fn());
@@ -85,6 +97,7 @@ export class GroupCommit {
   run<T>(fn: () => T, weight = 1): T {
     if (this.closed) throw new Error('database is closed');
     if (!this.db.inTransaction) this.begin.run();
+    if (this.depth === 0) this.options.beforeUnit?.();
     this.depth++;
     let result: T;
     try {
@@ -94,9 +107,7 @@ export class GroupCommit {
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
-    // Never commit from inside a nested unit: its outer savepoint is open.
-    if (this.ops >= this.maxOps && !this.committing && this.depth === 0) this.flush();
-    else this.schedule();
+    this.afterUnit();
     return result;
   }
 
@@ -117,9 +128,24 @@ export class GroupCommit {
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
-    if (this.ops >= this.maxOps && !this.committing && this.depth === 0) this.flush();
-    else this.schedule();
+    this.afterUnit();
     return result;
+  }
+
+  private afterUnit(): void {
+    // Never commit from inside a nested unit: its outer savepoint is open.
+    if (this.ops >= this.maxOps && !this.committing && this.depth === 0) {
+      if (this.ops >= this.hardMaxOps) this.flush();
+      else this.flushSoon();
+    } else this.schedule();
+  }
+
+  private flushSoon(): void {
+    if (this.immediate || this.closed) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = null;
+      this.flush();
+    });
   }
 
   /** Resolves once everything written so far is committed. */
@@ -139,6 +165,10 @@ export class GroupCommit {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
     }
     const waiter = this.waiter;
     this.waiter = null;
@@ -175,7 +205,8 @@ export class GroupCommit {
     if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.flush();
+      if (this.hardMaxOps > this.maxOps) this.flushSoon();
+      else this.flush();
     }, this.intervalMs);
   }
 }
