@@ -107,9 +107,23 @@ export async function run(): Promise<BenchResult[]> {
     const page = await context.newPage();
     await recordLongTasks(page);
 
-    // Overview with 5,000 queues: navigation start to the first rows painted with every queue counted.
+    // Overview with 5,000 queues. Two figures: the cold start (navigation → rows painted, which
+    // includes loading the bundle and the core's first sample), and the overview's own rendering
+    // (first live sample received → its 5,000 rows built, sorted and painted).
+    await page.addInitScript(() => {
+      const w = window as unknown as { __firstSample: number };
+      const Native = window.WebSocket;
+      window.WebSocket = class extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          this.addEventListener('message', (e) => {
+            if (!w.__firstSample && String(e.data).startsWith('{"t":"event"') && String(e.data).length > 100_000) w.__firstSample = performance.now();
+          });
+        }
+      };
+    });
     await page.goto(`${server.url}/?token=${server.token}`);
-    const overviewMs = await page.evaluate(
+    const painted = await page.evaluate(
       () =>
         new Promise<number>((resolve) => {
           const done = () => {
@@ -127,7 +141,19 @@ export async function run(): Promise<BenchResult[]> {
           mo.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
         }),
     );
-    results.push({ name: 'overview with 5,000 queues rendered (page load → rows painted)', value: Math.round(overviewMs), unit: 'ms', target: '< 500 ms', pass: overviewMs < 500, notes: 'includes loading and parsing the bundle and the first stats sample' });
+    const firstSample = await page.evaluate(() => (window as unknown as { __firstSample: number }).__firstSample);
+    const renderMs = painted - firstSample;
+    results.push({ name: 'overview cold start (navigation → 5,000 rows painted)', value: Math.round(painted), unit: 'ms', target: '< 500 ms', pass: painted < 500, notes: 'includes the token redirect, loading the bundle, the WebSocket handshake and the core sampling 5,000 queues' });
+    results.push({ name: 'overview cold start: first live sample received → rows painted', value: Math.round(renderMs), unit: 'ms', notes: 'the sample may arrive while the app is still mounting' });
+    // Coming back to the overview from another view rebuilds and paints the live table.
+    await page.getByRole('tab', { name: 'Publisher' }).click();
+    await page.getByRole('textbox', { name: 'Message body' }).waitFor();
+    const switchMs = await timeInPage(
+      page,
+      `[...document.querySelectorAll('[role=tab]')].find((b) => b.textContent.trim() === 'Overview').click()`,
+      `document.querySelector('[role=grid][aria-label=Resources] [aria-rowindex="2"] [role=gridcell]')?.textContent?.length > 0 && Number(document.querySelector('[role=grid][aria-label=Resources]')?.getAttribute('aria-rowcount')) > 5000`,
+    );
+    results.push({ name: 'overview with 5,000 queues: switch to it → rows painted', value: Math.round(switchMs), unit: 'ms', target: '< 500 ms', pass: switchMs < 500 });
 
     // Open the 1,000,000-message queue as a user would: filter the overview, then Enter on its row.
     await page.getByRole('textbox', { name: 'Filter by name' }).fill(big);

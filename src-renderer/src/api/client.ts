@@ -142,6 +142,10 @@ export const api = {
   ): () => void {
     return getBridge().subscribe(stream, params, listener as (d: unknown) => void, onError ? (e) => onError(new ClientError(e)) : undefined);
   },
+  /** Opens the channel to the core now, so its handshake overlaps the app's first render. */
+  connect(): void {
+    getBridge();
+  },
   get mode(): 'desktop' | 'web' {
     return window.brokerdeck ? 'desktop' : 'web';
   },
