@@ -31,7 +31,7 @@ test('the lag view charts a queue and updates while messages flow', async ({ pag
   expect(Number(await page.getByRole('img', { name: /^Rates chart/ }).getAttribute('data-points'))).toBeGreaterThan(0);
 
   // Consumption drains the backlog; the trend and time to drain say so.
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 8; i++) {
     await server.api('POST', `/api/connections/local/queues/${q}/get`, { count: 50, ackMode: 'ack' });
     await new Promise((r) => setTimeout(r, 1000));
   }

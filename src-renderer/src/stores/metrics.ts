@@ -20,6 +20,8 @@ export interface Series {
 }
 
 const HOUR_S = 3600;
+/** Seconds of samples the trend and the time to drain are computed from. */
+export const TREND_WINDOW_S = 10;
 
 function emptySeries(keys: readonly string[]): Series {
   return { t: [], values: Object.fromEntries(keys.map((k) => [k, [] as number[]])) };
@@ -171,7 +173,8 @@ export const useMetrics = defineStore('metrics', () => {
     const key = sel.kind === 'queue' ? 'ready' : 'lag';
     const s = series.value;
     const v = s.values[key] ?? [];
-    const perSecond = slope(s.t, v);
+    // A short window: the question is whether the backlog is growing or draining now.
+    const perSecond = slope(s.t, v, TREND_WINDOW_S);
     const current = v.length ? v[v.length - 1]! : NaN;
     if (perSecond === null || !Number.isFinite(current)) return { perSecond: null, current, state: 'unknown' as const, drainMs: null };
     const state = Math.abs(perSecond) < 0.05 ? ('steady' as const) : perSecond > 0 ? ('growing' as const) : ('draining' as const);

@@ -346,11 +346,14 @@ export const usePublisher = defineStore('publisher', () => {
     }
   }
 
+  /** Pretty-prints the body; a bare {{i}} stands in as a marker string while formatting. */
   function formatBody() {
+    const marker = '"\\u0000i\\u0000"';
     try {
-      form.value.body = JSON.stringify(JSON.parse(form.value.body), null, 2) + '\n';
+      const parsed = JSON.parse(form.value.body.replace(/\{\{i\}\}/g, marker)) as unknown;
+      form.value.body = JSON.stringify(parsed, null, 2).replace(/"\\u0000i\\u0000"/g, '{{i}}') + '\n';
     } catch {
-      // Bodies with bare placeholders cannot be reformatted by JSON.parse; leave them as typed.
+      // Invalid JSON is left as typed; the inline message says where it breaks.
     }
   }
 

@@ -114,6 +114,34 @@ describe('durability across close/open', () => {
       expect(e.history({ kind: 'queue', name: 'q' }, 'hour').samples).toEqual([]);
       e.close();
     }));
+  it('messages queued behind a busy consumer are stored by their commit, as published', () =>
+    withDir(async (dir) => {
+      let e = Engine.open({ dataDir: dir, timers: false });
+      e.declareQueue('q', { durable: true });
+      const c = collector();
+      e.consume('q', { prefetch: 1 }, c.on);
+      const bodies = ['m1', 'm2', 'm3', 'm4'].map(b);
+      const confirms = bodies.map((body) => e.publish({ exchange: '', routingKey: 'q', body, properties: { deliveryMode: 2 } }));
+      // The publisher's buffers are its own again once publish returns.
+      for (const body of bodies) body.fill(0x78);
+      await Promise.all(confirms);
+      await settle(e);
+      expect(c.bodies()).toEqual(['m1']);
+      e.ack(c.deliveries[0]!.deliveryTag);
+      await settle(e);
+      expect(c.bodies()).toEqual(['m1', 'm2']);
+      e.close();
+
+      e = Engine.open({ dataDir: dir, timers: false });
+      expect(e.getQueue('q').messages).toBe(3);
+      const got = await e.get('q', { count: 10, ackMode: 'ack' });
+      expect(got.map((m) => [m.body.toString(), m.redelivered])).toEqual([
+        ['m2', true],
+        ['m3', false],
+        ['m4', false],
+      ]);
+      e.close();
+    }));
 });
 
 describe('metrics', () => {

@@ -62,6 +62,31 @@ describe('re-drive', () => {
     e.close();
   });
 
+  it('dead letters sharing properties, from two origins, each go back where they died', async () => {
+    const e = memEngine();
+    e.declareExchange('dlx', { type: 'fanout' });
+    e.declareQueue('dlq');
+    e.bind({ source: 'dlx', destination: 'dlq' });
+    for (const q of ['a', 'b']) e.declareQueue(q, { arguments: { 'x-dead-letter-exchange': 'dlx' } });
+    for (let i = 0; i < 6; i++) {
+      const q = i % 4 < 2 ? 'a' : 'b';
+      await e.publish({ exchange: '', routingKey: q, body: b(`m${i}`), properties: { deliveryMode: 2 } });
+      await e.get(q, { count: 1, ackMode: 'reject' });
+    }
+    const { id } = e.startRedrive({ source: 'dlq', all: true });
+    expect(await finished(e, id)).toMatchObject({ state: 'completed', moved: 6, failed: 0 });
+    expect(bodies(e, 'a')).toEqual(['m0', 'm1', 'm4', 'm5']);
+    expect(bodies(e, 'b')).toEqual(['m2', 'm3']);
+    for (const q of ['a', 'b']) {
+      for (const m of e.browse(q, { limit: 10 }).messages) {
+        expect(m.properties.headers?.['x-redriven-count']).toBe(1);
+        expect((m.properties.headers?.['x-death'] as FieldTable[])[0]).toMatchObject({ queue: q, reason: 'rejected' });
+        expect(m.properties.deliveryMode).toBe(2);
+      }
+    }
+    e.close();
+  });
+
   it('selected ids, a chosen target, and a single edited message', async () => {
     const e = memEngine();
     await withDeadLetters(e, 5);
