@@ -31,7 +31,7 @@ export async function startServer(): Promise<{ server: Server; stop: () => Promi
   });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start within 60 s:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=/.exec(output);

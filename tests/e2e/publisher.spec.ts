@@ -49,6 +49,10 @@ test('publish valid JSON and see where it went; invalid JSON is refused inline',
     { order: 3, status: 'open' },
   ]);
   expect(messages[0]!.properties).toMatchObject({ correlationId: 'corr-42', headers: { attempt: 3 } });
+  // Each copy gets a message id of its own.
+  const ids = messages.map((m) => (m.properties as { messageId?: string }).messageId);
+  expect(ids.every((id) => typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id))).toBe(true);
+  expect(new Set(ids).size).toBe(3);
 
   // Unroutable: an exchange with no binding for the key returns the message, and the UI says so.
   await page.getByRole('tab', { name: 'Exchange + routing key' }).click();

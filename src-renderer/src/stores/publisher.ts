@@ -294,10 +294,9 @@ export const usePublisher = defineStore('publisher', () => {
     if (f.xDelay !== null) headers['x-delay'] = f.xDelay;
     const properties: MessageProperties = { deliveryMode: f.persistent ? 2 : 1 };
     if (f.contentType) properties.contentType = f.contentType;
-    // A generated id for a single message. Placeholders are expanded in the body and
-    // headers only, so many copies would share one id: they are sent without one.
+    // A generated id per message: the core expands {{uuid}} in message ids for each copy.
     if (f.autoMessageId) {
-      if (f.count === 1) properties.messageId = crypto.randomUUID();
+      properties.messageId = f.count === 1 ? crypto.randomUUID() : '{{uuid}}';
     } else if (f.messageId) properties.messageId = f.messageId;
     if (f.correlationId) properties.correlationId = f.correlationId;
     if (f.replyTo) properties.replyTo = f.replyTo;
