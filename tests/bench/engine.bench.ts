@@ -19,14 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Engine } from '../../src-main/broker/index.js';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-  notes?: string;
-}
+import type { BenchResult } from './bench-result.js';
 
 const here = resolve(fileURLToPath(import.meta.url), '..');
 const root = resolve(here, '../..');

@@ -15,15 +15,8 @@ import { Admin, Producer } from '@platformatic/kafka';
 import { createKafkaConnector, type KafkaConnector } from '../../src-main/connectors/kafka/index.js';
 import { silentLogger } from '../../src-main/core/logger.js';
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
+import type { BenchResult as Result } from './bench-result.js';
 
-interface Result {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-  notes?: string;
-}
 
 const script = join(import.meta.dirname, '..', 'kafka', 'kafka.mjs');
 const SCAN_RECORDS = 200_000;

@@ -12,14 +12,7 @@ import type { ChannelModel } from 'amqplib';
 import { RabbitConnector } from '../../src-main/connectors/rabbitmq/index.js';
 import { prepareBroker, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-  notes?: string;
-}
+import type { BenchResult } from './bench-result.js';
 
 const REDRIVE_N = 10_000;
 const QUEUES_N = 2_000;

@@ -8,15 +8,8 @@ import { it, expect } from 'vitest';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
+import type { BenchResult } from './bench-result.js';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-  notes?: string;
-}
 
 const here = import.meta.dirname;
 const root = join(here, '..', '..');

@@ -17,14 +17,7 @@
 import { chromium, type Page } from '@playwright/test';
 import { startServer, type Server } from '../e2e/fixtures';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-  notes?: string;
-}
+import type { BenchResult } from './bench-result.js';
 
 const BIG = 1_000_000;
 const QUEUES = 5_000;

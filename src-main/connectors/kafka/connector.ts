@@ -25,6 +25,9 @@ import { deadLetterOrigin, toView, type KafkaRecordView } from './records.js';
 import { closeQuietly, DEFAULT_OUTAGE_TIMEOUT_MS, Redrives, type KafkaRedriveJob, type RedriveArgs } from './redrive.js';
 import { browse, PartitionStream, type BrowseOptions } from './scanner.js';
 import { SchemaDecoder } from './schemas.js';
+import type { ClusterOverview, TopicConfigEntry } from '../../contract/types.js';
+
+export type { ClusterOverview, TopicConfigEntry };
 
 export interface KafkaConnectorOptions extends ClientTuning {
   /** How often group lag is sampled for the history charts; 0 turns sampling off. */
@@ -68,25 +71,6 @@ const CONFIG_SOURCES: Record<number, string> = {
 const RESOURCE_TOPIC = 2;
 const DLT_SAMPLE_PER_PARTITION = 20;
 const DLT_SAMPLE_PARTITIONS = 16;
-
-export interface TopicConfigEntry {
-  name: string;
-  value: string | null;
-  source: string;
-  readOnly: boolean;
-  sensitive: boolean;
-}
-
-export interface ClusterOverview {
-  clusterId: string;
-  controllerId: number;
-  brokers: Array<{ id: number; host: string; port: number; rack: string | null }>;
-  /** Kafka does not report its version; this is inferred from the API versions the broker supports. */
-  version: string;
-  topics: number;
-  internalTopics: number;
-  partitions: number;
-}
 
 /** Kafka releases by the highest Produce and Fetch versions their brokers accept. */
 const VERSION_MARKERS: Array<{ produce: number; fetch: number; version: string }> = [

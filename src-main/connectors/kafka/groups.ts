@@ -14,6 +14,9 @@ import { ApiError } from '../../contract/errors.js';
 import type { GroupInfo, GroupPartitionLag } from '../../contract/types.js';
 import { errorChain } from './client.js';
 import type { Fetcher } from './fetcher.js';
+import type { GroupOffsetChange, GroupOffsetsPreview } from '../../contract/types.js';
+
+export type { GroupOffsetChange, GroupOffsetsPreview };
 
 /** Enough for the first record batch of most partitions; bigger ones are asked for again, alone. */
 const TIME_LAG_FETCH_BYTES = 64 * 1024;
@@ -30,26 +33,6 @@ export interface GroupOffsetsResetArgs {
   to: ResetTo;
   timestamp?: number | undefined;
   offset?: number | undefined;
-}
-
-export interface GroupOffsetChange {
-  topic: string;
-  partition: number;
-  current: number | null;
-  target: number;
-  end: number;
-  lagBefore: number;
-  lagAfter: number;
-}
-
-export interface GroupOffsetsPreview {
-  groupId: string;
-  state: string;
-  /** False while the group has members: Kafka refuses offset changes of an active group. */
-  canApply: boolean;
-  reason?: string;
-  changes: GroupOffsetChange[];
-  applied: boolean;
 }
 
 /** `PREPARING_REBALANCE` → `PreparingRebalance`, as Kafka's tools print it. */

@@ -5,8 +5,10 @@
  * are made from these at the last moment.
  */
 import type { RecordsBatch } from '@platformatic/kafka';
-import type { RecordView } from '../../contract/types.js';
+import type { DeadLetterOrigin, DecodedValue, RecordView } from '../../contract/types.js';
 import { encodeBytes } from '../encoding.js';
+
+export type { DeadLetterOrigin, DecodedValue };
 
 export type RawHeader = [name: Buffer, value: Buffer | null];
 
@@ -82,23 +84,6 @@ export function headerText(name: string, value: Buffer | null): string {
   return encodeBytes(value).text;
 }
 
-/** Where a dead-lettered record came from and why, as Spring Kafka or Kafka Connect recorded it. */
-export interface DeadLetterOrigin {
-  source: 'spring' | 'connect';
-  topic: string | null;
-  partition: number | null;
-  offset: number | null;
-  timestamp?: number | null;
-  consumerGroup?: string | null;
-  exceptionClass?: string | null;
-  exceptionMessage?: string | null;
-  causeClass?: string | null;
-  stacktrace?: string | null;
-  connector?: string | null;
-  taskId?: string | null;
-  stage?: string | null;
-}
-
 function lastHeader(headers: RawHeader[], name: string): Buffer | null {
   for (let i = headers.length - 1; i >= 0; i--) {
     const [k, v] = headers[i]!;
@@ -152,19 +137,8 @@ export function deadLetterOrigin(headers: RawHeader[]): DeadLetterOrigin | null 
   return null;
 }
 
-/** Decoded through a schema registry (Confluent wire format). */
-export interface DecodedValue {
-  format: 'avro' | 'protobuf' | 'json';
-  schemaId: number;
-  value: unknown;
-}
-
-/** The contract's RecordView plus what Kafka adds: where a dead letter came from, a decoded value. */
-export interface KafkaRecordView extends RecordView {
-  deadLetter?: DeadLetterOrigin;
-  decoded?: DecodedValue;
-  decodeError?: string;
-}
+/** The contract's RecordView already carries what Kafka adds: where a dead letter came from, a decoded value. */
+export type KafkaRecordView = RecordView;
 
 export function toView(r: RawRecord): KafkaRecordView {
   const key = r.key ? encodeBytes(r.key) : null;
