@@ -55,6 +55,9 @@ import type {
   FieldTable,
   GetOptions,
   GroupInfo,
+  ConsumerSummary,
+  GroupResetPlan,
+  GroupResetRequest,
   HistorySeries,
   JoinGroupResult,
   LeaveGroupResult,
@@ -1795,6 +1798,17 @@ export class Engine {
     return tag;
   }
 
+  /** The consumers of one queue or of all, in the order they subscribed. */
+  listConsumers(queue?: string): ConsumerSummary[] {
+    if (queue !== undefined) this.queue(queue);
+    const out: ConsumerSummary[] = [];
+    for (const c of this.consumers.values()) {
+      if (queue !== undefined && c.queue.name !== queue) continue;
+      out.push({ queue: c.queue.name, consumerTag: c.tag, prefetch: c.prefetch, noAck: c.noAck, exclusive: c.exclusive, active: c.active, unacked: c.unacked.size, owner: c.owner });
+    }
+    return out;
+  }
+
   /** Stops a consumer; its unacked messages go back to their original places, marked redelivered. */
   cancel(consumerTag: string): void {
     this.assertOpen();
@@ -2383,6 +2397,29 @@ export class Engine {
 
   listGroups(): GroupInfo[] {
     return this.streams.listGroups();
+  }
+
+  planGroupReset(req: GroupResetRequest): GroupResetPlan {
+    this.assertOpen();
+    return this.streams.planGroupReset(req);
+  }
+
+  resetGroupOffsets(req: GroupResetRequest): Promise<GroupResetPlan> {
+    try {
+      this.assertOpen();
+      return this.streams.resetGroupOffsets(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  deleteGroup(groupId: string): Promise<void> {
+    try {
+      this.assertOpen();
+      return this.streams.deleteGroup(groupId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   // ---- re-drive ------------------------------------------------------------------------------------------------

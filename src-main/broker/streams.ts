@@ -24,7 +24,10 @@ import type {
   FetchResult,
   GroupInfo,
   GroupMemberInfo,
+  GroupOffsetChange,
   GroupPartitionLag,
+  GroupResetPlan,
+  GroupResetRequest,
   JoinGroupResult,
   LeaveGroupResult,
   OffsetCommit,
@@ -117,6 +120,7 @@ export class Streams {
       groupOffsets: 'SELECT topic, partition, committed FROM group_offsets WHERE group_id = ? ORDER BY topic, partition',
       groupIds: 'SELECT DISTINCT group_id FROM group_offsets',
       deleteTopicOffsets: 'DELETE FROM group_offsets WHERE topic = ?',
+      deleteGroupOffsets: 'DELETE FROM group_offsets WHERE group_id = ?',
     });
   }
 
@@ -589,6 +593,78 @@ export class Streams {
       partitions,
       totalLag: partitions.reduce((s, p) => s + p.lag, 0),
     };
+  }
+
+  /**
+   * What resetting a group's offsets would change, partition by partition,
+   * as `kafka-consumer-groups --reset-offsets --dry-run` shows it. Targets are
+   * clamped to the partition's log (start … end); a timestamp resolves to the
+   * first record at or after it, or the end when there is none.
+   */
+  planGroupReset(req: GroupResetRequest): GroupResetPlan {
+    checkName(req.groupId, 'groupId');
+    if (req.to === 'timestamp' && !(Number.isInteger(req.timestamp) && req.timestamp! >= 0)) throw invalid('timestamp', 'to "timestamp" needs a timestamp (epoch ms)');
+    if (req.to === 'offset' && !(Number.isInteger(req.offset) && req.offset! >= 0)) throw invalid('offset', 'to "offset" needs a non-negative offset');
+    if (req.partitions && req.topic === undefined) throw invalid('partitions', 'partitions need a topic');
+    const committed = this.st.groupOffsets.all(req.groupId) as Array<{ topic: string; partition: number; committed: number }>;
+    if (!this.groups.has(req.groupId) && committed.length === 0 && req.topic === undefined) throw notFound('consumer group', req.groupId, 'groupId');
+    let rows: Array<{ topic: string; partition: number; committed: number | null }>;
+    if (req.topic !== undefined) {
+      const t = this.topic(req.topic);
+      const wanted = req.partitions ?? t.partitions.map((p) => p.partition);
+      wanted.forEach((p, i) => this.partitionOf(t, p, `partitions[${i}]`));
+      rows = wanted.map((p) => ({ topic: t.name, partition: p, committed: committed.find((c) => c.topic === t.name && c.partition === p)?.committed ?? null }));
+    } else {
+      rows = committed.filter((c) => this.topics.get(c.topic)?.partitions[c.partition]);
+    }
+    if (rows.length === 0) throw invalid('topic', `consumer group ${JSON.stringify(req.groupId)} has no committed offsets: name a topic to reset`);
+    const changes: GroupOffsetChange[] = rows.map((r) => {
+      const p = this.topics.get(r.topic)!.partitions[r.partition]!;
+      let target: number;
+      if (req.to === 'earliest') target = p.start;
+      else if (req.to === 'latest') target = p.next;
+      else if (req.to === 'offset') target = Math.min(Math.max(req.offset!, p.start), p.next);
+      else {
+        const row = this.st.seekTime.get(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + p.next, req.timestamp!) as { id: number } | undefined;
+        target = row ? row.id - p.pid * SEQ_SPAN : p.next;
+      }
+      const from = Math.max(r.committed ?? p.start, p.start);
+      return { topic: r.topic, partition: r.partition, current: r.committed, target, end: p.next, lagBefore: Math.max(0, p.next - from), lagAfter: Math.max(0, p.next - target) };
+    });
+    const members = this.groups.get(req.groupId)?.members.size ?? 0;
+    const canApply = members === 0;
+    return {
+      groupId: req.groupId,
+      state: members > 0 ? 'Stable' : 'Empty',
+      canApply,
+      ...(canApply ? {} : { reason: `consumer group ${JSON.stringify(req.groupId)} has ${members} active member${members === 1 ? '' : 's'}: stop its consumers before resetting its offsets` }),
+      changes,
+      applied: false,
+    };
+  }
+
+  /** Applies planGroupReset(); refused while the group has members, as Kafka refuses it for an active group. */
+  async resetGroupOffsets(req: GroupResetRequest): Promise<GroupResetPlan> {
+    const plan = this.planGroupReset(req);
+    if (!plan.canApply) throw new BrokerError('PRECONDITION_FAILED', plan.reason!, 'groupId');
+    await this.commitOffsets(
+      req.groupId,
+      plan.changes.map((c) => ({ topic: c.topic, partition: c.partition, offset: c.target })),
+    );
+    this.ctx.audit('reset-offsets', req.groupId, req.topic ?? '', plan.changes.length, `group, to ${req.to}${req.to === 'timestamp' ? ` ${req.timestamp}` : req.to === 'offset' ? ` ${req.offset}` : ''}`);
+    return { ...plan, applied: true };
+  }
+
+  /** Deletes a group and its committed offsets; refused while it has members (Kafka's NON_EMPTY_GROUP). */
+  deleteGroup(groupId: string): Promise<void> {
+    checkName(groupId, 'groupId');
+    if (!this.hasGroup(groupId)) return Promise.reject(notFound('consumer group', groupId, 'groupId'));
+    const members = this.groups.get(groupId)?.members.size ?? 0;
+    if (members > 0) return Promise.reject(new BrokerError('PRECONDITION_FAILED', `consumer group ${JSON.stringify(groupId)} has ${members} active member${members === 1 ? '' : 's'}: stop its consumers before deleting it`, 'groupId'));
+    this.ctx.gc.run(() => this.st.deleteGroupOffsets.run(groupId));
+    this.groups.delete(groupId);
+    this.ctx.audit('delete-group', groupId, '', 0, 'group');
+    return this.ctx.gc.whenCommitted();
   }
 
   hasGroup(groupId: string): boolean {

@@ -364,6 +364,18 @@ export interface LeaveGroupResult {
   members: GroupMemberInfo[];
 }
 
+export interface ConsumerSummary {
+  queue: string;
+  consumerTag: string;
+  prefetch: number;
+  noAck: boolean;
+  exclusive: boolean;
+  /** False for the waiting consumers of a single-active-consumer queue. */
+  active: boolean;
+  unacked: number;
+  owner: string | null;
+}
+
 export interface OffsetCommit {
   topic: string;
   partition: number;
@@ -387,6 +399,36 @@ export interface GroupInfo {
   members: GroupMemberInfo[];
   partitions: GroupPartitionLag[];
   totalLag: number;
+}
+
+/** Where to move a group's committed offsets (as `kafka-consumer-groups --reset-offsets`). */
+export interface GroupResetRequest {
+  groupId: string;
+  /** Without a topic, every partition the group has committed offsets for. */
+  topic?: string;
+  partitions?: number[];
+  to: 'earliest' | 'latest' | 'timestamp' | 'offset';
+  timestamp?: number;
+  offset?: number;
+}
+
+export interface GroupOffsetChange {
+  topic: string;
+  partition: number;
+  current: number | null;
+  target: number;
+  end: number;
+  lagBefore: number;
+  lagAfter: number;
+}
+
+export interface GroupResetPlan {
+  groupId: string;
+  state: string;
+  canApply: boolean;
+  reason?: string;
+  changes: GroupOffsetChange[];
+  applied: boolean;
 }
 
 // ---- dead letters, re-drive, audit ----------------------------------------

@@ -3,7 +3,7 @@
  * API to the contract's JSON shapes. The engine runs in this process; its
  * database lives in the data directory as brokerdeck.db.
  */
-import { Engine, type BrowsedMessage, type EngineFilter } from '../../broker/index.js';
+import { Engine, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../core/logger.js';
@@ -118,6 +118,22 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       engine.unbind(a);
     },
 
+    async listConsumers(queue) {
+      return engine.listConsumers(queue).map((c) => ({
+        queue: c.queue,
+        consumerTag: c.consumerTag,
+        prefetch: c.prefetch,
+        channelPrefetch: 0,
+        ackRequired: !c.noAck,
+        exclusive: c.exclusive,
+        active: c.active,
+        activityStatus: c.active ? 'up' : 'waiting',
+        unacked: c.unacked,
+        channel: c.owner ?? '',
+        connection: c.owner,
+        user: null,
+      }));
+    },
     async listQueues() {
       return engine.listQueues();
     },
@@ -211,6 +227,15 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     async listGroups() {
       return engine.listGroups();
     },
+    async previewGroupOffsets(a) {
+      return engine.planGroupReset(resetRequest(a));
+    },
+    async resetGroupOffsets(a) {
+      return engine.resetGroupOffsets(resetRequest(a));
+    },
+    async deleteGroup(groupId) {
+      await engine.deleteGroup(groupId);
+    },
     async listDeadLetters() {
       return engine.listDeadLetterQueues();
     },
@@ -255,4 +280,15 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   };
   options.logger.info('embedded broker opened', { dataDir: options.dataDir ?? 'memory' });
   return connector;
+}
+
+function resetRequest(a: Args<'groups/previewReset'>): GroupResetRequest {
+  return {
+    groupId: a.groupId,
+    to: a.to,
+    ...(a.topic !== undefined ? { topic: a.topic } : {}),
+    ...(a.partitions !== undefined ? { partitions: a.partitions } : {}),
+    ...(a.timestamp !== undefined ? { timestamp: a.timestamp } : {}),
+    ...(a.offset !== undefined ? { offset: a.offset } : {}),
+  };
 }

@@ -4,7 +4,7 @@ import type { ConnectionInfo, ConnectionTestResult } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 
-export type View = 'overview' | 'browser' | 'publisher' | 'lag' | 'deadletters';
+export type View = 'overview' | 'details' | 'browser' | 'publisher' | 'lag' | 'deadletters';
 
 /** The selected resource a view works on; views share it so "Browse" in one opens the other. */
 export interface ResourceRef {

@@ -134,4 +134,50 @@ describe('streams', () => {
     expect(e.listTopics()).toEqual([]);
     e.close();
   });
+
+  it('previews and applies a group offset reset, refuses it while the group is active, and deletes the group', async () => {
+    const c = clock();
+    const e = memEngine({ now: c.now });
+    e.createTopic('r', { partitions: 2 });
+    const t0 = c.now();
+    for (let i = 0; i < 10; i++) {
+      c.advance(1000);
+      await e.produce('r', [{ value: b(String(i)), partition: i % 2 }]);
+    }
+    // partition 0 holds offsets 0–4 at t0+1000, +3000, …; partition 1 at t0+2000, +4000, …
+    await e.commitOffsets('g', [{ topic: 'r', partition: 0, offset: 5 }, { topic: 'r', partition: 1, offset: 2 }]);
+    const plan = e.planGroupReset({ groupId: 'g', to: 'earliest' });
+    expect(plan).toMatchObject({ groupId: 'g', state: 'Empty', canApply: true, applied: false });
+    expect(plan.changes).toEqual([
+      { topic: 'r', partition: 0, current: 5, target: 0, end: 5, lagBefore: 0, lagAfter: 5 },
+      { topic: 'r', partition: 1, current: 2, target: 0, end: 5, lagBefore: 3, lagAfter: 5 },
+    ]);
+    // A preview changes nothing.
+    expect(e.listGroups()[0]!.totalLag).toBe(3);
+    expect(e.planGroupReset({ groupId: 'g', to: 'timestamp', timestamp: t0 + 3500 }).changes.map((x) => x.target)).toEqual([2, 1]);
+    expect(e.planGroupReset({ groupId: 'g', to: 'timestamp', timestamp: t0 + 99_000 }).changes.map((x) => x.target)).toEqual([5, 5]);
+    expect(e.planGroupReset({ groupId: 'g', to: 'offset', offset: 99, topic: 'r', partitions: [1] }).changes).toEqual([
+      { topic: 'r', partition: 1, current: 2, target: 5, end: 5, lagBefore: 3, lagAfter: 0 },
+    ]);
+    expect(() => e.planGroupReset({ groupId: 'g', to: 'offset' })).toThrow(expect.objectContaining({ field: 'offset' }));
+    expect(() => e.planGroupReset({ groupId: 'nope', to: 'latest' })).toThrow(expect.objectContaining({ code: 'NOT_FOUND', field: 'groupId' }));
+    expect(() => e.planGroupReset({ groupId: 'g', to: 'latest', topic: 'r', partitions: [7] })).toThrow(expect.objectContaining({ field: 'partitions[0]' }));
+
+    const applied = await e.resetGroupOffsets({ groupId: 'g', to: 'earliest', topic: 'r', partitions: [0] });
+    expect(applied.applied).toBe(true);
+    expect(e.listGroups()[0]!.partitions.map((p) => [p.partition, p.committed, p.lag])).toEqual([[0, 0, 5], [1, 2, 3]]);
+    expect(e.listAudit().some((a) => a.action === 'reset-offsets' && a.source === 'g')).toBe(true);
+
+    e.joinGroup('g', 'm-1', ['r']);
+    const busy = e.planGroupReset({ groupId: 'g', to: 'latest' });
+    expect(busy.canApply).toBe(false);
+    expect(busy.reason).toMatch(/1 active member/);
+    await expect(e.resetGroupOffsets({ groupId: 'g', to: 'latest' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED', field: 'groupId' });
+    await expect(e.deleteGroup('g')).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    e.leaveGroup('g', 'm-1');
+    await e.deleteGroup('g');
+    expect(e.listGroups()).toEqual([]);
+    await expect(e.deleteGroup('g')).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'groupId' });
+    e.close();
+  });
 });

@@ -1,0 +1,161 @@
+/**
+ * The UI on a real Kafka broker: the connection's cluster overview, a topic's
+ * partitions and configuration, and a consumer group that a real consumer
+ * committed, reset with a preview first and then deleted. The broker is
+ * started with tests/kafka/kafka.mjs (or KAFKA_BROKERS names one); without
+ * Java or Maven the tests are skipped with the reason.
+ */
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Consumer } from '@platformatic/kafka';
+import { test, expect } from './fixtures';
+import { openFromSidebar, screenshot, unique } from './helpers';
+
+const script = join(import.meta.dirname, '..', 'kafka', 'kafka.mjs');
+const stateFile = join(tmpdir(), 'brokerdeck-kafka', `e2e-${process.pid}-${Date.now()}.json`);
+
+function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let brokers: string[] = [];
+let unavailable: string | null = null;
+let started = false;
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async () => {
+  test.setTimeout(300_000);
+  if (process.env.KAFKA_BROKERS) {
+    brokers = process.env.KAFKA_BROKERS.split(',').map((s) => s.trim());
+    return;
+  }
+  const r = await run(['start', '--state', stateFile], 280_000);
+  const m = /^KAFKA_BROKERS=(.+)$/m.exec(r.stdout);
+  if (r.code !== 0 || !m) {
+    unavailable = /^KAFKA_UNAVAILABLE=(.+)$/m.exec(r.stdout)?.[1] ?? (r.stderr.trim().split('\n').slice(-4).join(' | ') || `kafka.mjs exited with ${r.code}`);
+    await run(['stop', '--state', stateFile], 30_000);
+    if (process.env.KAFKA_REQUIRED === '1') throw new Error(`no Kafka broker: ${unavailable}`);
+    return;
+  }
+  started = true;
+  brokers = [m[1]!.trim()];
+});
+
+test.afterAll(async () => {
+  if (started) await run(['stop', '--state', stateFile], 60_000);
+});
+
+/** Consumes with a real consumer group and commits `upTo[p]` records of each partition, then leaves. */
+async function commitWithRealConsumer(topic: string, groupId: string, upTo: number[]): Promise<void> {
+  const consumer = new Consumer({ clientId: 'e2e-consumer', groupId, bootstrapBrokers: brokers, sessionTimeout: 10_000, heartbeatInterval: 500 });
+  try {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 200 });
+    const committed = upTo.map(() => 0);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (msg) => {
+        const p = msg.partition;
+        if (Number(msg.offset) < upTo[p]!) {
+          Promise.resolve(msg.commit())
+            .then(() => {
+              committed[p] = Math.max(committed[p]!, Number(msg.offset) + 1);
+              if (committed.every((x, i) => x === upTo[i])) resolve();
+            })
+            .catch(reject);
+        }
+      });
+      stream.on('error', reject);
+    });
+    await stream.close();
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+interface GroupJson {
+  groupId: string;
+  state: string;
+  partitions: Array<{ partition: number; committed: number | null; end: number; lag: number }>;
+}
+
+test('a Kafka connection: cluster, topic partitions and configuration, a group reset with a preview, then deleted', async ({ page, server, signedIn: _ }) => {
+  test.skip(unavailable !== null, `no Kafka broker: ${unavailable}`);
+  test.setTimeout(180_000);
+  const name = unique('kafka');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'kafka', name, brokers });
+  const c = `/api/connections/${id}`;
+  const topic = unique('orders');
+  const group = unique('billing');
+  await server.api('PUT', `${c}/topics/${topic}`, { partitions: 3, retentionMs: 86_400_000 });
+  for (let p = 0; p < 3; p++) await server.api('POST', `${c}/topics/${topic}/publish`, { value: `{"p":${p},"n":{{i}}}`, count: 10, partition: p });
+  await commitWithRealConsumer(topic, group, [8, 4, 0]);
+  await expect
+    .poll(async () => ((await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).find((g) => g.groupId === group)?.state ?? 'none'), { timeout: 30_000 })
+    .toBe('Empty');
+
+  // The connection: its cluster.
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Details' }).click();
+  const view = page.getByRole('region', { name: 'Details' });
+  const brokerTable = view.getByRole('table', { name: 'Brokers' });
+  await expect(brokerTable).toContainText(brokers[0]!.split(':').pop()!);
+  await expect(brokerTable).toContainText('controller');
+  await expect(view.getByRole('group', { name: 'Cluster' })).toContainText('Partitions');
+
+  // A topic: partitions with watermarks, and the broker's configuration with its source.
+  await openFromSidebar(page, topic);
+  await page.getByRole('tab', { name: 'Details' }).click();
+  await expect(view.getByRole('heading', { name: topic })).toBeVisible();
+  await expect(view.getByRole('table', { name: 'Partitions' }).getByRole('row')).toHaveCount(4);
+  const config = view.getByRole('table', { name: 'Configuration' });
+  // The topic's own setting comes first, marked as set on the topic; inherited ones follow with their source.
+  await expect(config.getByRole('row').nth(1).getByRole('cell')).toHaveText(['retention.ms', '86400000', 'topic']);
+  await expect(config.getByRole('row', { name: /^min\.insync\.replicas / })).toContainText('broker');
+  await expect(config).toContainText('cleanup.policy');
+
+  // The group: offsets as committed, then a reset to earliest: preview first, nothing changes until applied.
+  await openFromSidebar(page, group);
+  await page.getByRole('tab', { name: 'Details' }).click();
+  await expect(view.getByRole('heading', { name: group })).toBeVisible();
+  const offsets = view.getByRole('table', { name: 'Offsets' });
+  await expect(offsets.getByRole('row')).toHaveCount(3);
+  await expect(offsets.getByRole('row').nth(1)).toContainText('8');
+  await view.getByRole('combobox', { name: 'Reset to' }).selectOption('earliest');
+  await view.getByRole('combobox', { name: 'Topic to reset' }).selectOption(topic);
+  await view.getByRole('button', { name: 'Preview' }).click();
+  const preview = view.getByRole('table', { name: 'Reset preview' });
+  await expect(preview.getByRole('row')).toHaveCount(4);
+  await expect(preview).toContainText('nothing has changed yet');
+  let g = (await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).find((x) => x.groupId === group)!;
+  expect(g.partitions.map((p) => p.committed)).toEqual([8, 4]);
+  await screenshot(page, 'details-kafka');
+
+  await view.getByRole('button', { name: 'Apply reset…' }).click();
+  await page.getByRole('button', { name: 'Reset offsets', exact: true }).click();
+  await expect(view.getByRole('table', { name: 'Offsets reset' })).toBeVisible();
+  g = (await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).find((x) => x.groupId === group)!;
+  expect(g.partitions.map((p) => [p.partition, p.committed, p.lag])).toEqual([
+    [0, 0, 10],
+    [1, 0, 10],
+    [2, 0, 10],
+  ]);
+
+  await view.getByRole('button', { name: 'Delete group…' }).click();
+  await page.getByRole('button', { name: 'Delete group', exact: true }).click();
+  await expect
+    .poll(async () => (await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).some((x) => x.groupId === group), { timeout: 20_000 })
+    .toBe(false);
+  await server.api('DELETE', c);
+});
