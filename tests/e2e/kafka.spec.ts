@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Consumer } from '@platformatic/kafka';
+import { Consumer, Producer } from '@platformatic/kafka';
 import { test, expect } from './fixtures';
 import { openFromSidebar, screenshot, unique } from './helpers';
 
@@ -157,5 +157,113 @@ test('a Kafka connection: cluster, topic partitions and configuration, a group r
   await expect
     .poll(async () => (await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).some((x) => x.groupId === group), { timeout: 20_000 })
     .toBe(false);
+  await server.api('DELETE', c);
+});
+
+/** Records as Spring Kafka's DeadLetterPublishingRecoverer writes them: binary partition and offset headers. */
+async function writeSpringDeadLetters(dlt: string, original: string, count: number): Promise<void> {
+  const int32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeInt32BE(n);
+    return b;
+  };
+  const int64 = (n: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(BigInt(n));
+    return b;
+  };
+  const producer = new Producer({ clientId: 'spring-like', bootstrapBrokers: brokers, acks: -1, idempotent: true });
+  try {
+    await producer.send({
+      messages: Array.from({ length: count }, (_, i) => ({
+        topic: dlt,
+        key: Buffer.from(`payment-${i}`),
+        value: Buffer.from(JSON.stringify({ payment: i })),
+        headers: new Map<Buffer, Buffer>([
+          [Buffer.from('kafka_dlt-original-topic'), Buffer.from(original)],
+          [Buffer.from('kafka_dlt-original-partition'), int32(i % 2)],
+          [Buffer.from('kafka_dlt-original-offset'), int64(100 + i)],
+          [Buffer.from('kafka_dlt-original-consumer-group'), Buffer.from('payments-service')],
+          [Buffer.from('kafka_dlt-exception-fqcn'), Buffer.from('org.springframework.kafka.listener.ListenerExecutionFailedException')],
+          [Buffer.from('kafka_dlt-exception-message'), Buffer.from(`payment ${i} declined by the gateway`)],
+        ]),
+      })),
+    });
+  } finally {
+    await producer.close();
+  }
+}
+
+interface RecordJson {
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+async function allRecords(server: { api<T>(method: string, path: string): Promise<T> }, c: string, topic: string): Promise<RecordJson[]> {
+  const out: RecordJson[] = [];
+  let cursor: string | null = null;
+  do {
+    const qs = new URLSearchParams({ limit: '1000', ...(cursor ? { cursor } : {}) });
+    const page: { messages: RecordJson[]; nextCursor: string | null } = await server.api('GET', `${c}/topics/${topic}/messages?${qs}`);
+    out.push(...page.messages);
+    cursor = page.messages.length ? page.nextCursor : null;
+  } while (cursor);
+  return out;
+}
+
+test('a Kafka dead-letter topic: where each record failed, re-driven from the UI exactly once, and not twice', async ({ page, server, signedIn: _ }) => {
+  test.skip(unavailable !== null, `no Kafka broker: ${unavailable}`);
+  test.setTimeout(180_000);
+  const name = unique('kafka');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'kafka', name, brokers });
+  const c = `/api/connections/${id}`;
+  const original = unique('payments');
+  const dlt = `${original}.DLT`;
+  const N = 30;
+  await server.api('PUT', `${c}/topics/${original}`, { partitions: 2 });
+  await server.api('PUT', `${c}/topics/${dlt}`, { partitions: 1 });
+  await writeSpringDeadLetters(dlt, original, N);
+
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  const list = page.getByRole('complementary', { name: 'Dead-letter topics' });
+  await list.getByRole('button', { name: new RegExp(dlt.replace(/\./g, '\\.')) }).click();
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlt}` });
+  const first = grid.getByRole('row').nth(1);
+  await expect(first).toContainText('ListenerExecutionFailedException');
+  await expect(first).toContainText(`${original}-0 @100`);
+  await expect(first).toContainText('payments-service');
+  await expect(first).toContainText('payment 0 declined by the gateway');
+
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await expect(page.getByTestId('selection')).toHaveText(`All ${N} records`);
+  await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('radio', { name: 'The topic each one came from' })).toBeChecked();
+  await dialog.getByRole('textbox', { name: 'Rate limit' }).fill('20');
+  await dialog.getByRole('button', { name: 'Start re-drive' }).click();
+  const progress = page.getByRole('region', { name: 'Re-drive progress' });
+  await expect(progress.getByRole('progressbar')).toHaveAttribute('aria-valuenow', '100', { timeout: 60_000 });
+  await expect(progress).toContainText(`Done: ${N} of ${N} records re-driven to ${original}`);
+  await screenshot(page, 'deadletters-kafka');
+
+  // Every record is in the original topic exactly once, key and headers kept, with the re-drive recorded.
+  await expect.poll(async () => (await allRecords(server, c, original)).length, { timeout: 20_000 }).toBe(N);
+  const back = await allRecords(server, c, original);
+  expect(back.map((r) => (JSON.parse(r.value!) as { payment: number }).payment).sort((a, b) => a - b)).toEqual(Array.from({ length: N }, (_, i) => i));
+  expect(back.every((r) => r.key === `payment-${(JSON.parse(r.value!) as { payment: number }).payment}`)).toBe(true);
+  expect(back.every((r) => r.headers['kafka_dlt-original-topic'] === original && r.headers['x-redriven-from'] !== undefined)).toBe(true);
+
+  // Re-driving the same records again moves nothing: each was remembered.
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  await page.getByRole('button', { name: 'Select all' }).click();
+  await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
+  await dialog.getByRole('button', { name: 'Start re-drive' }).click();
+  await expect(progress).toContainText('Done: 0 of', { timeout: 30_000 });
+  await expect(page.getByTestId('skipped')).toHaveText(String(N));
+  expect((await allRecords(server, c, original)).length).toBe(N);
   await server.api('DELETE', c);
 });

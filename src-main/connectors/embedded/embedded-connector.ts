@@ -3,7 +3,7 @@
  * API to the contract's JSON shapes. The engine runs in this process; its
  * database lives in the data directory as brokerdeck.db.
  */
-import { Engine, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
+import { BrokerError, Engine, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../core/logger.js';
@@ -253,11 +253,12 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         ...(a.ratePerSecond !== undefined ? { ratePerSecond: a.ratePerSecond } : {}),
       });
     },
+    // Jobs of other connections are looked up here too: an unknown id is "not mine", not an error.
     async getRedrive(id) {
-      return engine.getRedrive(id);
+      return orNull(() => engine.getRedrive(id));
     },
     async cancelRedrive(id) {
-      return engine.cancelRedrive(id);
+      return orNull(() => engine.cancelRedrive(id));
     },
     async listRedrives() {
       return engine.listRedrives();
@@ -291,4 +292,13 @@ function resetRequest(a: Args<'groups/previewReset'>): GroupResetRequest {
     ...(a.timestamp !== undefined ? { timestamp: a.timestamp } : {}),
     ...(a.offset !== undefined ? { offset: a.offset } : {}),
   };
+}
+
+function orNull<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof BrokerError && error.code === 'NOT_FOUND') return null;
+    throw error;
+  }
 }

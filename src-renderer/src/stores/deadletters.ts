@@ -18,6 +18,8 @@ export interface RedriveRequest {
   edit?: { body?: string; headers?: Record<string, unknown> };
   /** Just this message (editing), instead of the selection. */
   messageId?: string;
+  /** Kafka: re-drive records even if they were re-driven before. */
+  force?: boolean;
 }
 
 /** The end states a job never leaves (the contract's FINAL_JOB_STATES; the renderer imports types only). */
@@ -48,6 +50,8 @@ export const useDeadLetters = defineStore('deadletters', () => {
   let unsubscribeJob: (() => void) | null = null;
   let pollTimer: ReturnType<typeof setInterval> | null = null;
 
+  /** Kafka connections keep dead letters in topics (`orders.DLT`); the others in queues. */
+  const kind = computed<'queue' | 'topic'>(() => (connections.selected?.kind === 'kafka' ? 'topic' : 'queue'));
   const selectedCount = computed(() => (allMatching.value ? (appliedFilter.value ? pager.matched.value : pager.total.value || pager.scanRows.value.length) : selection.value.size));
 
   async function refresh() {
@@ -67,13 +71,18 @@ export const useDeadLetters = defineStore('deadletters', () => {
     anchor = -1;
     actionError.value = null;
     let count = 0;
+    const connectionId = connections.selectedId;
+    const k = kind.value;
     try {
-      count = (await api.call('queues/get', { connectionId: connections.selectedId, queue })).messages;
+      count =
+        k === 'queue'
+          ? (await api.call('queues/get', { connectionId, queue })).messages
+          : ((await api.call('topics/list', { connectionId })).find((t) => t.name === queue)?.messages ?? 0);
     } catch (e) {
       actionError.value = `Could not open "${queue}": ${describeError(e)}`;
     }
     pager.open(
-      { connectionId: connections.selectedId, kind: 'queue', name: queue },
+      { connectionId, kind: k, name: queue },
       { count, start: 0, filter: appliedFilter.value ? { q: appliedFilter.value } : {}, pageSize: settings.pageSize },
     );
   }
@@ -157,9 +166,12 @@ export const useDeadLetters = defineStore('deadletters', () => {
     if (req.target) input.target = req.target;
     if (req.ratePerSecond) input.ratePerSecond = req.ratePerSecond;
     if (req.edit) input.edit = req.edit;
+    if (req.force) input.force = true;
+    const original = kind.value === 'topic' ? 'original topic' : 'original queue';
+    const target = !req.target ? original : kind.value === 'topic' ? req.target.exchange : `${req.target.exchange} → ${req.target.routingKey}`;
     try {
       const { id } = await api.call('redrives/start', input);
-      job.value = { id, connectionId: input.connectionId, source, target: req.target ? `${req.target.exchange} → ${req.target.routingKey}` : 'original queue', state: 'pending', moved: 0, total: 0, failed: 0, ratePerSecond: req.ratePerSecond, startedAt: Date.now() };
+      job.value = { id, connectionId: input.connectionId, source, target, state: 'pending', moved: 0, total: 0, failed: 0, ratePerSecond: req.ratePerSecond, startedAt: Date.now() };
       clearSelection();
       watchJob(id);
     } catch (e) {
@@ -218,6 +230,7 @@ export const useDeadLetters = defineStore('deadletters', () => {
   }
 
   return {
+    kind,
     list,
     listError,
     selectedQueue,

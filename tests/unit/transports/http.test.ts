@@ -94,6 +94,16 @@ describe('HTTP transport', () => {
     expect((await raw('/api/nothing-here', { headers: auth })).status).toBe(404);
   });
 
+  it('looks a re-drive up in every connection: one the embedded broker does not know is not an error there', async () => {
+    // Every connection is asked in turn; the embedded broker, asked first, must answer "not mine"
+    // so the jobs of RabbitMQ and Kafka connections are found after it.
+    for (const method of ['GET', 'DELETE']) {
+      const res = await raw('/api/redrives/kr-elsewhere', { method, headers: auth });
+      expect(res.status).toBe(404);
+      expect(JSON.parse(res.body).error).toEqual({ code: 'NOT_FOUND', message: 're-drive "kr-elsewhere" does not exist', field: 'id' });
+    }
+  });
+
   it('serves an OpenAPI document that lists the routes', async () => {
     const res = await raw('/api/openapi.json');
     expect(res.status).toBe(200);
