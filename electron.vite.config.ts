@@ -41,6 +41,8 @@ export default defineConfig({
     resolve: { alias: { '@contract': resolve(root, 'src-main/contract') } },
     build: {
       outDir: resolve(root, 'out/renderer'),
+      // Smaller bundles parse sooner: start-up with 5,000 queues is measured in milliseconds.
+      minify: 'esbuild',
       rollupOptions: { input: { index: resolve(root, 'src-renderer/index.html') } },
     },
   },

@@ -48,15 +48,16 @@ export const useResources = defineStore('resources', () => {
     return () => listeners.delete(fn);
   }
 
-  async function loadLists(connectionId: string, gen: number) {
+  /** `sampled`: queues and groups come from the stats stream, whose first sample is sent at once. */
+  async function loadLists(connectionId: string, gen: number, sampled = false) {
     const info = connections.list.find((c) => c.id === connectionId);
     const caps = info?.capabilities ?? [];
     const tasks: Array<Promise<void>> = [];
-    if (caps.includes('queues'))
+    if (caps.includes('queues') && !sampled)
       tasks.push(api.call('queues/list', { connectionId }).then((q) => void (gen === generation && !updatedAt.value && (queues.value = q))));
     if (caps.includes('exchanges')) tasks.push(api.call('exchanges/list', { connectionId }).then((x) => void (gen === generation && (exchanges.value = x))));
     if (caps.includes('topics')) tasks.push(api.call('topics/list', { connectionId }).then((t) => void (gen === generation && (topics.value = t))));
-    if (caps.includes('groups') && !updatedAt.value)
+    if (caps.includes('groups') && !updatedAt.value && !sampled)
       tasks.push(api.call('groups/list', { connectionId }).then((g) => void (gen === generation && (groups.value = g))));
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -95,7 +96,9 @@ export const useResources = defineStore('resources', () => {
         for (const fn of listeners) fn(snapshot);
       },
       (e) => {
-        if (gen === generation) liveError.value = `Live statistics are not available: ${describeError(e)}`;
+        if (gen !== generation) return;
+        liveError.value = `Live statistics are not available: ${describeError(e)}`;
+        void loadLists(connectionId, gen);
       },
     );
   }
@@ -110,7 +113,9 @@ export const useResources = defineStore('resources', () => {
     groups.value = [];
     updatedAt.value = null;
     liveError.value = null;
-    void loadLists(connectionId, gen);
+    // With the stream on, its first sample (sent at once) lists the queues: asking twice
+    // would make the core build, and the page parse, 5,000 queues twice on start-up.
+    void loadLists(connectionId, gen, live.value);
     if (live.value) subscribeStats(connectionId, gen);
     // Topics and exchanges are not in the stats snapshot; a slow poll keeps them current
     // (and queues and groups too while the stats stream is off).
