@@ -412,24 +412,8 @@ export interface GroupResetRequest {
   offset?: number;
 }
 
-export interface GroupOffsetChange {
-  topic: string;
-  partition: number;
-  current: number | null;
-  target: number;
-  end: number;
-  lagBefore: number;
-  lagAfter: number;
-}
-
-export interface GroupResetPlan {
-  groupId: string;
-  state: string;
-  canApply: boolean;
-  reason?: string;
-  changes: GroupOffsetChange[];
-  applied: boolean;
-}
+/** What a reset would change, partition by partition: the contract's shapes, as the API returns them. */
+export type { GroupOffsetChange, GroupOffsetsPreview as GroupResetPlan } from '../contract/types.js';
 
 // ---- dead letters, re-drive, audit ----------------------------------------
 

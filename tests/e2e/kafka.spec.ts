@@ -5,30 +5,13 @@
  * started with tests/kafka/kafka.mjs (or KAFKA_BROKERS names one); without
  * Java or Maven the tests are skipped with the reason.
  */
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Consumer, Producer } from '@platformatic/kafka';
+import { parseLines, runKafkaScript as run, whyUnavailable } from '../kafka/control';
 import { test, expect } from './fixtures';
 import { openFromSidebar, screenshot, unique } from './helpers';
-
-const script = join(import.meta.dirname, '..', 'kafka', 'kafka.mjs');
 const stateFile = join(tmpdir(), 'brokerdeck-kafka', `e2e-${process.pid}-${Date.now()}.json`);
-
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let brokers: string[] = [];
 let unavailable: string | null = null;
@@ -43,15 +26,15 @@ test.beforeAll(async () => {
     return;
   }
   const r = await run(['start', '--state', stateFile], 280_000);
-  const m = /^KAFKA_BROKERS=(.+)$/m.exec(r.stdout);
-  if (r.code !== 0 || !m) {
-    unavailable = /^KAFKA_UNAVAILABLE=(.+)$/m.exec(r.stdout)?.[1] ?? (r.stderr.trim().split('\n').slice(-4).join(' | ') || `kafka.mjs exited with ${r.code}`);
+  const bootstrap = parseLines(r.stdout).KAFKA_BROKERS;
+  if (r.code !== 0 || !bootstrap) {
+    unavailable = whyUnavailable(r);
     await run(['stop', '--state', stateFile], 30_000);
     if (process.env.KAFKA_REQUIRED === '1') throw new Error(`no Kafka broker: ${unavailable}`);
     return;
   }
   started = true;
-  brokers = [m[1]!.trim()];
+  brokers = [bootstrap.trim()];
 });
 
 test.afterAll(async () => {

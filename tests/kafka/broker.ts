@@ -14,13 +14,12 @@
  * and -512 and PLAIN are tried as the test says), KAFKA_SSL_BROKERS and
  * KAFKA_SSL_CA (a PEM file).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-
-const script = join(import.meta.dirname, 'kafka.mjs');
+import { kafkaScript as script, parseLines, runKafkaScript as run, whyUnavailable } from './control.js';
 
 export interface KafkaTestBroker {
   /** PLAINTEXT bootstrap servers. */
@@ -40,34 +39,6 @@ export interface KafkaBrokerHandle {
   require(ctx: { skip: (note?: string) => never }): KafkaTestBroker;
   readonly broker: KafkaTestBroker | null;
   readonly reason: string | null;
-}
-
-function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: stderr + String(error) });
-    });
-  });
-}
-
-function parseLines(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
 }
 
 function external(): KafkaTestBroker {
@@ -104,7 +75,7 @@ export function useKafkaBroker(): KafkaBrokerHandle {
     const r = await run(['start', '--state', stateFile], 240_000);
     const lines = parseLines(r.stdout);
     if (r.code !== 0 || !lines.KAFKA_BROKERS) {
-      const why = lines.KAFKA_UNAVAILABLE ?? (r.stderr.trim().split('\n').slice(-6).join(' | ') || `kafka.mjs exited with ${r.code}`);
+      const why = whyUnavailable(r);
       state.reason = `no Kafka broker: ${why}`;
       await run(['stop', '--state', stateFile], 30_000);
       if (process.env.KAFKA_REQUIRED === '1') throw new Error(state.reason);
