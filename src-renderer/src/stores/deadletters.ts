@@ -9,6 +9,7 @@ import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 import { usePager } from '../lib/pager';
 import { useConnections } from './connections';
+import { useResources } from './resources';
 import { useSettings } from './settings';
 
 export interface RedriveRequest {
@@ -31,6 +32,7 @@ export function isFinal(job: RedriveJob): boolean {
 export const useDeadLetters = defineStore('deadletters', () => {
   const connections = useConnections();
   const settings = useSettings();
+  const resources = useResources();
   const list = ref<DeadLetterQueueInfo[]>([]);
   const listError = ref<string | null>(null);
   const selectedQueue = ref<string | null>(null);
@@ -142,6 +144,8 @@ export const useDeadLetters = defineStore('deadletters', () => {
       if (isFinal(j)) {
         stopWatching();
         void refresh();
+        // The sidebar's and overview's counts of the source and target change at once.
+        void resources.refresh();
         void loadAudit();
         if (selectedQueue.value) void open(selectedQueue.value);
       }
