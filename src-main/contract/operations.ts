@@ -53,6 +53,12 @@ const intFromQuery = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
     .min(min, `${what} must be at least ${min}`)
     .max(max, `${what} must be at most ${max}`);
 
+/** A boolean in a JSON body, or `true`/`false`/`1`/`0` in a query string (where "false" must not read as true). */
+const boolFromQuery = (what: string) =>
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: `${what} must be true or false` })
+    .transform((v) => v === true || v === 'true' || v === '1');
+
 const args = z.record(z.string(), z.unknown(), { error: 'arguments must be an object' });
 
 export const messagePropertiesSchema = z
@@ -237,7 +243,7 @@ export const operations = {
       arguments: args.default({}),
     }),
   ),
-  'exchanges/delete': op<{ deleted: true }>()(z.object({ connectionId, exchange: name('exchange'), ifUnused: z.coerce.boolean().default(false) })),
+  'exchanges/delete': op<{ deleted: true }>()(z.object({ connectionId, exchange: name('exchange'), ifUnused: boolFromQuery('ifUnused').default(false) })),
 
   'bindings/list': op<BindingInfo[]>()(z.object({ connectionId })),
   'bindings/create': op<BindingInfo>()(
@@ -274,7 +280,7 @@ export const operations = {
     }),
   ),
   'queues/delete': op<{ messageCount: number }>()(
-    z.object({ connectionId, queue: name('queue'), ifUnused: z.coerce.boolean().default(false), ifEmpty: z.coerce.boolean().default(false) }),
+    z.object({ connectionId, queue: name('queue'), ifUnused: boolFromQuery('ifUnused').default(false), ifEmpty: boolFromQuery('ifEmpty').default(false) }),
   ),
   'queues/purge': op<{ messageCount: number }>()(z.object({ connectionId, queue: name('queue') })),
   'queues/messages': op<BrowsePage<MessageView>>()(
@@ -284,7 +290,12 @@ export const operations = {
       limit: intFromQuery('limit', 1, 100_000).default(100),
       cursor: z.string().max(200).optional(),
       position: intFromQuery('position').optional(),
-      includeUnacked: z.coerce.boolean().default(true),
+      includeUnacked: boolFromQuery('includeUnacked').default(true),
+      /**
+       * RabbitMQ: the person accepts that peeking a quorum queue with a delivery
+       * limit counts one delivery attempt per message (refused without it).
+       */
+      allowQuorumPeek: boolFromQuery('allowQuorumPeek').default(false),
       ...filterSchema.shape,
     }),
   ),
@@ -294,6 +305,8 @@ export const operations = {
       queue: name('queue'),
       count: z.number().int().min(1, 'count must be at least 1').max(10_000, 'count must be at most 10,000').default(1),
       ackMode: z.enum(['ack', 'requeue', 'reject'], { error: 'ackMode must be ack, requeue or reject' }),
+      /** As for queues/messages: requeueing on a quorum queue with a delivery limit counts a delivery. */
+      allowQuorumPeek: z.boolean().default(false),
     }),
   ),
 

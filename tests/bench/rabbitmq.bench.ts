@@ -178,7 +178,7 @@ async function withBroker(b: TestBroker): Promise<BenchResult[]> {
     const peekTimes: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = performance.now();
-      const page = await rabbit.browseQueue({ queue: 'peek', limit: PEEK_N, includeUnacked: true });
+      const page = await rabbit.browseQueue({ queue: 'peek', limit: PEEK_N, includeUnacked: true, allowQuorumPeek: false });
       peekTimes.push(performance.now() - started);
       if (page.messages.length !== PEEK_N) throw new Error(`peek returned ${page.messages.length} messages`);
     }

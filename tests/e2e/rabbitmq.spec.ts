@@ -114,3 +114,43 @@ test('a RabbitMQ queue dead-lettered by policy: peeked without loss, its policy 
   }
   await server.api('DELETE', `/api/connections/${id}`);
 });
+
+test('a quorum queue with a delivery limit is not peeked until the person accepts the cost', async ({ page, server, signedIn: _ }) => {
+  test.skip(!env.ok, `no RabbitMQ: ${env.ok ? '' : env.reason}`);
+  if (!env.ok) return;
+  const b = env;
+  const conn = await b.connect();
+  try {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('payments', { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 5 } });
+    for (let i = 0; i < 3; i++) ch.sendToQueue('payments', Buffer.from(`payment ${i}`), { messageId: `p-${i}`, persistent: true });
+    await ch.waitForConfirms();
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+  const name = unique('rabbit');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, ...(process.env.RABBITMQ_MANAGEMENT_URL ? { managementUrl: process.env.RABBITMQ_MANAGEMENT_URL } : {}) });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await expect(page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: /^payments\b/ })).toBeVisible({ timeout: 30_000 });
+  await openFromSidebar(page, 'payments');
+  await expect(page.getByRole('alert').filter({ hasText: 'quorum queue with a delivery limit of 5' })).toBeVisible();
+  await page.getByRole('button', { name: 'Peek anyway' }).click();
+  const grid = page.getByRole('grid', { name: 'Messages' });
+  await expect(grid.getByRole('row').nth(3)).toContainText('payment 2');
+  // Still all there, in order: nothing was acked.
+  const check = await b.connect();
+  try {
+    const ch = await check.createChannel();
+    const bodies: string[] = [];
+    for (;;) {
+      const m = await ch.get('payments', { noAck: true });
+      if (!m) break;
+      bodies.push(m.content.toString());
+    }
+    expect(bodies).toEqual(['payment 0', 'payment 1', 'payment 2']);
+  } finally {
+    await check.close();
+  }
+  await server.api('DELETE', `/api/connections/${id}`);
+});

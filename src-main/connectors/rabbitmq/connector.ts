@@ -635,8 +635,8 @@ export class RabbitConnector implements Connector {
     return deliveryLimit(q, this.serverMajor, matched.map((p) => p.definition));
   }
 
-  private async quorumGuard(q: MgmtQueue): Promise<void> {
-    if (this.config.allowQuorumPeek) return;
+  private async quorumGuard(q: MgmtQueue, allowedThisTime: boolean): Promise<void> {
+    if (this.config.allowQuorumPeek || allowedThisTime) return;
     const limit = await this.deliveryLimitOf(q);
     if (limit !== null) throw quorumRefusal(q.name, limit);
   }
@@ -674,7 +674,7 @@ export class RabbitConnector implements Connector {
       return { messages: matched, nextCursor: full ? String(read.next) : null, scanned: views.length, matched: matched.length };
     }
 
-    if (type === 'quorum') await this.quorumGuard(q);
+    if (type === 'quorum') await this.quorumGuard(q, a.allowQuorumPeek);
     const start = startAt();
     if (start >= limits.maxMessages) {
       throw new ApiError(
@@ -708,7 +708,7 @@ export class RabbitConnector implements Connector {
     if (type === 'stream') {
       throw new ApiError('PRECONDITION_FAILED', `queue "${a.queue}" is a stream: its messages are read by offset and never removed; browse it instead`, 'queue');
     }
-    if (type === 'quorum' && a.ackMode === 'requeue') await this.quorumGuard(q);
+    if (type === 'quorum' && a.ackMode === 'requeue') await this.quorumGuard(q, a.allowQuorumPeek);
     const model = await this.amqp();
     const limits = { ...this.options.peekLimits, maxMessages: Math.max(this.options.peekLimits.maxMessages, 10_000) };
     return this.exclusive(a.queue, async () => {

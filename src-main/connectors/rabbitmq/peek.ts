@@ -201,7 +201,7 @@ export function quorumRefusal(queue: string, limit: number): ApiError {
   return new ApiError(
     'PRECONDITION_FAILED',
     `queue "${queue}" is a quorum queue with a delivery limit of ${limit}: peeking returns each message to the queue, which counts as a delivery ` +
-      `attempt, so messages near the limit would be dead-lettered or dropped. Turn on "allow quorum peek" for this connection to peek anyway.`,
+      `attempt, so messages near the limit would be dead-lettered or dropped. Peek anyway only if that is acceptable (allowQuorumPeek: true for this request, or "allow quorum peek" for the connection).`,
     'queue',
   );
 }

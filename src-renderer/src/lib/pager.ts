@@ -37,6 +37,8 @@ export interface PagerTarget {
   name: string;
   /** Topics: read one partition (positional) instead of all (scan). */
   partition?: number;
+  /** RabbitMQ quorum queues with a delivery limit: the person accepted that a peek counts a delivery. */
+  allowQuorumPeek?: boolean;
 }
 
 export function messageRow(m: MessageView, index: number): Row {
@@ -93,6 +95,7 @@ export async function fetchPage(
       limit: opts.limit,
       ...(opts.cursor ? { cursor: opts.cursor } : {}),
       ...(opts.position !== undefined ? { position: opts.position } : {}),
+      ...(target.allowQuorumPeek ? { allowQuorumPeek: true } : {}),
       ...filter,
     });
     return { ...page, messages: page.messages.map((m, i) => messageRow(m, startIndex + i)) };

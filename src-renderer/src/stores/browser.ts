@@ -5,7 +5,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { MessageFilter } from '@contract/operations';
-import { api, describeError } from '../api/client';
+import { api, ClientError, describeError } from '../api/client';
 import { usePager, recordRow, hasFilter, fetchPage, type Row } from '../lib/pager';
 
 /** Rows read first when a queue opens: enough to fill the screen, small enough to come back fast. */
@@ -102,6 +102,12 @@ export const useBrowser = defineStore('browser', () => {
   const tailError = ref<string | null>(null);
   let untail: (() => void) | null = null;
   const openError = ref<string | null>(null);
+  /**
+   * Set when RabbitMQ refused to peek a quorum queue with a delivery limit; the
+   * person may accept the cost (one delivery attempt per message) for that queue.
+   */
+  const quorumRefused = ref<string | null>(null);
+  const quorumConsent = new Set<string>();
   const exporting = ref<{ format: 'ndjson' | 'csv'; rows: number } | null>(null);
   let exportStop = false;
   const exportError = ref<string | null>(null);
@@ -127,6 +133,8 @@ export const useBrowser = defineStore('browser', () => {
     stopTail();
     const connectionId = connections.selectedId;
     openError.value = null;
+    quorumRefused.value = null;
+    const consented = kind === 'queue' && quorumConsent.has(`${connectionId}\u0000${name}`);
     selection.value = new Set();
     active.value = -1;
     detail.value = null;
@@ -140,10 +148,14 @@ export const useBrowser = defineStore('browser', () => {
         const filtered = hasFilter(applied.value);
         const [q, first] = await Promise.all([
           api.call('queues/get', { connectionId, queue: name }),
-          filtered ? Promise.resolve(null) : fetchPage({ connectionId, kind: 'queue', name }, { limit: Math.min(settings.pageSize, HEAD_ROWS), position: 0 }, 0),
+          filtered
+            ? Promise.resolve(null)
+            : fetchPage({ connectionId, kind: 'queue', name, ...(consented ? { allowQuorumPeek: true } : {}) }, { limit: Math.min(settings.pageSize, HEAD_ROWS), position: 0 }, 0),
         ]);
-        count = q.messages;
         head = first?.messages;
+        // A remote broker's count can trail its queue (RabbitMQ's management statistics
+        // are a few seconds old): what was just read is there for certain.
+        count = Math.max(q.messages, head?.length ?? 0);
       } else {
         const topics = await api.call('topics/list', { connectionId });
         const t = topics.find((x) => x.name === name);
@@ -156,13 +168,20 @@ export const useBrowser = defineStore('browser', () => {
       }
     } catch (e) {
       openError.value = `Could not open ${kind} "${name}": ${describeError(e)}`;
+      if (kind === 'queue' && e instanceof ClientError && e.code === 'PRECONDITION_FAILED' && /quorum queue with a delivery limit/.test(e.message)) quorumRefused.value = name;
       pager.close();
       return;
     }
     pager.open(
-      { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}) },
+      { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}), ...(consented ? { allowQuorumPeek: true } : {}) },
       { count, start, filter: applied.value, pageSize: settings.pageSize, ...(head ? { head } : {}) },
     );
+  }
+
+  /** Peeks the refused quorum queue anyway, now and for the rest of the session. */
+  async function peekAnyway(name: string) {
+    quorumConsent.add(`${connections.selectedId}\u0000${name}`);
+    await open('queue', name);
   }
 
   async function reload() {
@@ -293,6 +312,8 @@ export const useBrowser = defineStore('browser', () => {
     tailing,
     tailError,
     openError,
+    quorumRefused,
+    peekAnyway,
     exporting,
     exportError,
     target,

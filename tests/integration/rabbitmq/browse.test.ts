@@ -127,21 +127,21 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     await ch.assertQueue('peek-classic', { durable: true });
     await fill(ch, 'peek-classic', 50, 'p');
 
-    const first = await rabbit.browseQueue({ queue: 'peek-classic', limit: 20, includeUnacked: true });
+    const first = await rabbit.browseQueue({ queue: 'peek-classic', limit: 20, includeUnacked: true, allowQuorumPeek: false });
     expect(first.messages.map((m) => m.properties.messageId)).toEqual(Array.from({ length: 20 }, (_, i) => `p-${i}`));
     expect(first).toMatchObject({ scanned: 20, matched: 20, nextCursor: '20' });
     expect(first.messages[0]).toMatchObject({ position: 0, bodyEncoding: 'utf8', routingKey: 'peek-classic', state: 'ready' });
     expect(JSON.parse(first.messages[3]!.body)).toEqual({ n: 3, tag: 'p-3' });
     expect(first.messages[3]!.properties.headers).toEqual({ seq: 3 });
 
-    const second = await rabbit.browseQueue({ queue: 'peek-classic', limit: 20, cursor: first.nextCursor!, includeUnacked: true });
+    const second = await rabbit.browseQueue({ queue: 'peek-classic', limit: 20, cursor: first.nextCursor!, includeUnacked: true, allowQuorumPeek: false });
     expect(second.messages.map((m) => m.properties.messageId)).toEqual(Array.from({ length: 20 }, (_, i) => `p-${i + 20}`));
     // The first page's messages came back: now marked redelivered, same ids.
-    const again = await rabbit.browseQueue({ queue: 'peek-classic', limit: 5, includeUnacked: true });
+    const again = await rabbit.browseQueue({ queue: 'peek-classic', limit: 5, includeUnacked: true, allowQuorumPeek: false });
     expect(again.messages.every((m) => m.redelivered)).toBe(true);
     expect(again.messages.map((m) => m.id)).toEqual(first.messages.slice(0, 5).map((m) => m.id));
 
-    const filtered = await rabbit.browseQueue({ queue: 'peek-classic', limit: 50, jsonPath: '$.n', jsonEquals: '7', includeUnacked: true });
+    const filtered = await rabbit.browseQueue({ queue: 'peek-classic', limit: 50, jsonPath: '$.n', jsonEquals: '7', includeUnacked: true, allowQuorumPeek: false });
     expect(filtered.scanned).toBe(50);
     expect(filtered.matched).toBe(1);
     expect(filtered.messages[0]?.properties.messageId).toBe('p-7');
@@ -163,16 +163,16 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     await fill(ch, 'quorum-limited', 5, 'q');
     await fill(ch, 'quorum-policy', 5, 'qp');
 
-    await expect(rabbit.browseQueue({ queue: 'quorum-limited', limit: 10, includeUnacked: true })).rejects.toMatchObject({
+    await expect(rabbit.browseQueue({ queue: 'quorum-limited', limit: 10, includeUnacked: true, allowQuorumPeek: false })).rejects.toMatchObject({
       code: 'PRECONDITION_FAILED',
       message: expect.stringMatching(/delivery limit of 2/),
     });
     // Refused at once, before the queue's own statistics show the new policy.
-    await expect(rabbit.browseQueue({ queue: 'quorum-policy', limit: 10, includeUnacked: true })).rejects.toMatchObject({
+    await expect(rabbit.browseQueue({ queue: 'quorum-policy', limit: 10, includeUnacked: true, allowQuorumPeek: false })).rejects.toMatchObject({
       code: 'PRECONDITION_FAILED',
       message: expect.stringMatching(/delivery limit of 3/),
     });
-    await expect(rabbit.getMessages({ queue: 'quorum-limited', count: 1, ackMode: 'requeue' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(rabbit.getMessages({ queue: 'quorum-limited', count: 1, ackMode: 'requeue', allowQuorumPeek: false })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
 
     // Nothing was delivered: a consumer sees delivery count 0 on every message.
     const probe = await raw.createChannel();
@@ -180,29 +180,41 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     expect(m && m.properties.headers?.['x-delivery-count']).toBeFalsy();
     await probe.close();
 
-    const allowed = await quorumPeeker.browseQueue({ queue: 'quorum-limited', limit: 10, includeUnacked: true });
+    const allowed = await quorumPeeker.browseQueue({ queue: 'quorum-limited', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     expect(allowed.messages.map((x) => x.properties.messageId)).toEqual(['q-0', 'q-1', 'q-2', 'q-3', 'q-4']);
     // A quorum queue takes returned messages back through its log; the peek waits until they count again.
     expect((await ch.checkQueue('quorum-limited')).messageCount).toBe(5);
+
+    // Or one request at a time, when the person accepts that each message's delivery count goes up by one.
+    const consented = await rabbit.browseQueue({ queue: 'quorum-policy', limit: 10, includeUnacked: true, allowQuorumPeek: true });
+    expect(consented.messages.map((x) => x.properties.messageId)).toEqual(['qp-0', 'qp-1', 'qp-2', 'qp-3', 'qp-4']);
+    expect((await ch.checkQueue('quorum-policy')).messageCount).toBe(5);
+    const requeued = await rabbit.getMessages({ queue: 'quorum-policy', count: 1, ackMode: 'requeue', allowQuorumPeek: true });
+    expect(requeued.map((x) => x.properties.messageId)).toEqual(['qp-0']);
+    const after = await raw.createChannel();
+    const counted = await after.get('quorum-policy', { noAck: false });
+    // The consent was needed: RabbitMQ counted those returns as delivery attempts.
+    expect(Number(counted && counted.properties.headers?.['x-delivery-count'])).toBeGreaterThanOrEqual(1);
+    await after.close();
   });
 
   it('reads a stream by offset, page by page, without side effects', async () => {
     await ch.assertQueue('events', { durable: true, arguments: { 'x-queue-type': 'stream' } });
     await fill(ch, 'events', 30, 's');
-    const page1 = await rabbit.browseQueue({ queue: 'events', limit: 10, includeUnacked: true });
+    const page1 = await rabbit.browseQueue({ queue: 'events', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     expect(page1.messages.map((m) => m.properties.messageId)).toEqual(Array.from({ length: 10 }, (_, i) => `s-${i}`));
     expect(page1.messages.map((m) => m.position)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(page1.nextCursor).toBe('10');
-    const page2 = await rabbit.browseQueue({ queue: 'events', limit: 10, cursor: page1.nextCursor!, includeUnacked: true });
+    const page2 = await rabbit.browseQueue({ queue: 'events', limit: 10, cursor: page1.nextCursor!, includeUnacked: true, allowQuorumPeek: false });
     expect(page2.messages.map((m) => m.properties.messageId)).toEqual(Array.from({ length: 10 }, (_, i) => `s-${i + 10}`));
-    const tail = await rabbit.browseQueue({ queue: 'events', limit: 100, position: 25, includeUnacked: true });
+    const tail = await rabbit.browseQueue({ queue: 'events', limit: 100, position: 25, includeUnacked: true, allowQuorumPeek: false });
     expect(tail.messages.map((m) => m.properties.messageId)).toEqual(['s-25', 's-26', 's-27', 's-28', 's-29']);
     expect(tail.nextCursor).toBeNull();
     // Reading again gives the same messages, not redelivered.
-    const again = await rabbit.browseQueue({ queue: 'events', limit: 10, includeUnacked: true });
+    const again = await rabbit.browseQueue({ queue: 'events', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     expect(again.messages.map((m) => m.id)).toEqual(page1.messages.map((m) => m.id));
     expect(again.messages.some((m) => m.redelivered)).toBe(false);
-    await expect(rabbit.getMessages({ queue: 'events', count: 1, ackMode: 'ack' })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+    await expect(rabbit.getMessages({ queue: 'events', count: 1, ackMode: 'ack', allowQuorumPeek: false })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
   });
 
   it('publishes with confirms: routed, returned as unroutable when mandatory finds no queue, and errors for a missing exchange', async () => {
@@ -246,17 +258,17 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     await ch.bindQueue('get-dlq', 'get-dlx', '');
     await ch.assertQueue('get-q', { durable: true, arguments: { 'x-dead-letter-exchange': 'get-dlx' } });
     await fill(ch, 'get-q', 6, 'g');
-    const requeued = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'requeue' });
+    const requeued = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'requeue', allowQuorumPeek: false });
     expect(requeued.map((m) => m.properties.messageId)).toEqual(['g-0', 'g-1']);
     expect((await ch.checkQueue('get-q')).messageCount).toBe(6);
-    const rejected = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'reject' });
+    const rejected = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'reject', allowQuorumPeek: false });
     expect(rejected.map((m) => m.properties.messageId)).toEqual(['g-0', 'g-1']);
-    const acked = await rabbit.getMessages({ queue: 'get-q', count: 1, ackMode: 'ack' });
+    const acked = await rabbit.getMessages({ queue: 'get-q', count: 1, ackMode: 'ack', allowQuorumPeek: false });
     expect(acked.map((m) => m.properties.messageId)).toEqual(['g-2']);
     expect((await ch.checkQueue('get-q')).messageCount).toBe(3);
     expect((await ch.checkQueue('get-dlq')).messageCount).toBe(2);
 
-    const dead = await rabbit.browseQueue({ queue: 'get-dlq', limit: 10, includeUnacked: true });
+    const dead = await rabbit.browseQueue({ queue: 'get-dlq', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     const death = (dead.messages[0]!.properties.headers!['x-death'] as Array<Record<string, unknown>>)[0]!;
     expect(death).toMatchObject({ queue: 'get-q', reason: 'rejected', count: 1, exchange: '', 'routing-keys': ['get-q'] });
     expect(Math.abs((death.time as number) - Date.now())).toBeLessThan(120_000);

@@ -167,7 +167,7 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     await ch.assertExchange('replay', 'topic', { durable: true });
     await ch.assertQueue('replayed', { durable: true });
     await ch.bindQueue('replayed', 'replay', 'payments.#');
-    const page = await rabbit.browseQueue({ queue: 'payments.dlq', limit: 50, includeUnacked: true });
+    const page = await rabbit.browseQueue({ queue: 'payments.dlq', limit: 50, includeUnacked: true, allowQuorumPeek: false });
     expect(page.messages).toHaveLength(20);
     const deaths = page.messages[0]!.properties.headers!['x-death'] as Array<Record<string, unknown>>;
     expect(deaths[0]).toMatchObject({ queue: 'payments', reason: 'rejected', count: 1, exchange: '', 'routing-keys': ['payments'] });
@@ -189,7 +189,7 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
 
   it('edits one message on the way and keeps everything not edited', async () => {
     await deadLetter(ch, raw, 'mails', 'mails.dlq', 2, 'e');
-    const page = await rabbit.browseQueue({ queue: 'mails.dlq', limit: 10, includeUnacked: true });
+    const page = await rabbit.browseQueue({ queue: 'mails.dlq', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     const { id } = await rabbit.startRedrive({
       source: 'mails.dlq',
       messageIds: [page.messages[1]!.id],

@@ -22,6 +22,17 @@ describe('contract validation', () => {
     expect(e.message).toBe('properties.priority: priority must be 0–255');
   });
 
+  it('reads booleans from a query string as they are written ("false" is false)', () => {
+    const del = operations['queues/delete'].input;
+    expect(parseInput(del, { connectionId: 'local', queue: 'q', ifEmpty: 'false', ifUnused: 'true' })).toMatchObject({ ifEmpty: false, ifUnused: true });
+    expect(parseInput(del, { connectionId: 'local', queue: 'q', ifEmpty: '1', ifUnused: '0' })).toMatchObject({ ifEmpty: true, ifUnused: false });
+    expect(parseInput(del, { connectionId: 'local', queue: 'q', ifEmpty: true })).toMatchObject({ ifEmpty: true, ifUnused: false });
+    expect(parseInput(operations['queues/messages'].input, { connectionId: 'local', queue: 'q', includeUnacked: 'false' })).toMatchObject({ includeUnacked: false, allowQuorumPeek: false });
+    const e = failure(() => parseInput(del, { connectionId: 'local', queue: 'q', ifEmpty: 'maybe' }));
+    expect(e.field).toBe('ifEmpty');
+    expect(e.message).toContain('ifEmpty must be true or false');
+  });
+
   it('refuses unknown message properties instead of dropping them', () => {
     const e = failure(() => parseInput(operations.publish.input, { connectionId: 'local', body: 'x', properties: { persistent: true } }));
     expect(e.field).toBe('properties');
