@@ -26,6 +26,22 @@ interface MgmtQueue {
   policy?: string;
 }
 
+/** Takes every message of a queue (acking it) through amqplib, in order. */
+async function drain(b: TestBroker, queue: string): Promise<Array<{ id: string; body: string }>> {
+  const conn = await b.connect();
+  try {
+    const ch = await conn.createChannel();
+    const out: Array<{ id: string; body: string }> = [];
+    for (;;) {
+      const m = await ch.get(queue, { noAck: true });
+      if (!m) return out;
+      out.push({ id: String(m.properties.messageId), body: m.content.toString() });
+    }
+  } finally {
+    await conn.close();
+  }
+}
+
 async function queueDepth(b: TestBroker, queue: string): Promise<number> {
   const q = (await b.api('GET', `/api/queues/${encodeURIComponent(b.vhost)}/${encodeURIComponent(queue)}`)) as MgmtQueue;
   return q.messages_ready + q.messages_unacknowledged;
@@ -99,19 +115,8 @@ test('a RabbitMQ queue dead-lettered by policy: peeked without loss, its policy 
 
   // Through RabbitMQ itself: every message is back in orders exactly once, the dead-letter queue is empty.
   await expect.poll(() => queueDepth(b, 'orders.dlq'), { timeout: 20_000 }).toBe(0);
-  const check = await b.connect();
-  try {
-    const ch = await check.createChannel();
-    const ids: string[] = [];
-    for (;;) {
-      const m = await ch.get('orders', { noAck: true });
-      if (!m) break;
-      ids.push(String(m.properties.messageId));
-    }
-    expect(ids.sort()).toEqual(Array.from({ length: N }, (_, i) => `order-${i}`).sort());
-  } finally {
-    await check.close();
-  }
+  const ids = (await drain(b, 'orders')).map((m) => m.id);
+  expect(ids.sort()).toEqual(Array.from({ length: N }, (_, i) => `order-${i}`).sort());
   await server.api('DELETE', `/api/connections/${id}`);
 });
 
@@ -139,18 +144,6 @@ test('a quorum queue with a delivery limit is not peeked until the person accept
   const grid = page.getByRole('grid', { name: 'Messages' });
   await expect(grid.getByRole('row').nth(3)).toContainText('payment 2');
   // Still all there, in order: nothing was acked.
-  const check = await b.connect();
-  try {
-    const ch = await check.createChannel();
-    const bodies: string[] = [];
-    for (;;) {
-      const m = await ch.get('payments', { noAck: true });
-      if (!m) break;
-      bodies.push(m.content.toString());
-    }
-    expect(bodies).toEqual(['payment 0', 'payment 1', 'payment 2']);
-  } finally {
-    await check.close();
-  }
+  expect((await drain(b, 'payments')).map((m) => m.body)).toEqual(['payment 0', 'payment 1', 'payment 2']);
   await server.api('DELETE', `/api/connections/${id}`);
 });
