@@ -97,11 +97,14 @@ async function settle(url: string): Promise<void> {
 
 /**
  * Opens the token URL in `page` and resolves when the overview shows its 5,000 rows: ms since
- * navigation, and ms from the first live sample's arrival to that paint.
+ * navigation, and ms from the first live sample's arrival to that paint. Both are taken inside
+ * the page (an observer installed before any of the app's scripts), so Playwright's own round
+ * trips after the load event are not counted. The tab has finished opening before the
+ * navigation starts, as when a person pastes the URL into a browser that is already running.
  */
 async function coldStart(page: Page, url: string): Promise<{ painted: number; renderMs: number }> {
   await page.addInitScript(() => {
-    const w = window as unknown as { __firstSample: number };
+    const w = window as unknown as { __firstSample: number; __painted: Promise<number> };
     const Native = window.WebSocket;
     window.WebSocket = class extends Native {
       constructor(u: string | URL, protocols?: string | string[]) {
@@ -111,26 +114,22 @@ async function coldStart(page: Page, url: string): Promise<{ painted: number; re
         });
       }
     };
+    w.__painted = new Promise<number>((resolve) => {
+      const done = () => {
+        const grid = document.querySelector('[role=grid][aria-label=Resources]');
+        return !!grid && Number(grid.getAttribute('aria-rowcount')) > 5000 && !!grid.querySelector('[aria-rowindex="2"] [role=gridcell]')?.textContent;
+      };
+      const mo = new MutationObserver(() => {
+        if (!done()) return;
+        mo.disconnect();
+        requestAnimationFrame(() => resolve(performance.now()));
+      });
+      mo.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+    });
   });
+  await page.waitForTimeout(1000);
   await page.goto(url);
-  const painted = await page.evaluate(
-    () =>
-      new Promise<number>((resolve) => {
-        const done = () => {
-          const grid = document.querySelector('[role=grid][aria-label=Resources]');
-          return !!grid && Number(grid.getAttribute('aria-rowcount')) > 5000 && !!grid.querySelector('[aria-rowindex="2"] [role=gridcell]')?.textContent;
-        };
-        const finish = () => requestAnimationFrame(() => resolve(performance.now()));
-        if (done()) return finish();
-        const mo = new MutationObserver(() => {
-          if (done()) {
-            mo.disconnect();
-            finish();
-          }
-        });
-        mo.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-      }),
-  );
+  const painted = await page.evaluate(() => (window as unknown as { __painted: Promise<number> }).__painted);
   const firstSample = await page.evaluate(() => (window as unknown as { __firstSample: number }).__firstSample);
   return { painted, renderMs: painted - firstSample };
 }
@@ -165,7 +164,7 @@ export async function run(): Promise<BenchResult[]> {
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const painted = median(again.map((x) => x.painted));
-    results.push({ name: 'overview cold start (navigation → 5,000 rows painted), median of 5 new tabs', value: Math.round(painted), unit: 'ms', target: '< 500 ms', pass: painted < 500, notes: `runs: ${again.map((x) => Math.round(x.painted)).join(', ')} ms; each a new browser context (empty cache)` });
+    results.push({ name: 'overview cold start (navigation → 5,000 rows painted), median of 5 new tabs', value: Math.round(painted), unit: 'ms', target: '< 500 ms', pass: painted < 500, notes: `runs: ${again.map((x) => Math.round(x.painted)).join(', ')} ms; each a new browser context (empty cache), its tab open before the URL is loaded` });
     results.push({ name: 'overview cold start, first page of a just-started browser', value: Math.round(first.painted), unit: 'ms', notes: 'includes Chromium starting its first renderer process' });
     results.push({ name: 'overview cold start: first live sample received → rows painted', value: Math.round(median(again.map((x) => x.renderMs))), unit: 'ms', notes: 'median of the new tabs' });
     // Coming back to the overview from another view rebuilds and paints the live table.

@@ -195,8 +195,12 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
       headers['x-frame-options'] = 'DENY';
       headers['cache-control'] = 'no-store';
-    } else {
+    } else if (rel.startsWith('assets' + sep)) {
+      // Bundles carry a content hash in their names.
       headers['cache-control'] = 'public, max-age=31536000, immutable';
+    } else {
+      // boot.js keeps its name from one version to the next.
+      headers['cache-control'] = 'no-cache';
     }
     res.writeHead(200, headers);
     if (req.method === 'HEAD') res.end();
@@ -290,7 +294,13 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxRequestBytes });
+  // Live samples run to about 250 bytes a queue each second: frames over 64 KiB are
+  // compressed (fast level), which matters when the page is opened through a tunnel.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxRequestBytes,
+    perMessageDeflate: { threshold: 64 * 1024, zlibDeflateOptions: { level: 1 } },
+  });
   server.on('upgrade', (req, socket, head) => {
     const reject = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: text } })}`);

@@ -28,11 +28,22 @@ interface Bridge {
   subscribe(stream: string, params: unknown, listener: (data: unknown) => void, onError?: (error: ErrorInfo) => void): () => void;
 }
 
+/** What `public/boot.js` started before the app loaded: a socket, what it received, its one subscription. */
+interface Boot {
+  ws: WebSocket;
+  received: unknown[];
+  sub: Extract<ClientFrame, { t: 'sub' }>;
+}
+
 declare global {
   interface Window {
     brokerdeck?: Bridge;
+    __brokerdeckBoot?: Boot;
   }
 }
+
+/** How long the boot script's subscription waits for the app to claim it before it is dropped. */
+const BOOT_CLAIM_MS = 5000;
 
 /** WebSocket bridge with reconnection; subscriptions are renewed after a reconnect. */
 function webSocketBridge(url: string): Bridge {
@@ -49,48 +60,87 @@ function webSocketBridge(url: string): Bridge {
     else outbox.push(frame);
   };
 
+  // The boot script's subscription (id 0) until a matching subscribe() claims it: the
+  // latest event is kept for the claimant, so the first sample may be here before the app is.
+  let unclaimed: { frame: Extract<ClientFrame, { t: 'sub' }>; latest: unknown; has: boolean } | null = null;
+
+  const adoptBoot = (boot: Boot) => {
+    const socket = boot.ws;
+    if (socket.readyState !== WebSocket.CONNECTING && socket.readyState !== WebSocket.OPEN) return null;
+    const claim = { frame: boot.sub, latest: undefined as unknown, has: false };
+    unclaimed = claim;
+    subs.set(boot.sub.id, {
+      frame: boot.sub,
+      listener: (data) => {
+        claim.latest = data;
+        claim.has = true;
+      },
+      onError: undefined,
+    });
+    setTimeout(() => {
+      if (unclaimed !== claim) return;
+      unclaimed = null;
+      subs.delete(claim.frame.id);
+      send({ t: 'unsub', id: claim.frame.id });
+    }, BOOT_CLAIM_MS);
+    return socket;
+  };
+
   const connect = () => {
-    ws = new WebSocket(url);
+    const boot = window.__brokerdeckBoot;
+    window.__brokerdeckBoot = undefined;
+    const adopted = boot ? adoptBoot(boot) : null;
+    ws = adopted ?? new WebSocket(url);
     ws.onopen = () => {
       open = true;
       retryMs = 250;
       for (const s of subs.values()) ws!.send(JSON.stringify(s.frame));
       for (const f of outbox.splice(0)) ws!.send(JSON.stringify(f));
     };
-    ws.onmessage = (e) => {
-      const frame = JSON.parse(String(e.data)) as CoreFrame;
-      if (frame.t === 'event') {
-        subs.get(frame.id)?.listener(frame.data);
-        return;
-      }
-      const p = pending.get(frame.id);
-      if (!p) {
-        // A result for a subscription id is the core refusing it.
-        const sub = subs.get(frame.id);
-        if (sub && !frame.ok) {
-          subs.delete(frame.id);
-          sub.onError?.(frame.error);
-        }
-        return;
-      }
-      pending.delete(frame.id);
-      if (frame.ok) p.resolve(frame.value);
-      else p.reject(frame.error);
-    };
-    ws.onclose = () => {
-      open = false;
-      // Calls in flight on a dead socket are failed, not silently retried: the
-      // user sees the error and decides (a publish must not run twice).
-      for (const [id, p] of pending) {
-        if (p.frame.t === 'call') {
-          pending.delete(id);
-          p.reject({ code: 'UNAVAILABLE', message: 'the connection to Brokerdeck was lost; try again' });
-        }
-      }
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 5000);
-    };
+    ws.onmessage = (e) => receive(e.data);
+    ws.onclose = onClose;
+    if (adopted) {
+      // Already open: the boot script sent its subscription; nothing else was queued yet.
+      if (adopted.readyState === WebSocket.OPEN) open = true;
+      for (const data of boot!.received.splice(0)) receive(data);
+    }
   };
+
+  function receive(raw: unknown) {
+    const frame = JSON.parse(String(raw)) as CoreFrame;
+    if (frame.t === 'event') {
+      subs.get(frame.id)?.listener(frame.data);
+      return;
+    }
+    const p = pending.get(frame.id);
+    if (!p) {
+      // A result for a subscription id is the core refusing it.
+      const sub = subs.get(frame.id);
+      if (sub && !frame.ok) {
+        subs.delete(frame.id);
+        if (unclaimed?.frame.id === frame.id) unclaimed = null;
+        sub.onError?.(frame.error);
+      }
+      return;
+    }
+    pending.delete(frame.id);
+    if (frame.ok) p.resolve(frame.value);
+    else p.reject(frame.error);
+  }
+
+  function onClose() {
+    open = false;
+    // Calls in flight on a dead socket are failed, not silently retried: the
+    // user sees the error and decides (a publish must not run twice).
+    for (const [id, p] of pending) {
+      if (p.frame.t === 'call') {
+        pending.delete(id);
+        p.reject({ code: 'UNAVAILABLE', message: 'the connection to Brokerdeck was lost; try again' });
+      }
+    }
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 5000);
+  }
   connect();
 
   return {
@@ -102,6 +152,17 @@ function webSocketBridge(url: string): Bridge {
       });
     },
     subscribe(stream, params, listener, onError) {
+      const early = unclaimed;
+      if (early && early.frame.stream === stream && JSON.stringify(early.frame.params) === JSON.stringify(params)) {
+        unclaimed = null;
+        const id = early.frame.id;
+        subs.set(id, { frame: early.frame, listener, onError });
+        if (early.has) queueMicrotask(() => subs.get(id)?.listener(early.latest));
+        return () => {
+          subs.delete(id);
+          send({ t: 'unsub', id });
+        };
+      }
       const frame: ClientFrame = { t: 'sub', id: nextId++, stream, params };
       subs.set(frame.id, { frame, listener, onError });
       send(frame);

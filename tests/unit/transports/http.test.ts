@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startCore, type Core } from '../../../src-main/core/core.js';
 import { startHttpServer, type HttpServer } from '../../../src-main/transports/http/server.js';
 import { silentLogger } from '../../../src-main/core/logger.js';
@@ -136,6 +139,42 @@ describe('HTTP transport', () => {
         expect.objectContaining({ t: 'result', id: 2, ok: false, error: expect.objectContaining({ code: 'NOT_FOUND' }) }),
       ]),
     );
+    // Frames over 64 KiB (a live sample of many queues) may be compressed.
+    expect(ws.extensions).toContain('permessage-deflate');
     ws.close();
+  });
+
+  it('serves the renderer: the page with its CSP and never cached, hashed bundles for good, boot.js revalidated', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brokerdeck-static-'));
+    mkdirSync(join(dir, 'assets'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>Brokerdeck</title>');
+    writeFileSync(join(dir, 'boot.js'), '/* boot */');
+    writeFileSync(join(dir, 'assets', 'index-abc123.js'), 'export {};');
+    const site = await startHttpServer({ core, host: '127.0.0.1', port: 0, token, logger: silentLogger, staticDir: dir });
+    try {
+      const get = (path: string) =>
+        new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+          request(`${site.url}${path}`, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+          })
+            .on('error', reject)
+            .end();
+        });
+      const page = await get('/');
+      expect(page.status).toBe(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(page.headers['cache-control']).toBe('no-store');
+      const bundle = await get('/assets/index-abc123.js');
+      expect(bundle.headers['cache-control']).toContain('immutable');
+      const boot = await get('/boot.js');
+      expect(boot.status).toBe(200);
+      expect(boot.headers['content-type']).toMatch(/javascript/);
+      expect(boot.headers['cache-control']).toBe('no-cache');
+    } finally {
+      await site.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
