@@ -34,7 +34,7 @@ import type {
 } from '../../contract/types.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
-import { MetricsHistory } from '../history.js';
+import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../registry.js';
 import { classifyOpenError, closeQuietly, openAmqp, openChannel, openConfirmChannel, toApiError } from './amqp.js';
 import { resolveRabbit, type ResolvedRabbit } from './config.js';

@@ -4,7 +4,7 @@
  * in-memory code, checked with explicit timestamps.
  */
 import { describe, expect, it } from 'vitest';
-import { MetricsHistory } from '../../../src-main/connectors/history.js';
+import { MetricsHistory } from '../../../src-main/metrics/history.js';
 
 const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
 

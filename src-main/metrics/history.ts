@@ -1,7 +1,9 @@
 /**
- * In-memory metrics history for connectors that sample a remote system: one
- * sample per second kept for an hour, one per minute (the mean of that
- * minute's samples) kept for a day, per resource (a queue, a group).
+ * In-memory metrics history: one sample per second kept for an hour, one per
+ * minute (the mean of that minute's samples) kept for a day, per resource (a
+ * queue, a group). Connectors that sample a remote system keep both tiers
+ * here; the embedded broker keeps its hour tier in a `RunRing` and its
+ * minutes in SQLite.
  *
  * Most resources are idle most of the time, so each tier stores runs of equal
  * consecutive samples (`start`, `end`, values) rather than every sample: an
@@ -32,8 +34,8 @@ export interface MetricsHistoryOptions {
  */
 const RUN_GAP_STEPS = 3;
 
-/** A ring of runs: `[start, end, v0 … vM-1]` per slot, oldest first. */
-class RunRing {
+/** A ring of runs: `[start, end, v0 … vM-1]` per slot, oldest first. Grows as runs are added, up to `maxRuns`. */
+export class RunRing {
   private buf: Float64Array;
   private head = 0;
   private count = 0;
