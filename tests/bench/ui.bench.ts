@@ -156,6 +156,9 @@ export async function run(): Promise<BenchResult[]> {
     await settle(server.url);
     const url = `${server.url}/?token=${server.token}`;
     const first = await coldStart(page, url);
+    // The first tab leaves while the others open, so its live stream (5,000 queues a second)
+    // does not compete with them for the machine's two cores; it comes back afterwards.
+    await page.goto('about:blank');
     const again: Array<{ painted: number; renderMs: number }> = [];
     for (let i = 0; i < 5; i++) {
       const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
@@ -166,7 +169,9 @@ export async function run(): Promise<BenchResult[]> {
     const painted = median(again.map((x) => x.painted));
     results.push({ name: 'overview cold start (navigation → 5,000 rows painted), median of 5 new tabs', value: Math.round(painted), unit: 'ms', target: '< 500 ms', pass: painted < 500, notes: `runs: ${again.map((x) => Math.round(x.painted)).join(', ')} ms; each a new browser context (empty cache), its tab open before the URL is loaded` });
     results.push({ name: 'overview cold start, first page of a just-started browser', value: Math.round(first.painted), unit: 'ms', notes: 'includes Chromium starting its first renderer process' });
-    results.push({ name: 'overview cold start: first live sample received → rows painted', value: Math.round(median(again.map((x) => x.renderMs))), unit: 'ms', notes: 'median of the new tabs' });
+    results.push({ name: 'overview cold start: first live sample received → rows painted', value: Math.round(median(again.map((x) => x.renderMs))), unit: 'ms', notes: 'median of the new tabs; the sample usually arrives while the app is still starting' });
+    await page.goto(url);
+    await page.locator('[role=grid][aria-label=Resources] [aria-rowindex="2"] [role=gridcell]').first().waitFor();
     // Coming back to the overview from another view rebuilds and paints the live table.
     await page.getByRole('tab', { name: 'Publisher' }).click();
     await page.getByRole('textbox', { name: 'Message body' }).waitFor();
