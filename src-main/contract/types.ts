@@ -338,10 +338,20 @@ export interface HistorySeries {
   samples: HistorySample[];
 }
 
+/** What the live stream carries per queue: counts and rates (flags, arguments and policy come from `queues/get`). */
+export type QueueStats = Pick<QueueInfo, 'name' | 'type' | 'messages' | 'ready' | 'unacked' | 'delayed' | 'bytes' | 'consumers' | 'deadLetterFor' | 'rates'>;
+
+/** Keeps only the fields of `QueueStats`: the live stream sends every queue each second. */
+export function queueStats(q: QueueStats): QueueStats {
+  const out: QueueStats = { name: q.name, messages: q.messages, ready: q.ready, unacked: q.unacked, delayed: q.delayed, bytes: q.bytes, consumers: q.consumers, deadLetterFor: q.deadLetterFor, rates: q.rates };
+  if (q.type !== undefined) out.type = q.type;
+  return out;
+}
+
 export interface StatsSnapshot {
   connectionId: string;
   at: number;
-  queues: QueueInfo[];
+  queues: QueueStats[];
   groups: Array<Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>>;
 }
 

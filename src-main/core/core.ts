@@ -13,7 +13,7 @@ import { parseInput } from '../contract/validate.js';
 import type { Connector, Unsubscribe } from '../connectors/connector.js';
 import { createEmbeddedConnector } from '../connectors/embedded/embedded-connector.js';
 import { factories, type ConnectorDeps, type ConnectorFactory } from '../connectors/registry.js';
-import type { AuditEntry } from '../contract/types.js';
+import { queueStats, type AuditEntry } from '../contract/types.js';
 import { connectionConfigSchema, type ConnectionConfig } from '../contract/operations.js';
 import { AppStore } from './app-store.js';
 import { loadSecretKey, secretBox, type SecretBox } from './secrets.js';
@@ -129,7 +129,8 @@ export async function startCore(options: CoreOptions): Promise<Core> {
           if (busy) return;
           busy = true;
           try {
-            listener(await stats());
+            const snapshot = await stats();
+            listener({ ...snapshot, queues: snapshot.queues.map(queueStats) });
           } catch (error) {
             logger.warn('stats sample failed', { connectionId: connector.id, error: String(error) });
           } finally {

@@ -6,7 +6,7 @@
  */
 import { defineStore } from 'pinia';
 import { ref, shallowRef, watch } from 'vue';
-import type { ExchangeInfo, GroupInfo, QueueInfo, StatsSnapshot, TopicInfo } from '@contract/types';
+import type { ExchangeInfo, GroupInfo, QueueStats, StatsSnapshot, TopicInfo } from '@contract/types';
 import { api, describeError } from '../api/client';
 import { useConnections } from './connections';
 
@@ -14,7 +14,7 @@ type GroupSummary = Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>;
 
 export const useResources = defineStore('resources', () => {
   const connections = useConnections();
-  const queues = shallowRef<QueueInfo[]>([]);
+  const queues = shallowRef<QueueStats[]>([]);
   const exchanges = shallowRef<ExchangeInfo[]>([]);
   const topics = shallowRef<TopicInfo[]>([]);
   const groups = shallowRef<GroupSummary[]>([]);
@@ -161,7 +161,7 @@ export const useResources = defineStore('resources', () => {
     { immediate: true },
   );
 
-  function queue(name: string): QueueInfo | undefined {
+  function queue(name: string): QueueStats | undefined {
     return queues.value.find((q) => q.name === name);
   }
   function topic(name: string): TopicInfo | undefined {
