@@ -80,6 +80,13 @@ export class MetricsHistory {
     }
   }
 
+  /** Bytes held by the hour tier's buffers (what grows with the number of queues and time). */
+  get hourBytes(): number {
+    let n = 0;
+    for (const r of this.hour.values()) n += r.byteLength;
+    return n;
+  }
+
   forget(kind: 'queue' | 'group', name: string): void {
     this.hour.delete(`${kind}\0${name}`);
   }

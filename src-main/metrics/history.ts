@@ -125,6 +125,11 @@ export class RunRing {
     }
   }
 
+  /** Bytes held by the ring's buffer. */
+  get byteLength(): number {
+    return this.buf.byteLength;
+  }
+
   lastTime(): number {
     return this.count === 0 ? -Infinity : this.buf[this.offset(this.count - 1) + 1]!;
   }
