@@ -1,5 +1,6 @@
 /*
- * Headless mode only, and before anything else: opens the WebSocket to the
+ * Headless mode only, and before anything else: takes the token out of the
+ * address bar, then opens the WebSocket to the
  * core and asks for the embedded broker's live statistics (the first screen),
  * so the first sample is on its way while the app's code downloads, compiles
  * and mounts. The API client (src/api/client.ts) adopts this socket and what
@@ -8,6 +9,13 @@
  */
 (function () {
   'use strict';
+  // Opened from the URL headless mode printed: the cookie is set, the token leaves the address bar.
+  if (/[?&]token=/.test(location.search)) {
+    var params = new URLSearchParams(location.search);
+    params.delete('token');
+    var query = params.toString();
+    history.replaceState(history.state, '', location.pathname + (query ? '?' + query : '') + location.hash);
+  }
   if (window.brokerdeck || typeof WebSocket !== 'function') return;
   var ws;
   try {

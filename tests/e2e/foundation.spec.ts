@@ -19,6 +19,10 @@ test('opens the UI with the token and the API refuses requests without it', asyn
   // The page itself got in through the cookie the token URL set.
   const fromPage = await page.evaluate(async () => (await fetch('/api/connections')).status);
   expect(fromPage).toBe(200);
+  // The cookie outlives the page: a reload needs no token.
+  await page.reload();
+  await expect(page.getByRole('navigation', { name: 'Connections' }).getByText('Embedded broker')).toBeVisible();
+  await expect(page).toHaveURL(`${server.url}/`);
 
   await page.screenshot({ path: 'test-results/screenshots/foundation.png', fullPage: true });
 });

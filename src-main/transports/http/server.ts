@@ -5,8 +5,8 @@
  * it holds no logic of its own.
  *
  * Authentication: `Authorization: Bearer <token>` or the `brokerdeck_token`
- * cookie, which `GET /?token=<token>` sets (HttpOnly, SameSite=Strict) before
- * redirecting to `/` so the token leaves the address bar.
+ * cookie, which `GET /?token=<token>` sets (HttpOnly, SameSite=Strict) with
+ * the page, whose first script takes the token out of the address bar.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -170,7 +170,7 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     return cookie !== undefined && safeEqual(cookie, token);
   };
 
-  const serveStatic = (req: IncomingMessage, res: ServerResponse, pathname: string) => {
+  const serveStatic = (req: IncomingMessage, res: ServerResponse, pathname: string, extra: Record<string, string> = {}) => {
     const dir = options.staticDir;
     if (!dir || !existsSync(dir)) {
       res.writeHead(404, { 'content-type': 'text/plain' });
@@ -202,7 +202,7 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       // boot.js keeps its name from one version to the next.
       headers['cache-control'] = 'no-cache';
     }
-    res.writeHead(200, headers);
+    res.writeHead(200, { ...headers, ...extra });
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);
   };
@@ -226,12 +226,9 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
           sendError(res, new ApiError('UNAUTHORIZED', 'the token in the address is wrong: use the URL Brokerdeck printed when it started'));
           return;
         }
-        res.writeHead(303, {
-          location: '/',
-          'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`,
-          'cache-control': 'no-store',
-        });
-        res.end();
+        // The page itself, with the cookie: a redirect would cost the first start a round
+        // trip. The page's first script (boot.js) takes the token out of the address bar.
+        serveStatic(req, res, pathname, { 'set-cookie': `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/` });
         return;
       }
       serveStatic(req, res, pathname);

@@ -11,14 +11,22 @@ import { silentLogger } from '../../../src-main/core/logger.js';
 const token = 'test-token-123';
 let core: Core;
 let server: HttpServer;
+let site: string;
 
 beforeAll(async () => {
   core = await startCore({ dataDir: null, version: '9.9.9' });
-  server = await startHttpServer({ core, host: '127.0.0.1', port: 0, token, logger: silentLogger });
+  // A stand-in for the built renderer.
+  site = mkdtempSync(join(tmpdir(), 'brokerdeck-static-'));
+  mkdirSync(join(site, 'assets'));
+  writeFileSync(join(site, 'index.html'), '<!doctype html><title>Brokerdeck</title>');
+  writeFileSync(join(site, 'boot.js'), '/* boot */');
+  writeFileSync(join(site, 'assets', 'index-abc123.js'), 'export {};');
+  server = await startHttpServer({ core, host: '127.0.0.1', port: 0, token, logger: silentLogger, staticDir: site });
 });
 afterAll(async () => {
   await server.close();
   await core.close();
+  rmSync(site, { recursive: true, force: true });
 });
 
 /** Raw request, so Host and Origin can be set to anything (fetch forbids it). */
@@ -56,10 +64,12 @@ describe('HTTP transport', () => {
     expect(JSON.parse(res.body)).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'local', kind: 'embedded' })]));
   });
 
-  it('turns the token URL into an HttpOnly cookie and redirects it out of the address bar', async () => {
+  it('turns the token URL into an HttpOnly cookie, served with the page', async () => {
     const res = await raw(`/?token=${token}`);
-    expect(res.status).toBe(303);
-    expect(res.headers.location).toBe('/');
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.body).toContain('<title>Brokerdeck</title>');
     const cookie = String(res.headers['set-cookie']);
     expect(cookie).toContain('HttpOnly');
     expect(cookie).toContain('SameSite=Strict');
@@ -145,36 +155,16 @@ describe('HTTP transport', () => {
   });
 
   it('serves the renderer: the page with its CSP and never cached, hashed bundles for good, boot.js revalidated', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'brokerdeck-static-'));
-    mkdirSync(join(dir, 'assets'));
-    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>Brokerdeck</title>');
-    writeFileSync(join(dir, 'boot.js'), '/* boot */');
-    writeFileSync(join(dir, 'assets', 'index-abc123.js'), 'export {};');
-    const site = await startHttpServer({ core, host: '127.0.0.1', port: 0, token, logger: silentLogger, staticDir: dir });
-    try {
-      const get = (path: string) =>
-        new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
-          request(`${site.url}${path}`, (res) => {
-            res.resume();
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
-          })
-            .on('error', reject)
-            .end();
-        });
-      const page = await get('/');
-      expect(page.status).toBe(200);
-      expect(page.headers['content-type']).toMatch(/^text\/html/);
-      expect(page.headers['content-security-policy']).toContain("script-src 'self'");
-      expect(page.headers['cache-control']).toBe('no-store');
-      const bundle = await get('/assets/index-abc123.js');
-      expect(bundle.headers['cache-control']).toContain('immutable');
-      const boot = await get('/boot.js');
-      expect(boot.status).toBe(200);
-      expect(boot.headers['content-type']).toMatch(/javascript/);
-      expect(boot.headers['cache-control']).toBe('no-cache');
-    } finally {
-      await site.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const page = await raw('/', { headers: auth });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(page.headers['cache-control']).toBe('no-store');
+    const bundle = await raw('/assets/index-abc123.js');
+    expect(bundle.headers['cache-control']).toContain('immutable');
+    const boot = await raw('/boot.js');
+    expect(boot.status).toBe(200);
+    expect(boot.headers['content-type']).toMatch(/javascript/);
+    expect(boot.headers['cache-control']).toBe('no-cache');
   });
 });
