@@ -8,7 +8,7 @@
  * cookie, which `GET /?token=<token>` sets (HttpOnly, SameSite=Strict) with
  * the page, whose first script takes the token out of the address bar.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
@@ -170,6 +170,17 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     return cookie !== undefined && safeEqual(cookie, token);
   };
 
+  /**
+   * The page's bundles as `Link` preloads, so the browser fetches them while it is still
+   * setting the page up rather than once it has parsed the HTML.
+   */
+  const preloadLinks = (html: string): string => {
+    const links: string[] = [];
+    for (const m of html.matchAll(/<script type="module" crossorigin src="\.\/(assets\/[\w.-]+\.js)"/g)) links.push(`</${m[1]}>; rel=modulepreload; crossorigin`);
+    for (const m of html.matchAll(/<link rel="stylesheet" crossorigin href="\.\/(assets\/[\w.-]+\.css)"/g)) links.push(`</${m[1]}>; rel=preload; as=style; crossorigin`);
+    return links.join(', ');
+  };
+
   const serveStatic = (req: IncomingMessage, res: ServerResponse, pathname: string, extra: Record<string, string> = {}) => {
     const dir = options.staticDir;
     if (!dir || !existsSync(dir)) {
@@ -195,6 +206,12 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       headers['content-security-policy'] = CONTENT_SECURITY_POLICY;
       headers['x-frame-options'] = 'DENY';
       headers['cache-control'] = 'no-store';
+      const html = readFileSync(file, 'utf8');
+      const link = preloadLinks(html);
+      if (link) headers['link'] = link;
+      res.writeHead(200, { ...headers, ...extra });
+      res.end(req.method === 'HEAD' ? undefined : html);
+      return;
     } else if (rel.startsWith('assets' + sep)) {
       // Bundles carry a content hash in their names.
       headers['cache-control'] = 'public, max-age=31536000, immutable';

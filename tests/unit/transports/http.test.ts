@@ -18,7 +18,7 @@ beforeAll(async () => {
   // A stand-in for the built renderer.
   site = mkdtempSync(join(tmpdir(), 'brokerdeck-static-'));
   mkdirSync(join(site, 'assets'));
-  writeFileSync(join(site, 'index.html'), '<!doctype html><title>Brokerdeck</title>');
+  writeFileSync(join(site, 'index.html'), '<!doctype html><title>Brokerdeck</title><script type="module" crossorigin src="./assets/index-abc123.js"></script>');
   writeFileSync(join(site, 'boot.js'), '/* boot */');
   writeFileSync(join(site, 'assets', 'index-abc123.js'), 'export {};');
   server = await startHttpServer({ core, host: '127.0.0.1', port: 0, token, logger: silentLogger, staticDir: site });
@@ -160,6 +160,8 @@ describe('HTTP transport', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.headers['content-security-policy']).toContain("script-src 'self'");
     expect(page.headers['cache-control']).toBe('no-store');
+    // The bundle is announced before the HTML is parsed.
+    expect(page.headers.link).toBe('</assets/index-abc123.js>; rel=modulepreload; crossorigin');
     const bundle = await raw('/assets/index-abc123.js');
     expect(bundle.headers['cache-control']).toContain('immutable');
     const boot = await raw('/boot.js');
