@@ -13,7 +13,7 @@ import { parseInput } from '../contract/validate.js';
 import type { Connector, Unsubscribe } from '../connectors/connector.js';
 import { createEmbeddedConnector } from '../connectors/embedded/embedded-connector.js';
 import { factories, type ConnectorDeps, type ConnectorFactory } from '../connectors/registry.js';
-import { queueStats, type AuditEntry } from '../contract/types.js';
+import { queueStats, type AuditEntry, type StatsSnapshot } from '../contract/types.js';
 import { connectionConfigSchema, type ConnectionConfig } from '../contract/operations.js';
 import { AppStore } from './app-store.js';
 import { loadSecretKey, secretBox, type SecretBox } from './secrets.js';
@@ -107,6 +107,64 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const cleanups = new Set<Unsubscribe>();
   let closed = false;
 
+  /**
+   * One sampler per connection, shared by every subscriber (windows, tabs): a remote
+   * broker is asked once a second however many are watching, and a new subscriber gets
+   * the latest sample at once when it is fresh. The next sample is taken only after the
+   * previous one finished, so a slow broker is never asked twice at once.
+   */
+  const samplers = new Map<string, { add(listener: (event: unknown) => void): Unsubscribe }>();
+  function sampler(connectionId: string) {
+    const existing = samplers.get(connectionId);
+    if (existing) return existing;
+    const listeners = new Set<(event: unknown) => void>();
+    let latest: { at: number; snapshot: StatsSnapshot } | null = null;
+    let busy = false;
+    const tick = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const connector = ctx.connector(connectionId);
+        const snapshot = await connector.stats!();
+        const lean: StatsSnapshot = { ...snapshot, queues: snapshot.queues.map(queueStats) };
+        latest = { at: Date.now(), snapshot: lean };
+        for (const listener of [...listeners]) deliver(listener, lean);
+      } catch (error) {
+        logger.warn('stats sample failed', { connectionId, error: String(error) });
+      } finally {
+        busy = false;
+      }
+    };
+    // One subscriber failing (a socket gone) does not keep the sample from the others.
+    const deliver = (listener: (event: unknown) => void, snapshot: StatsSnapshot) => {
+      try {
+        listener(snapshot);
+      } catch (error) {
+        logger.warn('a stats subscriber failed', { connectionId, error: String(error) });
+      }
+    };
+    let timer: ReturnType<typeof setInterval> | null = null;
+    const entry = {
+      add(listener: (event: unknown) => void): Unsubscribe {
+        listeners.add(listener);
+        if (latest && Date.now() - latest.at < STATS_INTERVAL_MS) {
+          const { snapshot } = latest;
+          queueMicrotask(() => listeners.has(listener) && deliver(listener, snapshot));
+        } else void tick();
+        timer ??= setInterval(() => void tick(), STATS_INTERVAL_MS);
+        return () => {
+          listeners.delete(listener);
+          if (listeners.size > 0) return;
+          if (timer) clearInterval(timer);
+          timer = null;
+          samplers.delete(connectionId);
+        };
+      },
+    };
+    samplers.set(connectionId, entry);
+    return entry;
+  }
+
   async function run(op: OperationName, input: unknown): Promise<unknown> {
     if (closed) throw new ApiError('UNAVAILABLE', 'the core is shutting down');
     const parsed = parseInput(operations[op].input, input);
@@ -121,25 +179,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       case 'stats': {
         const connector = ctx.connector(parsed.connectionId as string);
         if (!connector.stats) throw new ApiError('INVALID_ARGUMENT', `connection "${connector.id}" has no live statistics`, 'connectionId');
-        const stats = connector.stats.bind(connector);
-        let busy = false;
-        // The next sample is taken only after the previous one finished, so a slow
-        // remote broker is never asked twice at once.
-        const tick = async () => {
-          if (busy) return;
-          busy = true;
-          try {
-            const snapshot = await stats();
-            listener({ ...snapshot, queues: snapshot.queues.map(queueStats) });
-          } catch (error) {
-            logger.warn('stats sample failed', { connectionId: connector.id, error: String(error) });
-          } finally {
-            busy = false;
-          }
-        };
-        void tick();
-        const timer = setInterval(() => void tick(), STATS_INTERVAL_MS);
-        stop = () => clearInterval(timer);
+        stop = sampler(connector.id).add(listener);
         break;
       }
       case 'jobs': {

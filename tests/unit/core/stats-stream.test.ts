@@ -10,6 +10,28 @@ afterAll(async () => {
 });
 
 describe('live statistics stream', () => {
+  it('samples a connection once for every subscriber: a second one gets the latest sample at once', async () => {
+    const first: number[] = [];
+    const offFirst = core.subscribe('stats', { connectionId: 'local' }, (s) => first.push(s.at));
+    await expect.poll(() => first.length, { timeout: 5000 }).toBeGreaterThan(0);
+    const second: number[] = [];
+    const latest = first.at(-1);
+    const t0 = performance.now();
+    const offSecond = core.subscribe('stats', { connectionId: 'local' }, (s) => second.push(s.at));
+    await expect.poll(() => second.length, { timeout: 5000 }).toBeGreaterThan(0);
+    // The cached sample, not a new one: same instant as the first subscriber's latest.
+    expect(second[0]).toBe(latest);
+    expect(performance.now() - t0).toBeLessThan(500);
+    // From then on both see the same samples.
+    await expect.poll(() => second.length, { timeout: 5000 }).toBeGreaterThan(1);
+    expect(first).toContain(second[1]);
+    offFirst();
+    // The second keeps receiving after the first leaves.
+    const n = second.length;
+    await expect.poll(() => second.length, { timeout: 5000 }).toBeGreaterThan(n);
+    offSecond();
+  });
+
   it('streams each queue\'s counts and rates each second, without its flags and arguments', async () => {
     await core.call('queues/declare', { connectionId: 'local', queue: 'stats.lean', durable: true, arguments: { 'x-message-ttl': 60_000 } });
     const snapshot = await new Promise<{ queues: Array<Record<string, unknown>> }>((resolve, reject) => {
