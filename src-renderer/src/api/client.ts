@@ -152,20 +152,16 @@ function webSocketBridge(url: string): Bridge {
       });
     },
     subscribe(stream, params, listener, onError) {
-      const early = unclaimed;
-      if (early && early.frame.stream === stream && JSON.stringify(early.frame.params) === JSON.stringify(params)) {
-        unclaimed = null;
-        const id = early.frame.id;
-        subs.set(id, { frame: early.frame, listener, onError });
-        if (early.has) queueMicrotask(() => subs.get(id)?.listener(early.latest));
-        return () => {
-          subs.delete(id);
-          send({ t: 'unsub', id });
-        };
-      }
-      const frame: ClientFrame = { t: 'sub', id: nextId++, stream, params };
+      // The boot script's subscription, when it asked for the same thing, is taken over
+      // (with what it already received) instead of asking again.
+      const early = unclaimed && unclaimed.frame.stream === stream && JSON.stringify(unclaimed.frame.params) === JSON.stringify(params) ? unclaimed : null;
+      const frame: ClientFrame = early?.frame ?? { t: 'sub', id: nextId++, stream, params };
       subs.set(frame.id, { frame, listener, onError });
-      send(frame);
+      if (!early) send(frame);
+      else {
+        unclaimed = null;
+        if (early.has) queueMicrotask(() => subs.get(frame.id)?.listener(early.latest));
+      }
       return () => {
         subs.delete(frame.id);
         send({ t: 'unsub', id: frame.id });
