@@ -77,6 +77,8 @@ export function useKafkaBroker(): KafkaBrokerHandle {
     if (r.code !== 0 || !lines.KAFKA_BROKERS) {
       const why = whyUnavailable(r);
       state.reason = `no Kafka broker: ${why}`;
+      // Said once in the run's output too: the reporter shows skipped tests without their note.
+      console.warn(`[kafka] ${state.reason}`);
       await run(['stop', '--state', stateFile], 30_000);
       if (process.env.KAFKA_REQUIRED === '1') throw new Error(state.reason);
       return;

@@ -91,9 +91,16 @@ function freePort() {
   });
 }
 
-/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
+/**
+ * Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. As in Kafka's
+ * own `Uuid.randomUuid()`, one starting with '-' is drawn again: the storage tool would read
+ * it as an option and refuse to format (about one start in 64).
+ */
 function clusterId() {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function readState(file) {
