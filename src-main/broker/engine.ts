@@ -314,6 +314,9 @@ const SQL = {
   firstId: 'SELECT id FROM messages WHERE id > ? AND id < ? ORDER BY id LIMIT 1',
   lastId: 'SELECT id FROM messages WHERE id > ? AND id < ? ORDER BY id DESC LIMIT 1',
   countRange: 'SELECT count(*) AS n FROM messages WHERE id > ? AND id <= ?',
+  firstPrio: 'SELECT id FROM messages WHERE prio = ? AND id > ? AND id < ? ORDER BY id LIMIT 1',
+  nthPrio: 'SELECT id FROM messages WHERE prio = ? AND id > ? AND id < ? ORDER BY id LIMIT 1 OFFSET ?',
+  countPrio: 'SELECT count(*) AS n FROM messages WHERE prio = ? AND id > ? AND id <= ?',
   dedupInQueue: 'SELECT 1 AS x FROM messages WHERE dedup = ? AND id > ? AND id < ? LIMIT 1',
   dedupInDelayed: 'SELECT 1 AS x FROM delayed WHERE qid = ? AND dedup = ? LIMIT 1',
   insertDelayed: 'INSERT INTO delayed (qid, due, enq, exchange, rk, props, body, size, bin, redelivered, returns, persistent, dedup) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
@@ -2181,9 +2184,11 @@ export class Engine {
   }
 
   /**
-   * Lists messages without consuming them, in enqueue order (delayed
-   * messages last). Keyset paging over the per-queue sequence: the cursor is
-   * the last sequence returned, never an OFFSET.
+   * Lists messages without consuming them, in the order consumers get them:
+   * enqueue order, or for a priority queue the highest priority first and
+   * enqueue order within each (see browseLevels); delayed messages last.
+   * Keyset paging over the per-queue sequence: the cursor is the last
+   * sequence returned, never an OFFSET.
    *
    * `position` jumps to a 0-based rank. Ranks come from sequence arithmetic:
    * exact while the queue has no holes (the usual case, as messages leave
@@ -2220,24 +2225,36 @@ export class Engine {
     let phase: 'm' | 'd' = 'm';
     let after = 0;
     let delayedSkip = 0;
+    // Priority queues: where to start among the levels (browseLevels).
+    const from: { level: number | null; position: number | null } = { level: null, position: null };
     if (options.cursor !== undefined && options.cursor !== null && options.cursor !== '') {
-      const m = /^([md]):(\d+)$/.exec(String(options.cursor));
-      if (!m) throw invalid('cursor', 'not a cursor returned by a previous browse of this queue');
-      phase = m[1] as 'm' | 'd';
-      after = Number(m[2]);
+      const c = String(options.cursor);
+      const m = /^d:(\d+)$/.exec(c) ?? (q.prio ? /^p:(\d+):(\d+)$/.exec(c) : /^m:(\d+)$/.exec(c));
+      if (!m || (m.length === 3 && Number(m[1]) >= q.levels.length)) throw invalid('cursor', 'not a cursor returned by a previous browse of this queue');
+      if (c.startsWith('d:')) phase = 'd';
+      if (m.length === 3) from.level = Number(m[1]);
+      after = Number(m[m.length - 1]);
     } else if (options.position !== undefined) {
       checkInt(options.position, 'position', 0, Number.MAX_SAFE_INTEGER);
       if (options.position >= q.count) {
         phase = 'd';
         delayedSkip = options.position - q.count;
-      } else after = headSeq - 1 + (gapless ? options.position : Math.floor((options.position * span) / q.count));
+      } else if (q.prio) from.position = options.position;
+      else after = headSeq - 1 + (gapless ? options.position : Math.floor((options.position * span) / q.count));
     }
 
     const messages: BrowsedMessage[] = [];
     let scanned = 0;
     let nextCursor: string | null = null;
 
-    if (phase === 'm') {
+    if (phase === 'm' && q.prio) {
+      const page = this.browseLevels(q, { level: from.level, after, position: from.position }, { limit, filter, includeUnacked, maxScan, deadline: started + timeBudget }, messages);
+      scanned = page.scanned;
+      if (page.exhausted) {
+        phase = 'd';
+        after = 0;
+      } else nextCursor = page.nextCursor;
+    } else if (phase === 'm') {
       let exhausted = false;
       if (!filter) {
         while (messages.length < limit) {
@@ -2338,6 +2355,128 @@ export class Engine {
       }
     }
     return { messages, nextCursor, scanned, matched: messages.length };
+  }
+
+  /**
+   * The stored part of a priority queue's browse, in the order consumers get
+   * it: the highest level first, then by sequence within a level (a requeued
+   * message keeps its place, as it is delivered before anything newer).
+   * Ranks are exact: the rows of the levels above plus the rows before it in
+   * its own level. The cursor is `p:<level>:<sequence>`.
+   */
+  private browseLevels(
+    q: QueueState,
+    from: { level: number | null; after: number; position: number | null },
+    o: { limit: number; filter: CompiledFilter | null; includeUnacked: boolean; maxScan: number; deadline: number },
+    messages: BrowsedMessage[],
+  ): { exhausted: boolean; nextCursor: string | null; scanned: number } {
+    const end = q.base + SEQ_SPAN;
+    // Rows per level: ready (requeued included) plus delivered and not yet settled.
+    const rows = q.levels.map((L) => L.ready);
+    for (const u of q.unacked.values()) rows[u.prio ?? 0]! += 1;
+    const above = (level: number) => rows.reduce((n, r, p) => (p > level ? n + r : n), 0);
+    const count = (level: number, lo: number, hi: number) => (this.st.countPrio.get(level, q.base + lo, q.base + hi) as { n: number }).n;
+
+    let level = q.levels.length - 1;
+    let after = 0;
+    /** Rank of the first row of `level` after `after`. */
+    let rank = 0;
+    if (from.position !== null) {
+      let k = from.position;
+      while (level > 0 && k >= rows[level]!) k -= rows[level--]!;
+      const at = this.st.nthPrio.get(level, q.base, end, k) as { id: number } | undefined;
+      if (at) {
+        after = at.id - q.base - 1;
+        rank = from.position;
+      } else rank = above(level);
+    } else if (from.level !== null) {
+      level = from.level;
+      after = from.after;
+      rank = above(level) + count(level, 0, after);
+    }
+
+    let scanned = 0;
+    let nextCursor: string | null = null;
+    const { limit, filter } = o;
+    const keep = (row: MsgRow) => o.includeUnacked || !q.unacked.has(row.id);
+    const nextLevel = () => {
+      level--;
+      after = 0;
+      rank = above(level);
+    };
+    if (!filter) {
+      for (; level >= 0 && messages.length < limit; nextLevel()) {
+        let more = true;
+        while (more && messages.length < limit) {
+          const need = limit - messages.length;
+          const list = toRows(this.st.readPrio.all(level, q.base + after, end, need));
+          for (const row of list) {
+            after = row.id - q.base;
+            scanned++;
+            const r = rank++;
+            if (keep(row)) messages.push(this.browsed(q, row, 'ready', r));
+          }
+          more = list.length === need;
+        }
+        if (messages.length >= limit) break;
+      }
+    } else {
+      const { where, params } = this.filterSql(filter);
+      const stmt = this.dyn.get(`SELECT ${MSG_COLS} FROM messages WHERE prio = ? AND id > ? AND id <= ?${where} ORDER BY id LIMIT ?`, true);
+      const chunkSpan = filter.js ? 2_000 : 50_000;
+      const fetchN = 256;
+      this.db.pragma('mmap_size = 1099511627776');
+      try {
+        levels: for (; level >= 0; nextLevel()) {
+          for (;;) {
+            if (messages.length >= limit) break levels;
+            const first = this.st.firstPrio.get(level, q.base + after, end) as { id: number } | undefined;
+            if (!first) break;
+            if (scanned >= o.maxScan || performance.now() > o.deadline) {
+              nextCursor = `p:${level}:${after}`;
+              break levels;
+            }
+            const lo = first.id - q.base - 1;
+            const hi = Math.min(lo + Math.max(1, Math.min(chunkSpan, Math.floor(o.maxScan - scanned))), SEQ_SPAN - 1);
+            // `counted`: rows of this level up to it are in `rank` and `scanned`.
+            let counted = lo;
+            let pos = lo;
+            let stopAt: number | null = null;
+            for (;;) {
+              const list = toRows(stmt.all(level, q.base + pos, q.base + hi, ...params, fetchN));
+              for (const row of list) {
+                pos = row.id - q.base;
+                if (!keep(row) || (filter.js && !filter.js(this.subject(row)))) continue;
+                const before = count(level, counted, pos - 1);
+                rank += before;
+                scanned += before + 1;
+                counted = pos;
+                messages.push(this.browsed(q, row, 'ready', rank++));
+                if (messages.length >= limit) {
+                  stopAt = pos;
+                  break;
+                }
+              }
+              if (stopAt !== null || list.length < fetchN) break;
+            }
+            const upto = stopAt ?? hi;
+            const rest = count(level, counted, upto);
+            rank += rest;
+            scanned += rest;
+            after = upto;
+          }
+        }
+      } finally {
+        this.db.pragma('mmap_size = 0');
+      }
+    }
+    if (level < 0) return { exhausted: true, nextCursor: null, scanned };
+    if (nextCursor === null) {
+      let more = q.delayed > 0;
+      for (let p = level; p >= 0 && !more; p--) more = this.st.firstPrio.get(p, q.base + (p === level ? after : 0), end) !== undefined;
+      nextCursor = more ? `p:${level}:${after}` : null;
+    }
+    return { exhausted: false, nextCursor, scanned };
   }
 
   // ---- streams -----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { memEngine, clock, b, settle, collector, waitFor } from './helpers.js';
+import { Engine as BrokerEngine } from '../../../src-main/broker/index.js';
+import { memEngine, clock, b, settle, collector, waitFor, tempDir } from './helpers.js';
 
 type Engine = ReturnType<typeof memEngine>;
 
@@ -153,5 +154,95 @@ describe('browse', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  describe('a priority queue', () => {
+    /** Publishes `prios.length` messages (body = index, hit marked) and returns the order a consumer gets them in. */
+    async function prioQueue(e: Engine, prios: number[], hits: boolean[] = [], durable = false): Promise<string[]> {
+      e.declareQueue('pq', { durable, arguments: { 'x-max-priority': 5 } });
+      for (let i = 0; i < prios.length; i++) await e.publish({ exchange: '', routingKey: 'pq', body: b(hits[i] ? `hit-${i}` : `m-${i}`), properties: { priority: prios[i]!, ...(durable ? { deliveryMode: 2 } : {}) } });
+      return prios
+        .map((p, i) => ({ p: Math.min(p, 5), i }))
+        .sort((x, y) => y.p - x.p || x.i - y.i)
+        .map(({ i }) => (hits[i] ? `hit-${i}` : `m-${i}`));
+    }
+
+    it('is listed in the order consumers get it, with exact positions, page by page and by jumping', async () => {
+      const e = memEngine();
+      const order = await prioQueue(e, Array.from({ length: 40 }, (_, i) => (i * 7) % 9));
+      const seen: Array<[string, number | undefined]> = [];
+      let cursor: string | undefined;
+      do {
+        const page = e.browse('pq', { limit: 6, ...(cursor ? { cursor } : {}) });
+        seen.push(...page.messages.map((m) => [m.body.toString(), m.position] as [string, number | undefined]));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual(order.map((body, i) => [body, i]));
+      for (const at of [0, 5, 17, 39]) expect(e.browse('pq', { limit: 2, position: at }).messages.map((m) => [m.body.toString(), m.position])).toEqual(order.slice(at, at + 2).map((body, i) => [body, at + i]));
+      // What browsing showed first is what a consumer gets first.
+      const got = await e.get('pq', { count: 40, ackMode: 'ack' });
+      expect(got.map((m) => m.body.toString())).toEqual(order);
+      e.close();
+    });
+
+    it('keeps a requeued message in its place and skips unacked ones unless asked', async () => {
+      const e = memEngine();
+      const order = await prioQueue(e, [1, 3, 3, 0, 5, 1]);
+      const c = collector();
+      const tag = e.consume('pq', { prefetch: 2 }, c.on);
+      await settle(e);
+      expect(c.bodies()).toEqual(order.slice(0, 2));
+      expect(e.browse('pq').messages.map((m) => [m.body.toString(), m.position])).toEqual(order.slice(2).map((body, i) => [body, i + 2]));
+      expect(e.browse('pq', { includeUnacked: true }).messages.map((m) => [m.body.toString(), m.state])).toEqual(order.map((body, i) => [body, i < 2 ? 'unacked' : 'ready']));
+      e.cancel(tag);
+      await settle(e);
+      expect(e.browse('pq').messages.map((m) => m.body.toString())).toEqual(order);
+      e.close();
+    });
+
+    it('filters in delivery order with the same positions, across scan budgets (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 7 }), fc.boolean()), { maxLength: 80 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 30 }), async (items, limit, maxScan) => {
+          const e = memEngine();
+          const order = await prioQueue(e, items.map(([p]) => p), items.map(([, hit]) => hit));
+          const found: Array<[string, number | undefined]> = [];
+          let scanned = 0;
+          let cursor: string | undefined;
+          for (let guard = 0; guard < 1000; guard++) {
+            const page = e.browse('pq', { limit, maxScan, filter: { q: 'hit' }, ...(cursor ? { cursor } : {}) });
+            found.push(...page.messages.map((m) => [m.body.toString(), m.position] as [string, number | undefined]));
+            scanned += page.scanned;
+            if (!page.nextCursor) break;
+            cursor = page.nextCursor;
+          }
+          expect(found).toEqual(order.map((body, i) => [body, i] as [string, number]).filter(([body]) => body.startsWith('hit')));
+          expect(scanned).toBe(items.length);
+          e.close();
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it('keeps that order after a restart', async () => {
+      const { dir, cleanup } = tempDir();
+      let e = BrokerEngine.open({ dataDir: dir, timers: false });
+      const order = await prioQueue(e, [2, 0, 4, 4, 1, 5, 2], [], true);
+      e.close();
+      e = BrokerEngine.open({ dataDir: dir, timers: false });
+      expect(e.browse('pq').messages.map((m) => [m.body.toString(), m.position])).toEqual(order.map((body, i) => [body, i]));
+      expect(e.browse('pq', { position: 4, limit: 1 }).messages[0]!.body.toString()).toBe(order[4]);
+      e.close();
+      cleanup();
+    });
+
+    it('refuses a cursor of another kind of queue', async () => {
+      const e = memEngine();
+      await prioQueue(e, [1, 2]);
+      expect(() => e.browse('pq', { cursor: 'm:3' })).toThrow(/cursor/);
+      expect(() => e.browse('pq', { cursor: 'p:9:0' })).toThrow(/cursor/);
+      e.declareQueue('q');
+      expect(() => e.browse('q', { cursor: 'p:1:0' })).toThrow(/cursor/);
+      e.close();
+    });
   });
 });
