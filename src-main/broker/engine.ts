@@ -529,6 +529,8 @@ export class Engine {
   private delayedTotal = 0;
   private dispatchScheduled = false;
   private closed = false;
+  /** Set when the store could not be written; see storeFailed. */
+  private failure: BrokerError | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private topologyVersion = 0;
   private dlCache: { version: number; map: Map<string, string[]> } | null = null;
@@ -576,6 +578,8 @@ export class Engine {
       // Pending rows belong to other calls: stored outside this unit's
       // savepoint, so its rollback cannot take them along.
       beforeUnit: () => this.applyPending(),
+      onError: (err) => this.storeFailed(err),
+      checkpointEveryMs: options.dataDir === null ? 0 : 250,
     });
     this.streams = new Streams({
       db,
@@ -603,7 +607,7 @@ export class Engine {
     this.redrives.load();
     this.redrives.resumeUnfinished();
     if (options.timers !== false) {
-      const maintenance = setInterval(() => this.tick(), MAINTENANCE_MS);
+      const maintenance = setInterval(() => this.unlessStoreFailed(() => this.tick()), MAINTENANCE_MS);
       maintenance.unref();
       this.timers.push(maintenance);
     }
@@ -633,6 +637,11 @@ export class Engine {
     return this.closed;
   }
 
+  /** Why the engine stopped taking writes (the store failed), or null. */
+  get storeFailure(): BrokerError | null {
+    return this.failure;
+  }
+
   /** Resolves when scheduled deliveries have run and their writes are committed (tests, shutdown). */
   async idle(): Promise<void> {
     for (let i = 0; i < 1000 && (this.dispatchScheduled || this.toDispatch.size > 0 || this.direct.length > 0); i++) await new Promise<void>((r) => setImmediate(r));
@@ -640,7 +649,43 @@ export class Engine {
   }
 
   private assertOpen(): void {
+    if (this.failure) throw this.failure;
     if (this.closed) throw new BrokerError('PRECONDITION_FAILED', 'the broker engine is closed');
+  }
+
+  /** Runs timer-driven work; a storage failure it runs into has already stopped the engine and is not thrown again. */
+  private unlessStoreFailed(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!this.failure) throw err;
+    }
+  }
+
+  /**
+   * The database could not be written (disk full, an I/O error): the last
+   * batch is rolled back, so memory is ahead of the disk. The engine stops
+   * as a crashed broker would (consumers cancelled, timers and re-drives
+   * stopped, every later call refused with the cause) and says so with a
+   * 'failed' event, after the current call has unwound; reopening it goes
+   * on from what was committed, as after a restart. No confirm was given
+   * for anything lost.
+   */
+  private storeFailed(err: Error): BrokerError {
+    if (this.failure) return this.failure;
+    const code = (err as { code?: unknown }).code;
+    this.failure = new BrokerError('UNAVAILABLE', `the embedded broker could not write its data (${typeof code === 'string' ? `${code}: ` : ''}${err.message}); the writes of the last few milliseconds were not saved and it reopens from what was`);
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    this.redrives.close();
+    const consumers = [...this.consumers.values()];
+    for (const c of consumers) c.active = false;
+    const failure = this.failure;
+    setImmediate(() => {
+      for (const c of consumers) c.onCancel?.(failure.message);
+      this.events.emit('failed', failure);
+    });
+    return failure;
   }
 
   private load(): void {
@@ -1896,13 +1941,13 @@ export class Engine {
     this.toDispatch.add(q);
     if (!this.dispatchScheduled) {
       this.dispatchScheduled = true;
-      setImmediate(() => this.runDispatch());
+      setImmediate(() => this.unlessStoreFailed(() => this.runDispatch()));
     }
   }
 
   private runDispatch(): void {
     this.dispatchScheduled = false;
-    if (this.closed) return;
+    if (this.closed || this.failure) return;
     if (this.direct.length > 0) {
       const batch = this.direct;
       this.direct = [];
@@ -2786,7 +2831,7 @@ export class Engine {
    * every 100 ms; tests with a fake clock call it directly.
    */
   tick(): void {
-    if (this.closed) return;
+    if (this.closed || this.failure) return;
     const now = this.now();
     this.processDelayed(now);
     this.expireHeads(now);

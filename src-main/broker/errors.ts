@@ -2,9 +2,9 @@
  * The one error type the engine throws for caller mistakes and refused
  * operations. `code` maps onto the transports' error codes (and RabbitMQ's
  * reply codes: PRECONDITION_FAILED is 406, RESOURCE_LOCKED 405, NOT_FOUND
- * 404); `field` names the input at fault so a UI can point at it.
+ * 404; UNAVAILABLE means the store could not be written); `field` names the input at fault so a UI can point at it.
  */
-export type BrokerErrorCode = 'NOT_FOUND' | 'PRECONDITION_FAILED' | 'INVALID_ARGUMENT' | 'TOO_LARGE' | 'CONFLICT' | 'RESOURCE_LOCKED';
+export type BrokerErrorCode = 'NOT_FOUND' | 'PRECONDITION_FAILED' | 'INVALID_ARGUMENT' | 'TOO_LARGE' | 'CONFLICT' | 'RESOURCE_LOCKED' | 'UNAVAILABLE';
 
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode;

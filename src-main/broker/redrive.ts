@@ -263,6 +263,8 @@ export class RedriveJobs {
         }, max);
         this.host.gc.flush();
       } catch (err) {
+        // The store failed: the engine has stopped, and the job resumes from its last committed batch when it reopens.
+        if (this.closed) return;
         this.finish(job, 'failed', err instanceof Error ? err.message : String(err));
         return;
       }

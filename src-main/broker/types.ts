@@ -497,4 +497,6 @@ export interface EngineEvents {
   redrive: [RedriveJob];
   record: [TopicRecordEvent];
   returned: [ReturnedMessage];
+  /** The store could not be written (disk full, I/O error): the engine has stopped; reopen it to go on from what was committed. */
+  failed: [Error];
 }

@@ -8,6 +8,7 @@ import { ApiError } from '../contract/errors.js';
 import type { OperationName, Output, ParsedInput } from '../contract/operations.js';
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './core.js';
+import type { AppStore } from './app-store.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
 
@@ -33,6 +34,18 @@ function without<T extends { connectionId: string }>(input: T): Omit<T, 'connect
 
 export function createHandlers(ctx: CoreContext): Handlers {
   const r = <M extends Method>(id: string, m: M, what: string, write = false) => resolve(ctx, id, m, what, write);
+  /**
+   * Adds a send to the publish history. The messages are out by then: a history that
+   * cannot be written (a full disk) is logged, never turned into a failed publish that
+   * someone would send again.
+   */
+  const remember = (entry: Parameters<AppStore['addHistory']>[0]) => {
+    try {
+      ctx.appStore.addHistory(entry);
+    } catch (error) {
+      ctx.logger.warn('the publish history could not be saved', { connectionId: entry.connectionId, target: entry.target, error: (error as Error).message });
+    }
+  };
 
   async function findJob(id: string) {
     for (const connector of ctx.connectors.values()) {
@@ -106,7 +119,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
     publish: async (i) => {
       const result = await r(i.connectionId, 'publish', 'publish', true)(without(i));
-      ctx.appStore.addHistory({
+      remember({
         connectionId: i.connectionId,
         target: `${i.exchange === '' ? '(default)' : i.exchange} → ${i.routingKey}`,
         count: i.count,
@@ -125,7 +138,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
     'topics/messages': async (i) => r(i.connectionId, 'browseTopic', 'browse topics')(without(i)),
     'topics/produce': async (i) => {
       const result = await r(i.connectionId, 'produce', 'produce to topics', true)(without(i));
-      ctx.appStore.addHistory({
+      remember({
         connectionId: i.connectionId,
         target: `${i.topic}${i.partition !== undefined ? `[${i.partition}]` : ''}${i.key ? ` key=${i.key}` : ''}`,
         count: i.count,

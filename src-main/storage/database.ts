@@ -13,6 +13,9 @@
  *   process kill. NORMAL is offered for throughput-first use: in WAL mode it
  *   still survives any process crash (SIGKILL) and never corrupts the file,
  *   but an OS crash or power cut may roll back the last commits.
+ * - No automatic checkpoint: SQLite's runs inside COMMIT, and when it cannot
+ *   write (a full disk) the COMMIT reports an error although it took effect.
+ *   The group commit checkpoints after its commits instead.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +45,8 @@ export function openDatabase(dataDir: string | null, options: OpenDatabaseOption
   if (dataDir !== null) {
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not switch ${file} to WAL mode (got ${String(mode)})`);
+    // Checkpoints run after commits (GroupCommit's checkpointEveryMs), never inside one.
+    db.pragma('wal_autocheckpoint = 0');
   }
   db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
   db.pragma(`cache_size = ${-(options.cacheKiB ?? 32 * 1024)}`);

@@ -10,7 +10,10 @@
  * the rest of the batch still commits ("a failed call stores nothing").
  *
  * A crash before COMMIT loses the whole batch, but no promise of that batch
- * had resolved, so no confirm was ever given for it.
+ * had resolved, so no confirm was ever given for it. A storage failure (disk
+ * full, I/O error) does the same without the crash: the batch is rolled back,
+ * its waiters are rejected, `onError` is told, and no further write is taken,
+ * because the owner's in-memory state no longer matches the database.
  */
 import type { Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from './database.js';
@@ -33,8 +36,30 @@ export interface GroupCommitOptions {
   beforeUnit?: () => void;
   /** Runs after a successful COMMIT, before waiters resolve. */
   afterCommit?: () => void;
-  /** A COMMIT failed: the batch is lost; waiters are rejected with the error. */
-  onError?: (err: Error) => void;
+  /**
+   * Copies the write-ahead log into the database after a commit at most this
+   * often, ms (0: never; the database's own automatic checkpoint is then
+   * expected). Done here rather than by SQLite inside COMMIT, where a
+   * checkpoint that cannot write (a full disk) makes a COMMIT that did take
+   * effect report an error.
+   */
+  checkpointEveryMs?: number;
+  /**
+   * The store failed (at COMMIT, or a write that failed for want of disk): the
+   * batch is lost, and its waiters and every later write are refused with the
+   * error this returns (the SQLite error itself when it returns nothing).
+   */
+  onError?: (err: Error) => Error | void;
+}
+
+/**
+ * SQLite errors that mean the database could not be written (as opposed to a
+ * constraint or a caller's mistake): after one of them SQLite may have rolled
+ * the whole transaction back on its own.
+ */
+export function isStorageFailure(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && /^SQLITE_(IOERR|FULL|CORRUPT|NOTADB|CANTOPEN|READONLY|PROTOCOL|NOMEM)/.test(code);
 }
 
 interface Waiter {
@@ -59,6 +84,11 @@ export class GroupCommit {
   private readonly begin: Statement;
   private readonly commit: Statement;
   private readonly rollback: Statement;
+  private readonly checkpoint: Statement;
+  private readonly checkpointEveryMs: number;
+  private lastCheckpoint = 0;
+  /** The last checkpoint that could not write, if the latest one failed (the log keeps the data meanwhile). */
+  checkpointError: Error | null = null;
   private readonly savepoint: <T>(fn: () => T) => T;
   private readonly intervalMs: number;
   private readonly maxOps: number;
@@ -68,6 +98,8 @@ export class GroupCommit {
   private waiter: Waiter | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The storage failure that stopped this writer, if any. */
+  failure: Error | null = null;
   private committing = false;
   private depth = 0;
   /** Commits done so far; tests and benches read it. */
@@ -80,6 +112,8 @@ export class GroupCommit {
     this.begin = db.prepare('BEGIN IMMEDIATE');
     this.commit = db.prepare('COMMIT');
     this.rollback = db.prepare('ROLLBACK');
+    this.checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+    this.checkpointEveryMs = options.checkpointEveryMs ?? 0;
     this.intervalMs = options.intervalMs ?? 2;
     this.maxOps = options.maxOps ?? 2000;
     this.hardMaxOps = Math.max(this.maxOps, options.hardMaxOps ?? this.maxOps);
@@ -95,15 +129,23 @@ export class GroupCommit {
 
   /** Runs `fn` atomically inside the current batch. */
   run<T>(fn: () => T, weight = 1): T {
-    if (this.closed) throw new Error('database is closed');
-    if (!this.db.inTransaction) this.begin.run();
-    if (this.depth === 0) this.options.beforeUnit?.();
-    this.depth++;
+    this.assertWritable();
     let result: T;
     try {
-      result = this.savepoint(fn);
-    } finally {
-      this.depth--;
+      if (!this.db.inTransaction) this.begin.run();
+      if (this.depth === 0) this.options.beforeUnit?.();
+      this.depth++;
+      try {
+        result = this.savepoint(fn);
+      } finally {
+        this.depth--;
+      }
+    } catch (err) {
+      if (isStorageFailure(err)) {
+        this.fail(err);
+        throw this.failure;
+      }
+      throw err;
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
@@ -117,19 +159,52 @@ export class GroupCommit {
    * single statement is atomic on its own).
    */
   write<T>(fn: () => T, weight = 1): T {
-    if (this.closed) throw new Error('database is closed');
-    if (!this.db.inTransaction) this.begin.run();
-    this.depth++;
+    this.assertWritable();
     let result: T;
     try {
-      result = fn();
-    } finally {
-      this.depth--;
+      if (!this.db.inTransaction) this.begin.run();
+      this.depth++;
+      try {
+        result = fn();
+      } finally {
+        this.depth--;
+      }
+    } catch (err) {
+      if (isStorageFailure(err)) {
+        this.fail(err);
+        throw this.failure;
+      }
+      throw err;
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
     this.afterUnit();
     return result;
+  }
+
+  private assertWritable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new Error('database is closed');
+  }
+
+  /** Stops taking writes after a storage failure: rolls the open batch back and rejects its waiters. */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err; // set first: the owner's handler may call back in
+    this.failure = this.options.onError?.(err) ?? err;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+    try {
+      if (this.db.inTransaction) this.rollback.run();
+    } catch {
+      // SQLite may already have rolled it back.
+    }
+    const waiter = this.waiter;
+    this.waiter = null;
+    this.ops = 0;
+    waiter?.reject(this.failure);
   }
 
   private afterUnit(): void {
@@ -150,6 +225,7 @@ export class GroupCommit {
 
   /** Resolves once everything written so far is committed. */
   whenCommitted(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
     if (!this.db.inTransaction && this.ops === 0) return Promise.resolve();
     if (!this.waiter) this.waiter = makeWaiter();
     this.schedule();
@@ -170,6 +246,7 @@ export class GroupCommit {
       clearImmediate(this.immediate);
       this.immediate = null;
     }
+    if (this.failure) return;
     const waiter = this.waiter;
     this.waiter = null;
     this.ops = 0;
@@ -183,21 +260,37 @@ export class GroupCommit {
       this.commit.run();
       this.commits++;
     } catch (err) {
-      if (this.db.inTransaction) this.rollback.run();
+      // Whatever failed (the disk, or a hook's write), the batch is lost and the
+      // owner's memory is ahead of the database.
       const e = err instanceof Error ? err : new Error(String(err));
-      waiter?.reject(e);
-      this.options.onError?.(e);
+      this.waiter = waiter;
+      this.fail(e);
       return;
     } finally {
       this.committing = false;
     }
+    this.maybeCheckpoint();
     this.options.afterCommit?.();
     waiter?.resolve();
   }
 
+  private maybeCheckpoint(): void {
+    if (this.checkpointEveryMs <= 0) return;
+    const now = performance.now();
+    if (now - this.lastCheckpoint < this.checkpointEveryMs) return;
+    this.lastCheckpoint = now;
+    try {
+      this.checkpoint.run();
+      this.checkpointError = null;
+    } catch (err) {
+      // The commit stands: its pages are in the log, which is copied over next time.
+      this.checkpointError = err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
   close(): void {
     if (this.closed) return;
-    this.flush();
+    if (!this.failure) this.flush();
     this.closed = true;
   }
 

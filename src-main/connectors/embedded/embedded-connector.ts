@@ -3,6 +3,7 @@
  * API to the contract's JSON shapes. The engine runs in this process; its
  * database lives in the data directory as brokerdeck.db.
  */
+import { EventEmitter } from 'node:events';
 import { BrokerError, Engine, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
@@ -74,9 +75,69 @@ function recordView(r: { partition: number; offset: number; timestamp: number; k
   };
 }
 
+/** After a storage failure the engine is reopened at once; if it fails again within this window, a second later. */
+const REFAIL_WINDOW_MS = 10_000;
+const REOPEN_RETRY_MS = 1_000;
+
 export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
-  const engine = Engine.open({ dataDir: options.dataDir });
+  const { logger, dataDir } = options;
+  // Subscribers listen here, not on an engine: each engine this connector opens forwards its
+  // events, so a reopen after a storage failure keeps every subscription.
+  const relay = new EventEmitter();
+  relay.setMaxListeners(0);
+  let storeError: string | null = null;
+  let reopenTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  let recentFailures: number[] = [];
+
+  const open = (): Engine => {
+    const e = Engine.open({ dataDir });
+    e.events.on('record', (event) => relay.emit('record', event));
+    e.events.on('redrive', (job) => relay.emit('redrive', job));
+    e.events.on('failed', (err) => {
+      storeError = err.message;
+      logger.error('the embedded broker could not write its data; it reopens from what was saved', { dataDir: dataDir ?? 'memory', error: err.message });
+      reopen(e);
+    });
+    return e;
+  };
+
+  /**
+   * Replaces a stopped engine with one opened from the database, as a restart would: what
+   * was committed is there, what was not is not (and was never confirmed). A database in
+   * memory has nothing to reopen from, so it stays stopped. Until a reopen succeeds,
+   * every call fails with the cause.
+   */
+  const reopen = (failed: Engine) => {
+    if (dataDir === null || closed) return;
+    const now = Date.now();
+    recentFailures = [...recentFailures.filter((t) => now - t < REFAIL_WINDOW_MS), now];
+    reopenTimer = setTimeout(
+      () => {
+        reopenTimer = null;
+        if (closed) return;
+        failed.close();
+        try {
+          engine = open();
+          storeError = null;
+          logger.info('embedded broker reopened', { dataDir });
+        } catch (error) {
+          storeError = `could not reopen the embedded broker's data: ${(error as Error).message}`;
+          logger.error('the embedded broker could not be reopened; trying again', { dataDir, error: (error as Error).message });
+          reopen(failed);
+        }
+      },
+      recentFailures.length > 1 ? REOPEN_RETRY_MS : 0,
+    );
+  };
+
+  let engine = open();
   let readOnly = options.readOnly;
+  /** The engine, unless its store failed: then even reads are refused, because its memory is ahead of its data. */
+  const live = (): Engine => {
+    if (engine.storeFailure) throw engine.storeFailure;
+    return engine;
+  };
 
   const connector: Connector = {
     id: 'local',
@@ -85,7 +146,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         id: 'local',
         kind: 'embedded',
         name: 'Embedded broker',
-        status: 'connected',
+        status: storeError ? 'error' : 'connected',
+        ...(storeError ? { error: storeError } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
         capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get'],
@@ -95,31 +157,33 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       readOnly = value;
     },
     async close() {
+      closed = true;
+      if (reopenTimer) clearTimeout(reopenTimer);
       engine.close();
     },
 
     async listExchanges() {
-      return engine.listExchanges();
+      return live().listExchanges();
     },
     async declareExchange(a) {
-      return engine.declareExchange(a.exchange, { type: a.type, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
+      return live().declareExchange(a.exchange, { type: a.type, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
     },
     async deleteExchange(a) {
-      engine.deleteExchange(a.exchange, { ifUnused: a.ifUnused });
+      live().deleteExchange(a.exchange, { ifUnused: a.ifUnused });
     },
     async listBindings() {
-      return engine.listBindings();
+      return live().listBindings();
     },
     async createBinding(a) {
-      engine.bind(a);
+      live().bind(a);
       return { ...a };
     },
     async deleteBinding(a) {
-      engine.unbind(a);
+      live().unbind(a);
     },
 
     async listConsumers(queue) {
-      return engine.listConsumers(queue).map((c) => ({
+      return live().listConsumers(queue).map((c) => ({
         queue: c.queue,
         consumerTag: c.consumerTag,
         prefetch: c.prefetch,
@@ -135,23 +199,23 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       }));
     },
     async listQueues() {
-      return engine.listQueues();
+      return live().listQueues();
     },
     async getQueue(queue) {
-      return engine.getQueue(queue);
+      return live().getQueue(queue);
     },
     async declareQueue(a) {
-      return engine.declareQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments });
+      return live().declareQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments });
     },
     async deleteQueue(a) {
-      return engine.deleteQueue(a.queue, { ifUnused: a.ifUnused, ifEmpty: a.ifEmpty });
+      return live().deleteQueue(a.queue, { ifUnused: a.ifUnused, ifEmpty: a.ifEmpty });
     },
     async purgeQueue(a) {
-      return engine.purgeQueue(a.queue);
+      return live().purgeQueue(a.queue);
     },
     async browseQueue(a: Args<'queues/messages'>) {
       const filter = toEngineFilter(a);
-      const page = engine.browse(a.queue, {
+      const page = live().browse(a.queue, {
         limit: a.limit,
         ...(a.cursor ? { cursor: a.cursor } : {}),
         ...(a.position !== undefined ? { position: a.position } : {}),
@@ -161,11 +225,11 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return { messages: page.messages.map(view), nextCursor: page.nextCursor, scanned: page.scanned, matched: page.matched };
     },
     async getMessages(a) {
-      const messages = await engine.get(a.queue, { count: a.count, ackMode: a.ackMode });
+      const messages = await live().get(a.queue, { count: a.count, ackMode: a.ackMode });
       return messages.map(view);
     },
     async publish(a) {
-      const result = await engine.publishMany({
+      const result = await live().publishMany({
         exchange: a.exchange,
         routingKey: a.routingKey,
         body: decodeBytes(a.body, a.bodyEncoding),
@@ -177,24 +241,24 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     },
 
     async listTopics() {
-      return engine.listTopics();
+      return live().listTopics();
     },
     async createTopic(a) {
-      engine.createTopic(a.topic, {
+      live().createTopic(a.topic, {
         partitions: a.partitions,
         ...(a.retentionMs !== undefined ? { retentionMs: a.retentionMs } : {}),
         ...(a.retentionBytes !== undefined ? { retentionBytes: a.retentionBytes } : {}),
       });
-      const topic = engine.listTopics().find((t) => t.name === a.topic);
+      const topic = live().listTopics().find((t) => t.name === a.topic);
       if (!topic) throw Object.assign(new Error(`topic "${a.topic}" was not created`), { code: 'INTERNAL' });
       return topic;
     },
     async deleteTopic(a) {
-      engine.deleteTopic(a.topic);
+      live().deleteTopic(a.topic);
     },
     async browseTopic(a) {
       const filter = toEngineFilter(a);
-      const page = engine.browseTopic(a.topic, {
+      const page = live().browseTopic(a.topic, {
         limit: a.limit,
         ...(a.partition !== undefined ? { partition: a.partition } : {}),
         ...(a.offset !== undefined ? { offset: a.offset } : {}),
@@ -211,7 +275,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         headers: a.headers,
         ...(a.partition !== undefined ? { partition: a.partition } : {}),
       }));
-      const offsets = await engine.produce(a.topic, records, { placeholders: a.count > 1 || true });
+      const offsets = await live().produce(a.topic, records, { placeholders: a.count > 1 || true });
       return { published: offsets.length, routed: {}, returned: 0, rejected: 0, deduplicated: 0, confirmed: true, offsets };
     },
     tail(topic, partition, listener) {
@@ -220,29 +284,29 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         if (partition !== undefined && event.record.partition !== partition) return;
         listener({ topic, ...recordView(event.record) });
       };
-      engine.events.on('record', onRecord);
-      return () => engine.events.off('record', onRecord);
+      relay.on('record', onRecord);
+      return () => relay.off('record', onRecord);
     },
 
     async listGroups() {
-      return engine.listGroups();
+      return live().listGroups();
     },
     async previewGroupOffsets(a) {
-      return engine.planGroupReset(resetRequest(a));
+      return live().planGroupReset(resetRequest(a));
     },
     async resetGroupOffsets(a) {
-      return engine.resetGroupOffsets(resetRequest(a));
+      return live().resetGroupOffsets(resetRequest(a));
     },
     async deleteGroup(groupId) {
-      await engine.deleteGroup(groupId);
+      await live().deleteGroup(groupId);
     },
     async listDeadLetters() {
-      return engine.listDeadLetterQueues();
+      return live().listDeadLetterQueues();
     },
 
     async startRedrive(a) {
       const filter = a.filter ? toEngineFilter(a.filter) : undefined;
-      return engine.startRedrive({
+      return live().startRedrive({
         connectionId: 'local',
         source: a.source,
         ...(a.messageIds ? { messageIds: a.messageIds } : {}),
@@ -255,31 +319,31 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     },
     // Jobs of other connections are looked up here too: an unknown id is "not mine", not an error.
     async getRedrive(id) {
-      return orNull(() => engine.getRedrive(id));
+      return orNull(() => live().getRedrive(id));
     },
     async cancelRedrive(id) {
-      return orNull(() => engine.cancelRedrive(id));
+      return orNull(() => live().cancelRedrive(id));
     },
     async listRedrives() {
-      return engine.listRedrives();
+      return live().listRedrives();
     },
     async listAudit(limit) {
-      return engine.listAudit(limit);
+      return live().listAudit(limit);
     },
     onRedrive(listener) {
-      engine.events.on('redrive', listener);
-      return () => engine.events.off('redrive', listener);
+      relay.on('redrive', listener);
+      return () => relay.off('redrive', listener);
     },
 
     async stats() {
-      const s = engine.stats();
+      const s = live().stats();
       return { connectionId: 'local', at: s.at, queues: s.queues, groups: s.groups };
     },
     async history(a) {
-      return engine.history({ kind: a.kind, name: a.name }, a.range);
+      return live().history({ kind: a.kind, name: a.name }, a.range);
     },
   };
-  options.logger.info('embedded broker opened', { dataDir: options.dataDir ?? 'memory' });
+  logger.info('embedded broker opened', { dataDir: dataDir ?? 'memory' });
   return connector;
 }
 

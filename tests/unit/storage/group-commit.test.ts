@@ -67,4 +67,54 @@ describe('group commit', () => {
     gc.close();
     db.close();
   });
+
+  it('a full database stops the writer: the batch is rolled back, its waiters rejected, later writes refused', async () => {
+    const errors: Error[] = [];
+    const { db, gc, count } = setup({ intervalMs: 1000, onError: (e) => void errors.push(e) });
+    gc.run(() => db.prepare('INSERT INTO t (x) VALUES (0)').run());
+    await (gc.flush(), gc.whenCommitted());
+    db.exec('CREATE TABLE big (b BLOB)');
+    // A real SQLITE_FULL: the database may not grow past its current size plus a few pages.
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + 4}`);
+    const insert = db.prepare('INSERT INTO big (b) VALUES (?)');
+    gc.run(() => insert.run(Buffer.alloc(100)));
+    const batch = gc.whenCommitted();
+    let thrown: unknown;
+    try {
+      for (let i = 0; i < 100; i++) gc.run(() => insert.run(Buffer.alloc(16_384)));
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as { code?: string }).code).toBe('SQLITE_FULL');
+    await expect(batch).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['SQLITE_FULL']);
+    expect(db.inTransaction).toBe(false);
+    expect(db.prepare('SELECT count(*) FROM big').pluck().get()).toBe(0);
+    expect(count()).toBe(1);
+    expect(() => gc.run(() => insert.run(Buffer.alloc(1)))).toThrow(/full/);
+    await expect(gc.whenCommitted()).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    gc.close();
+    db.close();
+  });
+
+  it('a failed COMMIT stops the writer too', async () => {
+    const errors: Error[] = [];
+    const db = openDatabase(null);
+    db.exec('CREATE TABLE t (x INTEGER); CREATE TABLE c (n INTEGER)');
+    const gc = new GroupCommit(db, { onError: (e) => void errors.push(e) });
+    // A deferred foreign key is checked only at COMMIT, where it fails for real.
+    db.pragma('foreign_keys = ON');
+    db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)');
+    gc.run(() => db.prepare('INSERT INTO t VALUES (1)').run());
+    gc.run(() => db.prepare('INSERT INTO child VALUES (42)').run());
+    const batch = gc.whenCommitted();
+    gc.flush();
+    await expect(batch).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' });
+    expect(errors).toHaveLength(1);
+    expect(db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(0);
+    expect(() => gc.run(() => db.prepare('INSERT INTO t VALUES (2)').run())).toThrow(/FOREIGN KEY/);
+    gc.close();
+    db.close();
+  });
 });

@@ -1,0 +1,93 @@
+/**
+ * A full disk: the embedded broker runs in a child process whose files may
+ * not grow past 3 MiB (`ulimit -f`, with SIGXFSZ ignored so writes fail with
+ * EFBIG as they would with ENOSPC). Publishing 600 messages of 2 KiB there
+ * runs into the limit again and again. Every publish must be either confirmed
+ * and stored, or refused with UNAVAILABLE and its cause and stored nowhere;
+ * the connection reopens from what was saved and goes on; and the count it
+ * then shows is what is on disk.
+ *
+ * The fixture is bundled with esbuild as in engine-crash.test.ts.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { Engine } from '../../src-main/broker/index.js';
+
+const root = resolve(__dirname, '../..');
+const LIMIT_KIB = 2048;
+let work: string;
+let child: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'bd-full-'));
+  child = join(work, 'child.cjs');
+  await build({
+    entryPoints: [join(root, 'tests/integration/fixtures/store-full-child.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile: child,
+    external: ['better-sqlite3'],
+    logLevel: 'error',
+  });
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function runLimited(dataDir: string, count: number): Promise<{ lines: string[]; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const script = `trap '' XFSZ; ulimit -f ${LIMIT_KIB}; exec "${process.execPath}" "${child}" "${dataDir}" ${count}`;
+    const p = spawn('bash', ['-c', script], { env: { ...process.env, NODE_PATH: join(root, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const guard = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('exit', (code, signal) => {
+      clearTimeout(guard);
+      if (code !== 0) reject(new Error(`child ended with ${code ?? signal}:\n${stderr}`));
+      else resolveRun({ lines: stdout.split('\n').filter(Boolean), stderr });
+    });
+  });
+}
+
+describe('a full disk under the embedded broker', () => {
+  it('confirms only what it stored, refuses the rest with the cause, reopens and goes on', async () => {
+    const dataDir = join(work, 'data');
+    const { lines, stderr } = await runLimited(dataDir, 600);
+    const confirmed = lines.filter((l) => l.startsWith('C ')).map((l) => Number(l.slice(2)));
+    const refused = lines.filter((l) => l.startsWith('F '));
+    // The limit did bite, more than once, and publishing resumed after it.
+    expect(refused.length).toBeGreaterThan(10);
+    const firstRefused = Number(refused[0]!.split(' ')[1]);
+    expect(confirmed.filter((i) => i > firstRefused).length).toBeGreaterThan(10);
+    expect(stderr).toMatch(/embedded broker reopened/);
+    // Each refusal says what happened, and the connection shows it while it lasts.
+    for (const line of refused) expect(line).toMatch(/^F \d+ UNAVAILABLE the embedded broker could not write its data \(SQLITE_(IOERR|FULL)\w*: .+\)/);
+    const statuses = lines.filter((l) => l.startsWith('S '));
+    expect(statuses.some((l) => l.startsWith('S error the embedded broker could not write its data'))).toBe(true);
+    // Once back, the connection counts exactly the confirmed messages...
+    expect(lines.find((l) => l.startsWith('COUNT '))).toBe(`COUNT ${confirmed.length}`);
+
+    // ...and so does the data on disk, message by message, without the limit.
+    const e = Engine.open({ dataDir, timers: false });
+    try {
+      const stored: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = e.browse('full', { limit: 500, includeUnacked: true, ...(cursor ? { cursor } : {}) });
+        stored.push(...page.messages.map((m) => (JSON.parse(m.body.toString()) as { i: number }).i));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(stored).toEqual(confirmed);
+      expect(e.getQueue('full').messages).toBe(confirmed.length);
+    } finally {
+      e.close();
+    }
+  }, 90_000);
+});
