@@ -141,11 +141,7 @@ export class GroupCommit {
         this.depth--;
       }
     } catch (err) {
-      if (isStorageFailure(err)) {
-        this.fail(err);
-        throw this.failure;
-      }
-      throw err;
+      this.rethrow(err);
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
@@ -170,16 +166,19 @@ export class GroupCommit {
         this.depth--;
       }
     } catch (err) {
-      if (isStorageFailure(err)) {
-        this.fail(err);
-        throw this.failure;
-      }
-      throw err;
+      this.rethrow(err);
     }
     this.ops += weight;
     if (!this.waiter) this.waiter = makeWaiter();
     this.afterUnit();
     return result;
+  }
+
+  /** A storage failure stops the writer (and is thrown as the owner words it); anything else is the caller's and passes through. */
+  private rethrow(err: unknown): never {
+    if (!isStorageFailure(err)) throw err;
+    this.fail(err);
+    throw this.failure;
   }
 
   private assertWritable(): void {
