@@ -116,7 +116,12 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       () => {
         reopenTimer = null;
         if (closed) return;
-        failed.close();
+        try {
+          failed.close();
+        } catch (error) {
+          // Closing may try to copy the log into a file that cannot grow; what is committed stays in the log.
+          logger.warn('the stopped embedded broker did not close cleanly', { dataDir, error: (error as Error).message });
+        }
         try {
           engine = open();
           storeError = null;
