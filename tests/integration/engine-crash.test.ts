@@ -4,35 +4,22 @@
  * restart each confirmed message must be present exactly once, and a
  * re-drive killed mid-way leaves every message in exactly one place.
  *
- * The TypeScript fixture is bundled with esbuild (shipped with vite) into a
- * temporary CommonJS file and run with plain `node`; better-sqlite3 stays
- * external and resolves through NODE_PATH.
+ * The child is fixtures/engine-crash-child.ts, run as fixtures/child-process.ts says.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { Engine } from '../../src-main/broker/index.js';
+import { bundleFixture, childEnv } from './fixtures/child-process.js';
 
-const root = resolve(__dirname, '../..');
 let work: string;
 let child: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'bd-crash-'));
-  child = join(work, 'child.cjs');
-  await build({
-    entryPoints: [join(root, 'tests/integration/fixtures/engine-crash-child.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: child,
-    external: ['better-sqlite3'],
-    logLevel: 'error',
-  });
+  child = await bundleFixture('engine-crash-child', work);
 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -45,7 +32,7 @@ interface RunResult {
 function runChild(args: string[], killAfterMs: (line: string, elapsed: number) => number | null): Promise<RunResult> {
   return new Promise((resolveRun, reject) => {
     const p = spawn(process.execPath, [child, ...args], {
-      env: { ...process.env, NODE_PATH: join(root, 'node_modules') },
+      env: childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: string[] = [];

@@ -7,34 +7,23 @@
  * the connection reopens from what was saved and goes on; and the count it
  * then shows is what is on disk.
  *
- * The fixture is bundled with esbuild as in engine-crash.test.ts.
+ * The child is fixtures/store-full-child.ts, run as fixtures/child-process.ts says.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { Engine } from '../../src-main/broker/index.js';
+import { bundleFixture, childEnv } from './fixtures/child-process.js';
 
-const root = resolve(__dirname, '../..');
 const LIMIT_KIB = 2048;
 let work: string;
 let child: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'bd-full-'));
-  child = join(work, 'child.cjs');
-  await build({
-    entryPoints: [join(root, 'tests/integration/fixtures/store-full-child.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    outfile: child,
-    external: ['better-sqlite3'],
-    logLevel: 'error',
-  });
+  child = await bundleFixture('store-full-child', work);
 });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -42,7 +31,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function runLimited(dataDir: string, count: number): Promise<{ lines: string[]; stderr: string }> {
   return new Promise((resolveRun, reject) => {
     const script = `trap '' XFSZ; ulimit -f ${LIMIT_KIB}; exec "${process.execPath}" "${child}" "${dataDir}" ${count}`;
-    const p = spawn('bash', ['-c', script], { env: { ...process.env, NODE_PATH: join(root, 'node_modules') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', ['-c', script], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
