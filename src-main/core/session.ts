@@ -5,6 +5,7 @@
  * closes. Frames that do not parse are answered with an error, never trusted.
  */
 import { ApiError } from '../contract/errors.js';
+import { isStorageFailure } from '../storage/index.js';
 import type { ClientFrame, CoreFrame } from '../contract/wire.js';
 import type { Unsubscribe } from '../connectors/connector.js';
 import type { Core } from './core.js';
@@ -18,6 +19,8 @@ function toError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  // The app's own database (templates, history, saved connections) on a full or unwritable disk.
+  if (isStorageFailure(error)) return new ApiError('UNAVAILABLE', `Brokerdeck could not write its data (${String(code)}: ${message}); nothing was changed`);
   if (typeof code === 'string' && ['NOT_FOUND', 'PRECONDITION_FAILED', 'INVALID_ARGUMENT', 'TOO_LARGE', 'CONFLICT', 'RESOURCE_LOCKED', 'FORBIDDEN', 'UNAVAILABLE'].includes(code)) {
     return new ApiError(code as ApiError['code'], message, (error as { field?: string }).field);
   }
