@@ -602,7 +602,7 @@ export class Engine {
       },
     });
     this.lastSample = this.now();
-    this.load();
+    this.load(options.keepTransient === true);
     this.streams.load();
     this.redrives.load();
     this.redrives.resumeUnfinished();
@@ -688,11 +688,12 @@ export class Engine {
     return failure;
   }
 
-  private load(): void {
+  /** Builds the in-memory state from the database; `keepTransient`: see EngineOptions. */
+  private load(keepTransient: boolean): void {
     const db = this.db;
     db.transaction(() => {
       // Exchanges: transient ones do not survive a restart; built-ins always exist.
-      db.prepare('DELETE FROM exchanges WHERE durable = 0').run();
+      if (!keepTransient) db.prepare('DELETE FROM exchanges WHERE durable = 0').run();
       const exRows = db.prepare('SELECT * FROM exchanges').all() as Array<{ name: string; type: ExchangeType; durable: number; auto_delete: number; internal: number; arguments: string }>;
       for (const r of exRows) {
         const args = decodeJson<FieldTable>(r.arguments);
@@ -719,7 +720,7 @@ export class Engine {
         delivered_upto: number;
       }>;
       for (const r of qRows) {
-        if (r.durable === 0 || r.exclusive === 1) {
+        if ((r.durable === 0 && !keepTransient) || r.exclusive === 1) {
           this.st.deleteRange.run(r.qid * SEQ_SPAN, (r.qid + 1) * SEQ_SPAN);
           this.st.deleteDelayedQueue.run(r.qid);
           this.st.dedupDeleteQueue.run(r.qid);
@@ -727,7 +728,7 @@ export class Engine {
           continue;
         }
         const args = decodeJson<FieldTable>(r.arguments);
-        const q = this.newQueue(r.qid, r.name, true, r.auto_delete === 1, false, null, args, parseQueueArgs(args));
+        const q = this.newQueue(r.qid, r.name, r.durable === 1, r.auto_delete === 1, false, null, args, parseQueueArgs(args));
         q.count = r.msg_count;
         q.bytes = r.msg_bytes;
         q.nextSeq = r.next_seq;
@@ -740,7 +741,7 @@ export class Engine {
 
       // Non-persistent messages do not survive a restart (the partial index
       // finds them without touching persistent rows).
-      const transient = db.prepare('SELECT id, size FROM messages WHERE persistent = 0').all() as Array<{ id: number; size: number }>;
+      const transient = keepTransient ? [] : (db.prepare('SELECT id, size FROM messages WHERE persistent = 0').all() as Array<{ id: number; size: number }>);
       for (const t of transient) {
         const q = this.byQid.get(Math.floor(t.id / SEQ_SPAN));
         if (!q) continue;
@@ -749,7 +750,7 @@ export class Engine {
         this.dirty.add(q);
       }
       if (transient.length) db.prepare('DELETE FROM messages WHERE persistent = 0').run();
-      db.prepare('DELETE FROM delayed WHERE persistent = 0 OR qid NOT IN (SELECT qid FROM queues)').run();
+      db.prepare(`DELETE FROM delayed WHERE ${keepTransient ? '' : 'persistent = 0 OR '}qid NOT IN (SELECT qid FROM queues)`).run();
       for (const r of db.prepare('SELECT qid, count(*) AS n, sum(size) AS b FROM delayed GROUP BY qid').all() as Array<{ qid: number; n: number; b: number }>) {
         const q = this.byQid.get(r.qid);
         if (!q) continue;

@@ -25,6 +25,14 @@ export interface EngineOptions {
    * call `tick()` themselves.
    */
   timers?: boolean;
+  /**
+   * Reopening in the same process after the store failed (see the 'failed'
+   * event): what was committed stays, transient exchanges, queues and
+   * messages included, because the process did not end. Exclusive queues
+   * still go, as their owners' consumers were cancelled. Default false: an
+   * open is a restart, which drops what is not durable, as RabbitMQ does.
+   */
+  keepTransient?: boolean;
 }
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';

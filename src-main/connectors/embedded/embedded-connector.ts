@@ -90,8 +90,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   let closed = false;
   let recentFailures: number[] = [];
 
-  const open = (): Engine => {
-    const e = Engine.open({ dataDir });
+  const open = (keepTransient = false): Engine => {
+    const e = Engine.open({ dataDir, keepTransient });
     e.events.on('record', (event) => relay.emit('record', event));
     e.events.on('redrive', (job) => relay.emit('redrive', job));
     e.events.on('failed', (err) => {
@@ -103,8 +103,9 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   };
 
   /**
-   * Replaces a stopped engine with one opened from the database, as a restart would: what
-   * was committed is there, what was not is not (and was never confirmed). A database in
+   * Replaces a stopped engine with one opened from the database: what was committed is
+   * there (transient queues and messages too, as the process goes on), what was not is
+   * not (and was never confirmed). A database in
    * memory has nothing to reopen from, so it stays stopped. Until a reopen succeeds,
    * every call fails with the cause.
    */
@@ -123,7 +124,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
           logger.warn('the stopped embedded broker did not close cleanly', { dataDir, error: (error as Error).message });
         }
         try {
-          engine = open();
+          engine = open(true);
           storeError = null;
           logger.info('embedded broker reopened', { dataDir });
         } catch (error) {

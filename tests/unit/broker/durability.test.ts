@@ -41,6 +41,33 @@ describe('durability across close/open', () => {
       e.close();
     }));
 
+  it('reopened after a store failure (keepTransient), keeps transient definitions and messages too, but not exclusive queues', () =>
+    withDir(async (dir) => {
+      let e = Engine.open({ dataDir: dir, timers: false });
+      e.declareQueue('transient', { durable: false });
+      e.declareQueue('mine', { durable: false, exclusive: true, owner: 'conn-1' });
+      e.declareExchange('tx', { type: 'fanout', durable: false });
+      e.bind({ source: 'tx', destination: 'transient' });
+      await e.publish({ exchange: 'tx', routingKey: '', body: b('t1'), properties: { deliveryMode: 1 } });
+      await e.publish({ exchange: 'tx', routingKey: '', body: b('p1'), properties: { deliveryMode: 2 } });
+      await e.publish({ exchange: '', routingKey: 'transient', body: b('later'), properties: { deliveryMode: 1, headers: { 'x-delay': 60_000 } } });
+      e.close();
+
+      e = Engine.open({ dataDir: dir, timers: false, keepTransient: true });
+      expect(e.listQueues().map((q) => [q.name, q.durable])).toEqual([['transient', false]]);
+      expect(e.listExchanges().find((x) => x.name === 'tx')).toMatchObject({ durable: false });
+      expect(e.getQueue('transient')).toMatchObject({ messages: 2, ready: 2, delayed: 1 });
+      expect((await e.publish({ exchange: 'tx', routingKey: '', body: b('t2') })).routedQueues).toEqual(['transient']);
+      const got = await e.get('transient', { count: 10, ackMode: 'ack' });
+      expect(got.map((m) => m.body.toString())).toEqual(['t1', 'p1', 't2']);
+      e.close();
+
+      // A restart after that drops them as usual.
+      e = Engine.open({ dataDir: dir, timers: false });
+      expect(e.listQueues()).toEqual([]);
+      e.close();
+    }));
+
   it('unacked messages come back after a restart, marked redelivered, in order', () =>
     withDir(async (dir) => {
       let e = Engine.open({ dataDir: dir, timers: false });
