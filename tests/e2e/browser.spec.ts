@@ -82,3 +82,22 @@ test('a large page size is honoured (no cap at 100 or 500)', async ({ page, serv
   await page.keyboard.press('End');
   await expect(grid.getByRole('row', { name: /m3000\b/ })).toBeVisible();
 });
+
+test('a priority queue is listed in the order its consumers get it, with each message\'s priority', async ({ page, server, signedIn: _ }) => {
+  const q = unique('prio');
+  await declareQueue(server, q, { arguments: { 'x-max-priority': 9 } });
+  for (const [body, priority] of [['low-a', 1], ['high', 9], ['none', 0], ['mid', 5], ['low-b', 1]] as const) await publish(server, q, body, 1, { priority });
+  await openFromSidebar(page, q);
+  const grid = page.getByRole('grid', { name: 'Messages' });
+  await expect(grid).toHaveAttribute('aria-rowcount', '6');
+  await expect(grid.getByRole('columnheader', { name: 'Priority' })).toBeVisible();
+  await expect(page.getByText('5 messages, highest priority first')).toBeVisible();
+  const rows = grid.getByRole('row');
+  for (const [i, body, priority] of [[1, 'high', '9'], [2, 'mid', '5'], [3, 'low-a', '1'], [4, 'low-b', '1'], [5, 'none', '0']] as const) {
+    await expect(rows.nth(i)).toContainText(body);
+    await expect(rows.nth(i).getByRole('gridcell').nth(1)).toHaveText(priority);
+  }
+  // What the browser lists first is what a consumer gets first.
+  const got = await server.api<Array<{ body: string }>>('POST', `/api/connections/local/queues/${q}/get`, { count: 5, ackMode: 'ack' });
+  expect(got.map((m) => m.body)).toEqual(['high', 'mid', 'low-a', 'low-b', 'none']);
+});

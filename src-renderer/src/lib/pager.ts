@@ -22,6 +22,8 @@ export interface Row {
   /** Stable id: the message id, or partition:offset for records. */
   id: string;
   pos: string;
+  /** Messages: their priority property, if any. */
+  prio: string;
   time: number;
   key: string;
   size: number;
@@ -46,6 +48,7 @@ export function messageRow(m: MessageView, index: number): Row {
     index,
     id: m.id,
     pos: m.position !== undefined ? String(m.position) : String(index),
+    prio: m.properties.priority !== undefined && m.properties.priority !== null ? String(m.properties.priority) : '',
     time: m.enqueuedAt,
     key: m.routingKey,
     size: m.size,
@@ -60,6 +63,7 @@ export function recordRow(r: RecordView, index: number): Row {
     index,
     id: `${r.partition}:${r.offset}`,
     pos: `${r.partition}/${r.offset}`,
+    prio: '',
     time: r.timestamp,
     key: r.key ?? '',
     size: r.size,

@@ -108,6 +108,8 @@ export const useBrowser = defineStore('browser', () => {
    */
   const quorumRefused = ref<string | null>(null);
   const quorumConsent = new Set<string>();
+  /** The open queue's `x-max-priority`, if it is a priority queue: its messages are listed in delivery order. */
+  const maxPriority = ref<number | null>(null);
   const exporting = ref<{ format: 'ndjson' | 'csv'; rows: number } | null>(null);
   let exportStop = false;
   const exportError = ref<string | null>(null);
@@ -134,6 +136,7 @@ export const useBrowser = defineStore('browser', () => {
     const connectionId = connections.selectedId;
     openError.value = null;
     quorumRefused.value = null;
+    maxPriority.value = null;
     const consented = kind === 'queue' && quorumConsent.has(`${connectionId}\u0000${name}`);
     selection.value = new Set();
     active.value = -1;
@@ -153,6 +156,8 @@ export const useBrowser = defineStore('browser', () => {
             : fetchPage({ connectionId, kind: 'queue', name, ...(consented ? { allowQuorumPeek: true } : {}) }, { limit: Math.min(settings.pageSize, HEAD_ROWS), position: 0 }, 0),
         ]);
         head = first?.messages;
+        const prio = q.arguments['x-max-priority'];
+        maxPriority.value = typeof prio === 'number' && prio > 0 ? prio : null;
         // A remote broker's count can trail its queue (RabbitMQ's management statistics
         // are a few seconds old): what was just read is there for certain.
         count = Math.max(q.messages, head?.length ?? 0);
@@ -313,6 +318,7 @@ export const useBrowser = defineStore('browser', () => {
     tailError,
     openError,
     quorumRefused,
+    maxPriority,
     peekAnyway,
     exporting,
     exportError,
