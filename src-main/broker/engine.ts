@@ -15,6 +15,7 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { statfsSync } from 'node:fs';
 import { openDatabase, type SqliteDatabase } from '../storage/database.js';
 import { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, migrate, SEQ_SPAN } from '../storage/migrations.js';
@@ -33,6 +34,7 @@ import { describeSelection, describeTarget, RedriveJobs, type RedriveJobState, t
 import { Streams } from './streams.js';
 import { compileTopic, type TopicMatcher } from './topic.js';
 import type {
+  DiskAlarm,
   AuditEntry,
   BindingInfo,
   BindingSpec,
@@ -280,6 +282,15 @@ const BUILTIN_EXCHANGES: ReadonlyArray<[string, ExchangeType]> = [
 ];
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
+/** RabbitMQ's default `disk_free_limit`: 50 MB. */
+const DEFAULT_DISK_FREE_LIMIT = 50_000_000;
+
+/** Bytes in decimal units (MB = 1,000,000 bytes), as RabbitMQ states its disk limit. */
+function mb(bytes: number): string {
+  const [unit, size] = bytes >= 1e12 ? ['TB', 1e12] : bytes >= 1e9 ? ['GB', 1e9] : ['MB', 1e6];
+  const n = bytes / size;
+  return `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ${unit}`;
+}
 
 /**
  * Message columns in a fixed order. Hot reads use better-sqlite3's raw
@@ -531,6 +542,9 @@ export class Engine {
   private closed = false;
   /** Set when the store could not be written; see storeFailed. */
   private failure: BrokerError | null = null;
+  private readonly dataDir: string | null;
+  private diskFreeLimit: number;
+  private alarm: DiskAlarm | null = null;
   private readonly timers: NodeJS.Timeout[] = [];
   private topologyVersion = 0;
   private dlCache: { version: number; map: Map<string, string[]> } | null = null;
@@ -551,6 +565,7 @@ export class Engine {
     if (options.maxBodyBytes !== undefined && (!Number.isInteger(options.maxBodyBytes) || options.maxBodyBytes < 1)) {
       throw invalid('maxBodyBytes', `expected a positive integer, got ${shown(options.maxBodyBytes)}`);
     }
+    if (options.diskFreeLimit !== undefined) checkInt(options.diskFreeLimit, 'diskFreeLimit', 0, Number.MAX_SAFE_INTEGER);
     const db = openDatabase(options.dataDir, options.synchronous ? { synchronous: options.synchronous } : {});
     try {
       migrate(db);
@@ -565,6 +580,8 @@ export class Engine {
     this.db = db;
     this.now = options.now ?? Date.now;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.dataDir = options.dataDir;
+    this.diskFreeLimit = options.diskFreeLimit ?? DEFAULT_DISK_FREE_LIMIT;
     this.st = prepareStatements(db, SQL);
     for (const k of ['getMsg', 'readFifo', 'readPrio'] as const) this.st[k].raw(true);
     this.dyn = new DynamicStatements(db);
@@ -602,6 +619,7 @@ export class Engine {
       },
     });
     this.lastSample = this.now();
+    this.checkDisk();
     this.load(options.keepTransient === true);
     this.streams.load();
     this.redrives.load();
@@ -651,6 +669,46 @@ export class Engine {
   private assertOpen(): void {
     if (this.failure) throw this.failure;
     if (this.closed) throw new BrokerError('PRECONDITION_FAILED', 'the broker engine is closed');
+  }
+
+  /** The disk alarm, while the data folder's disk has less free space than the limit. */
+  get diskAlarm(): DiskAlarm | null {
+    return this.alarm;
+  }
+
+  /** Changes the free-space limit (bytes; 0: no check) and checks the disk at once. */
+  setDiskFreeLimit(bytes: number): DiskAlarm | null {
+    this.assertOpen();
+    checkInt(bytes, 'diskFreeLimit', 0, Number.MAX_SAFE_INTEGER);
+    this.diskFreeLimit = bytes;
+    this.checkDisk();
+    return this.alarm;
+  }
+
+  /** Reads the free space of the data folder's disk (once a second from tick) and turns the alarm on or off. */
+  private checkDisk(): void {
+    let next: DiskAlarm | null = null;
+    if (this.dataDir !== null && this.diskFreeLimit > 0) {
+      let free: number | null = null;
+      try {
+        const fs = statfsSync(this.dataDir);
+        free = Number(fs.bavail) * Number(fs.bsize);
+      } catch {
+        // A folder that cannot be asked is not taken for a full disk: writes will tell.
+      }
+      if (free !== null && free < this.diskFreeLimit) {
+        const same = this.alarm !== null && this.alarm.free === free && this.alarm.limit === this.diskFreeLimit;
+        next = same ? this.alarm : { free, limit: this.diskFreeLimit, message: `disk alarm: ${mb(free)} free on the disk of ${this.dataDir}, below the limit of ${mb(this.diskFreeLimit)}; publishing is refused until there is room (consuming and acking go on)` };
+      }
+    }
+    const changed = (next === null) !== (this.alarm === null);
+    this.alarm = next;
+    if (changed) this.events.emit('alarm', next);
+  }
+
+  /** Publishing while the disk alarm is on is refused, as RabbitMQ blocks publishers. */
+  private assertRoom(): void {
+    if (this.alarm) throw new BrokerError('UNAVAILABLE', this.alarm.message);
   }
 
   /** Runs timer-driven work; a storage failure it runs into has already stopped the engine and is not thrown again. */
@@ -1349,6 +1407,7 @@ export class Engine {
   publish(req: PublishRequest): Promise<PublishResult> {
     try {
       this.assertOpen();
+      this.assertRoom();
       const { ex, env, delayMs, mandatory, ccKeys } = this.preparePublish(req);
       const targets = this.routeKeys(ex, env.rk, ccKeys, env.props.headers);
       // One plain queue means one INSERT: atomic without a savepoint.
@@ -1395,6 +1454,7 @@ export class Engine {
    */
   async publishMany(req: PublishManyRequest): Promise<PublishManyResult> {
     this.assertOpen();
+    this.assertRoom();
     const count = req?.count;
     if (!Number.isInteger(count) || count < 1 || count > 10_000_000) throw invalid('count', `expected an integer from 1 to 10000000, got ${shown(count)}`);
     const prepared = this.preparePublish(req);
@@ -2545,6 +2605,7 @@ export class Engine {
   produce(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): Promise<Array<{ partition: number; offset: number }>> {
     try {
       this.assertOpen();
+      this.assertRoom();
       return this.streams.produce(topic, records, options);
     } catch (err) {
       return Promise.reject(err);
@@ -2839,6 +2900,7 @@ export class Engine {
     this.expireQueues(now);
     if (now - this.lastSlowTick >= 1000 || now < this.lastSlowTick) {
       this.lastSlowTick = now;
+      this.checkDisk();
       if (this.dedupCaches > 0) this.gc.run(() => this.st.dedupExpire.run(now));
       this.streams.applyRetention();
     }

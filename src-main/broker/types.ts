@@ -33,6 +33,20 @@ export interface EngineOptions {
    * open is a restart, which drops what is not durable, as RabbitMQ does.
    */
   keepTransient?: boolean;
+  /**
+   * Free space, bytes, on the data folder's disk below which publishing is
+   * refused, as RabbitMQ's `disk_free_limit` blocks publishers (its default,
+   * 50 MB, is this one's). Consuming, acking and browsing go on, so space can
+   * be freed. 0 turns the check off; it never runs for a database in memory.
+   */
+  diskFreeLimit?: number;
+}
+
+/** Set while the data folder's disk has less free space than the limit. */
+export interface DiskAlarm {
+  free: number;
+  limit: number;
+  message: string;
 }
 
 export type ExchangeType = 'direct' | 'fanout' | 'topic' | 'headers';
@@ -507,4 +521,6 @@ export interface EngineEvents {
   returned: [ReturnedMessage];
   /** The store could not be written (disk full, I/O error): the engine has stopped; reopen it to go on from what was committed. */
   failed: [Error];
+  /** The disk alarm went on (with its figures) or off (null). */
+  alarm: [DiskAlarm | null];
 }

@@ -99,7 +99,7 @@ switch (command) {
   case '--help':
   case '-h':
   case 'help':
-    console.log('Usage: brokerdeck [desktop]   open the desktop app\n       brokerdeck serve [--port N] [--host H] [--data-dir D] [--token T]   run headless, in a browser');
+    console.log('Usage: brokerdeck [desktop]   open the desktop app\n       brokerdeck serve [--port N] [--host H] [--data-dir D] [--token T] [--disk-free-limit SIZE]   run headless, in a browser');
     break;
   default:
     console.error(`brokerdeck: unknown command "${command}"; use "desktop" or "serve".`);

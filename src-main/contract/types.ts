@@ -22,6 +22,8 @@ export interface ConnectionInfo {
   /** Where it points, without credentials (`amqp://host:5672/vhost`). */
   target?: string;
   error?: string;
+  /** Set while the broker refuses publishing for a reason of its own (the embedded broker's disk alarm). */
+  alarm?: string;
   /** What this connection can do; the UI hides what it cannot. */
   capabilities: Capability[];
   /** Explanations the UI shows beside actions (what a peek or a re-drive does on this system, TLS warnings). */

@@ -26,6 +26,8 @@ export interface CoreOptions {
   dataDir: string | null;
   version: string;
   logger?: Logger;
+  /** Free bytes on the data folder's disk below which the embedded broker refuses publishing (default 50 MB). */
+  diskFreeLimit?: number;
 }
 
 export interface Core {
@@ -60,7 +62,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const appStore = AppStore.open(options.dataDir);
   const secrets = secretBox(loadSecretKey(options.dataDir));
   const connectors = new Map<string, Connector>();
-  const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger });
+  const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   connectors.set(local.id, local);
 
   const factory = (kind: ConnectionConfig['kind']): ConnectorFactory => {

@@ -22,10 +22,11 @@ export interface Server {
 
 const root = join(import.meta.dirname, '..', '..');
 
-export async function startServer(): Promise<{ server: Server; stop: () => Promise<void> }> {
+/** `extraArgs`: more `brokerdeck serve` options (`--disk-free-limit …`). */
+export async function startServer(extraArgs: string[] = []): Promise<{ server: Server; stop: () => Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'brokerdeck-e2e-'));
   const token = randomBytes(16).toString('hex');
-  const child: ChildProcess = spawn(process.execPath, [join(root, 'src-main', 'cli', 'brokerdeck.mjs'), 'serve', '--port', '0', '--data-dir', dataDir, '--token', token], {
+  const child: ChildProcess = spawn(process.execPath, [join(root, 'src-main', 'cli', 'brokerdeck.mjs'), 'serve', '--port', '0', '--data-dir', dataDir, '--token', token, ...extraArgs], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

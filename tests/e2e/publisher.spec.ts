@@ -1,4 +1,4 @@
-import { test, expect } from './fixtures';
+import { test, expect, startServer } from './fixtures';
 import { allMessages, declareQueue, queueInfo, screenshot, unique } from './helpers';
 
 test('publish valid JSON and see where it went; invalid JSON is refused inline', async ({ page, server, signedIn: _ }) => {
@@ -82,4 +82,29 @@ test('publish again from the browser pre-fills the publisher', async ({ page, se
   await expect(page.getByRole('textbox', { name: 'Message body' })).toContainText('"hello":"world"');
   await expect(page.getByRole('combobox', { name: 'Queue' })).toHaveValue(q);
   await expect(page.getByRole('textbox', { name: 'Header 1 name' })).toHaveValue('source');
+});
+
+test('with its disk nearly full the embedded broker says so and refuses a publish, naming the cause', async ({ page }) => {
+  // A limit no disk meets: the disk alarm is on from the start, as on a disk with 50 MB left.
+  const { server, stop } = await startServer(['--disk-free-limit', '1000TB']);
+  try {
+    const q = unique('alarm');
+    await declareQueue(server, q);
+    await page.goto(`${server.url}/?token=${server.token}`);
+    await expect(page.getByRole('alert').filter({ hasText: 'Embedded broker: disk alarm' })).toContainText('publishing is refused until there is room');
+    await page.getByRole('tab', { name: 'Publisher' }).click();
+    await page.getByRole('tab', { name: 'Queue', exact: true }).click();
+    await page.getByRole('combobox', { name: 'Queue' }).fill(q);
+    await page.getByRole('textbox', { name: 'Message body' }).fill('{"n": 1}');
+    await page.getByRole('button', { name: /^Publish/ }).click();
+    await expect(page.getByRole('alert').filter({ hasText: /^Not sent: .*disk alarm: .* [MGT]B free/ })).toBeVisible();
+    expect((await queueInfo(server, q)).messages).toBe(0);
+    await screenshot(page, 'disk-alarm');
+    // The API answers the same.
+    const res = await server.raw('POST', `/api/connections/local/publish`, { exchange: '', routingKey: q, body: 'x', count: 1 });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('disk alarm');
+  } finally {
+    await stop();
+  }
 });

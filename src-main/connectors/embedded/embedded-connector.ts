@@ -15,6 +15,8 @@ export interface EmbeddedOptions {
   dataDir: string | null;
   readOnly: boolean;
   logger: Logger;
+  /** See EngineOptions.diskFreeLimit. */
+  diskFreeLimit?: number;
 }
 
 export function toEngineFilter(f: MessageFilter): EngineFilter | undefined {
@@ -91,9 +93,14 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   let recentFailures: number[] = [];
 
   const open = (keepTransient = false): Engine => {
-    const e = Engine.open({ dataDir, keepTransient });
+    const e = Engine.open({ dataDir, keepTransient, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
     e.events.on('record', (event) => relay.emit('record', event));
     e.events.on('redrive', (job) => relay.emit('redrive', job));
+    e.events.on('alarm', (alarm) => {
+      if (alarm) logger.warn('the embedded broker refuses publishing: its disk is nearly full', { dataDir, free: alarm.free, limit: alarm.limit });
+      else logger.info('the embedded broker takes publishes again: its disk has room', { dataDir });
+    });
+    if (e.diskAlarm) logger.warn('the embedded broker refuses publishing: its disk is nearly full', { dataDir, free: e.diskAlarm.free, limit: e.diskAlarm.limit });
     e.events.on('failed', (err) => {
       storeError = err.message;
       logger.error('the embedded broker could not write its data; it reopens from what was saved', { dataDir: dataDir ?? 'memory', error: err.message });
@@ -154,6 +161,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         name: 'Embedded broker',
         status: storeError ? 'error' : 'connected',
         ...(storeError ? { error: storeError } : {}),
+        ...(engine.diskAlarm ? { alarm: engine.diskAlarm.message } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
         capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get'],

@@ -17,13 +17,30 @@ export interface ServeOptions {
   port: number;
   dataDir: string;
   token: string;
+  /** Bytes; undefined keeps the embedded broker's default (50 MB). */
+  diskFreeLimit?: number;
 }
 
-const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>]
-  --port      TCP port to listen on (default 8787; 0 picks a free one)
-  --host      address to listen on (default 127.0.0.1; keep it on loopback)
-  --data-dir  where the databases live (default ~/.brokerdeck)
-  --token     access token (default: $BROKERDECK_TOKEN, else a random one)`;
+const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>] [--disk-free-limit 50MB]
+  --port             TCP port to listen on (default 8787; 0 picks a free one)
+  --host             address to listen on (default 127.0.0.1; keep it on loopback)
+  --data-dir         where the databases live (default ~/.brokerdeck)
+  --token            access token (default: $BROKERDECK_TOKEN, else a random one)
+  --disk-free-limit  the embedded broker refuses publishing while its disk has less free
+                     space than this, as RabbitMQ's disk_free_limit (default 50MB; 0 = off;
+                     bytes, or with kB, MB, GB, KiB, MiB, GiB)`;
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** `50MB`, `1.5GiB`, `1000000`: bytes, with RabbitMQ's units (MB = 1,000,000 bytes, MiB = 1,048,576). */
+export function parseBytes(text: string, option: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new Error(`${option}: expected a size such as 50MB, 2GiB or 1000000 (bytes), got "${text}"`);
+  const bytes = Math.round(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(bytes)) throw new Error(`${option}: ${text} is too large`);
+  return bytes;
+}
 
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions {
   const { values } = parseArgs({
@@ -33,6 +50,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       token: { type: 'string' },
+      'disk-free-limit': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -50,6 +68,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     port,
     dataDir: resolve(values['data-dir'] ?? join(homedir(), '.brokerdeck')),
     token,
+    ...(values['disk-free-limit'] !== undefined ? { diskFreeLimit: parseBytes(values['disk-free-limit'], '--disk-free-limit') } : {}),
   };
 }
 
@@ -73,7 +92,7 @@ export async function runServe(argv: string[]): Promise<void> {
   }
   const logger = consoleLogger();
   const here = dirname(fileURLToPath(import.meta.url));
-  const core = await startCore({ dataDir: options.dataDir, version: packageVersion(), logger });
+  const core = await startCore({ dataDir: options.dataDir, version: packageVersion(), logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   let server;
   try {
     server = await startHttpServer({ core, host: options.host, port: options.port, token: options.token, staticDir: join(here, '..', 'renderer'), logger });
