@@ -4,7 +4,7 @@
  * database lives in the data directory as brokerdeck.db.
  */
 import { EventEmitter } from 'node:events';
-import { BrokerError, Engine, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
+import { BrokerError, Engine, type BrowsedMessage, type DiskAlarm, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../core/logger.js';
@@ -96,11 +96,12 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     const e = Engine.open({ dataDir, keepTransient, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
     e.events.on('record', (event) => relay.emit('record', event));
     e.events.on('redrive', (job) => relay.emit('redrive', job));
-    e.events.on('alarm', (alarm) => {
+    const onAlarm = (alarm: DiskAlarm | null) => {
       if (alarm) logger.warn('the embedded broker refuses publishing: its disk is nearly full', { dataDir, free: alarm.free, limit: alarm.limit });
       else logger.info('the embedded broker takes publishes again: its disk has room', { dataDir });
-    });
-    if (e.diskAlarm) logger.warn('the embedded broker refuses publishing: its disk is nearly full', { dataDir, free: e.diskAlarm.free, limit: e.diskAlarm.limit });
+    };
+    e.events.on('alarm', onAlarm);
+    if (e.diskAlarm) onAlarm(e.diskAlarm);
     e.events.on('failed', (err) => {
       storeError = err.message;
       logger.error('the embedded broker could not write its data; it reopens from what was saved', { dataDir: dataDir ?? 'memory', error: err.message });
@@ -112,9 +113,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   /**
    * Replaces a stopped engine with one opened from the database: what was committed is
    * there (transient queues and messages too, as the process goes on), what was not is
-   * not (and was never confirmed). A database in
-   * memory has nothing to reopen from, so it stays stopped. Until a reopen succeeds,
-   * every call fails with the cause.
+   * not (and was never confirmed). A database in memory has nothing to reopen from, so
+   * it stays stopped. Until a reopen succeeds, every call fails with the cause.
    */
   const reopen = (failed: Engine) => {
     if (dataDir === null || closed) return;
