@@ -129,24 +129,7 @@ export class GroupCommit {
 
   /** Runs `fn` atomically inside the current batch. */
   run<T>(fn: () => T, weight = 1): T {
-    this.assertWritable();
-    let result: T;
-    try {
-      if (!this.db.inTransaction) this.begin.run();
-      if (this.depth === 0) this.options.beforeUnit?.();
-      this.depth++;
-      try {
-        result = this.savepoint(fn);
-      } finally {
-        this.depth--;
-      }
-    } catch (err) {
-      this.rethrow(err);
-    }
-    this.ops += weight;
-    if (!this.waiter) this.waiter = makeWaiter();
-    this.afterUnit();
-    return result;
+    return this.unit(() => this.savepoint(fn), weight, true);
   }
 
   /**
@@ -155,13 +138,19 @@ export class GroupCommit {
    * single statement is atomic on its own).
    */
   write<T>(fn: () => T, weight = 1): T {
+    return this.unit(fn, weight, false);
+  }
+
+  /** One unit of work in the open batch; `atomic`: run()'s, whose outermost unit gets the beforeUnit hook. */
+  private unit<T>(body: () => T, weight: number, atomic: boolean): T {
     this.assertWritable();
     let result: T;
     try {
       if (!this.db.inTransaction) this.begin.run();
+      if (atomic && this.depth === 0) this.options.beforeUnit?.();
       this.depth++;
       try {
-        result = fn();
+        result = body();
       } finally {
         this.depth--;
       }
@@ -191,10 +180,7 @@ export class GroupCommit {
     if (this.failure) return;
     this.failure = err; // set first: the owner's handler may call back in
     this.failure = this.options.onError?.(err) ?? err;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
-    this.timer = null;
-    this.immediate = null;
+    this.cancelScheduled();
     try {
       if (this.db.inTransaction) this.rollback.run();
     } catch {
@@ -204,6 +190,14 @@ export class GroupCommit {
     this.waiter = null;
     this.ops = 0;
     waiter?.reject(this.failure);
+  }
+
+  /** Drops a commit that was scheduled (timer or next turn). */
+  private cancelScheduled(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
   }
 
   private afterUnit(): void {
@@ -237,14 +231,7 @@ export class GroupCommit {
       this.schedule();
       return;
     }
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.immediate) {
-      clearImmediate(this.immediate);
-      this.immediate = null;
-    }
+    this.cancelScheduled();
     if (this.failure) return;
     const waiter = this.waiter;
     this.waiter = null;
