@@ -12,16 +12,16 @@
  * back marked redelivered), as AMQP requires for unacknowledged messages of
  * a closed connection.
  */
-import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
 import { openDatabase, type SqliteDatabase } from '../storage/database.js';
 import { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, migrate, SEQ_SPAN } from '../storage/migrations.js';
 import { DynamicStatements, prepareStatements } from '../storage/statements.js';
 import { checkTable, EQUIVALENCE_ARGS, inequivalent, parseExchangeArgs, parseQueueArgs, type QueueArgs } from './args.js';
-import { canonicalJson, decodeJson, decodeProps, encodeJson, encodeProps, fieldEquals } from './codec.js';
+import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals } from './codec.js';
+import { TypedEmitter } from './emitter.js';
+import { envelopeOf, isRecord, isText, makeEnvelope, normalizeProps, type Envelope } from './envelope.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
 import { headersMatch } from './headers-match.js';
@@ -81,46 +81,6 @@ import type {
   TopicInfo,
   TopicOptions,
 } from './types.js';
-
-// ---- typed events -----------------------------------------------------------
-
-type Listener<A extends unknown[]> = (...args: A) => void;
-
-/** EventEmitter with the engine's event names and payload types. */
-export class TypedEmitter<E extends { [K in keyof E]: unknown[] }> {
-  private readonly ee = new EventEmitter();
-
-  constructor() {
-    this.ee.setMaxListeners(0);
-  }
-
-  on<K extends keyof E & string>(event: K, listener: Listener<E[K]>): this {
-    this.ee.on(event, listener as Listener<unknown[]>);
-    return this;
-  }
-
-  once<K extends keyof E & string>(event: K, listener: Listener<E[K]>): this {
-    this.ee.once(event, listener as Listener<unknown[]>);
-    return this;
-  }
-
-  off<K extends keyof E & string>(event: K, listener: Listener<E[K]>): this {
-    this.ee.off(event, listener as Listener<unknown[]>);
-    return this;
-  }
-
-  emit<K extends keyof E & string>(event: K, ...args: E[K]): boolean {
-    return this.ee.emit(event, ...args);
-  }
-
-  listenerCount<K extends keyof E & string>(event: K): number {
-    return this.ee.listenerCount(event);
-  }
-
-  removeAllListeners(): void {
-    this.ee.removeAllListeners();
-  }
-}
 
 // ---- internal state -----------------------------------------------------------
 
@@ -247,22 +207,6 @@ interface ExchangeState extends ExchangeInfo {
   direct: Map<string, BindingState[]>;
 }
 
-/** A message on its way into a queue. */
-interface Envelope {
-  exchange: string;
-  rk: string;
-  body: Buffer;
-  props: MessageProperties;
-  propsJson: string | null;
-  persistent: boolean;
-  priority: number;
-  expiration: number | null;
-  size: number;
-  bin: number;
-  redelivered: boolean;
-  returns: number;
-}
-
 type Outcome = 'ok' | 'rejected' | 'dedup';
 
 /** Where and as what a re-driven message goes (its body aside). */
@@ -367,14 +311,6 @@ const SQL = {
   pruneAudit: 'DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET 10000)',
 } as const;
 
-function isText(body: Buffer): number {
-  return body.length === 0 || (body.indexOf(0) < 0 && isUtf8(body)) ? 0 : 1;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
-}
-
 /** Binary search in a sorted number array: index if found, else -(insertion point) - 1. */
 function bsearch(a: number[], x: number): number {
   let lo = 0;
@@ -403,91 +339,6 @@ function insertSorted(a: number[], x: number): void {
 function isExpired(row: { exp: number | null; enq: number }, now: number): boolean {
   if (row.exp === null) return false;
   return row.exp < now || (row.exp === now && row.exp !== row.enq);
-}
-
-const SHORTSTR_PROPS = ['contentType', 'contentEncoding', 'correlationId', 'replyTo', 'messageId', 'type', 'userId', 'appId'] as const;
-
-function normalizeProps(input: unknown): MessageProperties {
-  if (input === undefined || input === null) return {};
-  if (!isRecord(input)) throw invalid('properties', `expected an object, got ${shown(input)}`);
-  const p = input as MessageProperties & Record<string, unknown>;
-  const out: MessageProperties = {};
-  for (const k of SHORTSTR_PROPS) {
-    const v = p[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== 'string') throw invalid(`properties.${k}`, `expected a string, got ${shown(v)}`);
-    if (Buffer.byteLength(v) > 255) throw invalid(`properties.${k}`, 'must be at most 255 bytes (an AMQP short string)');
-    out[k] = v;
-  }
-  if (p.deliveryMode !== undefined && p.deliveryMode !== null) {
-    if (p.deliveryMode !== 1 && p.deliveryMode !== 2) throw invalid('properties.deliveryMode', `expected 1 (transient) or 2 (persistent), got ${shown(p.deliveryMode)}`);
-    out.deliveryMode = p.deliveryMode;
-  }
-  if (p.priority !== undefined && p.priority !== null) {
-    if (!Number.isInteger(p.priority) || p.priority < 0 || p.priority > 255) throw invalid('properties.priority', `expected an integer 0–255, got ${shown(p.priority)}`);
-    out.priority = p.priority;
-  }
-  if (p.expiration !== undefined && p.expiration !== null) {
-    if (typeof p.expiration !== 'string' || !/^\d{1,10}$/.test(p.expiration) || Number(p.expiration) > 2 ** 32 - 1) {
-      throw invalid('properties.expiration', `expected milliseconds as a string of digits (AMQP), got ${shown(p.expiration)}`);
-    }
-    out.expiration = p.expiration;
-  }
-  if (p.timestamp !== undefined && p.timestamp !== null) {
-    if (!Number.isInteger(p.timestamp) || p.timestamp < 0) throw invalid('properties.timestamp', `expected a non-negative integer, got ${shown(p.timestamp)}`);
-    out.timestamp = p.timestamp;
-  }
-  if (p.headers !== undefined && p.headers !== null) {
-    if (!isRecord(p.headers)) throw invalid('properties.headers', `expected an object, got ${shown(p.headers)}`);
-    out.headers = p.headers;
-  }
-  for (const k of Object.keys(p)) {
-    if (!(k in out) && p[k] !== undefined && p[k] !== null && !(SHORTSTR_PROPS as readonly string[]).includes(k) && !['deliveryMode', 'priority', 'expiration', 'timestamp', 'headers'].includes(k)) {
-      throw invalid(`properties.${k}`, 'is not an AMQP basic property');
-    }
-  }
-  return out;
-}
-
-function makeEnvelope(exchange: string, rk: string, body: Buffer, props: MessageProperties, extra?: { redelivered?: boolean; returns?: number; bin?: number }): Envelope {
-  let propsJson: string | null;
-  try {
-    propsJson = encodeProps(props);
-  } catch (err) {
-    throw invalid('properties.headers', `cannot be stored: ${(err as Error).message}`);
-  }
-  return {
-    exchange,
-    rk,
-    body,
-    props,
-    propsJson,
-    persistent: props.deliveryMode === 2,
-    priority: props.priority ?? 0,
-    expiration: props.expiration !== undefined ? Number(props.expiration) : null,
-    size: body.length,
-    bin: extra?.bin ?? isText(body),
-    redelivered: extra?.redelivered ?? false,
-    returns: extra?.returns ?? 0,
-  };
-}
-
-function envelopeOf(row: MsgRow | DelayedRow): Envelope {
-  const props = decodeProps(row.props, row.persistent === 1);
-  return {
-    exchange: row.exchange,
-    rk: row.rk,
-    body: row.body,
-    props,
-    propsJson: row.props,
-    persistent: row.persistent === 1,
-    priority: props.priority ?? 0,
-    expiration: props.expiration !== undefined ? Number(props.expiration) : null,
-    size: row.size,
-    bin: row.bin,
-    redelivered: row.redelivered === 1,
-    returns: row.returns,
-  };
 }
 
 function checkName(value: unknown, field: string, what: string): string {
@@ -3016,4 +2867,4 @@ function isCycle(target: string, deaths: FieldTable[]): boolean {
   return true;
 }
 
-export { describeSelection, describeTarget };
+export { describeSelection, describeTarget, TypedEmitter };

@@ -1,0 +1,130 @@
+/**
+ * A message on its way into a queue: its properties checked as AMQP basic
+ * properties and encoded once for storage, or read back from a stored row.
+ */
+import { isUtf8 } from 'node:buffer';
+import { decodeProps, encodeProps } from './codec.js';
+import { invalid, shown } from './errors.js';
+import type { MessageProperties } from './types.js';
+
+/** The columns of a stored message (ready or delayed) that an envelope is made of. */
+export interface StoredMessage {
+  exchange: string;
+  rk: string;
+  props: string | null;
+  body: Buffer;
+  size: number;
+  bin: number;
+  redelivered: number;
+  returns: number;
+  persistent: number;
+}
+
+/** A message on its way into a queue. */
+export interface Envelope {
+  exchange: string;
+  rk: string;
+  body: Buffer;
+  props: MessageProperties;
+  propsJson: string | null;
+  persistent: boolean;
+  priority: number;
+  expiration: number | null;
+  size: number;
+  bin: number;
+  redelivered: boolean;
+  returns: number;
+}
+
+export function isText(body: Buffer): number {
+  return body.length === 0 || (body.indexOf(0) < 0 && isUtf8(body)) ? 0 : 1;
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+const SHORTSTR_PROPS = ['contentType', 'contentEncoding', 'correlationId', 'replyTo', 'messageId', 'type', 'userId', 'appId'] as const;
+
+export function normalizeProps(input: unknown): MessageProperties {
+  if (input === undefined || input === null) return {};
+  if (!isRecord(input)) throw invalid('properties', `expected an object, got ${shown(input)}`);
+  const p = input as MessageProperties & Record<string, unknown>;
+  const out: MessageProperties = {};
+  for (const k of SHORTSTR_PROPS) {
+    const v = p[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') throw invalid(`properties.${k}`, `expected a string, got ${shown(v)}`);
+    if (Buffer.byteLength(v) > 255) throw invalid(`properties.${k}`, 'must be at most 255 bytes (an AMQP short string)');
+    out[k] = v;
+  }
+  if (p.deliveryMode !== undefined && p.deliveryMode !== null) {
+    if (p.deliveryMode !== 1 && p.deliveryMode !== 2) throw invalid('properties.deliveryMode', `expected 1 (transient) or 2 (persistent), got ${shown(p.deliveryMode)}`);
+    out.deliveryMode = p.deliveryMode;
+  }
+  if (p.priority !== undefined && p.priority !== null) {
+    if (!Number.isInteger(p.priority) || p.priority < 0 || p.priority > 255) throw invalid('properties.priority', `expected an integer 0–255, got ${shown(p.priority)}`);
+    out.priority = p.priority;
+  }
+  if (p.expiration !== undefined && p.expiration !== null) {
+    if (typeof p.expiration !== 'string' || !/^\d{1,10}$/.test(p.expiration) || Number(p.expiration) > 2 ** 32 - 1) {
+      throw invalid('properties.expiration', `expected milliseconds as a string of digits (AMQP), got ${shown(p.expiration)}`);
+    }
+    out.expiration = p.expiration;
+  }
+  if (p.timestamp !== undefined && p.timestamp !== null) {
+    if (!Number.isInteger(p.timestamp) || p.timestamp < 0) throw invalid('properties.timestamp', `expected a non-negative integer, got ${shown(p.timestamp)}`);
+    out.timestamp = p.timestamp;
+  }
+  if (p.headers !== undefined && p.headers !== null) {
+    if (!isRecord(p.headers)) throw invalid('properties.headers', `expected an object, got ${shown(p.headers)}`);
+    out.headers = p.headers;
+  }
+  for (const k of Object.keys(p)) {
+    if (!(k in out) && p[k] !== undefined && p[k] !== null && !(SHORTSTR_PROPS as readonly string[]).includes(k) && !['deliveryMode', 'priority', 'expiration', 'timestamp', 'headers'].includes(k)) {
+      throw invalid(`properties.${k}`, 'is not an AMQP basic property');
+    }
+  }
+  return out;
+}
+
+export function makeEnvelope(exchange: string, rk: string, body: Buffer, props: MessageProperties, extra?: { redelivered?: boolean; returns?: number; bin?: number }): Envelope {
+  let propsJson: string | null;
+  try {
+    propsJson = encodeProps(props);
+  } catch (err) {
+    throw invalid('properties.headers', `cannot be stored: ${(err as Error).message}`);
+  }
+  return {
+    exchange,
+    rk,
+    body,
+    props,
+    propsJson,
+    persistent: props.deliveryMode === 2,
+    priority: props.priority ?? 0,
+    expiration: props.expiration !== undefined ? Number(props.expiration) : null,
+    size: body.length,
+    bin: extra?.bin ?? isText(body),
+    redelivered: extra?.redelivered ?? false,
+    returns: extra?.returns ?? 0,
+  };
+}
+
+export function envelopeOf(row: StoredMessage): Envelope {
+  const props = decodeProps(row.props, row.persistent === 1);
+  return {
+    exchange: row.exchange,
+    rk: row.rk,
+    body: row.body,
+    props,
+    propsJson: row.props,
+    persistent: row.persistent === 1,
+    priority: props.priority ?? 0,
+    expiration: props.expiration !== undefined ? Number(props.expiration) : null,
+    size: row.size,
+    bin: row.bin,
+    redelivered: row.redelivered === 1,
+    returns: row.returns,
+  };
+}
