@@ -8,6 +8,18 @@
  *                   { t: 'unsub', id }
  *   core → client   { t: 'result', id, ok: true, value } | { t: 'result', id, ok: false, error }
  *                   { t: 'event', id, data }
+ *
+ * Over the WebSocket, an event whose JSON is 64 KiB or more (a live sample of
+ * thousands of queues) is sent once compressed for every subscriber, as a
+ * binary message instead of a text one:
+ *
+ *   0        4                                   end
+ *   +--------+-----------------------------------+
+ *   | id u32 | deflate-raw (RFC 1951) of the     |
+ *   |  (BE)  | UTF-8 JSON of `data`              |
+ *   +--------+-----------------------------------+
+ *
+ * and stands for `{ t: 'event', id, data }`. Clients send text frames only.
  */
 import type { ApiErrorBody } from './errors.js';
 

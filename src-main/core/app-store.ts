@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openSqlite } from '../storage/native.js';
 import type { AuditEntry, HistoryEntry, Template } from '../contract/types.js';
+import { ApiError } from '../contract/errors.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -23,6 +24,9 @@ const MIGRATIONS: string[] = [
                       target TEXT NOT NULL, count INTEGER NOT NULL, selection TEXT NOT NULL, state TEXT NOT NULL);
    CREATE INDEX audit_at ON audit(connection_id, at DESC);`,
 ];
+
+/** Largest template (its JSON), so that listing templates stays quick: 1 MiB. */
+export const MAX_TEMPLATE_BYTES = 1024 * 1024;
 
 /** Kept per store; older entries are dropped when a new one is written. */
 const HISTORY_LIMIT = 500;
@@ -117,8 +121,19 @@ export class AppStore {
     return rows.map((r) => ({ id: r.id, name: r.name, payload: JSON.parse(r.payload) as Record<string, unknown>, updatedAt: r.updated_at }));
   }
 
+  /**
+   * Saves by name (no id: a template of that name is replaced) or by id (a rename
+   * onto another template's name is a conflict, not an overwrite).
+   */
   saveTemplate(input: { id?: string | undefined; name: string; payload: Record<string, unknown> }): Template {
+    const payload = JSON.stringify(input.payload);
+    if (Buffer.byteLength(payload) > MAX_TEMPLATE_BYTES) {
+      throw new ApiError('TOO_LARGE', `payload: a template may hold at most ${MAX_TEMPLATE_BYTES / 1024 / 1024} MiB (this one is ${Buffer.byteLength(payload)} bytes); import large bodies as NDJSON instead`, 'payload');
+    }
     const existing = this.db.prepare('SELECT id FROM templates WHERE name = ?').get(input.name) as { id: string } | undefined;
+    if (input.id !== undefined && existing && existing.id !== input.id) {
+      throw new ApiError('CONFLICT', `name: another template is already called ${JSON.stringify(input.name)}`, 'name');
+    }
     const id = input.id ?? existing?.id ?? randomUUID();
     const updatedAt = Date.now();
     this.db
@@ -126,7 +141,7 @@ export class AppStore {
         `INSERT INTO templates (id, name, payload, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, payload = excluded.payload, updated_at = excluded.updated_at`,
       )
-      .run(id, input.name, JSON.stringify(input.payload), updatedAt);
+      .run(id, input.name, payload, updatedAt);
     return { id, name: input.name, payload: input.payload, updatedAt };
   }
 

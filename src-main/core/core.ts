@@ -5,7 +5,7 @@
  * `core.call(op, input)` with untrusted input; validation happens here, once,
  * before any handler runs.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../storage/index.js';
 import { ApiError } from '../contract/errors.js';
 import { isOperationName, operations, type OperationName, type Output } from '../contract/operations.js';
 import { isStreamName, streams, type StreamEvent, type StreamName } from '../contract/events.js';
@@ -58,7 +58,7 @@ const STATS_INTERVAL_MS = 1000;
 
 export async function startCore(options: CoreOptions): Promise<Core> {
   const logger = options.logger ?? silentLogger;
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  if (options.dataDir) ensurePrivateDir(options.dataDir);
   const appStore = AppStore.open(options.dataDir);
   const secrets = secretBox(loadSecretKey(options.dataDir));
   const connectors = new Map<string, Connector>();

@@ -4,11 +4,20 @@
  * calls, keeps the client's subscriptions, and drops them all when the channel
  * closes. Frames that do not parse are answered with an error, never trusted.
  */
-import { ApiError } from '../contract/errors.js';
+import { ApiError, isErrorCode } from '../contract/errors.js';
 import { isStorageFailure } from '../storage/index.js';
 import type { ClientFrame, CoreFrame } from '../contract/wire.js';
+import type { StreamName } from '../contract/events.js';
 import type { Unsubscribe } from '../connectors/connector.js';
 import type { Core } from './core.js';
+
+/** Subscriptions one client may hold at once; the renderer needs a handful. */
+export const MAX_SUBSCRIPTIONS = 64;
+
+/** What the transport is told with an event: the stream it belongs to. */
+export interface EventInfo {
+  stream: StreamName;
+}
 
 export interface Session {
   receive(frame: unknown): void;
@@ -21,8 +30,9 @@ function toError(error: unknown): ApiError {
   const message = error instanceof Error ? error.message : String(error);
   // The app's own database (templates, history, saved connections) on a full or unwritable disk.
   if (isStorageFailure(error)) return new ApiError('UNAVAILABLE', `Brokerdeck could not write its data (${String(code)}: ${message}); nothing was changed`);
-  if (typeof code === 'string' && ['NOT_FOUND', 'PRECONDITION_FAILED', 'INVALID_ARGUMENT', 'TOO_LARGE', 'CONFLICT', 'RESOURCE_LOCKED', 'FORBIDDEN', 'UNAVAILABLE'].includes(code)) {
-    return new ApiError(code as ApiError['code'], message, (error as { field?: string }).field);
+  // Errors of lower layers that carry one of the contract's codes (the broker's own errors).
+  if (isErrorCode(code) && code !== 'INTERNAL' && code !== 'UNAUTHORIZED') {
+    return new ApiError(code, message, (error as { field?: string }).field);
   }
   return new ApiError('INTERNAL', message);
 }
@@ -44,11 +54,15 @@ function isFrame(value: unknown): value is ClientFrame {
   return f.t === 'unsub';
 }
 
-export function openSession(core: Core, send: (frame: CoreFrame) => void): Session {
+/**
+ * `send` gets each frame, and for events the stream they belong to, so that a
+ * transport may drop a live sample that the next one supersedes.
+ */
+export function openSession(core: Core, send: (frame: CoreFrame, info?: EventInfo) => void): Session {
   const subscriptions = new Map<number, Unsubscribe>();
   let open = true;
-  const reply = (frame: CoreFrame) => {
-    if (open) send(frame);
+  const reply = (frame: CoreFrame, info?: EventInfo) => {
+    if (open) send(frame, info);
   };
 
   return {
@@ -69,9 +83,14 @@ export function openSession(core: Core, send: (frame: CoreFrame) => void): Sessi
         case 'sub':
           try {
             subscriptions.get(frame.id)?.();
+            subscriptions.delete(frame.id);
+            if (subscriptions.size >= MAX_SUBSCRIPTIONS) {
+              throw new ApiError('TOO_LARGE', `a client may hold at most ${MAX_SUBSCRIPTIONS} subscriptions at once; unsubscribe from one first`, 'id');
+            }
+            const info: EventInfo = { stream: frame.stream as StreamName };
             subscriptions.set(
               frame.id,
-              core.subscribeUnchecked(frame.stream, frame.params, (data) => reply({ t: 'event', id: frame.id, data })),
+              core.subscribeUnchecked(frame.stream, frame.params, (data) => reply({ t: 'event', id: frame.id, data }, info)),
             );
             reply({ t: 'result', id: frame.id, ok: true, value: null });
           } catch (error) {

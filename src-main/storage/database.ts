@@ -17,7 +17,7 @@
  *   write (a full disk) the COMMIT reports an error although it took effect.
  *   The group commit checkpoints after its commits instead.
  */
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from './private-files.js';
 import { join } from 'node:path';
 import { openSqlite, type SqliteDatabase } from './native.js';
 
@@ -37,7 +37,7 @@ export const DATABASE_FILE = 'brokerdeck.db';
 export function openDatabase(dataDir: string | null, options: OpenDatabaseOptions = {}): SqliteDatabase {
   let file = ':memory:';
   if (dataDir !== null) {
-    mkdirSync(dataDir, { recursive: true });
+    ensurePrivateDir(dataDir);
     file = join(dataDir, DATABASE_FILE);
   }
   const db = openSqlite(file);

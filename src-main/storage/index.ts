@@ -3,3 +3,4 @@ export { GroupCommit, isStorageFailure, type GroupCommitOptions } from './group-
 export { migrate, schemaVersion, MIGRATIONS, SEQ_BITS, SEQ_SPAN, MAX_QID, type Migration, type MigrationResult } from './migrations.js';
 export { prepareStatements, DynamicStatements, type StatementSet } from './statements.js';
 export { openSqlite } from './native.js';
+export { ensurePrivateDir, ensurePrivateFile } from './private-files.js';

@@ -8,10 +8,12 @@
  */
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile } from './private-files.js';
 
 export type SqliteDatabase = Database.Database;
 
 export function openSqlite(filename: string, options: Database.Options = {}): SqliteDatabase {
+  if (filename !== ':memory:' && !options.readonly) ensurePrivateFile(filename);
   const binding = process.env.BROKERDECK_SQLITE_BINDING;
   const isElectron = typeof process.versions.electron === 'string';
   if (isElectron && binding && existsSync(binding)) return new Database(filename, { ...options, nativeBinding: binding });

@@ -23,6 +23,8 @@
   } catch (e) {
     return;
   }
+  // Large live samples arrive as binary frames (see contract/wire.ts); the client decodes them.
+  ws.binaryType = 'arraybuffer';
   var boot = { ws: ws, received: [], sub: { t: 'sub', id: 0, stream: 'stats', params: { connectionId: 'local' } } };
   ws.onopen = function () {
     ws.send(JSON.stringify(boot.sub));

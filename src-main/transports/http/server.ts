@@ -17,7 +17,8 @@ import { ApiError } from '../../contract/errors.js';
 import { routes, type Route } from '../../contract/routes.js';
 import type { Core } from '../../core/core.js';
 import type { Logger } from '../../core/logger.js';
-import { openSession, toApiError } from '../../core/session.js';
+import { toApiError } from '../../core/session.js';
+import { attachLiveSocket } from './live-socket.js';
 import { buildOpenApi } from './openapi.js';
 
 export interface HttpOptions {
@@ -89,13 +90,43 @@ function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+/**
+ * Brokerdeck's cookie from a Cookie header. Cookies are shared by every port of
+ * a host, so the header may carry other local apps' cookies, malformed ones
+ * included (`other_app=50%`): those are skipped, never decoded.
+ */
+function tokenCookie(header: string | undefined): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0 || part.slice(0, i).trim() !== COOKIE) continue;
+    try {
+      return decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      return undefined;
+    }
   }
-  return out;
+  return undefined;
+}
+
+/** decodeURIComponent that answers 400 naming what was malformed instead of throwing URIError. */
+function decodePath(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ApiError('INVALID_ARGUMENT', `${what} has malformed percent-encoding: ${JSON.stringify(text.slice(0, 200))}`, what);
+  }
+}
+
+/** The request target as a URL; null for one that does not parse (`//`, `http://[`). */
+function requestUrl(req: IncomingMessage): URL | null {
+  const target = req.url ?? '/';
+  // Only origin-form targets: `//host/x` would otherwise be read as another host.
+  if (!target.startsWith('/') || target.startsWith('//')) return null;
+  try {
+    return new URL(target, 'http://localhost');
+  } catch {
+    return null;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -105,23 +136,54 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: ServerResponse, error: ApiError): void {
+  // A refused body may still be arriving: close once the answer is out instead of reading it.
+  if (error.code === 'TOO_LARGE' || error.code === 'UNSUPPORTED_MEDIA_TYPE') res.setHeader('connection', 'close');
   sendJson(res, error.status, error.toBody());
 }
 
+function unauthorized(): ApiError {
+  return new ApiError('UNAUTHORIZED', 'missing or wrong token: send "Authorization: Bearer <token>" or open the URL Brokerdeck printed');
+}
+
+function tooLarge(limit: number): ApiError {
+  return new ApiError('TOO_LARGE', `request body is larger than the limit of ${formatBytes(limit)} (${limit} bytes)`, 'body');
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${Math.round(n / 1024 / 1024)} MiB` : `${Math.round(n / 1024)} KiB`;
+}
+
+/**
+ * A request's JSON body. Bodies are JSON only: a `text/plain` or form body (what a
+ * page on another origin can send without a preflight) is refused before it is read.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && (declared === undefined || declared === '0')) return Promise.resolve({});
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    return Promise.reject(new ApiError('UNSUPPORTED_MEDIA_TYPE', `a request body must be JSON sent as "content-type: application/json" (got ${JSON.stringify(type || 'none')})`, 'content-type'));
+  }
+  if (declared !== undefined && Number(declared) > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (chunk: Buffer) => {
+      if (refused) return;
       size += chunk.length;
       if (size > limit) {
-        reject(new ApiError('TOO_LARGE', `request body is larger than ${limit} bytes`, 'body'));
-        req.destroy();
+        // Answered at once; what the client still sends is read and dropped.
+        refused = true;
+        chunks.length = 0;
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
+      if (refused) return;
       if (size === 0) return resolve({});
       const text = Buffer.concat(chunks).toString('utf8');
       try {
@@ -152,7 +214,8 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     const host = req.headers.host;
     if (!host || !allowedHosts.has(host.toLowerCase())) return false;
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null') {
+    // `Origin: null` comes from sandboxed frames, file: pages and data: URLs: never this page.
+    if (origin !== undefined) {
       try {
         const u = new URL(origin);
         if (!allowedHosts.has(u.host.toLowerCase()) || u.protocol !== 'http:') return false;
@@ -166,7 +229,7 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
   const authenticated = (req: IncomingMessage): boolean => {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ') && safeEqual(auth.slice(7).trim(), token)) return true;
-    const cookie = parseCookies(req.headers.cookie)[COOKIE];
+    const cookie = tokenCookie(req.headers.cookie);
     return cookie !== undefined && safeEqual(cookie, token);
   };
 
@@ -188,7 +251,7 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       res.end('The renderer is not built: run `npm run build`.');
       return;
     }
-    const rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, '');
+    const rel = normalize(decodePath(pathname, 'path')).replace(/^([/\\])+/, '');
     let file = join(dir, rel);
     if (!file.startsWith(dir + sep) && file !== dir) {
       res.writeHead(403).end();
@@ -225,7 +288,11 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
+    if (!url) {
+      sendError(res, new ApiError('INVALID_ARGUMENT', 'the request target is not a path', 'path'));
+      return;
+    }
     if (!hostAllowed(req)) {
       sendError(res, new ApiError('FORBIDDEN', 'Host or Origin is not the address Brokerdeck listens on', 'host'));
       return;
@@ -253,6 +320,7 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     }
 
     if (pathname === '/api/openapi.json' && req.method === 'GET') {
+      if (!authenticated(req)) return sendError(res, unauthorized());
       sendJson(res, 200, openapi);
       return;
     }
@@ -276,14 +344,14 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       return;
     }
     if (!route.public && !authenticated(req)) {
-      sendError(res, new ApiError('UNAUTHORIZED', 'missing or wrong token: send "Authorization: Bearer <token>" or open the URL Brokerdeck printed'));
+      sendError(res, unauthorized());
       return;
     }
 
     try {
       const params: Record<string, string> = {};
       route.params.forEach((p, i) => {
-        params[p] = decodeURIComponent(match[i + 1]!);
+        params[p] = decodePath(match[i + 1]!, p);
       });
       const body = req.method === 'GET' || req.method === 'HEAD' ? {} : await readBody(req, maxRequestBytes);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -302,8 +370,8 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      logger.error('unhandled request error', { error: String(error) });
-      if (!res.headersSent) sendError(res, new ApiError('INTERNAL', 'internal error'));
+      if (!(error instanceof ApiError)) logger.error('unhandled request error', { error: String(error) });
+      if (!res.headersSent) sendError(res, error instanceof ApiError ? error : new ApiError('INTERNAL', 'internal error'));
       else res.end();
     });
   });
@@ -316,30 +384,23 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
     perMessageDeflate: { threshold: 64 * 1024, zlibDeflateOptions: { level: 1 } },
   });
   server.on('upgrade', (req, socket, head) => {
-    const reject = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code: status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: text } })}`);
+    // Nothing a client sends here may throw out of this handler: it runs before any
+    // check, and an exception would end the process.
+    const reject = (status: number, code: string, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n${JSON.stringify({ error: { code, message: text } })}`);
     };
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/api/ws') return reject(404, 'Not Found');
-    if (!hostAllowed(req)) return reject(403, 'Forbidden');
-    if (!authenticated(req)) return reject(401, 'Unauthorized');
-    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const session = openSession(core, (frame) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
-      });
-      ws.on('message', (data, isBinary) => {
-        if (isBinary) return session.receive(null);
-        let frame: unknown;
-        try {
-          frame = JSON.parse(data.toString());
-        } catch {
-          frame = null;
-        }
-        session.receive(frame);
-      });
-      ws.on('close', () => session.close());
-      ws.on('error', () => session.close());
-    });
+    socket.on('error', () => socket.destroy());
+    try {
+      const url = requestUrl(req);
+      if (!url) return reject(400, 'INVALID_ARGUMENT', 'Bad Request');
+      if (url.pathname !== '/api/ws') return reject(404, 'NOT_FOUND', 'Not Found');
+      if (!hostAllowed(req)) return reject(403, 'FORBIDDEN', 'Forbidden');
+      if (!authenticated(req)) return reject(401, 'UNAUTHORIZED', 'Unauthorized');
+      wss.handleUpgrade(req, socket, head, (ws: WebSocket) => attachLiveSocket(core, ws));
+    } catch (error) {
+      logger.error('WebSocket upgrade failed', { error: String(error) });
+      socket.destroy();
+    }
   });
 
   return new Promise((resolve, reject) => {

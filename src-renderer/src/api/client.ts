@@ -45,6 +45,14 @@ declare global {
 /** How long the boot script's subscription waits for the app to claim it before it is dropped. */
 const BOOT_CLAIM_MS = 5000;
 
+/** `{ t: 'event', id, data }` from a binary frame: a 32-bit id, then the data's JSON, deflate-raw compressed. */
+async function decodeBinary(buffer: ArrayBuffer): Promise<CoreFrame> {
+  const id = new DataView(buffer).getUint32(0);
+  const stream = new Blob([buffer.slice(4)]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+  const data: unknown = JSON.parse(await new Response(stream).text());
+  return { t: 'event', id, data };
+}
+
 /** WebSocket bridge with reconnection; subscriptions are renewed after a reconnect. */
 function webSocketBridge(url: string): Bridge {
   let ws: WebSocket | null = null;
@@ -91,6 +99,7 @@ function webSocketBridge(url: string): Bridge {
     window.__brokerdeckBoot = undefined;
     const adopted = boot ? adoptBoot(boot) : null;
     ws = adopted ?? new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       open = true;
       retryMs = 250;
@@ -106,8 +115,26 @@ function webSocketBridge(url: string): Bridge {
     }
   };
 
+  /**
+   * Frames in the order they came. A binary frame (a large event, compressed once by
+   * the server: layout in contract/wire.ts) is decoded asynchronously, so frames behind
+   * it wait for it.
+   */
+  let pendingFrames: Promise<void> | null = null;
   function receive(raw: unknown) {
-    const frame = JSON.parse(String(raw)) as CoreFrame;
+    const run = (): void | Promise<void> =>
+      typeof raw === 'string' ? handle(JSON.parse(raw) as CoreFrame) : decodeBinary(raw as ArrayBuffer).then(handle);
+    const result = pendingFrames ? pendingFrames.then(run) : run();
+    if (!result) return;
+    const mine: Promise<void> = result
+      .catch((error: unknown) => console.error('a message from Brokerdeck could not be read', error))
+      .then(() => {
+        if (pendingFrames === mine) pendingFrames = null;
+      });
+    pendingFrames = mine;
+  }
+
+  function handle(frame: CoreFrame) {
     if (frame.t === 'event') {
       subs.get(frame.id)?.listener(frame.data);
       return;

@@ -117,8 +117,9 @@ describe('HTTP transport', () => {
     }
   });
 
-  it('serves an OpenAPI document that lists the routes', async () => {
-    const res = await raw('/api/openapi.json');
+  it('serves an OpenAPI document that lists the routes, to a client with the token', async () => {
+    expect((await raw('/api/openapi.json')).status).toBe(401);
+    const res = await raw('/api/openapi.json', { headers: auth });
     expect(res.status).toBe(200);
     const doc = JSON.parse(res.body);
     expect(doc.openapi).toBe('3.1.0');
