@@ -37,7 +37,7 @@ function runLimited(dataDir: string, count: number): Promise<{ lines: string[]; 
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const guard = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    const guard = setTimeout(() => p.kill('SIGKILL'), 240_000);
     p.on('exit', (code, signal) => {
       clearTimeout(guard);
       if (code !== 0) reject(new Error(`child ended with ${code ?? signal}:\n${stderr}`));
@@ -84,5 +84,5 @@ describe('a full disk under the embedded broker', () => {
     };
     expect(stored(true)).toEqual(confirmed);
     expect(stored(false)).toEqual(confirmed.filter((i) => i % 2 === 0));
-  }, 90_000);
+  }, 300_000);
 });

@@ -161,12 +161,15 @@ export function browseSuite(kafka: KafkaBrokerHandle): void {
       const stop = c.tail(name, undefined, (r) => seen.push({ topic: r.topic, partition: r.partition, value: r.value }));
       const stopOne = c.tail(name, 1, () => {});
       try {
-        await c.produce({ topic: name, value: 'before-start', valueEncoding: 'utf8', headers: {}, count: 1, partition: 0 }).catch(() => null);
-        await new Promise((r) => setTimeout(r, 1_500));
-        const base = seen.length;
+        // The tail is live once it shows a record produced after it started: probe until it does.
+        await eventually(async () => {
+          await c.produce({ topic: name, value: 'probe', valueEncoding: 'utf8', headers: {}, count: 1, partition: 0 });
+          return eventually(async () => seen.some((s) => s.value === 'probe'), 1_000, 50).catch(() => false);
+        }, 60_000, 0);
         await c.produce({ topic: name, value: 'live-{{i}}', valueEncoding: 'utf8', headers: {}, count: 6 });
-        await eventually(async () => seen.length >= base + 6, 15_000);
-        expect(seen.slice(base).map((s) => s.value).sort()).toEqual(['live-1', 'live-2', 'live-3', 'live-4', 'live-5', 'live-6']);
+        const live = () => seen.filter((s) => s.value?.startsWith('live-'));
+        await eventually(async () => live().length >= 6);
+        expect(live().map((s) => s.value).sort()).toEqual(['live-1', 'live-2', 'live-3', 'live-4', 'live-5', 'live-6']);
         expect(seen.every((s) => s.topic === name)).toBe(true);
       } finally {
         stop();

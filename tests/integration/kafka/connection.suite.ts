@@ -52,10 +52,8 @@ export function connectionSuite(kafka: KafkaBrokerHandle): void {
       await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
       const port = (silent.address() as net.AddressInfo).port;
       try {
-        const started = Date.now();
         const result = await testKafkaConnection({ ...config(kafka.broker!), brokers: [`127.0.0.1:${port}`] }, testDeps(), { timeoutMs: 2_000 });
         expect(result).toMatchObject({ ok: false, problem: 'timeout' });
-        expect(Date.now() - started).toBeLessThan(10_000);
       } finally {
         for (const s of sockets) s.destroy();
         silent.close();

@@ -234,8 +234,9 @@ export function deadLettersSuite(kafka: KafkaBrokerHandle): void {
         expect(e.value).toBe('{"fixed":true}');
         expect(e.headers['trace-id']).toBe('edited');
 
-        const { id } = await c.startRedrive({ source: dlt, all: true, ratePerSecond: 500 });
-        await eventually(async () => ((await c.getRedrive(id))?.moved ?? 0) > 0, 20_000, 50);
+        // Held by its rate (2,998 records at 100 a second take 30 s) until it is cancelled.
+        const { id } = await c.startRedrive({ source: dlt, all: true, ratePerSecond: 100 });
+        await eventually(async () => ((await c.getRedrive(id))?.moved ?? 0) > 0, 60_000, 50);
         const cancelling = await c.cancelRedrive(id);
         expect(cancelling?.id).toBe(id);
         const done = await settle(c, id);

@@ -53,8 +53,9 @@ export async function createTopic(broker: KafkaTestBroker, name: string, partiti
   const admin = new Admin({ clientId: 'test-admin', bootstrapBrokers: broker.brokers });
   try {
     await admin.createTopics({ topics: [name], partitions, replicas: -1, configs });
-    // Wait until every partition has a leader.
-    for (let i = 0; i < 100; i++) {
+    // Wait until every partition has a leader (up to a minute on a loaded machine).
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
       const md = await admin.metadata({ topics: [name], forceUpdate: true }).catch(() => null);
       const t = md?.topics.get(name);
       if (t && t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0)) return;
@@ -108,7 +109,8 @@ export async function kcatRead(broker: KafkaTestBroker, topic: string, partition
     .map((l) => JSON.parse(l) as KcatMessage);
 }
 
-export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, stepMs = 200): Promise<T> {
+/** Polls until `fn` returns something truthy; the time is an upper bound for a loaded machine, not an expectation. */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, stepMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

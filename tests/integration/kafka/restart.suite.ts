@@ -24,10 +24,13 @@ export function restartSuite(kafka: KafkaBrokerHandle): void {
       await writeSpringDeadLetters(broker, dlt, base, total, 3);
       const c = connect(broker, {}, { redriveOutageTimeoutMs: 120_000, requestTimeoutMs: 5_000, connectTimeoutMs: 2_000 });
       try {
-        const { id } = await c.startRedrive({ source: dlt, all: true, ratePerSecond: 1_500 });
-        await eventually(async () => ((await c.getRedrive(id))?.moved ?? 0) >= 1_000, 30_000, 50);
+        // Held by its rate: 6,000 records at 150 a second take 40 s, and the broker is
+        // stopped (seconds on a busy machine) as soon as the job has started.
+        const { id } = await c.startRedrive({ source: dlt, all: true, ratePerSecond: 150 });
+        await eventually(async () => ((await c.getRedrive(id))?.moved ?? 0) >= 300, 60_000, 50);
         await broker.halt();
         const movedWhileDown = (await c.getRedrive(id))!.moved;
+        // The broker stopped while the job was still moving records.
         expect(movedWhileDown).toBeLessThan(total);
         await new Promise((r) => setTimeout(r, 3_000));
         expect((await c.getRedrive(id))!.state).toBe('running');

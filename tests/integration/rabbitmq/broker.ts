@@ -283,8 +283,11 @@ export async function prepareBroker(): Promise<BrokerEnv> {
   };
 }
 
-/** Polls until `check` holds (true) or the time is up; returns the last value seen. */
-export async function eventually<T>(check: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000, everyMs = 250): Promise<T> {
+/**
+ * Polls until `check` holds (true) or the time is up; returns the last value seen.
+ * The time is an upper bound for a loaded machine, not an expectation.
+ */
+export async function eventually<T>(check: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000, everyMs = 250): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last = await check();
   while (!ok(last) && Date.now() < until) {

@@ -236,23 +236,26 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     const n = 4_000;
     const prefix = `cut${which === '(read)' ? 'r' : 'w'}`;
     await deadLetter(ch, raw, 'orders', 'orders.dlq', n, prefix);
-    // Slow enough that the cut (rabbitmqctl takes a second or two) lands mid-way.
-    const { id } = await rabbit.startRedrive({ source: 'orders.dlq', all: true, ratePerSecond: 400 });
-    await eventually(
+    // Held by its rate: 4,000 messages at 40 a second take 100 s, and the cut
+    // (rabbitmqctl, seconds on a busy machine) comes as soon as the job has started.
+    const { id } = await rabbit.startRedrive({ source: 'orders.dlq', all: true, ratePerSecond: 40 });
+    const started = await eventually(
       async () => (await rabbit.getRedrive(id))!,
-      (j) => j.moved >= 200,
-      20_000,
+      (j) => j.moved >= 20,
+      60_000,
       20,
     );
+    expect(started).toMatchObject({ state: 'running' });
     const closed = await eventually(
       () => b.closeConnections(`Brokerdeck re-drive ${id} ${which}`),
       (count) => count > 0,
-      10_000,
+      60_000,
       100,
     );
     expect(closed).toBeGreaterThanOrEqual(1);
     const job = await waitJob(id);
-    expect(job.state).toBe('failed');
+    // The cut landed while the job was still moving messages.
+    expect(job.state, `the job ended ${job.state} after moving ${job.moved} of ${n}`).toBe('failed');
     expect(job.error).toMatch(/closed/);
     expect(job.moved).toBeGreaterThan(0);
     expect(job.moved).toBeLessThan(n);
@@ -281,11 +284,12 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     await deadLetter(ch, raw, 'payments', 'payments.dlq', n, 'c');
     const events: RedriveJob[] = [];
     const off = rabbit.onRedrive((j) => events.push(j));
-    const { id } = await rabbit.startRedrive({ source: 'payments.dlq', all: true, ratePerSecond: 200 });
+    // Held by its rate (600 messages at 20 a second take 30 s) until it is cancelled.
+    const { id } = await rabbit.startRedrive({ source: 'payments.dlq', all: true, ratePerSecond: 20 });
     await eventually(
       async () => (await rabbit.getRedrive(id))!,
-      (j) => j.moved >= 50,
-      10_000,
+      (j) => j.moved >= 10,
+      60_000,
       20,
     );
     const cancelled = await rabbit.cancelRedrive(id);
@@ -304,7 +308,7 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     expect([...back.ids, ...stayed.ids].sort()).toEqual(Array.from({ length: n }, (_, i) => `c-${i}`).sort());
     expect(stayed.ids).toEqual(Array.from({ length: n }, (_, i) => `c-${i}`).slice(moved));
     const audit = deps.audits.find((a) => a.id === id);
-    expect(audit).toMatchObject({ state: 'cancelled', count: moved, source: 'payments.dlq', selection: 'all, ≤ 200/s' });
+    expect(audit).toMatchObject({ state: 'cancelled', count: moved, source: 'payments.dlq', selection: 'all, ≤ 20/s' });
     expect((await rabbit.listRedrives()).map((j) => j.id)).toContain(id);
   });
 });

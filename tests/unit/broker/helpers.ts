@@ -42,7 +42,8 @@ export function collector(): { deliveries: Delivery[]; bodies: () => string[]; o
   return { deliveries, bodies: () => deliveries.map((d) => d.body.toString()), on: (d) => deliveries.push(d) };
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+/** Polls `cond`; the time is an upper bound for a loaded machine, not an expectation. */
+export async function waitFor(cond: () => boolean, timeoutMs = 30_000): Promise<void> {
   const start = Date.now();
   while (!cond()) {
     if (Date.now() - start > timeoutMs) throw new Error('timed out waiting for condition');

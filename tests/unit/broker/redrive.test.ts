@@ -28,7 +28,7 @@ function bodies(e: E, q: string): string[] {
 }
 
 async function finished(e: E, id: string): Promise<RedriveJob> {
-  await waitFor(() => ['completed', 'cancelled', 'failed'].includes(e.getRedrive(id).state), 10_000);
+  await waitFor(() => ['completed', 'cancelled', 'failed'].includes(e.getRedrive(id).state), 60_000);
   return e.getRedrive(id);
 }
 

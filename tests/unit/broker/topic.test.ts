@@ -45,11 +45,15 @@ describe('topic matching', () => {
     );
   });
 
-  it('stays fast with many #', () => {
+  it('does not backtrack exponentially with many #', () => {
+    // Backtracking would try about 10^23 ways to split 60 words over 30 #s (years);
+    // a matcher that does not answers in microseconds. The bound only tells the two
+    // apart, so a loaded machine never comes near it; speed itself is the benchmark's.
     const p = Array.from({ length: 30 }, () => '#').join('.') + '.z';
     const k = Array.from({ length: 60 }, () => 'a').join('.');
     const t = performance.now();
     expect(topicMatches(p, k)).toBe(false);
-    expect(performance.now() - t).toBeLessThan(100);
+    expect(compileTopic(p)(k)).toBe(false);
+    expect(performance.now() - t).toBeLessThan(10_000);
   });
 });
