@@ -19,7 +19,7 @@ import { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, migrate, SEQ_SPAN } from '../storage/migrations.js';
 import { DynamicStatements, prepareStatements } from '../storage/statements.js';
 import { checkTable, EQUIVALENCE_ARGS, inequivalent, parseExchangeArgs, parseQueueArgs, type QueueArgs } from './args.js';
-import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals } from './codec.js';
+import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals, StoredDataError } from './codec.js';
 import { TypedEmitter } from './emitter.js';
 import { envelopeOf, isRecord, isText, makeEnvelope, normalizeProps, type Envelope } from './envelope.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
@@ -30,7 +30,7 @@ import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersH
 
 /** String properties in which publish-many expands placeholders per copy. */
 const PLACEHOLDER_PROPERTIES = ['messageId', 'correlationId', 'type', 'appId'] as const;
-import { describeSelection, describeTarget, RedriveJobs, type RedriveJobState, type RedriveSelection } from './redrive.js';
+import { describeSelection, describeTarget, noteFailure, RedriveJobs, type RedriveJobState, type RedriveSelection } from './redrive.js';
 import { Streams } from './streams.js';
 import { compileTopic, type TopicMatcher } from './topic.js';
 import type {
@@ -311,6 +311,13 @@ const SQL = {
   pruneAudit: 'DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET 10000)',
 } as const;
 
+/** A stored message whose properties no version wrote (a damaged row): the error names it and its queue. */
+function unreadable(q: { name: string }, row: { id: number; due?: number }, err: unknown): unknown {
+  if (!(err instanceof StoredDataError)) return err;
+  const id = row.due === undefined ? String(row.id) : `d${row.id}`;
+  return new BrokerError('PRECONDITION_FAILED', `message ${id} of queue ${JSON.stringify(q.name)}: its ${err.message}`, 'queue');
+}
+
 /** Binary search in a sorted number array: index if found, else -(insertion point) - 1. */
 function bsearch(a: number[], x: number): number {
   let lo = 0;
@@ -386,7 +393,7 @@ export class Engine {
    */
   private pendingDeletes: number[] = [];
   /** moveOne's last plan; valid within one re-drive batch. */
-  private moveMemo: { job: RedriveJobState; props: string | null; persistent: number; plan: MovePlan | null } | null = null;
+  private moveMemo: { job: RedriveJobState; props: string | null; persistent: number; plan: MovePlan | string } | null = null;
   /**
    * Messages published while their FIFO queue has a consumer (handed
    * straight to it, or queued behind others) are inserted at the next commit
@@ -1699,10 +1706,10 @@ export class Engine {
   }
 
   /** A message rejected without requeue: retry after the next x-retry-delays step, else dead-letter. */
-  private rejectNoRequeue(q: QueueState, id: number, returns: number): void {
-    const row = this.msg(id);
+  private rejectNoRequeue(q: QueueState, id: number, returns: number, read?: { row: MsgRow; env: Envelope }): void {
+    const row = read?.row ?? this.msg(id);
     if (!row) return;
-    const env = envelopeOf(row);
+    const env = read?.env ?? this.storedEnvelope(q, row);
     const delays = q.args.retryDelays;
     if (delays) {
       const headers = env.props.headers ?? {};
@@ -1938,7 +1945,7 @@ export class Engine {
       q.deliveredUpto = seq;
       this.dirty.add(q);
     }
-    const properties = decodeProps(row.props, row.persistent === 1);
+    const properties = this.deliveredProps(row);
     if (q.args.deliveryLimit !== undefined && returns > 0) properties.headers = { ...(properties.headers ?? {}), 'x-delivery-count': returns };
     q.totals.deliver++;
     if (redelivered) q.totals.redeliver++;
@@ -1963,6 +1970,16 @@ export class Engine {
       redelivered,
       deliveryCount: returns + 1,
     };
+  }
+
+  /** A damaged row still reaches its consumer, with a header saying what is wrong, rather than stopping its queue. */
+  private deliveredProps(row: MsgRow): MessageProperties {
+    try {
+      return decodeProps(row.props, row.persistent === 1);
+    } catch (err) {
+      if (!(err instanceof StoredDataError)) throw err;
+      return { ...(row.persistent === 1 ? { deliveryMode: 2 as const } : {}), headers: { 'x-unreadable-properties': err.message } };
+    }
   }
 
   private forget(u: Unacked): void {
@@ -2008,11 +2025,13 @@ export class Engine {
     const requeue = options.requeue ?? true;
     this.gc.run(() => {
       this.applyPending();
-      for (const u of list) {
+      // Read before settling anything: a message that cannot be read fails the call with nothing changed.
+      const read = requeue ? [] : list.map((u) => this.msg(u.id)).map((row, i) => (row ? { row, env: this.storedEnvelope(list[i]!.queue, row) } : undefined));
+      list.forEach((u, i) => {
         this.forget(u);
         if (requeue) this.requeue(u.queue, u.id, u.seq, u.prio, u.returns);
-        else this.rejectNoRequeue(u.queue, u.id, u.returns);
-      }
+        else if (read[i]) this.rejectNoRequeue(u.queue, u.id, u.returns, read[i]);
+      });
     }, list.length);
   }
 
@@ -2035,35 +2054,54 @@ export class Engine {
     if (mode !== 'ack' && mode !== 'requeue' && mode !== 'reject') throw invalid('ackMode', `expected "ack", "requeue" or "reject", got ${shown(mode)}`);
     const out = this.gc.run(() => {
       this.applyPending();
-      const res: BrowsedMessage[] = [];
       const now = this.now();
-      const back: Array<[number, number, number | null, number]> = [];
-      while (res.length < count) {
-        const rows = this.takeReady(q, count - res.length);
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          if (isExpired(row, now)) {
-            this.deadLetter(q, envelopeOf(row), 'expired');
-            this.dropRow(q, row);
-            continue;
+      // Everything is taken and read before anything is removed or dead-lettered:
+      // a message that cannot be read puts every taken one back where it was and
+      // the call fails, so nothing leaves the queue without reaching the caller.
+      const taken: MsgRow[] = [];
+      const read: Array<{ row: MsgRow; env: Envelope; msg: BrowsedMessage | null }> = [];
+      try {
+        for (let live = 0; live < count; ) {
+          const rows = this.takeReady(q, count - live);
+          if (rows.length === 0) break;
+          taken.push(...rows);
+          for (const row of rows) {
+            const env = this.storedEnvelope(q, row);
+            if (isExpired(row, now)) read.push({ row, env, msg: null });
+            else {
+              const msg = this.browsed(q, row, 'ready', null, env.props);
+              delete msg.position;
+              read.push({ row, env, msg });
+              live++;
+            }
           }
-          const msg = this.browsed(q, row, 'ready', null);
-          delete msg.position;
-          res.push(msg);
-          q.totals.deliver++;
-          if (msg.redelivered) q.totals.redeliver++;
-          const seq = row.id - q.base;
-          if (seq > q.deliveredUpto) {
-            q.deliveredUpto = seq;
-            this.dirty.add(q);
-          }
-          const returns = msg.deliveryCount - 1;
-          if (mode === 'ack') {
-            this.dropRow(q, row);
-            q.totals.ack++;
-          } else if (mode === 'reject') this.rejectNoRequeue(q, row.id, returns);
-          else back.push([row.id, seq, row.prio, returns]);
         }
+      } catch (err) {
+        for (const row of taken) this.returnToReady(q, row.id - q.base, row.prio);
+        throw err;
+      }
+      const res: BrowsedMessage[] = [];
+      const back: Array<[number, number, number | null, number]> = [];
+      for (const { row, env, msg } of read) {
+        if (!msg) {
+          this.deadLetter(q, env, 'expired');
+          this.dropRow(q, row);
+          continue;
+        }
+        res.push(msg);
+        q.totals.deliver++;
+        if (msg.redelivered) q.totals.redeliver++;
+        const seq = row.id - q.base;
+        if (seq > q.deliveredUpto) {
+          q.deliveredUpto = seq;
+          this.dirty.add(q);
+        }
+        const returns = msg.deliveryCount - 1;
+        if (mode === 'ack') {
+          this.dropRow(q, row);
+          q.totals.ack++;
+        } else if (mode === 'reject') this.rejectNoRequeue(q, row.id, returns, { row, env });
+        else back.push([row.id, seq, row.prio, returns]);
       }
       // Requeue after taking, so a requeued message is not taken twice.
       for (const [id, seq, prio, returns] of back) this.requeue(q, id, seq, prio, returns);
@@ -2076,7 +2114,16 @@ export class Engine {
 
   // ---- browsing ---------------------------------------------------------------------------------------------
 
-  private browsed(q: QueueState, row: MsgRow, state: MessageState, position: number | null): BrowsedMessage {
+  /** A stored message as an envelope; one whose properties cannot be read is refused with its id and queue. */
+  private storedEnvelope(q: QueueState, row: MsgRow | DelayedRow): Envelope {
+    try {
+      return envelopeOf(row);
+    } catch (err) {
+      throw unreadable(q, row, err);
+    }
+  }
+
+  private browsed(q: QueueState, row: MsgRow, state: MessageState, position: number | null, props?: MessageProperties): BrowsedMessage {
     const seq = row.id - q.base;
     const u = q.unacked.get(row.id);
     const recovered = row.redelivered === 0 && seq <= q.recoveredUpto;
@@ -2085,7 +2132,7 @@ export class Engine {
       exchange: row.exchange,
       routingKey: row.rk,
       body: row.body,
-      properties: decodeProps(row.props, row.persistent === 1),
+      properties: props ?? this.storedEnvelope(q, row).props,
       redelivered: u ? u.redelivered : row.redelivered === 1 || recovered,
       deliveryCount: u ? u.returns + 1 : row.returns + (recovered ? 1 : 0) + 1,
       enqueuedAt: row.enq,
@@ -2097,14 +2144,14 @@ export class Engine {
     return m;
   }
 
-  private browsedDelayed(row: DelayedRow, position: number): BrowsedMessage {
+  private browsedDelayed(q: QueueState, row: DelayedRow, position: number): BrowsedMessage {
     return {
       id: `d${row.id}`,
       position,
       exchange: row.exchange,
       routingKey: row.rk,
       body: row.body,
-      properties: decodeProps(row.props, row.persistent === 1),
+      properties: this.storedEnvelope(q, row).props,
       redelivered: row.redelivered === 1,
       deliveryCount: row.returns + 1,
       enqueuedAt: row.enq,
@@ -2303,7 +2350,7 @@ export class Engine {
             position++;
             continue;
           }
-          messages.push(this.browsedDelayed(row, position++));
+          messages.push(this.browsedDelayed(q, row, position++));
           if (messages.length >= limit) break;
         }
         if (messages.length >= limit) {
@@ -2569,6 +2616,10 @@ export class Engine {
       const ex = this.exchange(req.target.exchange, 'target.exchange');
       if (ex.internal) throw new BrokerError('PRECONDITION_FAILED', `exchange ${JSON.stringify(ex.name)} is internal`, 'target.exchange');
       if (typeof req.target.routingKey !== 'string') throw invalid('target.routingKey', `expected a string, got ${shown(req.target.routingKey)}`);
+      // Through the default exchange the routing key names the queue: one that does not exist would take nothing.
+      if (ex.name === '' && !this.queues.has(req.target.routingKey)) {
+        throw new BrokerError('NOT_FOUND', `re-drive target: queue ${JSON.stringify(req.target.routingKey)} does not exist`, 'target.routingKey');
+      }
       target = { exchange: ex.name, routingKey: req.target.routingKey };
     }
     let rate: number | null = null;
@@ -2630,8 +2681,9 @@ export class Engine {
         const raw = ids[k]!;
         const id = /^\d+$/.test(raw) ? Number(raw) : NaN;
         const row = Number.isSafeInteger(id) && id > q.base && id < q.base + SEQ_SPAN ? this.msg(id) : undefined;
-        if (row && !q.unacked.has(row.id) && this.moveOne(q, job, row)) job.moved++;
-        else job.failed++;
+        const why = row ? this.moveOne(q, job, row) : `no longer in ${JSON.stringify(q.name)}`;
+        if (why === null) job.moved++;
+        else noteFailure(job, why);
       }
       job.cursor = stop;
       return stop >= ids.length;
@@ -2643,40 +2695,52 @@ export class Engine {
     for (const row of rows) {
       job.cursor = row.id - q.base;
       if (f?.js && !f.js(this.subject(row))) continue;
-      if (!q.unacked.has(row.id) && this.moveOne(q, job, row)) job.moved++;
-      else job.failed++;
+      const why = this.moveOne(q, job, row);
+      if (why === null) job.moved++;
+      else noteFailure(job, why);
     }
     return rows.length < max;
   }
 
   /**
-   * Moves one dead letter: insert into the target(s) and delete from the source, atomically.
+   * Moves one dead letter: insert into the target(s) and delete from the source, atomically;
+   * null when moved, else why it stays.
    * Dead letters of one incident mostly share their properties text; the
    * decoded, updated and re-encoded properties and the targets depend only
    * on that text (within one batch), so they are worked out once per run of
    * equal texts.
    */
-  private moveOne(q: QueueState, job: RedriveJobState, row: MsgRow): boolean {
-    let plan: MovePlan | null;
+  private moveOne(q: QueueState, job: RedriveJobState, row: MsgRow): string | null {
+    if (q.unacked.has(row.id)) return 'being delivered to a consumer (unacked)';
+    let plan: MovePlan | string;
     const memo = this.moveMemo;
     if (memo && memo.job === job && memo.props === row.props && memo.persistent === row.persistent) plan = memo.plan;
     else {
       plan = this.planMove(job, row);
       this.moveMemo = job.edit ? null : { job, props: row.props, persistent: row.persistent, plan };
     }
-    if (!plan) return false;
+    if (typeof plan === 'string') return plan;
     const { targets } = plan;
     const body = job.edit?.body ?? row.body;
     const env: Envelope = { ...plan.env, body, size: body.length, bin: job.edit?.body !== undefined ? isText(body) : row.bin };
     // Every target would refuse it (full, reject-publish): it stays where it is.
-    if (targets.every((t) => t.args.overflow !== 'drop-head' && this.isFull(t, env.size))) return false;
+    if (targets.every((t) => t.args.overflow !== 'drop-head' && this.isFull(t, env.size))) {
+      return `${targets.length === 1 ? `queue ${JSON.stringify(targets[0]!.name)} is` : 'every target queue is'} full (x-max-length or x-max-length-bytes with x-overflow ${targets[0]!.args.overflow ?? 'reject-publish'})`;
+    }
     for (const t of targets) this.enqueue(t, env);
     this.removeReady(q, row);
-    return true;
+    return null;
   }
 
-  private planMove(job: RedriveJobState, row: MsgRow): MovePlan | null {
-    const props = decodeProps(row.props, row.persistent === 1);
+  /** Where and as what a dead letter goes, or why it cannot go anywhere. */
+  private planMove(job: RedriveJobState, row: MsgRow): MovePlan | string {
+    let props: MessageProperties;
+    try {
+      props = decodeProps(row.props, row.persistent === 1);
+    } catch (err) {
+      if (err instanceof StoredDataError) return `its ${err.message}`;
+      throw err;
+    }
     const headers: FieldTable = { ...(props.headers ?? {}) };
     headers['x-redriven-count'] = (Number(headers['x-redriven-count']) || 0) + 1;
     if (job.edit?.headers) Object.assign(headers, job.edit.headers);
@@ -2686,23 +2750,26 @@ export class Engine {
     let rk: string;
     if (job.target) {
       const ex = this.exchanges.get(job.target.exchange);
-      if (!ex) return null;
+      if (!ex) return `exchange ${JSON.stringify(job.target.exchange)} does not exist`;
       targets = [...this.route(ex, job.target.routingKey, headers)];
       exchange = job.target.exchange;
       rk = job.target.routingKey;
+      if (targets.length === 0) {
+        return ex.name === '' ? `queue ${JSON.stringify(rk)} does not exist` : `exchange ${JSON.stringify(ex.name)} routes routing key ${JSON.stringify(rk)} to no queue`;
+      }
     } else {
       // Back where it died: x-death[0] is the most recent death. It goes
       // straight into that queue (not through an exchange), keeping the
       // exchange and routing key it originally had.
       const death = Array.isArray(headers['x-death']) ? (headers['x-death'] as unknown[]).find(isRecord) : undefined;
-      const origin = typeof death?.queue === 'string' ? this.queues.get(death.queue) : undefined;
-      if (!origin) return null;
+      if (typeof death?.queue !== 'string') return 'no x-death header names the queue it came from: choose a target exchange and routing key';
+      const origin = this.queues.get(death.queue);
+      if (!origin) return `its original queue ${JSON.stringify(death.queue)} does not exist`;
       targets = [origin];
-      exchange = typeof death?.exchange === 'string' ? death.exchange : '';
-      const keys = death?.['routing-keys'];
+      exchange = typeof death.exchange === 'string' ? death.exchange : '';
+      const keys = death['routing-keys'];
       rk = Array.isArray(keys) && typeof keys[0] === 'string' ? keys[0] : origin.name;
     }
-    if (targets.length === 0) return null;
     const env = makeEnvelope(exchange, rk, row.body, props, { bin: row.bin });
     env.persistent = row.persistent === 1;
     return { targets, env };

@@ -37,7 +37,25 @@ export interface RedriveJobState {
   auditId: number;
   startedAt: number;
   finishedAt: number | null;
+  /** Why the job failed (a fatal error), else null; the view adds why messages were not moved. */
   error: string | null;
+  /** Why messages were not moved, with how many each: kept with the job, so the result says why. */
+  failures: Map<string, number>;
+}
+
+/** Counts a message that was not moved, and why. */
+export function noteFailure(job: RedriveJobState, reason: string): void {
+  job.failed++;
+  job.failures.set(reason, (job.failures.get(reason) ?? 0) + 1);
+}
+
+/** Why messages were not moved, most frequent first, with how many: `queue "x" does not exist (100)`. */
+export function failureText(job: Pick<RedriveJobState, 'source' | 'failed' | 'failures'>): string | null {
+  if (job.failed === 0 || job.failures.size === 0) return null;
+  const reasons = [...job.failures].sort((a, b) => b[1] - a[1]);
+  const shown = reasons.slice(0, 5).map(([reason, n]) => `${reason} (${n})`);
+  if (reasons.length > shown.length) shown.push(`${reasons.length - shown.length} other reasons`);
+  return `${job.failed} not moved, left in ${JSON.stringify(job.source)}: ${shown.join('; ')}`;
 }
 
 export interface RedriveHost {
@@ -74,6 +92,7 @@ interface JobRow {
   started_at: number;
   finished_at: number | null;
   error: string | null;
+  failures: string | null;
 }
 
 export function describeTarget(target: RedriveJobState['target']): string {
@@ -98,7 +117,7 @@ export class RedriveJobs {
     this.st = prepareStatements(host.db, {
       insert: `INSERT INTO redrive_jobs (id, connection_id, source, target, selection, edit, rate, state, moved, failed, total, cursor, upper, audit_id, started_at, finished_at, error)
                VALUES (@id, @connection_id, @source, @target, @selection, @edit, @rate, @state, @moved, @failed, @total, @cursor, @upper, @audit_id, @started_at, @finished_at, @error)`,
-      progress: 'UPDATE redrive_jobs SET state = ?, moved = ?, failed = ?, total = ?, cursor = ?, finished_at = ?, error = ? WHERE id = ?',
+      progress: 'UPDATE redrive_jobs SET state = ?, moved = ?, failed = ?, total = ?, cursor = ?, finished_at = ?, error = ?, failures = ? WHERE id = ?',
       all: 'SELECT * FROM redrive_jobs ORDER BY started_at DESC, id',
       prune: `DELETE FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') AND id NOT IN
                (SELECT id FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') ORDER BY started_at DESC LIMIT ${KEEP_FINISHED})`,
@@ -126,6 +145,7 @@ export class RedriveJobs {
         startedAt: row.started_at,
         finishedAt: row.finished_at,
         error: row.error,
+        failures: new Map(row.failures ? (JSON.parse(row.failures) as Array<[string, number]>) : []),
       };
       this.jobs.set(job.id, job);
     }
@@ -140,7 +160,7 @@ export class RedriveJobs {
     }
   }
 
-  create(spec: Omit<RedriveJobState, 'id' | 'state' | 'moved' | 'failed' | 'cursor' | 'auditId' | 'startedAt' | 'finishedAt' | 'error'>): RedriveJobState {
+  create(spec: Omit<RedriveJobState, 'id' | 'state' | 'moved' | 'failed' | 'cursor' | 'auditId' | 'startedAt' | 'finishedAt' | 'error' | 'failures'>): RedriveJobState {
     const job: RedriveJobState = {
       ...spec,
       id: randomUUID(),
@@ -152,6 +172,7 @@ export class RedriveJobs {
       startedAt: this.host.now(),
       finishedAt: null,
       error: null,
+      failures: new Map(),
     };
     this.host.gc.run(() => {
       job.auditId = this.host.insertAudit({
@@ -240,7 +261,8 @@ export class RedriveJobs {
   }
 
   private persist(job: RedriveJobState): void {
-    this.st.progress.run(job.state, job.moved, job.failed, job.total, job.cursor, job.finishedAt, job.error, job.id);
+    const failures = job.failures.size > 0 ? JSON.stringify([...job.failures]) : null;
+    this.st.progress.run(job.state, job.moved, job.failed, job.total, job.cursor, job.finishedAt, job.error, failures, job.id);
   }
 
   private pump(job: RedriveJobState): void {
@@ -316,6 +338,6 @@ function view(job: RedriveJobState): RedriveJob {
     ratePerSecond: job.rate,
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
-    error: job.error,
+    error: [job.error, failureText(job)].filter((x) => x !== null).join('; ') || null,
   };
 }

@@ -196,6 +196,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    name: 'why re-driven messages were not moved',
+    up(db) {
+      // JSON list of [reason, count]: the job's result says why messages stayed.
+      db.exec('ALTER TABLE redrive_jobs ADD COLUMN failures TEXT');
+    },
+  },
 ];
 
 export interface MigrationResult {

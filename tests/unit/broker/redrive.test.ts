@@ -177,4 +177,55 @@ describe('re-drive', () => {
     expect(() => e.getRedrive('nope')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
     e.close();
   });
+
+  it('refuses up front a target queue that does not exist, naming it', async () => {
+    const e = memEngine();
+    await withDeadLetters(e, 3);
+    let error: unknown;
+    try {
+      e.startRedrive({ source: 'orders.dlq', all: true, target: { exchange: '', routingKey: 'no-such-queue' } });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ code: 'NOT_FOUND', field: 'target.routingKey', message: 're-drive target: queue "no-such-queue" does not exist' });
+    expect(e.listRedrives()).toEqual([]);
+    expect(bodies(e, 'orders.dlq')).toHaveLength(3);
+    e.close();
+  });
+
+  it('says why messages were not moved, and keeps saying it after a restart', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      let e = Engine.open({ dataDir: dir, timers: false });
+      await withDeadLetters(e, 4);
+      e.deleteQueue('orders');
+      const origin = e.startRedrive({ source: 'orders.dlq', all: true });
+      expect(await finished(e, origin.id)).toMatchObject({
+        state: 'completed',
+        moved: 0,
+        failed: 4,
+        error: '4 not moved, left in "orders.dlq": its original queue "orders" does not exist (4)',
+      });
+      // An exchange that routes the key nowhere, and ids that are not there.
+      e.declareExchange('nowhere', { type: 'direct' });
+      const routed = e.startRedrive({ source: 'orders.dlq', all: true, target: { exchange: 'nowhere', routingKey: 'k' } });
+      expect((await finished(e, routed.id)).error).toBe('4 not moved, left in "orders.dlq": exchange "nowhere" routes routing key "k" to no queue (4)');
+      e.declareQueue('elsewhere', { arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+      const ids = e.browse('orders.dlq').messages.map((m) => m.id);
+      const some = e.startRedrive({ source: 'orders.dlq', messageIds: [...ids, '12345'], target: { exchange: '', routingKey: 'elsewhere' } });
+      const done = await finished(e, some.id);
+      expect(done).toMatchObject({ state: 'completed', moved: 1, failed: 4 });
+      expect(done.error).toBe(
+        '4 not moved, left in "orders.dlq": queue "elsewhere" is full (x-max-length or x-max-length-bytes with x-overflow reject-publish) (3); no longer in "orders.dlq" (1)',
+      );
+      e.close();
+      e = Engine.open({ dataDir: dir, timers: false });
+      expect(e.getRedrive(origin.id).error).toBe('4 not moved, left in "orders.dlq": its original queue "orders" does not exist (4)');
+      expect(e.getRedrive(some.id)).toMatchObject({ failed: 4, error: done.error });
+      expect(bodies(e, 'orders.dlq')).toHaveLength(3);
+      e.close();
+    } finally {
+      cleanup();
+    }
+  });
 });
