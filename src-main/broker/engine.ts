@@ -25,6 +25,7 @@ import { envelopeOf, isRecord, isText, makeEnvelope, normalizeProps, type Envelo
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
 import { headersMatch } from './headers-match.js';
+import { checkCallSize, checkMessageSize, MAX_CALL_BYTES, MAX_MESSAGE_BYTES, mib } from './limits.js';
 import { MetricsHistory } from './metrics.js';
 import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersHavePlaceholders } from './placeholders.js';
 
@@ -225,7 +226,6 @@ const BUILTIN_EXCHANGES: ReadonlyArray<[string, ExchangeType]> = [
   ['amq.match', 'headers'],
 ];
 
-const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 /** RabbitMQ's default `disk_free_limit`: 50 MB. */
 const DEFAULT_DISK_FREE_LIMIT = 50_000_000;
 
@@ -373,6 +373,7 @@ export class Engine {
   private readonly dyn: DynamicStatements;
   private readonly now: () => number;
   private readonly maxBodyBytes: number;
+  private readonly maxCallBytes: number;
   private readonly exchanges = new Map<string, ExchangeState>();
   private readonly queues = new Map<string, QueueState>();
   private readonly byQid = new Map<number, QueueState>();
@@ -432,8 +433,8 @@ export class Engine {
     if (!options || (options.dataDir !== null && typeof options.dataDir !== 'string')) {
       throw invalid('dataDir', `expected a directory path or null (in memory), got ${shown(options?.dataDir)}`);
     }
-    if (options.maxBodyBytes !== undefined && (!Number.isInteger(options.maxBodyBytes) || options.maxBodyBytes < 1)) {
-      throw invalid('maxBodyBytes', `expected a positive integer, got ${shown(options.maxBodyBytes)}`);
+    for (const k of ['maxBodyBytes', 'maxCallBytes'] as const) {
+      if (options[k] !== undefined && (!Number.isInteger(options[k]) || options[k] < 1)) throw invalid(k, `expected a positive integer, got ${shown(options[k])}`);
     }
     if (options.diskFreeLimit !== undefined) checkInt(options.diskFreeLimit, 'diskFreeLimit', 0, Number.MAX_SAFE_INTEGER);
     const db = openDatabase(options.dataDir, options.synchronous ? { synchronous: options.synchronous } : {});
@@ -449,7 +450,8 @@ export class Engine {
   private constructor(db: SqliteDatabase, options: EngineOptions) {
     this.db = db;
     this.now = options.now ?? Date.now;
-    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_MESSAGE_BYTES;
+    this.maxCallBytes = options.maxCallBytes ?? MAX_CALL_BYTES;
     this.dataDir = options.dataDir;
     this.diskFreeLimit = options.diskFreeLimit ?? DEFAULT_DISK_FREE_LIMIT;
     this.st = prepareStatements(db, SQL);
@@ -474,6 +476,8 @@ export class Engine {
       now: this.now,
       emitRecord: (e) => this.events.emit('record', e),
       wantsRecords: () => this.events.listenerCount('record') > 0,
+      maxMessageBytes: this.maxBodyBytes,
+      maxCallBytes: this.maxCallBytes,
       audit: (action, source, target, count, selection) => this.audit(action, source, target, count, selection, 'completed'),
     });
     this.metrics = new MetricsHistory(this.gc, db);
@@ -1244,9 +1248,7 @@ export class Engine {
     if (Buffer.isBuffer(rawBody)) body = rawBody;
     else if (rawBody instanceof Uint8Array) body = Buffer.from(rawBody.buffer, rawBody.byteOffset, rawBody.byteLength);
     else throw invalid('body', `expected bytes (a Buffer), got ${shown(req.body)}`);
-    if (body.length > this.maxBodyBytes) {
-      throw new BrokerError('TOO_LARGE', `body is ${body.length} bytes; the limit is ${this.maxBodyBytes} bytes`, 'body');
-    }
+    checkMessageSize(body.length, this.maxBodyBytes);
     const props = normalizeProps(req.properties);
     if (props.headers && ('BCC' in props.headers || 'CC' in props.headers)) {
       // Sender-selected distribution: CC and BCC add routing keys; BCC is
@@ -1333,11 +1335,12 @@ export class Engine {
     const headerTemplate = headersHavePlaceholders(base.props.headers) ? base.props.headers! : null;
     // Ids are per copy too: `order-{{i}}` as message-id gives each copy its own id.
     const propTemplates = PLACEHOLDER_PROPERTIES.filter((k) => typeof base.props[k] === 'string' && hasPlaceholders(base.props[k] as string));
-    if (bodyTemplate !== null) {
-      // Worst case growth: {{uuid}} (8 chars) becomes 36; refuse up front rather than half-way.
-      const n = (bodyTemplate.match(/\{\{(i|uuid|now)\}\}/g) ?? []).length;
-      if (base.body.length + n * 28 > this.maxBodyBytes) throw new BrokerError('TOO_LARGE', `body would exceed the limit of ${this.maxBodyBytes} bytes once placeholders are expanded`, 'body');
+    // Worst case growth: {{uuid}} (8 chars) becomes 36; refuse up front rather than half-way.
+    const perCopy = base.body.length + (bodyTemplate === null ? 0 : (bodyTemplate.match(/\{\{(i|uuid|now)\}\}/g) ?? []).length * 28);
+    if (perCopy > this.maxBodyBytes) {
+      throw new BrokerError('TOO_LARGE', `body would exceed the limit of ${this.maxBodyBytes} bytes (${mib(this.maxBodyBytes)}) once placeholders are expanded`, 'body');
     }
+    checkCallSize(count, perCopy, this.maxCallBytes);
     const out: PublishManyResult = { published: 0, routed: {}, returned: 0, rejected: 0, deduplicated: 0, confirmed: true };
     for (let i = 1; i <= count; i++) {
       if (this.closed) throw new BrokerError('PRECONDITION_FAILED', `the broker engine closed after ${out.published} of ${count} copies`);
@@ -2607,7 +2610,7 @@ export class Engine {
       if (req.edit.body !== undefined) {
         if (typeof req.edit.body !== 'string' && !Buffer.isBuffer(req.edit.body)) throw invalid('edit.body', `expected a string or bytes, got ${shown(req.edit.body)}`);
         edit.body = typeof req.edit.body === 'string' ? Buffer.from(req.edit.body, 'utf8') : req.edit.body;
-        if (edit.body.length > this.maxBodyBytes) throw new BrokerError('TOO_LARGE', `edit.body is larger than ${this.maxBodyBytes} bytes`, 'edit.body');
+        checkMessageSize(edit.body.length, this.maxBodyBytes, 'edit.body');
       }
       if (req.edit.headers !== undefined) edit.headers = checkTable(req.edit.headers, 'edit.headers');
     }

@@ -16,6 +16,7 @@ import { decodeJson, encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, type CompiledFilter, type FilterSubject } from './filter.js';
 import { partitionForKey } from './murmur2.js';
+import { checkCallSize, checkMessageSize } from './limits.js';
 import { expand } from './placeholders.js';
 import type {
   BrowseTopicOptions,
@@ -47,6 +48,10 @@ export interface StreamContext {
   now: () => number;
   emitRecord: (event: TopicRecordEvent) => void;
   wantsRecords: () => boolean;
+  /** Largest record (key + value), bytes; see limits.ts. */
+  maxMessageBytes: number;
+  /** Most key + value bytes one produce call may store. */
+  maxCallBytes: number;
   audit: (action: string, source: string, target: string, count: number, selection: string) => void;
 }
 
@@ -89,6 +94,10 @@ function optionalLimit(v: number | null | undefined, field: string): number | nu
   if (v === undefined || v === null || v === -1) return null;
   if (!Number.isInteger(v) || v < 0) throw invalid(field, `expected a non-negative integer or -1 (unlimited), got ${shown(v)}`);
   return v;
+}
+
+function byteSize(v: unknown): number {
+  return typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0;
 }
 
 function toBuffer(v: Buffer | string | null | undefined): Buffer | null {
@@ -251,6 +260,14 @@ export class Streams {
     const t = this.topic(topic);
     if (!Array.isArray(records) || records.length === 0) throw invalid('records', 'expected a non-empty list of records');
     const now = this.ctx.now();
+    // Sizes first, before anything is copied or expanded.
+    let total = 0;
+    records.forEach((r, i) => {
+      const size = byteSize(r?.key) + byteSize(r?.value);
+      checkMessageSize(size, this.ctx.maxMessageBytes, `records[${i}]`);
+      total += size;
+    });
+    if (total > this.ctx.maxCallBytes) checkCallSize(records.length, Math.ceil(total / records.length), this.ctx.maxCallBytes, 'records');
     // Validate and normalise everything first: a failed call stores nothing.
     const prepared = records.map((r, i) => {
       const field = `records[${i}]`;

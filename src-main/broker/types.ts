@@ -9,8 +9,10 @@ export type FieldTable = Record<string, unknown>;
 export interface EngineOptions {
   /** Directory holding brokerdeck.db; null keeps everything in memory (tests). */
   dataDir: string | null;
-  /** Largest accepted message body, bytes. Default 128 MiB. */
+  /** Largest accepted message body (and topic record key + value), bytes. Default 128 MiB, RabbitMQ's max_message_size. */
   maxBodyBytes?: number;
+  /** Most body bytes one publish-many or produce call may store (count × size). Default 256 MiB. */
+  maxCallBytes?: number;
   /** Clock in ms since the epoch; injectable so tests can move time. */
   now?: () => number;
   /** SQLite synchronous mode; see storage/database.ts. Default 'full'. */

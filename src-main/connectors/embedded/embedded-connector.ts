@@ -283,9 +283,12 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return { messages: page.records.map(recordView), nextCursor: page.nextCursor, scanned: page.scanned, matched: page.matched };
     },
     async produce(a) {
+      // Decoded once: every copy shares the bytes (the engine copies only what placeholders change).
+      const key = a.key === undefined || a.key === null ? null : Buffer.from(a.key, 'utf8');
+      const value = a.value === null ? null : decodeBytes(a.value, a.valueEncoding, 'value');
       const records = Array.from({ length: a.count }, () => ({
-        key: a.key === undefined || a.key === null ? null : Buffer.from(a.key, 'utf8'),
-        value: a.value === null ? null : decodeBytes(a.value, a.valueEncoding, 'value'),
+        key,
+        value,
         headers: a.headers,
         ...(a.partition !== undefined ? { partition: a.partition } : {}),
       }));
