@@ -1,8 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { defineConfig, externalizeDepsPlugin } from 'electron-vite';
 import vue from '@vitejs/plugin-vue';
 
 const root = import.meta.dirname;
+
+// electron-vite takes its build targets (Electron's Node and Chrome versions) from the
+// installed Electron. Electron is an optional dependency: where its binary cannot be
+// downloaded, npm leaves it out, and the major version package.json asks for gives the
+// same targets, so the bundles (and headless mode) still build.
+try {
+  createRequire(resolve(root, 'package.json')).resolve('electron/package.json');
+} catch {
+  const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { optionalDependencies: { electron: string } };
+  process.env.ELECTRON_MAJOR_VER ??= /\d+/.exec(pkg.optionalDependencies.electron)![0];
+}
 
 /**
  * Three bundles. `main` holds the Electron shell, the core's utility-process

@@ -87,7 +87,7 @@ switch (command) {
   case 'start': {
     const binary = electronBinary();
     if (!binary) {
-      console.error("brokerdeck: Electron's binary is not installed on this machine; run `npm run serve` to use Brokerdeck in a browser.");
+      console.error('brokerdeck: the desktop window is unavailable on this machine (Electron could not be installed); run `npm run serve` to use Brokerdeck in a browser.');
       process.exit(1);
     }
     ensureBuilt();

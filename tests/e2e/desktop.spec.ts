@@ -24,7 +24,7 @@ function electronBinary(): string | null {
 const binary = electronBinary();
 
 test.describe('desktop app', () => {
-  test.skip(binary === null, "Electron's binary is not installed here (installed with ELECTRON_SKIP_BINARY_DOWNLOAD=1)");
+  test.skip(binary === null, "Electron's binary is not installed here (its download was skipped with ELECTRON_SKIP_BINARY_DOWNLOAD=1, or failed and npm left the optional package out)");
 
   test('opens a hardened window that reaches the core through the preload bridge', async () => {
     const userData = mkdtempSync(join(tmpdir(), 'brokerdeck-desktop-'));

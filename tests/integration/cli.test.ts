@@ -79,6 +79,7 @@ describe('brokerdeck desktop', () => {
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('the desktop window is unavailable on this machine');
     expect(lines[0]).toContain('npm run serve');
   });
 });
