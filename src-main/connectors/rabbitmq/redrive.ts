@@ -440,7 +440,9 @@ export class RedriveRun {
 
   private onDelivery(m: ConsumeMessage | null): void {
     if (m === null) {
-      this.fail(new Error(`RabbitMQ cancelled the re-drive's consumer: was "${this.plan.source}" deleted?`));
+      // RabbitMQ cancels a consumer when its queue is deleted, and in a cluster when the node a
+      // classic queue lives on goes down.
+      this.fail(new Error(`RabbitMQ cancelled the re-drive's consumer: "${this.plan.source}" was deleted, or the node it lives on went down`));
       return;
     }
     // Beyond what was there at the start: left unacked, it returns when the channel closes.
