@@ -1342,6 +1342,8 @@ export class Engine {
     }
     checkCallSize(count, perCopy, this.maxCallBytes);
     const out: PublishManyResult = { published: 0, routed: {}, returned: 0, rejected: 0, deduplicated: 0, confirmed: true };
+    // Queue names are the user's: counted in a Map, so "constructor" or "__proto__" is just a name.
+    const routed = new Map<string, number>();
     for (let i = 1; i <= count; i++) {
       if (this.closed) throw new BrokerError('PRECONDITION_FAILED', `the broker engine closed after ${out.published} of ${count} copies`);
       let env = base;
@@ -1360,7 +1362,7 @@ export class Engine {
         ? this.gc.write(() => this.publishTo(targets, env, delayMs, mandatory))
         : this.gc.run(() => this.publishTo(targets, env, delayMs, mandatory));
       out.published++;
-      for (const q of r.routedQueues) out.routed[q] = (out.routed[q] ?? 0) + 1;
+      for (const q of r.routedQueues) routed.set(q, (routed.get(q) ?? 0) + 1);
       if (r.returned) {
         out.returned++;
         this.emitReturned(env);
@@ -1370,6 +1372,7 @@ export class Engine {
       // Let timers, consumers and commits run during large batches.
       if (i % 5000 === 0) await new Promise<void>((r2) => setImmediate(r2));
     }
+    out.routed = Object.fromEntries(routed);
     await this.gc.whenCommitted();
     return out;
   }
@@ -1379,7 +1382,7 @@ export class Engine {
     const h = env.props.headers;
     const pick = (v: unknown): string | null =>
       v === undefined || v === null ? null : typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('base64') : canonicalJson(v);
-    if (q.args.dedupHeader !== undefined && h) {
+    if (q.args.dedupHeader !== undefined && h && Object.hasOwn(h, q.args.dedupHeader)) {
       const v = pick(h[q.args.dedupHeader]);
       if (v !== null) return v;
     }
@@ -2744,9 +2747,8 @@ export class Engine {
       if (err instanceof StoredDataError) return `its ${err.message}`;
       throw err;
     }
-    const headers: FieldTable = { ...(props.headers ?? {}) };
-    headers['x-redriven-count'] = (Number(headers['x-redriven-count']) || 0) + 1;
-    if (job.edit?.headers) Object.assign(headers, job.edit.headers);
+    // Spread, not Object.assign: an edited header named __proto__ stays a header.
+    const headers: FieldTable = { ...(props.headers ?? {}), 'x-redriven-count': (Number(props.headers?.['x-redriven-count']) || 0) + 1, ...job.edit?.headers };
     props.headers = headers;
     let targets: QueueState[];
     let exchange: string;

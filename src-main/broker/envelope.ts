@@ -81,7 +81,7 @@ export function normalizeProps(input: unknown): MessageProperties {
     out.headers = p.headers;
   }
   for (const k of Object.keys(p)) {
-    if (!(k in out) && p[k] !== undefined && p[k] !== null && !(SHORTSTR_PROPS as readonly string[]).includes(k) && !['deliveryMode', 'priority', 'expiration', 'timestamp', 'headers'].includes(k)) {
+    if (!Object.hasOwn(out, k) && p[k] !== undefined && p[k] !== null && !(SHORTSTR_PROPS as readonly string[]).includes(k) && !['deliveryMode', 'priority', 'expiration', 'timestamp', 'headers'].includes(k)) {
       throw invalid(`properties.${k}`, 'is not an AMQP basic property');
     }
   }

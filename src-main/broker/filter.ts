@@ -53,7 +53,7 @@ export function valueAt(doc: unknown, path: readonly PathSegment[]): unknown {
       if (Array.isArray(cur)) {
         if (!/^\d+$/.test(seg)) return undefined;
         cur = cur[Number(seg)];
-      } else cur = (cur as Record<string, unknown>)[seg];
+      } else cur = Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
     }
   }
   return cur;
@@ -72,10 +72,9 @@ function normalizeProp(name: string): string {
   return name.replace(/[-_]/g, '').toLowerCase();
 }
 
-const PROP_NAMES: Record<string, keyof MessageProperties> = {};
-for (const k of ['contentType', 'contentEncoding', 'deliveryMode', 'priority', 'correlationId', 'replyTo', 'expiration', 'messageId', 'timestamp', 'type', 'userId', 'appId'] as const) {
-  PROP_NAMES[normalizeProp(k)] = k;
-}
+const PROP_NAMES = new Map<string, keyof MessageProperties>(
+  (['contentType', 'contentEncoding', 'deliveryMode', 'priority', 'correlationId', 'replyTo', 'expiration', 'messageId', 'timestamp', 'type', 'userId', 'appId'] as const).map((k) => [normalizeProp(k), k]),
+);
 
 export interface FilterSubject {
   body: Buffer | null;
@@ -148,8 +147,8 @@ export function compileFilter(filter: EngineFilter | undefined): CompiledFilter 
   }
 
   if (filter.property && filter.property.name) {
-    const key = PROP_NAMES[normalizeProp(filter.property.name)];
-    if (!key) throw invalid('filter.property.name', `unknown property ${JSON.stringify(filter.property.name)}; use one of ${Object.values(PROP_NAMES).join(', ')}`);
+    const key = PROP_NAMES.get(normalizeProp(filter.property.name));
+    if (!key) throw invalid('filter.property.name', `unknown property ${JSON.stringify(filter.property.name)}; use one of ${[...PROP_NAMES.values()].join(', ')}`);
     const { value } = filter.property;
     const presence = value === undefined || value === '';
     checks.push((m) => {

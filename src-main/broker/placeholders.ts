@@ -24,13 +24,10 @@ export function expand(text: string, i: number, nowMs: number): string {
 
 /** Expands string values of a header table (one level, and strings inside arrays). */
 export function expandHeaders(headers: Record<string, unknown>, i: number, nowMs: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (typeof v === 'string') out[k] = expand(v, i, nowMs);
-    else if (Array.isArray(v)) out[k] = v.map((x) => (typeof x === 'string' ? expand(x, i, nowMs) : x));
-    else out[k] = v;
-  }
-  return out;
+  // fromEntries: a header named __proto__ stays an ordinary key.
+  return Object.fromEntries(
+    Object.entries(headers).map(([k, v]) => [k, typeof v === 'string' ? expand(v, i, nowMs) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? expand(x, i, nowMs) : x)) : v]),
+  );
 }
 
 export function headersHavePlaceholders(headers: Record<string, unknown> | undefined): boolean {

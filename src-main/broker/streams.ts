@@ -284,8 +284,9 @@ export class Streams {
         if (r.headers === null || typeof r.headers !== 'object') throw invalid(`${field}.headers`, `expected an object, got ${shown(r.headers)}`);
         for (const [k, v] of Object.entries(r.headers)) {
           if (typeof v !== 'string' && !Buffer.isBuffer(v)) throw invalid(`${field}.headers.${k}`, `expected a string or bytes, got ${shown(v)}`);
-          headers[k] = v;
         }
+        // Copied with fromEntries: a header named __proto__ stays an ordinary key.
+        headers = Object.fromEntries(Object.entries(r.headers));
       }
       if (options.placeholders) {
         const n = i + 1;
@@ -293,9 +294,7 @@ export class Streams {
           v === null ? null : typeof v === 'string' ? expand(v, n, now) : v.indexOf('{{') >= 0 ? Buffer.from(expand(v.toString('utf8'), n, now), 'utf8') : v;
         key = sub(key);
         value = sub(value);
-        const h: RecordHeaders = {};
-        for (const [k, v] of Object.entries(headers)) h[k] = typeof v === 'string' ? expand(v, n, now) : v;
-        headers = h;
+        headers = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, typeof v === 'string' ? expand(v, n, now) : v]));
       }
       const keyBuf = toBuffer(key);
       const valueBuf = toBuffer(value);

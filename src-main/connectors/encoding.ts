@@ -31,9 +31,8 @@ export function jsonSafe(value: unknown): unknown {
   if (value instanceof Date) return value.getTime();
   if (Array.isArray(value)) return value.map(jsonSafe);
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = jsonSafe(v);
-    return out;
+    // fromEntries: a header named __proto__ stays an ordinary key.
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, jsonSafe(v)]));
   }
   return value;
 }

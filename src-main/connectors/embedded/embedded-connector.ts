@@ -62,8 +62,7 @@ function view(m: BrowsedMessage): MessageView {
 function recordView(r: { partition: number; offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | string> }): RecordView {
   const key = r.key ? encodeBytes(r.key) : null;
   const value = r.value ? encodeBytes(r.value) : null;
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(r.headers)) headers[k] = typeof v === 'string' ? v : encodeBytes(v).text;
+  const headers: Record<string, string> = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, typeof v === 'string' ? v : encodeBytes(v).text]));
   return {
     partition: r.partition,
     offset: r.offset,

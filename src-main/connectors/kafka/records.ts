@@ -143,11 +143,13 @@ export type KafkaRecordView = RecordView;
 export function toView(r: RawRecord): KafkaRecordView {
   const key = r.key ? encodeBytes(r.key) : null;
   const value = r.value ? encodeBytes(r.value) : null;
-  const headers: Record<string, string> = {};
+  // Through a Map (the last of each name wins): a header named __proto__ stays an ordinary key.
+  const byName = new Map<string, string>();
   for (const [k, v] of r.headers) {
     const name = k.toString('utf8');
-    headers[name] = headerText(name, v);
+    byName.set(name, headerText(name, v));
   }
+  const headers: Record<string, string> = Object.fromEntries(byName);
   const view: KafkaRecordView = {
     partition: r.partition,
     offset: r.offset,
@@ -166,10 +168,10 @@ export function toView(r: RawRecord): KafkaRecordView {
 
 /** The filter's view of header values: the last one of each name wins, as in the record view. */
 export function headerTable(headers: RawHeader[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = new Map<string, unknown>();
   for (const [k, v] of headers) {
     const name = k.toString('utf8');
-    out[name] = v === null ? null : SPRING_INT_HEADERS.has(name) || SPRING_LONG_HEADERS.has(name) ? headerText(name, v) : v;
+    out.set(name, v === null ? null : SPRING_INT_HEADERS.has(name) || SPRING_LONG_HEADERS.has(name) ? headerText(name, v) : v);
   }
-  return out;
+  return Object.fromEntries(out);
 }

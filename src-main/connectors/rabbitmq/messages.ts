@@ -97,9 +97,8 @@ export function plainValue(value: unknown): unknown {
       }
       return plainValue(o.value);
     }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(o)) out[k] = plainValue(v);
-    return out;
+    // fromEntries: a header named __proto__ stays an ordinary key.
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plainValue(v)]));
   }
   return value;
 }
@@ -201,7 +200,7 @@ function pathSegments(path: string): string[] {
 function atPath(value: unknown, path: string): { found: boolean; value: unknown } {
   let cur = value;
   for (const seg of pathSegments(path)) {
-    if (cur === null || typeof cur !== 'object' || !(seg in (cur as Record<string, unknown>))) return { found: false, value: undefined };
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, seg)) return { found: false, value: undefined };
     cur = (cur as Record<string, unknown>)[seg];
   }
   return { found: true, value: cur };
@@ -263,11 +262,11 @@ export function matches(view: MessageView, f: MessageFilter): boolean {
   }
   if (f.headerName) {
     const headers = view.properties.headers ?? {};
-    if (!(f.headerName in headers)) return false;
+    if (!Object.hasOwn(headers, f.headerName)) return false;
     if (f.headerValue !== undefined && f.headerValue !== '' && asText(headers[f.headerName]) !== f.headerValue) return false;
   }
   if (f.propertyName) {
-    const value = (view.properties as Record<string, unknown>)[f.propertyName];
+    const value = Object.hasOwn(view.properties, f.propertyName) ? (view.properties as Record<string, unknown>)[f.propertyName] : undefined;
     if (value === undefined) return false;
     if (f.propertyValue !== undefined && f.propertyValue !== '' && asText(value) !== f.propertyValue) return false;
   }

@@ -141,7 +141,8 @@ export function republish(
   headers['x-redriven-from'] = source;
   headers['x-redriven-at'] = { '!': 'timestamp', value: Math.floor(Date.now() / 1000) };
   if (p.userId !== undefined && p.userId !== username) headers['x-original-user-id'] = String(p.userId);
-  if (edit?.headers) Object.assign(headers, edit.headers);
+  // Defined, not assigned: an edited header named __proto__ stays a header.
+  for (const [k, v] of Object.entries(edit?.headers ?? {})) Object.defineProperty(headers, k, { value: v, enumerable: true, writable: true, configurable: true });
   const options: Options.Publish = { mandatory: true, headers };
   if (p.contentType !== undefined) options.contentType = p.contentType;
   if (p.contentEncoding !== undefined) options.contentEncoding = p.contentEncoding;
