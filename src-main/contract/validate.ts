@@ -6,7 +6,7 @@ import { ApiError } from './errors.js';
  * names the field: `properties.priority: priority must be 0–255`.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  checkDepth(input);
+  checkInput(input);
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0];
@@ -20,20 +20,31 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
 export const MAX_INPUT_DEPTH = 64;
 
 /**
- * Refuses input nested deeper than MAX_INPUT_DEPTH before any recursive code
- * (the schema, the storage codec) walks it: 5,000 levels would overflow the stack.
- * Iterative, so the check itself cannot.
+ * What no schema can be trusted to catch, checked before any recursive code (the
+ * schema, the storage codec) walks the input, and iteratively so that the check
+ * itself cannot overflow:
+ * - nesting deeper than MAX_INPUT_DEPTH (5,000 levels would overflow the stack);
+ * - strings that are not valid Unicode (a lone UTF-16 surrogate): SQLite and UTF-8
+ *   would store something other than what was sent, and two different names
+ *   could become one.
  */
-function checkDepth(input: unknown): void {
-  if (input === null || typeof input !== 'object') return;
-  const stack: Array<[unknown, number]> = [[input, 1]];
+/** In `u` mode a surrogate pair is one code point: only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function checkInput(input: unknown): void {
+  const stack: Array<[unknown, number, string]> = [[input, 0, '']];
   while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (depth > MAX_INPUT_DEPTH) throw new ApiError('INVALID_ARGUMENT', `input is nested more than ${MAX_INPUT_DEPTH} levels deep`, 'body');
-    // Buffers and typed arrays come from the desktop bridge and are flat.
-    if (ArrayBuffer.isView(value)) continue;
-    for (const child of Object.values(value as object)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    const [value, depth, path] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) throw new ApiError('INVALID_ARGUMENT', `${path || 'input'}: text is not valid Unicode (it holds a lone UTF-16 surrogate)`, path || undefined);
+      continue;
+    }
+    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) continue;
+    if (depth >= MAX_INPUT_DEPTH) throw new ApiError('INVALID_ARGUMENT', `${path.split('.')[0]}: input is nested more than ${MAX_INPUT_DEPTH} levels deep`, path.split('.')[0]);
+    for (const [key, child] of Object.entries(value as object)) {
+      const at = path ? `${path}.${key}` : key;
+      if (LONE_SURROGATE.test(key)) throw new ApiError('INVALID_ARGUMENT', `${path || 'input'}: a key is not valid Unicode (it holds a lone UTF-16 surrogate)`, path || undefined);
+      stack.push([child, depth + 1, at]);
     }
   }
 }

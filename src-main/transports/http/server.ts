@@ -9,7 +9,7 @@
  * the page, whose first script takes the token out of the address bar.
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -374,6 +374,20 @@ export function startHttpServer(options: HttpOptions): Promise<HttpServer> {
       if (!res.headersSent) sendError(res, error instanceof ApiError ? error : new ApiError('INTERNAL', 'internal error'));
       else res.end();
     });
+  });
+
+  // What Node's parser refuses before a handler runs (a request line or headers over
+  // 16 KiB, bytes that are not HTTP) is answered in JSON like every other error.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || (error.code === 'ECONNRESET' && !socket.readable)) return socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify(
+      tooLarge
+        ? { error: { code: 'TOO_LARGE', message: 'the request line and headers are larger than 16 KiB', field: 'headers' } }
+        : { error: { code: 'INVALID_ARGUMENT', message: `the request is not valid HTTP (${error.code ?? 'parse error'})` } },
+    );
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
 
   // Live samples run to about 250 bytes a queue each second: frames over 64 KiB are

@@ -183,6 +183,11 @@ describe('headless mode under hostile input', () => {
       ['b', 2],
     ]);
 
+    // A lone surrogate would be stored as something else (and two ids could become one): refused.
+    const lone = await raw('/api/templates', { method: 'POST', headers: json, body: '{"id":"\\udfff","name":"a","payload":{}}' });
+    expect(lone.status).toBe(400);
+    expect(JSON.parse(lone.body).error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'id' });
+
     const huge = await core.call('templates/save', { name: 'huge', payload: { body: 'x'.repeat(MAX_TEMPLATE_BYTES) } }).catch((e: unknown) => e);
     expect(huge).toMatchObject({ code: 'TOO_LARGE', field: 'payload' });
   });
