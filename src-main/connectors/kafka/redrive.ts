@@ -174,7 +174,11 @@ export class Redrives {
         if (p >= meta.partitions.length) throw new ApiError('INVALID_ARGUMENT', `messageIds: topic "${a.source}" has no partition ${p}`, 'messageIds');
       }
     }
-    if (a.target?.exchange) await fetcher.topic(a.target.exchange);
+    if (a.target?.exchange) {
+      await fetcher.topic(a.target.exchange).catch((error: unknown) => {
+        throw error instanceof ApiError && error.code === 'NOT_FOUND' ? new ApiError('NOT_FOUND', `re-drive target: ${error.message}`, 'target.exchange') : error;
+      });
+    }
     const partitions = Array.from({ length: meta.partitions.length }, (_, i) => i);
     const [lows, highs] = await Promise.all([fetcher.offsets(a.source, partitions, -2), fetcher.offsets(a.source, partitions, -1)]);
 
@@ -243,11 +247,18 @@ export class Redrives {
       lastEmit = now;
       ctx.emit({ ...job });
     };
+    // Why records were not re-driven, with how many each: the job's result says why.
+    const problems = new Map<string, number>();
+    const notMoved = (why: string) => {
+      job.failed++;
+      problems.set(why, (problems.get(why) ?? 0) + 1);
+      job.error = [...problems].map(([text, n]) => `${n} × ${text}`).join('; ');
+    };
     const finish = (state: JobState, error?: string) => {
       if (FINAL_JOB_STATES.includes(job.state)) return;
       job.state = state;
       job.finishedAt = Date.now();
-      if (error) job.error = error;
+      if (error) job.error = job.error ? `${error}; ${job.error}` : error;
       job.total = Math.max(job.total, job.moved + job.failed + job.skipped);
       audit(state);
       emit(true);
@@ -264,6 +275,7 @@ export class Redrives {
       const limiter = new Limiter(a.ratePerSecond ?? null);
       const batchSize = a.ratePerSecond ? Math.max(1, Math.min(BATCH, Math.floor(a.ratePerSecond / 4))) : BATCH;
       const counts = new Map<string, number>();
+      const unusableTargets = new Map<string, string>();
       const partitionsOf = async (topic: string) => {
         let n = counts.get(topic);
         if (n === undefined) {
@@ -351,16 +363,22 @@ export class Redrives {
             }
             const topic = a.target?.exchange || originTopic(r.headers) || ctx.naming.sourceFromName(a.source);
             if (!topic) {
-              job.failed++;
-              job.error ??= `${a.source}:${partition}:${r.offset} names no original topic (no kafka_dlt-original-topic or __connect.errors.topic header): choose a target topic`;
+              notMoved('the record names no original topic (no kafka_dlt-original-topic or __connect.errors.topic header): choose a target topic');
+              continue;
+            }
+            const unusable = unusableTargets.get(topic);
+            if (unusable !== undefined) {
+              notMoved(unusable);
               continue;
             }
             let count = counts.get(topic);
             if (count === undefined) try {
               count = await partitionsOf(topic);
             } catch (error) {
-              job.failed++;
-              job.error ??= `target topic "${topic}": ${classify(error).message}`;
+              const why = `target topic "${topic}": ${classify(error).message}`;
+              // A topic that does not exist is asked about once: the records after it fail for the same reason.
+              if (classify(error).code === 'NOT_FOUND') unusableTargets.set(topic, why);
+              notMoved(why);
               continue;
             }
             targets.add(topic);
@@ -379,7 +397,7 @@ export class Redrives {
       await ledgerWrite;
       if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');
       if (running.cancelled) finish('cancelled');
-      else if (job.failed > 0 && job.moved === 0) finish('failed', job.error ?? 'no record could be re-driven');
+      else if (job.failed > 0 && job.moved === 0) finish('failed', job.error ? undefined : 'no record could be re-driven');
       else finish('completed');
     } catch (error) {
       if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');

@@ -323,7 +323,14 @@ export class RabbitConnector implements Connector {
   }
 
   private async mgmtQueue(queue: string): Promise<MgmtQueue> {
-    return this.api<MgmtQueue>(`${apiPath('queues', this.r.vhost, queue)}?columns=${QUEUE_COLUMNS}`, this.queueMissing(queue));
+    try {
+      return await this.api<MgmtQueue>(`${apiPath('queues', this.r.vhost, queue)}?columns=${QUEUE_COLUMNS}`, this.queueMissing(queue));
+    } catch (error) {
+      // In a cluster the management API answers 404 for a classic queue whose node is down; AMQP
+      // tells that apart (UNAVAILABLE, naming the node) from a queue that does not exist.
+      if (error instanceof ApiError && error.code === 'NOT_FOUND') await this.withChannel((ch) => ch.checkQueue(queue), this.queueMissing(queue));
+      throw error;
+    }
   }
 
   private async topologyParts(fresh: boolean): Promise<TopologyParts> {
@@ -850,6 +857,12 @@ export class RabbitConnector implements Connector {
     }
     if (a.target && a.target.exchange !== '') {
       await this.withChannel((ch) => ch.checkExchange(a.target!.exchange), this.exchangeMissing(a.target.exchange));
+    } else if (a.target) {
+      // Through the default exchange the routing key names the queue: one that does not exist would take nothing.
+      const queue = a.target.routingKey;
+      await this.withChannel((ch) => ch.checkQueue(queue), `re-drive target: ${this.queueMissing(queue)}`).catch((error: unknown) => {
+        throw error instanceof ApiError && error.code === 'NOT_FOUND' ? new ApiError('NOT_FOUND', error.message, 'target.routingKey') : error;
+      });
     }
     const plan: RedrivePlan = {
       source: a.source,
