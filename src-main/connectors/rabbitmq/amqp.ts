@@ -142,6 +142,12 @@ export function toApiError(error: unknown, scrub: (s: string) => string, notFoun
   if (error instanceof ApiError) return error;
   const e = error as Error & { code?: number | string };
   const code = typeof e?.code === 'number' ? AMQP_CODES[e.code] : undefined;
+  // In a cluster, a classic queue whose node is down answers 404 too, though it exists and its
+  // messages are back with the node.
+  const down = code === 'NOT_FOUND' ? /home node '(.*)' of durable queue '(.*)' in vhost '(.*)' is down or inaccessible/.exec(serverText(e)) : null;
+  if (down) {
+    return new ApiError('UNAVAILABLE', scrub(`queue "${down[2]}" lives on node ${down[1]}, which is down or cannot be reached: its messages are there again once the node is back`));
+  }
   if (code === 'NOT_FOUND') {
     if (notFound) return new ApiError('NOT_FOUND', notFound);
     const m = /no (queue|exchange) '(.*)' in vhost '(.*)'/.exec(serverText(e));
