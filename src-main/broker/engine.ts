@@ -21,7 +21,7 @@ import { DynamicStatements, prepareStatements } from '../storage/statements.js';
 import { checkTable, EQUIVALENCE_ARGS, inequivalent, parseExchangeArgs, parseQueueArgs, type QueueArgs } from './args.js';
 import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals, StoredDataError } from './codec.js';
 import { TypedEmitter } from './emitter.js';
-import { envelopeOf, isRecord, isText, makeEnvelope, normalizeProps, type Envelope } from './envelope.js';
+import { deathProps, type DeathReason, envelopeOf, isCycle, isRecord, isText, makeEnvelope, normalizeProps, type Envelope } from './envelope.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
 import { headersMatch } from './headers-match.js';
@@ -215,7 +215,6 @@ interface MovePlan {
   targets: QueueState[];
   env: Envelope;
 }
-type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 const BUILTIN_EXCHANGES: ReadonlyArray<[string, ExchangeType]> = [
   ['', 'direct'],
@@ -1517,10 +1516,8 @@ export class Engine {
   // ---- dead-lettering ------------------------------------------------------------------------------
 
   /**
-   * Dead-letters a message that died in `q` (the caller removes it from q).
-   * x-death as RabbitMQ: one entry per (queue, reason), newest first; a
-   * repeated death increments its entry's count and moves it to the front
-   * (keeping its first time, exchange and routing keys). Cycles without a
+   * Dead-letters a message that died in `q` (the caller removes it from q),
+   * with x-death as RabbitMQ keeps it (see deathProps). Cycles without a
    * rejection in them are dropped, as RabbitMQ's detect_cycles does.
    */
   private deadLetter(q: QueueState, m: Envelope, reason: DeathReason): void {
@@ -1528,35 +1525,8 @@ export class Engine {
     if (dlxName === undefined) return;
     const dlx = this.exchanges.get(dlxName);
     if (!dlx) return;
-    const props: MessageProperties = { ...m.props };
-    const headers: FieldTable = { ...(props.headers ?? {}) };
-    const cc = Array.isArray(headers.CC) ? (headers.CC as unknown[]).filter((x): x is string => typeof x === 'string') : [];
-    const routingKeys = [m.rk, ...cc];
-    const deaths: FieldTable[] = Array.isArray(headers['x-death']) ? (headers['x-death'] as unknown[]).filter(isRecord).map((d) => ({ ...d })) : [];
-    const at = deaths.findIndex((d) => d.queue === q.name && d.reason === reason);
-    let entry: FieldTable;
-    if (at >= 0) {
-      entry = deaths.splice(at, 1)[0]!;
-      entry.count = (typeof entry.count === 'number' ? entry.count : Number(entry.count) || 0) + 1;
-    } else {
-      entry = { count: 1, reason, queue: q.name, time: Math.floor(this.now() / 1000), exchange: m.exchange, 'routing-keys': routingKeys };
-      if (props.expiration !== undefined) entry['original-expiration'] = props.expiration;
-    }
-    deaths.unshift(entry);
-    headers['x-death'] = deaths;
-    if (headers['x-first-death-queue'] === undefined) {
-      headers['x-first-death-queue'] = q.name;
-      headers['x-first-death-reason'] = reason;
-      headers['x-first-death-exchange'] = m.exchange;
-    }
-    headers['x-last-death-queue'] = q.name;
-    headers['x-last-death-reason'] = reason;
-    headers['x-last-death-exchange'] = m.exchange;
-    delete props.expiration;
-    // As RabbitMQ: a dead-letter routing key replaces the message's keys, so
-    // its CC keys are dropped too (they would duplicate the message).
-    if (q.args.dlrk !== undefined) delete headers.CC;
-    props.headers = headers;
+    const { props, routingKeys, deaths } = deathProps(m, q.name, reason, this.now(), q.args.dlrk !== undefined);
+    const headers = props.headers!;
     const keys = q.args.dlrk !== undefined ? [q.args.dlrk] : routingKeys;
     const targets = new Set<QueueState>();
     for (const k of keys) this.routeInto(dlx, k, headers, targets, new Set());
@@ -2932,11 +2902,4 @@ export class Engine {
  * in x-death is a cycle unless some death between now and that entry (both
  * included) was a rejection by a client.
  */
-function isCycle(target: string, deaths: FieldTable[]): boolean {
-  const i = deaths.findIndex((d) => d.queue === target);
-  if (i < 0) return false;
-  for (let k = 0; k <= i; k++) if (deaths[k]!.reason === 'rejected') return false;
-  return true;
-}
-
 export { describeSelection, describeTarget, TypedEmitter };

@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { decodeProps, encodeProps } from './codec.js';
 import { invalid, shown } from './errors.js';
-import type { MessageProperties } from './types.js';
+import type { FieldTable, MessageProperties } from './types.js';
 
 /** The columns of a stored message (ready or delayed) that an envelope is made of. */
 export interface StoredMessage {
@@ -127,4 +127,53 @@ export function envelopeOf(row: StoredMessage): Envelope {
     redelivered: row.redelivered === 1,
     returns: row.returns,
   };
+}
+
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
+
+/**
+ * The properties a message dead-lettered from `queue` carries. x-death as
+ * RabbitMQ keeps it: one entry per (queue, reason), newest first; a repeated
+ * death increments its entry's count and moves it to the front (keeping its
+ * first time, exchange and routing keys); x-first-death-* once, x-last-death-*
+ * each time; the per-message expiration is dropped. With a dead-letter
+ * routing key (`dlrk`) the CC keys go too, as they would duplicate it.
+ */
+export function deathProps(m: Envelope, queue: string, reason: DeathReason, now: number, dlrk: boolean): { props: MessageProperties; routingKeys: string[]; deaths: FieldTable[] } {
+  const props: MessageProperties = { ...m.props };
+  const headers: FieldTable = { ...(props.headers ?? {}) };
+  const cc = Array.isArray(headers.CC) ? (headers.CC as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+  const routingKeys = [m.rk, ...cc];
+  const deaths: FieldTable[] = Array.isArray(headers['x-death']) ? (headers['x-death'] as unknown[]).filter(isRecord).map((d) => ({ ...d })) : [];
+  const at = deaths.findIndex((d) => d.queue === queue && d.reason === reason);
+  let entry: FieldTable;
+  if (at >= 0) {
+    entry = deaths.splice(at, 1)[0]!;
+    entry.count = (typeof entry.count === 'number' ? entry.count : Number(entry.count) || 0) + 1;
+  } else {
+    entry = { count: 1, reason, queue, time: Math.floor(now / 1000), exchange: m.exchange, 'routing-keys': routingKeys };
+    if (props.expiration !== undefined) entry['original-expiration'] = props.expiration;
+  }
+  deaths.unshift(entry);
+  headers['x-death'] = deaths;
+  if (headers['x-first-death-queue'] === undefined) {
+    headers['x-first-death-queue'] = queue;
+    headers['x-first-death-reason'] = reason;
+    headers['x-first-death-exchange'] = m.exchange;
+  }
+  headers['x-last-death-queue'] = queue;
+  headers['x-last-death-reason'] = reason;
+  headers['x-last-death-exchange'] = m.exchange;
+  delete props.expiration;
+  if (dlrk) delete headers.CC;
+  props.headers = headers;
+  return { props, routingKeys, deaths };
+}
+
+/** A dead-letter cycle without a rejection in it, which RabbitMQ's detect_cycles drops. */
+export function isCycle(target: string, deaths: FieldTable[]): boolean {
+  const i = deaths.findIndex((d) => d.queue === target);
+  if (i < 0) return false;
+  for (let k = 0; k <= i; k++) if (deaths[k]!.reason === 'rejected') return false;
+  return true;
 }
