@@ -1,0 +1,2 @@
+/** Global setup of the RabbitMQ cluster project: see setup.ts. */
+export { rabbitmq as setup } from './setup.js';
