@@ -21,7 +21,7 @@ import { DynamicStatements, prepareStatements } from '../storage/statements.js';
 import { checkTable, EQUIVALENCE_ARGS, inequivalent, parseExchangeArgs, parseQueueArgs, type QueueArgs } from './args.js';
 import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals, StoredDataError } from './codec.js';
 import { TypedEmitter } from './emitter.js';
-import { deathProps, type DeathReason, envelopeOf, isCycle, isRecord, isText, makeEnvelope, normalizeProps, type Envelope } from './envelope.js';
+import { deathProps, type DeathReason, envelopeOf, isCycle, isRecord, isText, makeEnvelope, movableEnvelope, normalizeProps, unreadableProps, type Envelope } from './envelope.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
 import { headersMatch } from './headers-match.js';
@@ -1508,7 +1508,7 @@ export class Engine {
     while ((maxLength !== undefined && this.ready(q) > maxLength) || (maxLengthBytes !== undefined && q.bytes - q.unackedBytes > maxLengthBytes)) {
       const [row] = this.takeReady(q, 1);
       if (!row) break;
-      this.deadLetter(q, envelopeOf(row), 'maxlen');
+      this.deadLetter(q, movableEnvelope(row), 'maxlen');
       this.dropRow(q, row);
     }
   }
@@ -1672,7 +1672,7 @@ export class Engine {
     if (q.args.deliveryLimit !== undefined && n > q.args.deliveryLimit) {
       const row = this.msg(id);
       if (row) {
-        this.deadLetter(q, envelopeOf(row), 'delivery_limit');
+        this.deadLetter(q, movableEnvelope(row), 'delivery_limit');
         this.dropRow(q, row);
       }
       return;
@@ -1898,7 +1898,7 @@ export class Engine {
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       if (isExpired(row, now)) {
-        this.deadLetter(q, envelopeOf(row), 'expired');
+        this.deadLetter(q, movableEnvelope(row), 'expired');
         this.dropRow(q, row);
         continue;
       }
@@ -1954,7 +1954,7 @@ export class Engine {
       return decodeProps(row.props, row.persistent === 1);
     } catch (err) {
       if (!(err instanceof StoredDataError)) throw err;
-      return { ...(row.persistent === 1 ? { deliveryMode: 2 as const } : {}), headers: { 'x-unreadable-properties': err.message } };
+      return unreadableProps(row, err);
     }
   }
 
@@ -2825,7 +2825,7 @@ export class Engine {
           q.delayedBytes -= r.size;
           this.delayedTotal--;
           q.totals.publish--; // counted when it was published
-          this.enqueue(q, envelopeOf(r), 0, false);
+          this.enqueue(q, movableEnvelope(r), 0, false);
         }
       }, rows.length);
       if (rows.length < 500) return;
@@ -2847,7 +2847,7 @@ export class Engine {
           if (!h || !isExpired(h, now)) break;
           const [row] = this.takeReady(q, 1);
           if (!row) break;
-          this.deadLetter(q, envelopeOf(row), 'expired');
+          this.deadLetter(q, movableEnvelope(row), 'expired');
           this.dropRow(q, row);
         }
       });

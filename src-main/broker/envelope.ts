@@ -3,7 +3,7 @@
  * properties and encoded once for storage, or read back from a stored row.
  */
 import { isUtf8 } from 'node:buffer';
-import { decodeProps, encodeProps } from './codec.js';
+import { decodeProps, encodeProps, StoredDataError } from './codec.js';
 import { invalid, shown } from './errors.js';
 import type { FieldTable, MessageProperties } from './types.js';
 
@@ -127,6 +127,27 @@ export function envelopeOf(row: StoredMessage): Envelope {
     redelivered: row.redelivered === 1,
     returns: row.returns,
   };
+}
+
+/**
+ * For the broker's own moves (expiry, overflow, delivery limits, delays): a
+ * row whose stored properties cannot be read (a damaged row) still moves,
+ * with a header saying what was wrong in place of its properties, rather than
+ * stopping its queue's maintenance; the body is kept.
+ */
+export function movableEnvelope(row: StoredMessage): Envelope {
+  try {
+    return envelopeOf(row);
+  } catch (err) {
+    if (!(err instanceof StoredDataError)) throw err;
+    const props = unreadableProps(row, err);
+    return { ...envelopeOf({ ...row, props: null }), props, propsJson: encodeProps(props) };
+  }
+}
+
+/** What a damaged row's properties are taken to be: its delivery mode, and a header naming the problem. */
+export function unreadableProps(row: { persistent: number }, err: StoredDataError): MessageProperties {
+  return { ...(row.persistent === 1 ? { deliveryMode: 2 as const } : {}), headers: { 'x-unreadable-properties': err.message } };
 }
 
 export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, decodeJson, encodeJson, fieldEquals } from '../../../src-main/broker/codec.js';
 import { BrokerError, Engine, type BrowsedMessage } from '../../../src-main/broker/index.js';
-import { b, tempDir } from './helpers.js';
+import { b, tempDir, waitFor } from './helpers.js';
 
 /** Plain JSON whose objects often have a single key starting with `$`, the tags' own names included. */
 const dollarKey = fc.oneof(fc.constantFrom('$bigint', '$bytes', '$date', '$$bigint', '$', '$$', '$$$bytes', '$x'), fc.string().map((s) => `$${s}`));
@@ -187,6 +187,45 @@ describe('tag-shaped headers in the embedded broker', () => {
       expect(contents(e, 'old').rows[0]!.properties.headers).toEqual({ n: 42n, x: { $bigint: 'oops' } });
       const [m] = await e.get('old', { count: 1, ackMode: 'ack' });
       expect(m!.properties.headers).toEqual({ n: 42n, x: { $bigint: 'oops' } });
+      e.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it("a damaged row does not stop its queue: expiry dead-letters it and a consumer gets it, each with a header naming the problem", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      let now = 1_700_000_000_000;
+      let e = Engine.open({ dataDir: dir, timers: false, now: () => now });
+      setup(e);
+      e.declareQueue('short', { arguments: { 'x-message-ttl': 1000, 'x-dead-letter-exchange': 'dlx' } });
+      await e.publish({ exchange: '', routingKey: 'short', body: b('expiring'), properties: { deliveryMode: 2, headers: { n: 1 } } });
+      await e.publish({ exchange: '', routingKey: 'orders', body: b('consumed'), properties: { deliveryMode: 2, headers: { n: 2 } } });
+      const ids = [contents(e, 'short').rows[0]!.id, contents(e, 'orders').rows[0]!.id].map(Number);
+      e.close();
+      const db = new Database(join(dir, 'brokerdeck.db'));
+      for (const id of ids) db.prepare('UPDATE messages SET props = ? WHERE id = ?').run('{"headers":', id);
+      db.close();
+
+      e = Engine.open({ dataDir: dir, timers: false, now: () => now });
+      now += 5000;
+      e.tick();
+      await e.idle();
+      expect(e.getQueue('short').messages).toBe(0);
+      const dead = contents(e, 'orders.dlq').rows;
+      expect(dead.map((m) => m.body.toString())).toEqual(['expiring']);
+      expect(dead[0]!.properties.headers).toMatchObject({ 'x-unreadable-properties': expect.stringMatching(/^stored data cannot be read/), 'x-first-death-reason': 'expired' });
+
+      const got: string[] = [];
+      const headers: unknown[] = [];
+      e.consume('orders', { prefetch: 10, noAck: true }, (d) => {
+        got.push(d.body.toString());
+        headers.push(d.properties.headers);
+      });
+      await waitFor(() => got.length > 0);
+      expect(got).toEqual(['consumed']);
+      expect(headers[0]).toEqual({ 'x-unreadable-properties': expect.stringMatching(/^stored data cannot be read/) });
       e.close();
     } finally {
       cleanup();
