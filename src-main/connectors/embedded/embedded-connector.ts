@@ -9,6 +9,7 @@ import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../core/logger.js';
 import type { Args, Connector } from '../connector.js';
+import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';
 
 export interface EmbeddedOptions {
@@ -285,6 +286,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       // Decoded once: every copy shares the bytes (the engine copies only what placeholders change).
       const key = a.key === undefined || a.key === null ? null : Buffer.from(a.key, 'utf8');
       const value = a.value === null ? null : decodeBytes(a.value, a.valueEncoding, 'value');
+      // Refused before a million record objects are made for it.
+      checkCallSize(a.count, (key?.length ?? 0) + (value?.length ?? 0), MAX_CALL_BYTES, 'records');
       const records = Array.from({ length: a.count }, () => ({
         key,
         value,

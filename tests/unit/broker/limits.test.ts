@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src-main/broker/index.js';
 import { MAX_CALL_BYTES, MAX_MESSAGE_BYTES } from '../../../src-main/broker/limits.js';
+import { createEmbeddedConnector } from '../../../src-main/connectors/embedded/embedded-connector.js';
+import { silentLogger } from '../../../src-main/core/logger.js';
 import { b, memEngine } from './helpers.js';
 
 async function refusal(p: Promise<unknown> | (() => unknown)): Promise<BrokerError> {
@@ -76,5 +78,27 @@ describe('size limits', () => {
     await e.idle();
     expect(e.getQueue('q').messages).toBe(10);
     e.close();
+  });
+
+  it('the embedded connection refuses a million 1 KiB copies at once (1 GB) before making them', async () => {
+    const c = createEmbeddedConnector({ dataDir: null, readOnly: false, logger: silentLogger });
+    try {
+      await c.declareQueue!({ queue: 'q', durable: true, exclusive: false, autoDelete: false, arguments: {} });
+      const kib = 'x'.repeat(1024);
+      await expect(c.publish!({ exchange: '', routingKey: 'q', body: kib, bodyEncoding: 'utf8', properties: {}, mandatory: false, count: 1_000_000 })).rejects.toMatchObject({
+        code: 'TOO_LARGE',
+        field: 'count',
+        message: 'count: 1000000 copies of 1024 bytes make 1024000000 bytes; one call stores at most 268435456 bytes (256 MiB): send fewer per call',
+      });
+      await c.createTopic!({ topic: 't', partitions: 1 } as never);
+      await expect(c.produce!({ topic: 't', key: null, value: kib, valueEncoding: 'utf8', headers: {}, count: 1_000_000 } as never)).rejects.toMatchObject({
+        code: 'TOO_LARGE',
+        field: 'count',
+      });
+      expect((await c.getQueue!('q')).messages).toBe(0);
+      expect((await c.listTopics!())[0]!.messages).toBe(0);
+    } finally {
+      await c.close();
+    }
   });
 });
