@@ -2040,7 +2040,7 @@ export class Engine {
         for (let live = 0; live < count; ) {
           const rows = this.takeReady(q, count - live);
           if (rows.length === 0) break;
-          taken.push(...rows);
+          for (const row of rows) taken.push(row);
           for (const row of rows) {
             const env = this.storedEnvelope(q, row);
             if (isExpired(row, now)) read.push({ row, env, msg: null });
