@@ -39,6 +39,12 @@ export interface FetchedPartition {
 const METADATA_TTL_MS = 30_000;
 /** Fetch API error codes a reader recovers from by refreshing metadata. */
 const STALE_LEADER = new Set(['NOT_LEADER_OR_FOLLOWER', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_ID', 'REPLICA_NOT_AVAILABLE', 'OFFSET_NOT_AVAILABLE']);
+/**
+ * Failures to reach the broker a fetch went to. In a cluster that broker may have stopped after
+ * handing its partitions to others: fresh metadata names the new leaders (the cached one is kept
+ * for METADATA_TTL_MS, so without a refresh reads would fail that long).
+ */
+const UNREACHABLE_LEADER = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'PLT_KFK_NETWORK']);
 
 export class Fetcher {
   private readonly topics = new Map<string, { meta: TopicMeta; at: number }>();
@@ -188,7 +194,8 @@ export class Fetcher {
         return out;
       } catch (error) {
         const ids = errorChain(error).map((e) => e.apiId ?? '');
-        if (attempt < 2 && ids.some((id) => STALE_LEADER.has(id))) {
+        const unreachable = errorChain(error).some((e) => UNREACHABLE_LEADER.has(e.code ?? ''));
+        if (attempt < 2 && (unreachable || ids.some((id) => STALE_LEADER.has(id)))) {
           this.forget(topic);
           await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
           continue;
