@@ -23,11 +23,11 @@ import { canonicalJson, decodeJson, decodeProps, encodeJson, fieldEquals, Stored
 import { TypedEmitter } from './emitter.js';
 import { deathProps, type DeathReason, envelopeOf, isCycle, isRecord, isText, makeEnvelope, movableEnvelope, normalizeProps, unreadableProps, type Envelope } from './envelope.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
-import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from './filter.js';
+import { compileFilter, globContains, type CompiledFilter, type FilterSubject } from '../ground/filter.js';
 import { headersMatch } from './headers-match.js';
 import { checkCallSize, checkMessageSize, MAX_CALL_BYTES, MAX_MESSAGE_BYTES, mib } from './limits.js';
 import { MetricsHistory } from './metrics.js';
-import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersHavePlaceholders } from './placeholders.js';
+import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersHavePlaceholders } from '../ground/placeholders.js';
 
 /** String properties in which publish-many expands placeholders per copy. */
 const PLACEHOLDER_PROPERTIES = ['messageId', 'correlationId', 'type', 'appId'] as const;

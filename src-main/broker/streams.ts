@@ -14,10 +14,10 @@ import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { prepareStatements } from '../storage/statements.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
-import { compileFilter, type CompiledFilter, type FilterSubject } from './filter.js';
-import { partitionForKey } from './murmur2.js';
+import { compileFilter, type CompiledFilter, type FilterSubject } from '../ground/filter.js';
+import { partitionForKey } from '../ground/murmur2.js';
 import { checkCallSize, checkMessageSize } from './limits.js';
-import { expand } from './placeholders.js';
+import { expand } from '../ground/placeholders.js';
 import type {
   BrowseTopicOptions,
   BrowseTopicPage,

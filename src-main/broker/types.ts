@@ -3,6 +3,7 @@
  * transport can pass them through unchanged.
  */
 import type { SynchronousMode } from '../storage/database.js';
+import type { FilterSpec } from '../contract/types.js';
 
 export type FieldTable = Record<string, unknown>;
 
@@ -243,22 +244,8 @@ export interface BrowsedMessage {
   dueAt?: number;
 }
 
-export interface EngineFilter {
-  /** Case-sensitive substring of the body (bytes, compared as UTF-8). */
-  q?: string;
-  /** `$.order.status`, `order.items[0].sku`, `$["odd key"]`. */
-  jsonPath?: string;
-  jsonEquals?: unknown;
-  jsonContains?: string;
-  /** value undefined or '' only requires the header to be present. */
-  header?: { name: string; value?: unknown };
-  property?: { name: string; value?: unknown };
-  /** Topics: substring of the record key. */
-  key?: string;
-  /** enqueuedAt (queues) or timestamp (topics) range, ms, inclusive. */
-  from?: number;
-  to?: number;
-}
+/** The contract's filter, under the name the engine's options use. */
+export type EngineFilter = FilterSpec;
 
 export interface BrowseOptions {
   limit?: number;

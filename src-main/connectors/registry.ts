@@ -5,7 +5,7 @@
  */
 import type { ConnectionConfig } from '../contract/operations.js';
 import type { AuditEntry, ConnectionTestResult } from '../contract/types.js';
-import type { Logger } from '../core/logger.js';
+import type { Logger } from '../ground/logger.js';
 import type { Connector } from './connector.js';
 import { kafkaFactory } from './kafka/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';

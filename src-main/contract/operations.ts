@@ -61,11 +61,33 @@ const boolFromQuery = (what: string) =>
 
 const args = z.record(z.string(), z.unknown(), { error: 'arguments must be an object' });
 
+/**
+ * A header table: an object whose values pass `value`, any own key kept, `__proto__`
+ * included (a header of that name is data; z.record drops it). The table is rebuilt
+ * with own properties, so a key can never reach Object.prototype.
+ */
+function headerTable<V extends z.ZodType>(value: V, error: string) {
+  return z
+    .custom<Record<string, unknown>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v), { error })
+    .transform((table, ctx) => {
+      const out: Record<string, z.output<V>> = {};
+      for (const [key, raw] of Object.entries(table)) {
+        const parsed = value.safeParse(raw);
+        if (!parsed.success) {
+          ctx.addIssue({ code: 'custom', message: parsed.error.issues[0]?.message ?? error, path: [key] });
+          return z.NEVER;
+        }
+        Object.defineProperty(out, key, { value: parsed.data, enumerable: true, writable: true, configurable: true });
+      }
+      return out;
+    });
+}
+
 export const messagePropertiesSchema = z
   .object({
     contentType: z.string().max(255).optional(),
     contentEncoding: z.string().max(255).optional(),
-    headers: z.record(z.string(), z.unknown(), { error: 'headers must be an object' }).optional(),
+    headers: headerTable(z.unknown(), 'headers must be an object').optional(),
     deliveryMode: z.union([z.literal(1), z.literal(2)], { error: 'deliveryMode must be 1 (transient) or 2 (persistent)' }).optional(),
     priority: z.number().int('priority must be an integer').min(0, 'priority must be 0–255').max(255, 'priority must be 0–255').optional(),
     correlationId: z.string().max(255).optional(),
@@ -117,7 +139,7 @@ export const produceSchema = z.object({
   key: z.string().nullable().optional(),
   value: z.string({ error: 'value must be a string' }).nullable(),
   valueEncoding: bodyEncoding.default('utf8'),
-  headers: z.record(z.string(), z.string(), { error: 'headers must be an object of strings' }).default({}),
+  headers: headerTable(z.string({ error: 'a header value must be a string' }), 'headers must be an object of strings').default({}),
   partition: z.number().int().min(0, 'partition must be at least 0').optional(),
   count: z.number().int().min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1,000,000').default(1),
   compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).optional(),
@@ -133,7 +155,7 @@ export const redriveSchema = z
     all: z.boolean().optional(),
     filter: filterSchema.optional(),
     target: redriveTarget.optional(),
-    edit: z.object({ body: z.string().optional(), headers: z.record(z.string(), z.unknown()).optional() }).optional(),
+    edit: z.object({ body: z.string().optional(), headers: headerTable(z.unknown(), 'edit.headers must be an object').optional() }).optional(),
     ratePerSecond: z.number().positive('ratePerSecond must be positive').max(1_000_000).optional(),
     /** Kafka: re-drive records even if Brokerdeck already re-drove them once. */
     force: z.boolean().optional(),

@@ -91,6 +91,27 @@ export interface MessageProperties {
   appId?: string;
 }
 
+/**
+ * A browse filter in structured form, as every connection compiles it (the
+ * wire form is `MessageFilter` in operations.ts). Every part given must match.
+ */
+export interface FilterSpec {
+  /** Case-sensitive substring of the body (bytes, compared as UTF-8). */
+  q?: string;
+  /** `$.order.status`, `order.items[0].sku`, `$["odd key"]`. */
+  jsonPath?: string;
+  jsonEquals?: unknown;
+  jsonContains?: string;
+  /** value undefined or '' only requires the header to be present. */
+  header?: { name: string; value?: unknown };
+  property?: { name: string; value?: unknown };
+  /** Topics: substring of the record key. */
+  key?: string;
+  /** enqueuedAt (queues) or timestamp (topics) range, ms, inclusive. */
+  from?: number;
+  to?: number;
+}
+
 export interface QueueRates {
   publish: number;
   deliver: number;

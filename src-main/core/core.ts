@@ -18,8 +18,8 @@ import { connectionConfigSchema, type ConnectionConfig } from '../contract/opera
 import { AppStore } from './app-store.js';
 import { loadSecretKey, secretBox, type SecretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '../ground/logger.js';
+import { silentLogger } from '../ground/logger.js';
 
 export interface CoreOptions {
   /** Directory of the databases; null keeps everything in memory (tests). */

@@ -13,7 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Admin, Producer } from '@platformatic/kafka';
 import { createKafkaConnector, type KafkaConnector } from '../../src-main/connectors/kafka/index.js';
-import { silentLogger } from '../../src-main/core/logger.js';
+import { silentLogger } from '../../src-main/ground/logger.js';
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
 import type { BenchResult as Result } from './bench-result.js';
 

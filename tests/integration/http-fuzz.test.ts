@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { request } from 'node:http';
 import { startCore, type Core } from '../../src-main/core/core.js';
 import { startHttpServer, type HttpServer } from '../../src-main/transports/http/server.js';
-import { silentLogger } from '../../src-main/core/logger.js';
+import { silentLogger } from '../../src-main/ground/logger.js';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 3_000);
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);

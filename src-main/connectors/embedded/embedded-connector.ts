@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { BrokerError, Engine, type BrowsedMessage, type DiskAlarm, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../ground/logger.js';
 import type { Args, Connector } from '../connector.js';
 import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';

@@ -8,7 +8,7 @@
  * contiguous). Nothing consumes with this group: it is only a place to write.
  */
 import { kGetApi, kGetConnection, type Admin, type Connection } from '@platformatic/kafka';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../ground/logger.js';
 
 /** Kafka's default offset.metadata.max.bytes is 4096. */
 const METADATA_MAX = 4_000;

@@ -9,8 +9,8 @@
  */
 import zlib from 'node:zlib';
 import type { Producer } from '@platformatic/kafka';
-import { partitionForKey } from '../../broker/murmur2.js';
-import { expand, hasPlaceholders } from '../../broker/placeholders.js';
+import { partitionForKey } from '../../ground/murmur2.js';
+import { expand, hasPlaceholders } from '../../ground/placeholders.js';
 import { ApiError } from '../../contract/errors.js';
 import type { PublishResult } from '../../contract/types.js';
 import type { Args } from '../connector.js';

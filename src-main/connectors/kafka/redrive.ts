@@ -29,7 +29,7 @@ import { ApiError } from '../../contract/errors.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { AuditEntry, JobState, RedriveJob } from '../../contract/types.js';
 import { FINAL_JOB_STATES } from '../../contract/types.js';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../ground/logger.js';
 import type { Args } from '../connector.js';
 import type { AuditLog } from '../registry.js';
 import { classify, isTransient } from './client.js';

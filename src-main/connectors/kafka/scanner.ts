@@ -8,12 +8,10 @@
  * memory holds one fetch per partition plus the page.
  */
 import { randomUUID } from 'node:crypto';
-import { compileFilter, type CompiledFilter, type FilterSubject } from '../../broker/filter.js';
-import { BrokerError } from '../../broker/errors.js';
-import type { EngineFilter } from '../../broker/types.js';
+import { compileFilter, type CompiledFilter, type FilterSubject } from '../../ground/filter.js';
 import { ApiError } from '../../contract/errors.js';
 import type { MessageFilter } from '../../contract/operations.js';
-import type { BrowsePage } from '../../contract/types.js';
+import type { BrowsePage, FilterSpec } from '../../contract/types.js';
 import type { FetchedPartition, Fetcher } from './fetcher.js';
 import { headerTable, toView, type KafkaRecordView, type RawRecord } from './records.js';
 
@@ -145,7 +143,7 @@ export function compileRecordFilter(f: MessageFilter): CompiledFilter | null {
   if (f.propertyName) {
     throw new ApiError('INVALID_ARGUMENT', 'Kafka records have no message properties: filter on a header (headerName, headerValue) instead', 'propertyName');
   }
-  const filter: EngineFilter = {};
+  const filter: FilterSpec = {};
   if (f.q) filter.q = f.q;
   if (f.jsonPath) {
     filter.jsonPath = f.jsonPath;
@@ -168,7 +166,7 @@ export function compileRecordFilter(f: MessageFilter): CompiledFilter | null {
   try {
     return compileFilter(filter);
   } catch (error) {
-    if (error instanceof BrokerError) throw new ApiError(error.code === 'NOT_FOUND' ? 'NOT_FOUND' : 'INVALID_ARGUMENT', error.message, error.field?.replace(/^filter\./, ''));
+    if (error instanceof ApiError) throw new ApiError(error.code, error.message, error.field?.replace(/^filter\./, ''));
     throw error;
   }
 }

@@ -19,9 +19,10 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Options } from 'amqplib';
 import type { MessageFilter } from '../../contract/operations.js';
-import type { AuditEntry, JobState, RedriveJob } from '../../contract/types.js';
-import type { Logger } from '../../core/logger.js';
-import type { AuditLog } from '../registry.js';
+import type { RedriveJob } from '../../contract/types.js';
+import type { Logger } from '../../ground/logger.js';
+import type { JobControl, Jobs } from '../../jobs/jobs.js';
+import type { TrackedRedrive } from '../../jobs/redrives.js';
 import { closeQuietly, openChannel, openConfirmChannel, serverText } from './amqp.js';
 import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
 
@@ -44,7 +45,6 @@ const WINDOW_BYTES = 64 * 1024 * 1024;
 const IDLE_MS = 750;
 /** Idle checks in a row that find messages the queue will not deliver before the job gives up. */
 const IDLE_CHECKS = 8;
-const PROGRESS_EVERY_MS = 250;
 /** How long a finishing job waits for confirms still outstanding. */
 const CONFIRM_WAIT_MS = 30_000;
 
@@ -71,12 +71,8 @@ export interface RedriveContext {
   username: string;
   openConnection(name: string): Promise<ChannelModel>;
   scrub(text: string): string;
-  audit: AuditLog;
   logger: Logger;
-  emit(job: RedriveJob): void;
 }
-
-const FINAL: ReadonlySet<JobState> = new Set(['completed', 'cancelled', 'failed']);
 
 export function targetLabel(target: RedriveTarget | null): string {
   if (!target) return 'original queue (from x-death)';
@@ -174,20 +170,22 @@ interface Outstanding {
   returned: boolean;
 }
 
+/**
+ * One re-drive, on the connection's job registry (ids, final states,
+ * throttled progress, cancel, retention and the audit row come from there).
+ */
 export class RedriveRun {
-  readonly job: RedriveJob;
+  readonly job: TrackedRedrive;
   readonly finished: Promise<void>;
+  private readonly control: JobControl<TrackedRedrive>;
   private readonly plan: RedrivePlan;
   private readonly ctx: RedriveContext;
   private readonly selection: Selection | null;
   private readonly filter: MessageFilter | null;
-  private cancelRequested = false;
   private fatal: Error | null = null;
   /** Set once the job closes its own channels, whose 'close' events are then no failure. */
   private closing = false;
   private waiter: (() => void) | null = null;
-  private lastEmit = 0;
-  private emitTimer: NodeJS.Timeout | null = null;
   private problems = new Map<string, number>();
 
   // Delivery bookkeeping.
@@ -213,13 +211,13 @@ export class RedriveRun {
   private tokens = 0;
   private lastRefill = 0;
 
-  constructor(id: string, plan: RedrivePlan, ctx: RedriveContext) {
+  constructor(jobs: Jobs<TrackedRedrive, RedriveJob>, plan: RedrivePlan, ctx: RedriveContext) {
     this.plan = plan;
     this.ctx = ctx;
     this.selection = plan.messageIds ? new Selection(plan.messageIds) : null;
     this.filter = plan.filter && hasFilter(plan.filter) ? plan.filter : null;
     this.job = {
-      id,
+      id: jobs.newId(),
       connectionId: ctx.connectionId,
       source: plan.source,
       target: targetLabel(plan.target),
@@ -231,57 +229,20 @@ export class RedriveRun {
       startedAt: Date.now(),
       finishedAt: null,
       error: null,
+      selection: selectionLabel(plan),
     };
-    this.audit();
-    this.finished = this.run();
+    this.control = jobs.add(this.job);
+    this.control.onCancel(() => this.wake());
+    this.finished = this.control.run(() => this.run());
   }
 
-  snapshot(): RedriveJob {
-    return { ...this.job };
+  private get cancelRequested(): boolean {
+    return this.control.cancelled;
   }
 
-  cancel(): void {
-    if (FINAL.has(this.job.state)) return;
-    this.cancelRequested = true;
-    this.wake();
-  }
-
-  private audit(): void {
-    const entry: AuditEntry = {
-      id: this.job.id,
-      at: this.job.startedAt,
-      connectionId: this.ctx.connectionId,
-      action: 'redrive',
-      source: this.plan.source,
-      target: this.job.target,
-      count: FINAL.has(this.job.state) ? this.job.moved : this.job.total,
-      selection: selectionLabel(this.plan),
-      state: this.job.state,
-    };
-    try {
-      this.ctx.audit.record(entry);
-    } catch (error) {
-      this.ctx.logger.error('writing the re-drive audit row failed', { jobId: this.job.id, error: String(error) });
-    }
-  }
-
-  /** Progress at most every PROGRESS_EVERY_MS; the final state at once, and nothing after it. */
-  private progress(force = false): void {
-    const now = Date.now();
-    if (force || now - this.lastEmit >= PROGRESS_EVERY_MS) {
-      if (this.emitTimer) clearTimeout(this.emitTimer);
-      this.emitTimer = null;
-      this.lastEmit = now;
-      this.ctx.emit(this.snapshot());
-      return;
-    }
-    if (!this.emitTimer) {
-      this.emitTimer = setTimeout(() => {
-        this.emitTimer = null;
-        if (!FINAL.has(this.job.state)) this.progress(true);
-      }, PROGRESS_EVERY_MS - (now - this.lastEmit));
-      this.emitTimer.unref?.();
-    }
+  /** Progress, throttled by the job registry; the final state goes out at once, and nothing after it. */
+  private progress(): void {
+    this.control.progress();
   }
 
   private wake(): void {
@@ -346,9 +307,7 @@ export class RedriveRun {
       const declared = await consumeChannel.checkQueue(this.plan.source);
       this.depth = declared.messageCount;
       if (!this.selection) this.job.total = this.depth;
-      this.job.state = 'running';
-      this.audit();
-      this.progress(true);
+      this.control.running();
       const bySize = this.plan.averageMessageBytes ? Math.floor(WINDOW_BYTES / Math.max(1, this.plan.averageMessageBytes)) : MAX_WINDOW;
       this.window = Math.max(1, Math.min(this.depth, Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, bySize))));
       await consumeChannel.prefetch(this.window);
@@ -408,23 +367,22 @@ export class RedriveRun {
   }
 
   private finish(): void {
-    if (FINAL.has(this.job.state)) return;
+    if (this.control.final) return;
     const problems = [...this.problems].map(([text, n]) => `${n} × ${text}`);
+    let state: 'completed' | 'cancelled' | 'failed';
     if (this.fatal) {
-      this.job.state = 'failed';
+      state = 'failed';
       problems.unshift(this.ctx.scrub(this.fatal.message));
-    } else if (this.cancelRequested) this.job.state = 'cancelled';
-    else this.job.state = 'completed';
+    } else if (this.cancelRequested) state = 'cancelled';
+    else state = 'completed';
     if (this.selection && this.selection.remaining > 0 && !this.fatal && !this.cancelRequested) {
       problems.push(`${this.selection.remaining} selected message(s) were no longer in "${this.plan.source}"`);
     }
-    if (this.job.state !== 'completed' || this.job.failed > 0) {
+    if (state !== 'completed' || this.job.failed > 0) {
       problems.push(`messages not re-driven stay in "${this.plan.source}"`);
     }
     this.job.error = problems.length > 0 ? problems.join('; ') : null;
-    this.job.finishedAt = Date.now();
-    this.audit();
-    this.progress(true);
+    this.control.finish(state);
     this.ctx.logger.info('re-drive finished', {
       jobId: this.job.id,
       state: this.job.state,
@@ -577,7 +535,7 @@ export class RedriveRun {
       set.delete(out);
       if (set.size === 0) this.outstanding.delete(key);
     }
-    if (FINAL.has(this.job.state)) return;
+    if (this.control.final) return;
     const where = out.exchange === '' ? `queue "${out.routingKey}"` : `exchange "${out.exchange}" with routing key "${out.routingKey}"`;
     if (err) {
       // A nack, or the channel closed before the confirm: either way the

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCore } from '../../core/core.js';
-import { consoleLogger } from '../../core/logger.js';
+import { consoleLogger } from '../../ground/logger.js';
 import { startHttpServer } from './server.js';
 
 export interface ServeOptions {

@@ -16,7 +16,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ApiError } from '../../contract/errors.js';
 import { routes, type Route } from '../../contract/routes.js';
 import type { Core } from '../../core/core.js';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../ground/logger.js';
 import { toApiError } from '../../core/session.js';
 import { attachLiveSocket } from './live-socket.js';
 import { buildOpenApi } from './openapi.js';

@@ -5,7 +5,7 @@
  * only, never the windows or the main process.
  */
 import { startCore } from '../../core/core.js';
-import { consoleLogger } from '../../core/logger.js';
+import { consoleLogger } from '../../ground/logger.js';
 import { openSession } from '../../core/session.js';
 
 interface ParentPort {

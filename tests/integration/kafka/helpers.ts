@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Admin } from '@platformatic/kafka';
 import type { KafkaConnectionConfig } from '../../../src-main/contract/operations.js';
 import type { AuditEntry } from '../../../src-main/contract/types.js';
-import type { Logger } from '../../../src-main/core/logger.js';
+import type { Logger } from '../../../src-main/ground/logger.js';
 import { createKafkaConnector, type KafkaConnector, type KafkaConnectorOptions } from '../../../src-main/connectors/kafka/index.js';
 import type { ConnectorDeps } from '../../../src-main/connectors/registry.js';
 import type { KafkaTestBroker } from '../../kafka/broker.js';

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { murmur2 } from '../../../src-main/broker/murmur2.js';
+import { murmur2 } from '../../../src-main/ground/murmur2.js';
 import { javaPartition } from '../../../src-main/connectors/kafka/index.js';
 import { zstdAvailable } from '../../../src-main/connectors/kafka/produce.js';
 import type { KafkaBrokerHandle } from '../../kafka/broker.js';

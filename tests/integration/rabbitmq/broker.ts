@@ -20,7 +20,7 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { rabbitConnectionSchema, type RabbitConnectionConfig } from '../../../src-main/contract/operations.js';
 import type { AuditEntry } from '../../../src-main/contract/types.js';
 import type { ConnectorDeps } from '../../../src-main/connectors/registry.js';
-import type { Logger } from '../../../src-main/core/logger.js';
+import type { Logger } from '../../../src-main/ground/logger.js';
 
 export interface TestBroker {
   ok: true;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../../src-main/broker/index.js';
 import { MAX_CALL_BYTES, MAX_MESSAGE_BYTES } from '../../../src-main/broker/limits.js';
 import { createEmbeddedConnector } from '../../../src-main/connectors/embedded/embedded-connector.js';
-import { silentLogger } from '../../../src-main/core/logger.js';
+import { silentLogger } from '../../../src-main/ground/logger.js';
 import { b, memEngine } from './helpers.js';
 
 async function refusal(p: Promise<unknown> | (() => unknown)): Promise<BrokerError> {

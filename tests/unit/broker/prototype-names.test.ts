@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEmbeddedConnector } from '../../../src-main/connectors/embedded/embedded-connector.js';
-import { silentLogger } from '../../../src-main/core/logger.js';
+import { silentLogger } from '../../../src-main/ground/logger.js';
 import { b, memEngine } from './helpers.js';
 
 /** Names that are properties of every plain object. */

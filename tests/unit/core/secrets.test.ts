@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadSecretKey, secretBox } from '../../../src-main/core/secrets.js';
-import { redact } from '../../../src-main/core/logger.js';
+import { redact } from '../../../src-main/ground/logger.js';
 
 describe('secrets at rest', () => {
   it('seals and opens, and a sealed value does not contain the plaintext', () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { startCore, type Core } from '../../../src-main/core/core.js';
 import { startHttpServer, type HttpServer } from '../../../src-main/transports/http/server.js';
-import { silentLogger } from '../../../src-main/core/logger.js';
+import { silentLogger } from '../../../src-main/ground/logger.js';
 import { MAX_SUBSCRIPTIONS } from '../../../src-main/core/session.js';
 import { MAX_TEMPLATE_BYTES } from '../../../src-main/core/app-store.js';
 
@@ -190,6 +190,20 @@ describe('headless mode under hostile input', () => {
 
     const huge = await core.call('templates/save', { name: 'huge', payload: { body: 'x'.repeat(MAX_TEMPLATE_BYTES) } }).catch((e: unknown) => e);
     expect(huge).toMatchObject({ code: 'TOO_LARGE', field: 'payload' });
+  });
+
+  it('keeps a header named __proto__ as a header, end to end, without touching Object.prototype', async () => {
+    expect((await raw('/api/connections/local/queues/proto-headers', { method: 'PUT', headers: json, body: '{}' })).status).toBe(200);
+    const body = '{"routingKey":"proto-headers","body":"x","properties":{"headers":{"__proto__":{"polluted":1},"constructor":"c","a":1}}}';
+    expect((await raw('/api/connections/local/publish', { method: 'POST', headers: json, body })).status).toBe(200);
+    const page = JSON.parse((await raw('/api/connections/local/queues/proto-headers/messages', { headers: auth })).body) as { messages: Array<{ properties: { headers: Record<string, unknown> } }> };
+    const headers = page.messages[0]!.properties.headers;
+    expect(Object.keys(headers).sort()).toEqual(['__proto__', 'a', 'constructor']);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toEqual({ polluted: 1 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const bad = await raw('/api/connections/local/topics/t/publish', { method: 'POST', headers: json, body: '{"value":"v","headers":{"k":1}}' });
+    expect(bad.status).toBeGreaterThanOrEqual(400);
+    expect(bad.status).toBeLessThan(500);
   });
 
   it(`holds at most ${MAX_SUBSCRIPTIONS} subscriptions per client`, async () => {

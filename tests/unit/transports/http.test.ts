@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCore, type Core } from '../../../src-main/core/core.js';
 import { startHttpServer, type HttpServer } from '../../../src-main/transports/http/server.js';
-import { silentLogger } from '../../../src-main/core/logger.js';
+import { silentLogger } from '../../../src-main/ground/logger.js';
 
 const token = 'test-token-123';
 let core: Core;

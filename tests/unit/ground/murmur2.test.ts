@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { murmur2, toPositive, partitionForKey } from '../../../src-main/broker/index.js';
-import { memEngine } from './helpers.js';
+import { memEngine } from '../broker/helpers.js';
 
 // Pairs from Kafka's UtilsTest (Java client), hashes of the UTF-8 bytes.
 const VECTORS: Array<[string, number]> = [

@@ -3,9 +3,13 @@
  * substring, time range) so non-matching rows never reach JavaScript; JSON
  * paths, headers and properties are checked in JS on the rows that pass.
  */
-import { fieldEquals } from './codec.js';
-import { invalid } from './errors.js';
-import type { EngineFilter, MessageProperties } from './types.js';
+import { ApiError } from '../contract/errors.js';
+import type { FilterSpec, MessageProperties } from '../contract/types.js';
+import { valueEquals } from './values.js';
+
+function invalid(field: string, problem: string): ApiError {
+  return new ApiError('INVALID_ARGUMENT', `${field}: ${problem}`, field);
+}
 
 export type PathSegment = string | number;
 
@@ -61,7 +65,7 @@ export function valueAt(doc: unknown, path: readonly PathSegment[]): unknown {
 
 /** Strict equality, plus "42" == 42 and "true" == true so text inputs from a form match typed JSON. */
 export function looseEquals(actual: unknown, expected: unknown): boolean {
-  if (fieldEquals(actual, expected)) return true;
+  if (valueEquals(actual, expected)) return true;
   const prim = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
   if (prim(actual) && prim(expected)) return String(actual) === String(expected);
   if (Buffer.isBuffer(actual) && typeof expected === 'string') return actual.toString('utf8') === expected;
@@ -103,7 +107,7 @@ function checkNumber(v: unknown, field: string): number | null {
   return v;
 }
 
-export function compileFilter(filter: EngineFilter | undefined): CompiledFilter | null {
+export function compileFilter(filter: FilterSpec | undefined): CompiledFilter | null {
   if (!filter) return null;
   const needle = filter.q ? Buffer.from(filter.q, 'utf8') : null;
   const from = checkNumber(filter.from, 'filter.from');
