@@ -1,8 +1,13 @@
 /**
  * A full disk: the embedded broker runs in a child process whose files may
- * not grow past 3 MiB (`ulimit -f`, with SIGXFSZ ignored so writes fail with
+ * not grow past 2 MiB (`ulimit -f`, with SIGXFSZ ignored so writes fail with
  * EFBIG as they would with ENOSPC). Publishing 600 messages of 2 KiB there
- * runs into the limit again and again. Every publish must be either confirmed
+ * runs into the limit again and again: while the child publishes, this process
+ * holds a read snapshot of its database (as a long browse would), so the write-
+ * ahead log cannot be checkpointed and reset under the writes and grows until
+ * the limit stops it, however fast or slow the machine is; each refusal lets
+ * the snapshot go, so the connection can reopen and go on, and the next
+ * confirmed publish takes a new one. Every publish must be either confirmed
  * and stored, or refused with UNAVAILABLE and its cause and stored nowhere;
  * the connection reopens from what was saved (transient messages included:
  * the process goes on) and goes on; and the count it then shows is what is
@@ -15,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Engine } from '../../src-main/broker/index.js';
 import { bundleFixture, childEnv } from './fixtures/child-process.js';
 
@@ -33,15 +39,40 @@ function runLimited(dataDir: string, count: number): Promise<{ lines: string[]; 
   return new Promise((resolveRun, reject) => {
     const script = `trap '' XFSZ; ulimit -f ${LIMIT_KIB}; exec "${process.execPath}" "${child}" "${dataDir}" ${count}`;
     const p = spawn('bash', ['-c', script], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
+    const lines: string[] = [];
+    let partial = '';
     let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    // The snapshot that keeps the child's log from being reset: taken at a confirm, let go at a refusal.
+    let snapshot: Database.Database | null = null;
+    const hold = () => {
+      if (snapshot) return;
+      snapshot = new Database(join(dataDir, 'brokerdeck.db'), { readonly: true, fileMustExist: true });
+      snapshot.exec('BEGIN');
+      snapshot.prepare('SELECT count(*) FROM sqlite_master').get();
+    };
+    const release = () => {
+      snapshot?.exec('COMMIT');
+      snapshot?.close();
+      snapshot = null;
+    };
+    p.stdout.on('data', (c: Buffer) => {
+      partial += c.toString();
+      const complete = partial.split('\n');
+      partial = complete.pop()!;
+      for (const line of complete.filter(Boolean)) {
+        lines.push(line);
+        if (line.startsWith('C ')) hold();
+        else if (line.startsWith('F ')) release();
+      }
+    });
     p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const guard = setTimeout(() => p.kill('SIGKILL'), 240_000);
     p.on('exit', (code, signal) => {
       clearTimeout(guard);
+      release();
+      if (partial) lines.push(partial);
       if (code !== 0) reject(new Error(`child ended with ${code ?? signal}:\n${stderr}`));
-      else resolveRun({ lines: stdout.split('\n').filter(Boolean), stderr });
+      else resolveRun({ lines, stderr });
     });
   });
 }
