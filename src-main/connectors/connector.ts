@@ -47,6 +47,8 @@ export interface Connector {
   listConsumers?(queue?: string): Promise<ConsumerInfo[]>;
 
   listExchanges?(): Promise<ExchangeInfo[]>;
+  /** One exchange; NOT_FOUND naming it when it does not exist. */
+  getExchange?(exchange: string): Promise<ExchangeInfo>;
   declareExchange?(args: Args<'exchanges/declare'>): Promise<ExchangeInfo>;
   deleteExchange?(args: Args<'exchanges/delete'>): Promise<void>;
 
@@ -64,6 +66,8 @@ export interface Connector {
   publish?(args: Args<'publish'>): Promise<PublishResult>;
 
   listTopics?(): Promise<TopicInfo[]>;
+  /** One topic; NOT_FOUND naming it when it does not exist. */
+  getTopic?(topic: string): Promise<TopicInfo>;
   createTopic?(args: Args<'topics/create'>): Promise<TopicInfo>;
   deleteTopic?(args: Args<'topics/delete'>): Promise<void>;
   browseTopic?(args: Args<'topics/messages'>): Promise<BrowsePage<RecordView>>;
@@ -71,6 +75,8 @@ export interface Connector {
   tail?(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe;
 
   listGroups?(): Promise<GroupInfo[]>;
+  /** One consumer group; NOT_FOUND naming it when it does not exist. */
+  getGroup?(groupId: string): Promise<GroupInfo>;
   previewGroupOffsets?(args: Args<'groups/previewReset'>): Promise<GroupOffsetsPreview>;
   resetGroupOffsets?(args: Args<'groups/resetOffsets'>): Promise<GroupOffsetsPreview>;
   deleteGroup?(groupId: string): Promise<void>;

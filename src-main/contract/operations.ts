@@ -254,6 +254,8 @@ export const operations = {
   'consumers/list': op<ConsumerInfo[]>()(z.object({ connectionId, queue: name('queue').optional() })),
 
   'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId })),
+  /** One exchange; `NOT_FOUND` naming it when it does not exist. The default exchange is `""`. */
+  'exchanges/get': op<ExchangeInfo>()(z.object({ connectionId, exchange: exchangeName })),
   'exchanges/declare': op<ExchangeInfo>()(
     z.object({
       connectionId,
@@ -335,6 +337,8 @@ export const operations = {
   publish: op<PublishResult>()(publishSchema),
 
   'topics/list': op<TopicInfo[]>()(z.object({ connectionId })),
+  /** One topic with its partitions, watermarks and settings; `NOT_FOUND` naming it when it does not exist. */
+  'topics/get': op<TopicInfo>()(z.object({ connectionId, topic: name('topic') })),
   'topics/create': op<TopicInfo>()(
     z.object({
       connectionId,
@@ -361,6 +365,8 @@ export const operations = {
   'topics/produce': op<PublishResult>()(produceSchema),
 
   'groups/list': op<GroupInfo[]>()(z.object({ connectionId })),
+  /** One consumer group with its members, offsets and lag; `NOT_FOUND` naming it when it does not exist. */
+  'groups/get': op<GroupInfo>()(z.object({ connectionId, groupId })),
   'groups/previewReset': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
   'groups/resetOffsets': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
   'groups/delete': op<{ deleted: true }>()(z.object({ connectionId, groupId })),

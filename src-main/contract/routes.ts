@@ -33,6 +33,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: `${c}/policies`, op: 'policies/list' },
   { method: 'GET', path: `${c}/consumers`, op: 'consumers/list' },
   { method: 'GET', path: `${c}/exchanges`, op: 'exchanges/list' },
+  { method: 'GET', path: `${c}/exchanges/:exchange`, op: 'exchanges/get' },
   { method: 'PUT', path: `${c}/exchanges/:exchange`, op: 'exchanges/declare' },
   { method: 'DELETE', path: `${c}/exchanges/:exchange`, op: 'exchanges/delete' },
 
@@ -51,12 +52,14 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: `${c}/publish`, op: 'publish' },
 
   { method: 'GET', path: `${c}/topics`, op: 'topics/list' },
+  { method: 'GET', path: `${c}/topics/:topic`, op: 'topics/get' },
   { method: 'PUT', path: `${c}/topics/:topic`, op: 'topics/create' },
   { method: 'DELETE', path: `${c}/topics/:topic`, op: 'topics/delete' },
   { method: 'GET', path: `${c}/topics/:topic/messages`, op: 'topics/messages' },
   { method: 'POST', path: `${c}/topics/:topic/publish`, op: 'topics/produce' },
 
   { method: 'GET', path: `${c}/consumer-groups`, op: 'groups/list' },
+  { method: 'GET', path: `${c}/consumer-groups/:groupId`, op: 'groups/get' },
   { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets/preview`, op: 'groups/previewReset' },
   { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets`, op: 'groups/resetOffsets' },
   { method: 'DELETE', path: `${c}/consumer-groups/:groupId`, op: 'groups/delete' },

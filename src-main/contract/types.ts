@@ -73,7 +73,12 @@ export interface ConnectionTestResult {
   details?: Record<string, unknown>;
 }
 
-export type Capability = 'queues' | 'exchanges' | 'topics' | 'groups' | 'publish' | 'redrive' | 'get';
+/**
+ * What a connection can do; the UI asks these, never the connection's kind. `cluster`: a
+ * cluster overview (brokers, controller); `topicConfig`: every setting of a topic with its
+ * source; `vhosts`, `policies`: the server's virtual hosts and the policies of the connection's.
+ */
+export type Capability = 'queues' | 'exchanges' | 'topics' | 'groups' | 'publish' | 'redrive' | 'get' | 'cluster' | 'topicConfig' | 'vhosts' | 'policies';
 
 export interface MessageProperties {
   contentType?: string;

@@ -94,6 +94,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
     'policies/list': async ({ connectionId }) => r(connectionId, 'listPolicies', 'list policies')(),
     'consumers/list': async ({ connectionId, queue }) => r(connectionId, 'listConsumers', 'list consumers')(queue),
     'exchanges/list': async ({ connectionId }) => r(connectionId, 'listExchanges', 'list exchanges')(),
+    'exchanges/get': async ({ connectionId, exchange }) => r(connectionId, 'getExchange', 'show exchanges')(exchange),
     'exchanges/declare': async (i) => r(i.connectionId, 'declareExchange', 'declare exchanges', true)(without(i)),
     'exchanges/delete': async (i) => {
       await r(i.connectionId, 'deleteExchange', 'delete exchanges', true)(without(i));
@@ -130,6 +131,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
     },
 
     'topics/list': async ({ connectionId }) => r(connectionId, 'listTopics', 'list topics')(),
+    'topics/get': async ({ connectionId, topic }) => r(connectionId, 'getTopic', 'show topics')(topic),
     'topics/create': async (i) => r(i.connectionId, 'createTopic', 'create topics', true)(without(i)),
     'topics/delete': async (i) => {
       await r(i.connectionId, 'deleteTopic', 'delete topics', true)(without(i));
@@ -149,6 +151,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
     },
 
     'groups/list': async ({ connectionId }) => r(connectionId, 'listGroups', 'list consumer groups')(),
+    'groups/get': async ({ connectionId, groupId }) => r(connectionId, 'getGroup', 'show consumer groups')(groupId),
     'groups/previewReset': async (i) => r(i.connectionId, 'previewGroupOffsets', 'reset consumer-group offsets')(without(i)),
     'groups/resetOffsets': async (i) => r(i.connectionId, 'resetGroupOffsets', 'reset consumer-group offsets', true)(without(i)),
     'groups/delete': async ({ connectionId, groupId }) => {

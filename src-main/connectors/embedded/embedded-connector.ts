@@ -179,6 +179,11 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     async listExchanges() {
       return live().listExchanges();
     },
+    async getExchange(name) {
+      const found = live().listExchanges().find((x) => x.name === name);
+      if (!found) throw new BrokerError('NOT_FOUND', `exchange ${JSON.stringify(name)} does not exist`, 'exchange');
+      return found;
+    },
     async declareExchange(a) {
       return live().declareExchange(a.exchange, { type: a.type, durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments });
     },
@@ -257,6 +262,11 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     async listTopics() {
       return live().listTopics();
     },
+    async getTopic(name) {
+      const found = live().listTopics().find((t) => t.name === name);
+      if (!found) throw new BrokerError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, 'topic');
+      return found;
+    },
     async createTopic(a) {
       live().createTopic(a.topic, {
         partitions: a.partitions,
@@ -309,6 +319,11 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
 
     async listGroups() {
       return live().listGroups();
+    },
+    async getGroup(groupId) {
+      const found = live().listGroups().find((g) => g.groupId === groupId);
+      if (!found) throw new BrokerError('NOT_FOUND', `consumer group ${JSON.stringify(groupId)} does not exist`, 'groupId');
+      return found;
     },
     async previewGroupOffsets(a) {
       return live().planGroupReset(resetRequest(a));

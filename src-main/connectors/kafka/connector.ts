@@ -170,7 +170,7 @@ export class KafkaConnector implements Connector {
       readOnly: this.readOnly,
       target: target(this.config),
       ...(this.lastError ? { error: this.lastError } : {}),
-      capabilities: ['topics', 'groups', 'publish', 'redrive'],
+      capabilities: ['topics', 'groups', 'publish', 'redrive', 'cluster', 'topicConfig'],
     };
   }
 
@@ -231,33 +231,49 @@ export class KafkaConnector implements Connector {
     return this.op('listing topics', async () => {
       const names = (await this.admin.listTopics({ includeInternals: false })).sort();
       if (names.length === 0) return [];
-      const md = await this.admin.metadata({ topics: names, forceUpdate: true });
-      const shapes = names.filter((n) => md.topics.has(n)).map((n) => ({ name: n, partitions: md.topics.get(n)!.partitionsCount }));
-      const [marks, sizes, configs] = await Promise.all([
-        this.fetcher.watermarks(shapes),
-        this.partitionSizes(shapes).catch(() => new Map<string, number[]>()),
-        this.topicConfigs(shapes.map((s) => s.name), TOPIC_CONFIG_KEYS).catch(() => new Map<string, TopicConfigEntry[]>()),
-      ]);
-      const topics: TopicInfo[] = [];
-      for (const s of shapes) {
-        const m = marks.get(s.name) ?? [];
-        const bytes = sizes.get(s.name) ?? [];
-        const partitions = m.map((w, i) => ({ partition: i, startOffset: w.low, endOffset: w.high, bytes: bytes[i] ?? 0 }));
-        const config: Record<string, string | number | null> = {};
-        for (const e of configs.get(s.name) ?? []) config[e.name] = e.value !== null && /^-?\d+(\.\d+)?$/.test(e.value) && Number.isSafeInteger(Math.trunc(Number(e.value))) ? Number(e.value) : e.value;
-        config['replication.factor'] = md.topics.get(s.name)!.partitions[0]?.replicas.length ?? null;
-        const info: TopicInfo = {
-          name: s.name,
-          partitions,
-          messages: partitions.reduce((n, p) => n + (p.endOffset - p.startOffset), 0),
-          bytes: partitions.reduce((n, p) => n + p.bytes, 0),
-          config,
-        };
-        if (this.naming.isDeadLetter(s.name)) info.deadLetterFor = await this.deadLetterSources(s.name, partitions, names);
-        topics.push(info);
-      }
-      return topics;
+      return this.describeTopics(names, names);
     });
+  }
+
+  /** One topic, described alone: its metadata, watermarks, sizes and settings. */
+  async getTopic(topic: string): Promise<TopicInfo> {
+    return this.op(`reading topic "${topic}"`, async () => {
+      await this.fetcher.topic(topic, true);
+      // The topic list only matters to a dead-letter topic, whose sources are named after topics that exist.
+      const existing = this.naming.isDeadLetter(topic) ? await this.admin.listTopics({ includeInternals: false }) : [topic];
+      const [found] = await this.describeTopics([topic], existing);
+      if (!found) throw new ApiError('NOT_FOUND', `topic "${topic}" does not exist`, 'topic');
+      return found;
+    });
+  }
+
+  private async describeTopics(names: string[], existing: string[]): Promise<TopicInfo[]> {
+    const md = await this.admin.metadata({ topics: names, forceUpdate: true, autocreateTopics: false });
+    const shapes = names.filter((n) => md.topics.has(n)).map((n) => ({ name: n, partitions: md.topics.get(n)!.partitionsCount }));
+    const [marks, sizes, configs] = await Promise.all([
+      this.fetcher.watermarks(shapes),
+      this.partitionSizes(shapes).catch(() => new Map<string, number[]>()),
+      this.topicConfigs(shapes.map((s) => s.name), TOPIC_CONFIG_KEYS).catch(() => new Map<string, TopicConfigEntry[]>()),
+    ]);
+    const topics: TopicInfo[] = [];
+    for (const s of shapes) {
+      const m = marks.get(s.name) ?? [];
+      const bytes = sizes.get(s.name) ?? [];
+      const partitions = m.map((w, i) => ({ partition: i, startOffset: w.low, endOffset: w.high, bytes: bytes[i] ?? 0 }));
+      const config: Record<string, string | number | null> = {};
+      for (const e of configs.get(s.name) ?? []) config[e.name] = e.value !== null && /^-?\d+(\.\d+)?$/.test(e.value) && Number.isSafeInteger(Math.trunc(Number(e.value))) ? Number(e.value) : e.value;
+      config['replication.factor'] = md.topics.get(s.name)!.partitions[0]?.replicas.length ?? null;
+      const info: TopicInfo = {
+        name: s.name,
+        partitions,
+        messages: partitions.reduce((n, p) => n + (p.endOffset - p.startOffset), 0),
+        bytes: partitions.reduce((n, p) => n + p.bytes, 0),
+        config,
+      };
+      if (this.naming.isDeadLetter(s.name)) info.deadLetterFor = await this.deadLetterSources(s.name, partitions, existing);
+      topics.push(info);
+    }
+    return topics;
   }
 
   private async partitionSizes(shapes: Array<{ name: string; partitions: number }>): Promise<Map<string, number[]>> {
@@ -457,6 +473,15 @@ export class KafkaConnector implements Connector {
 
   async listGroups(): Promise<GroupInfo[]> {
     return this.op('listing consumer groups', () => this.sampleGroups());
+  }
+
+  /** One group, described alone (its members, offsets and the watermarks of its partitions only). */
+  async getGroup(groupId: string): Promise<GroupInfo> {
+    return this.op(`reading group "${groupId}"`, async () => {
+      const [found] = await this.groups.list([groupId]);
+      if (!found) throw new ApiError('NOT_FOUND', `consumer group "${groupId}" does not exist`, 'groupId');
+      return found;
+    });
   }
 
   /** One group listing at a time: the sampler, stats and the groups view share it. */

@@ -66,7 +66,7 @@ interface TopologyParts {
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'consumers', 'publish', 'deliver', 'ack', 'redeliver', 'utilisation'] as const;
 
-const CAPABILITIES: Capability[] = ['queues', 'exchanges', 'publish', 'redrive', 'get'];
+const CAPABILITIES: Capability[] = ['queues', 'exchanges', 'publish', 'redrive', 'get', 'vhosts', 'policies'];
 
 export interface RabbitNotices {
   peek: string;
@@ -470,14 +470,13 @@ export class RabbitConnector implements Connector {
 
   async listExchanges(): Promise<ExchangeInfo[]> {
     const { exchanges } = await this.topologyParts(true);
-    return exchanges.map((e) => ({
-      name: e.name,
-      type: e.type,
-      durable: e.durable ?? true,
-      autoDelete: e.auto_delete ?? false,
-      internal: e.internal ?? false,
-      arguments: e.arguments ?? {},
-    }));
+    return exchanges.map(toExchangeInfo);
+  }
+
+  /** One exchange, read alone (the management API names the default exchange `amq.default`). */
+  async getExchange(exchange: string): Promise<ExchangeInfo> {
+    const path = `${apiPath('exchanges', this.r.vhost, exchange === '' ? 'amq.default' : exchange)}?columns=name,type,durable,auto_delete,internal,arguments`;
+    return toExchangeInfo(await this.api<MgmtExchange>(path, this.exchangeMissing(exchange)));
   }
 
   async declareExchange(a: Args<'exchanges/declare'>): Promise<ExchangeInfo> {
@@ -972,4 +971,8 @@ export function publishOptions(p: MessageProperties, mandatory: boolean): Option
   if (p.userId !== undefined) o.userId = p.userId;
   if (p.appId !== undefined) o.appId = p.appId;
   return o;
+}
+
+function toExchangeInfo(e: MgmtExchange): ExchangeInfo {
+  return { name: e.name, type: e.type, durable: e.durable ?? true, autoDelete: e.auto_delete ?? false, internal: e.internal ?? false, arguments: e.arguments ?? {} };
 }

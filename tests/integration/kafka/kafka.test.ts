@@ -10,6 +10,7 @@ import { deadLettersSuite } from './deadletters.suite.js';
 import { groupsSuite } from './groups.suite.js';
 import { produceSuite } from './produce.suite.js';
 import { restartSuite } from './restart.suite.js';
+import { singleResourceSuite } from './single.suite.js';
 import { topicsSuite } from './topics.suite.js';
 
 const kafka = useKafkaBroker();
@@ -19,5 +20,6 @@ topicsSuite(kafka);
 browseSuite(kafka);
 produceSuite(kafka);
 groupsSuite(kafka);
+singleResourceSuite(kafka);
 deadLettersSuite(kafka);
 restartSuite(kafka);
