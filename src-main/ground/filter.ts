@@ -1,9 +1,22 @@
 /**
- * Message filters. What SQLite can evaluate cheaply runs in SQL (body
- * substring, time range) so non-matching rows never reach JavaScript; JSON
- * paths, headers and properties are checked in JS on the rows that pass.
+ * Message filters, one meaning on every connection (README, "Filters"):
+ * - `q`: a case-sensitive substring of the body, compared as bytes (so it
+ *   also finds text inside a binary body); keys and properties are not searched.
+ * - `key`: a case-sensitive substring of the routing key (queues) or the
+ *   record key (topics).
+ * - `jsonPath`: the path exists in a JSON body; with `jsonEquals` the value
+ *   there equals (JSON, or plain text: "42" finds 42), with `jsonContains`
+ *   its text contains.
+ * - a header (name exact) or property (contentType, content_type or
+ *   content-type): present, or with a value, equal as text.
+ * - `from`/`to`: inclusive ms bounds of the enqueue time (queues) or the
+ *   record timestamp (topics).
+ * What SQLite can evaluate cheaply runs in SQL on the embedded broker (body
+ * substring, time range) so non-matching rows never reach JavaScript; the rest
+ * is checked in JS on the rows that pass.
  */
 import { ApiError } from '../contract/errors.js';
+import type { MessageFilter } from '../contract/operations.js';
 import type { FilterSpec, MessageProperties } from '../contract/types.js';
 import { valueEquals } from './values.js';
 
@@ -86,7 +99,8 @@ export interface FilterSubject {
   text: boolean;
   properties: () => MessageProperties;
   headers: () => Record<string, unknown> | undefined;
-  key?: Buffer | null;
+  /** Record key (topics) or routing key (queues). */
+  key?: Buffer | string | null;
   time: number;
 }
 
@@ -163,8 +177,9 @@ export function compileFilter(filter: FilterSpec | undefined): CompiledFilter | 
   }
 
   if (filter.key !== undefined && filter.key !== '') {
-    const k = Buffer.from(filter.key, 'utf8');
-    checks.push((m) => !!m.key && m.key.indexOf(k) >= 0);
+    const text = filter.key;
+    const k = Buffer.from(text, 'utf8');
+    checks.push((m) => (typeof m.key === 'string' ? m.key.includes(text) : !!m.key && m.key.indexOf(k) >= 0));
   }
 
   if (!needle && from === null && to === null && checks.length === 0) return null;
@@ -181,4 +196,58 @@ export function compileFilter(filter: FilterSpec | undefined): CompiledFilter | 
 /** GLOB pattern matching `needle` anywhere (GLOB is case-sensitive, LIKE is not). */
 export function globContains(needle: string): string {
   return `*${needle.replace(/[*?[]/g, (c) => `[${c}]`)}*`;
+}
+
+/**
+ * The contract's flat filter (`headerName`, `propertyValue`…) in structured
+ * form; undefined when it filters nothing. Topic records have no message
+ * properties, so a property filter on a topic is refused.
+ */
+export function filterSpec(f: MessageFilter, on: 'queue' | 'topic', prefix = ''): FilterSpec | undefined {
+  if (on === 'topic' && f.propertyName) {
+    throw new ApiError('INVALID_ARGUMENT', `${prefix}propertyName: topic records have no message properties: filter on a header (headerName, headerValue) instead`, `${prefix}propertyName`);
+  }
+  const filter: FilterSpec = {};
+  if (f.q) filter.q = f.q;
+  if (f.jsonPath) {
+    filter.jsonPath = f.jsonPath;
+    if (f.jsonEquals !== undefined) {
+      try {
+        filter.jsonEquals = JSON.parse(f.jsonEquals) as unknown;
+      } catch {
+        filter.jsonEquals = f.jsonEquals;
+      }
+    }
+    if (f.jsonContains !== undefined) filter.jsonContains = f.jsonContains;
+  } else if (f.jsonEquals !== undefined || f.jsonContains !== undefined) {
+    throw new ApiError('INVALID_ARGUMENT', `${prefix}jsonPath: jsonEquals and jsonContains need a jsonPath`, `${prefix}jsonPath`);
+  }
+  if (f.headerName) filter.header = { name: f.headerName, value: f.headerValue ?? '' };
+  if (f.propertyName) filter.property = { name: f.propertyName, value: f.propertyValue ?? '' };
+  if (f.key) filter.key = f.key;
+  if (f.from !== undefined) filter.from = f.from;
+  if (f.to !== undefined) filter.to = f.to;
+  return Object.keys(filter).length > 0 ? filter : undefined;
+}
+
+/** The structured filter's field names, as the contract's flat filter calls them. */
+const FLAT_FIELDS: Record<string, string> = {
+  'filter.jsonPath': 'jsonPath',
+  'filter.property.name': 'propertyName',
+  'filter.from': 'from',
+  'filter.to': 'to',
+};
+
+/** Compiles the contract's filter; errors name the contract's fields (after `prefix`, e.g. `filter.` for a re-drive's). */
+export function compileMessageFilter(f: MessageFilter, on: 'queue' | 'topic', prefix = ''): CompiledFilter | null {
+  const spec = filterSpec(f, on, prefix);
+  try {
+    return compileFilter(spec);
+  } catch (error) {
+    if (error instanceof ApiError && error.field !== undefined) {
+      const field = `${prefix}${FLAT_FIELDS[error.field] ?? error.field.replace(/^filter\./, '')}`;
+      throw new ApiError(error.code, error.message.replace(`${error.field}:`, `${field}:`), field);
+    }
+    throw error;
+  }
 }

@@ -65,10 +65,10 @@ function browsedDelayed(ctx: EngineContext, q: QueueState, row: DelayedRow, posi
   };
 }
 
-export function subject(ctx: EngineContext, row: { body: Buffer; bin: number; props: string | null; persistent: number; enq: number }): FilterSubject {
+export function subject(ctx: EngineContext, row: { body: Buffer; bin: number; props: string | null; persistent: number; enq: number; rk: string }): FilterSubject {
   let props: MessageProperties | undefined;
   const properties = () => (props ??= decodeProps(row.props, row.persistent === 1));
-  return { body: row.body, text: row.bin === 0, properties, headers: () => properties().headers, time: row.enq };
+  return { body: row.body, text: row.bin === 0, properties, headers: () => properties().headers, key: row.rk, time: row.enq };
 }
 
 export function compiled(ctx: EngineContext, filter: BrowseOptions['filter']): CompiledFilter | null {

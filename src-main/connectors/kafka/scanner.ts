@@ -8,10 +8,10 @@
  * memory holds one fetch per partition plus the page.
  */
 import { randomUUID } from 'node:crypto';
-import { compileFilter, type CompiledFilter, type FilterSubject } from '../../ground/filter.js';
+import { compileMessageFilter, type CompiledFilter, type FilterSubject } from '../../ground/filter.js';
 import { ApiError } from '../../contract/errors.js';
 import type { MessageFilter } from '../../contract/operations.js';
-import type { BrowsePage, FilterSpec } from '../../contract/types.js';
+import type { BrowsePage } from '../../contract/types.js';
 import type { FetchedPartition, Fetcher } from './fetcher.js';
 import { headerTable, toView, type KafkaRecordView, type RawRecord } from './records.js';
 
@@ -138,37 +138,9 @@ export class PartitionStream {
   }
 }
 
-/** The core's filter semantics (shared with the embedded broker) on Kafka records. */
+/** The filter every connection shares, on Kafka records. */
 export function compileRecordFilter(f: MessageFilter): CompiledFilter | null {
-  if (f.propertyName) {
-    throw new ApiError('INVALID_ARGUMENT', 'Kafka records have no message properties: filter on a header (headerName, headerValue) instead', 'propertyName');
-  }
-  const filter: FilterSpec = {};
-  if (f.q) filter.q = f.q;
-  if (f.jsonPath) {
-    filter.jsonPath = f.jsonPath;
-    if (f.jsonEquals !== undefined) {
-      try {
-        filter.jsonEquals = JSON.parse(f.jsonEquals) as unknown;
-      } catch {
-        filter.jsonEquals = f.jsonEquals;
-      }
-    }
-    if (f.jsonContains !== undefined) filter.jsonContains = f.jsonContains;
-  } else if (f.jsonEquals !== undefined || f.jsonContains !== undefined) {
-    throw new ApiError('INVALID_ARGUMENT', 'jsonEquals and jsonContains need a jsonPath', 'jsonPath');
-  }
-  if (f.headerName) filter.header = { name: f.headerName, value: f.headerValue ?? '' };
-  if (f.key) filter.key = f.key;
-  if (f.from !== undefined) filter.from = f.from;
-  if (f.to !== undefined) filter.to = f.to;
-  if (Object.keys(filter).length === 0) return null;
-  try {
-    return compileFilter(filter);
-  } catch (error) {
-    if (error instanceof ApiError) throw new ApiError(error.code, error.message, error.field?.replace(/^filter\./, ''));
-    throw error;
-  }
+  return compileMessageFilter(f, 'topic');
 }
 
 const NUL = 0;

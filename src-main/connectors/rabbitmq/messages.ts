@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Message } from 'amqplib';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { MessageProperties, MessageView, XDeathEntry } from '../../contract/types.js';
+import { compileMessageFilter, type CompiledFilter } from '../../ground/filter.js';
 import { encodeBytes } from '../encoding.js';
 
 const ID_PREFIX = 'k';
@@ -185,93 +186,33 @@ export function toView(m: Message, o: ViewOptions): MessageView {
   };
 }
 
-function pathSegments(path: string): string[] {
-  const trimmed = path.trim().replace(/^\$\.?/, '');
-  const out: string[] = [];
-  for (const part of trimmed.split('.')) {
-    if (part === '') continue;
-    const re = /([^[\]]+)|\[(?:"([^"]*)"|'([^']*)'|(\d+))\]/g;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(part))) out.push(m[1] ?? m[2] ?? m[3] ?? m[4] ?? '');
-  }
-  return out;
-}
-
-function atPath(value: unknown, path: string): { found: boolean; value: unknown } {
-  let cur = value;
-  for (const seg of pathSegments(path)) {
-    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, seg)) return { found: false, value: undefined };
-    cur = (cur as Record<string, unknown>)[seg];
-  }
-  return { found: true, value: cur };
-}
-
-function asText(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a as object);
-  const kb = Object.keys(b as object);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
 export function hasFilter(f: MessageFilter): boolean {
   return Boolean(f.q || f.jsonPath || f.headerName || f.propertyName || f.key !== undefined || f.from !== undefined || f.to !== undefined);
 }
 
-/**
- * The contract's filters on one message: `q` finds text in the body, the
- * message id or the routing key (case-insensitive); `jsonPath` alone means the
- * path exists, with `jsonEquals` (JSON, or a plain string) or `jsonContains`
- * (text) it compares the value there; a header or property name alone means
- * it is present, with a value it must equal that value as text; `key` is the
- * routing key; `from`/`to` bound `enqueuedAt`.
- */
+const compiled = new WeakMap<MessageFilter, CompiledFilter | null>();
+
+/** The filter every connection shares (ground/filter.ts), compiled once per filter object. */
+export function compileQueueFilter(f: MessageFilter, prefix = ''): CompiledFilter | null {
+  let c = compiled.get(f);
+  if (c === undefined) {
+    c = compileMessageFilter(f, 'queue', prefix);
+    compiled.set(f, c);
+  }
+  return c;
+}
+
+/** The contract's filter on one message, with the meaning every connection gives it; `key` is the routing key, `from`/`to` bound `enqueuedAt`. */
 export function matches(view: MessageView, f: MessageFilter): boolean {
-  if (f.q) {
-    const needle = f.q.toLowerCase();
-    const hay = [view.body, view.properties.messageId ?? '', view.routingKey, view.properties.correlationId ?? ''];
-    if (!hay.some((h) => h.toLowerCase().includes(needle))) return false;
-  }
-  if (f.jsonPath) {
-    if (view.bodyEncoding !== 'utf8') return false;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(view.body);
-    } catch {
-      return false;
-    }
-    const at = atPath(doc, f.jsonPath);
-    if (!at.found) return false;
-    if (f.jsonEquals !== undefined) {
-      let expected: unknown;
-      try {
-        expected = JSON.parse(f.jsonEquals);
-      } catch {
-        expected = f.jsonEquals;
-      }
-      if (!deepEqual(at.value, expected) && asText(at.value) !== f.jsonEquals) return false;
-    }
-    if (f.jsonContains !== undefined && !asText(at.value).includes(f.jsonContains)) return false;
-  }
-  if (f.headerName) {
-    const headers = view.properties.headers ?? {};
-    if (!Object.hasOwn(headers, f.headerName)) return false;
-    if (f.headerValue !== undefined && f.headerValue !== '' && asText(headers[f.headerName]) !== f.headerValue) return false;
-  }
-  if (f.propertyName) {
-    const value = Object.hasOwn(view.properties, f.propertyName) ? (view.properties as Record<string, unknown>)[f.propertyName] : undefined;
-    if (value === undefined) return false;
-    if (f.propertyValue !== undefined && f.propertyValue !== '' && asText(value) !== f.propertyValue) return false;
-  }
-  if (f.key !== undefined && f.key !== '' && view.routingKey !== f.key) return false;
-  if (f.from !== undefined && view.enqueuedAt < f.from) return false;
-  if (f.to !== undefined && view.enqueuedAt > f.to) return false;
-  return true;
+  const filter = compileQueueFilter(f);
+  if (!filter) return true;
+  const body = view.bodyEncoding === 'base64' ? Buffer.from(view.body, 'base64') : Buffer.from(view.body, 'utf8');
+  return filter.all({
+    body,
+    text: view.bodyEncoding === 'utf8' && !view.body.includes('\u0000'),
+    properties: () => view.properties,
+    headers: () => view.properties.headers,
+    key: view.routingKey,
+    time: view.enqueuedAt,
+  });
 }
