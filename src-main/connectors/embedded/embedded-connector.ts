@@ -8,6 +8,7 @@ import { BrokerError, Engine, type BrowsedMessage, type DiskAlarm, type EngineFi
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
+import { compileMessageFilter, filterSpec } from '../../ground/filter.js';
 import type { Args, Connector } from '../connector.js';
 import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';
@@ -20,25 +21,10 @@ export interface EmbeddedOptions {
   diskFreeLimit?: number;
 }
 
-export function toEngineFilter(f: MessageFilter): EngineFilter | undefined {
-  const filter: EngineFilter = {};
-  if (f.q) filter.q = f.q;
-  if (f.jsonPath) {
-    filter.jsonPath = f.jsonPath;
-    if (f.jsonEquals !== undefined) {
-      try {
-        filter.jsonEquals = JSON.parse(f.jsonEquals) as unknown;
-      } catch {
-        filter.jsonEquals = f.jsonEquals;
-      }
-    }
-    if (f.jsonContains !== undefined) filter.jsonContains = f.jsonContains;
-  }
-  if (f.headerName) filter.header = { name: f.headerName, value: f.headerValue ?? '' };
-  if (f.propertyName) filter.property = { name: f.propertyName, value: f.propertyValue ?? '' };
-  if (f.from !== undefined) filter.from = f.from;
-  if (f.to !== undefined) filter.to = f.to;
-  return Object.keys(filter).length > 0 ? filter : undefined;
+/** The shared filter, checked here so that a bad one is refused naming the contract's field. */
+export function toEngineFilter(f: MessageFilter, on: 'queue' | 'topic', prefix = ''): EngineFilter | undefined {
+  compileMessageFilter(f, on, prefix);
+  return filterSpec(f, on, prefix);
 }
 
 function view(m: BrowsedMessage): MessageView {
@@ -233,7 +219,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return live().purgeQueue(a.queue);
     },
     async browseQueue(a: Args<'queues/messages'>) {
-      const filter = toEngineFilter(a);
+      const filter = toEngineFilter(a, 'queue');
       const page = live().browse(a.queue, {
         limit: a.limit,
         ...(a.cursor ? { cursor: a.cursor } : {}),
@@ -281,7 +267,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       live().deleteTopic(a.topic);
     },
     async browseTopic(a) {
-      const filter = toEngineFilter(a);
+      const filter = toEngineFilter(a, 'topic');
       const page = live().browseTopic(a.topic, {
         limit: a.limit,
         ...(a.partition !== undefined ? { partition: a.partition } : {}),
@@ -339,7 +325,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     },
 
     async startRedrive(a) {
-      const filter = a.filter ? toEngineFilter(a.filter) : undefined;
+      const filter = a.filter ? toEngineFilter(a.filter, 'queue', 'filter.') : undefined;
       return live().startRedrive({
         connectionId: 'local',
         source: a.source,

@@ -52,7 +52,7 @@ import {
   type MgmtQueue,
   type MgmtVhost,
 } from './management.js';
-import { IdAssigner, matches, messageKey, toView } from './messages.js';
+import { compileQueueFilter, IdAssigner, matches, messageKey, toView } from './messages.js';
 import { DEFAULT_LIMITS, holdFromHead, PEEK_NOTICE, quorumRefusal, readStream, type PeekLimits } from './peek.js';
 import { REDRIVE_NOTICE, RedriveRun, type RedrivePlan } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
@@ -655,6 +655,7 @@ export class RabbitConnector implements Connector {
    * `matched` how many passed.
    */
   async browseQueue(a: Args<'queues/messages'>): Promise<BrowsePage<MessageView>> {
+    compileQueueFilter(a);
     const q = await this.mgmtQueue(a.queue);
     const type = queueType(q);
     const model = await this.amqp();
@@ -836,6 +837,7 @@ export class RabbitConnector implements Connector {
 
   async startRedrive(a: Args<'redrives/start'>): Promise<{ id: string }> {
     this.writable('re-drive messages');
+    if (a.filter) compileQueueFilter(a.filter, 'filter.');
     const { raw: q, info: source } = await this.queueDetails(a.source);
     if (source.type === 'stream') {
       throw new ApiError(
