@@ -161,7 +161,11 @@ export class Fetcher {
                     topicId: meta.id,
                     partitions: list.map((r) => ({
                       partition: r.partition,
-                      currentLeaderEpoch: -1,
+                      // The leader epoch read with the metadata: a broker that is no longer the
+                      // leader answers FENCED_LEADER_EPOCH (and the metadata is refreshed) instead of
+                      // serving the read as a follower, whose high watermark lags the leader's, so the
+                      // newest records would be missing without any error.
+                      currentLeaderEpoch: meta.partitions[r.partition]!.leaderEpoch ?? -1,
                       fetchOffset: BigInt(r.offset),
                       lastFetchedEpoch: -1,
                       partitionMaxBytes: r.maxBytes,
