@@ -163,6 +163,10 @@ describe.skipIf(!info.ok)(title, () => {
 
         const landed = (await browseAll(c, { topic: base, limit: 10_000 } as BrowseArgs)).records.filter((r) => r.headers['x-redriven-from']);
         const from = landed.map((r) => r.headers['x-redriven-from']!);
+        const seen = new Set(from);
+        const missing: string[] = [];
+        for (let p = 0; p < 3; p++) for (let o = 0; o < n / 3; o++) if (!seen.has(`${dlt}:${p}:${o}`)) missing.push(`${p}:${o}`);
+        expect(missing, `dead letters re-driven but not found when browsing "${base}"`).toEqual([]);
         const keys = new Set(landed.map((r) => r.key));
         expect(from).toHaveLength(n);
         expect(new Set(from).size).toBe(n);

@@ -73,7 +73,8 @@ describe.skipIf(!info.ok)(title, () => {
   });
 
   it('re-drives into a quorum queue from a quorum dead-letter queue while their leader\'s node stops and starts: browsing and listing answer, every message arrives once', async (ctx) => {
-    const n = slice ? 3_000 : 12_000;
+    // More than the re-drive's window (5,000 unacked), so that some stay ready for browsing.
+    const n = slice ? 6_000 : 12_000;
     const rate = slice ? 10 : 20;
     // The dead-letter queue and the re-drive's target are declared on one node, which leads them
     // (RabbitMQ places a new quorum queue's leader on the declaring node). The connection uses another.

@@ -36,8 +36,10 @@ async function startCluster(name: string, script: string, envStateFile: string |
   if (owned) process.once('exit', exitHook);
   const stop = async () => {
     if (!owned) return;
-    await runScript(script, ['stop', '--state', stateFile], 120_000);
+    const t = Date.now();
+    const r = await runScript(script, ['stop', '--state', stateFile], 120_000);
     process.removeListener('exit', exitHook);
+    console.log(`[cluster] ${name} stopped in ${((Date.now() - t) / 1000).toFixed(1)} s${r.code === 0 ? '' : `: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`}`);
   };
   if (r.code !== 0) {
     const reason = `no ${name}: ${whyUnavailable(r, unavailableMarker)}`;
