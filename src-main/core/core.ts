@@ -11,6 +11,7 @@ import { isOperationName, operations, type OperationName, type Output } from '..
 import { isStreamName, streams, type StreamEvent, type StreamName } from '../contract/events.js';
 import { parseInput } from '../contract/validate.js';
 import type { Connector, Unsubscribe } from '../connectors/connector.js';
+import { BrokerHost } from '../broker/host.js';
 import { createEmbeddedConnector } from '../connectors/embedded/embedded-connector.js';
 import { factories, type ConnectorDeps, type ConnectorFactory } from '../connectors/registry.js';
 import { queueStats, type AuditEntry, type StatsSnapshot } from '../contract/types.js';
@@ -52,6 +53,8 @@ export interface CoreContext {
   connectors: Map<string, Connector>;
   connector(id: string): Connector;
   logger: Logger;
+  /** The embedded broker's host: the engine of the connection `local`, across reopens. */
+  broker: BrokerHost;
 }
 
 const STATS_INTERVAL_MS = 1000;
@@ -62,7 +65,10 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const appStore = AppStore.open(options.dataDir);
   const secrets = secretBox(loadSecretKey(options.dataDir));
   const connectors = new Map<string, Connector>();
-  const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
+  // The embedded broker's one owner: it opens the engine and reopens it after a store
+  // failure; the embedded connection (and any protocol listener) takes the engine from it.
+  const broker = BrokerHost.open({ dataDir: options.dataDir, logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
+  const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger, host: broker });
   connectors.set(local.id, local);
 
   const factory = (kind: ConnectionConfig['kind']): ConnectorFactory => {
@@ -83,6 +89,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     secrets,
     connectors,
     logger,
+    broker,
     factory,
     attach(id, config) {
       const connector = factory(config.kind).create(id, config, deps);
@@ -228,6 +235,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
           logger.error('closing a connection failed', { connectionId: connector.id, error: String(error) });
         }
       }
+      broker.close();
       appStore.close();
     },
   };

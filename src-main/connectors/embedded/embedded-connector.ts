@@ -3,13 +3,13 @@
  * API to the contract's JSON shapes. The engine runs in this process; its
  * database lives in the data directory as brokerdeck.db.
  */
-import { EventEmitter } from 'node:events';
-import { BrokerError, Engine, type BrowsedMessage, type DiskAlarm, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
+import { BrokerError, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
 import { compileMessageFilter, filterSpec } from '../../ground/filter.js';
 import type { Args, Connector } from '../connector.js';
+import { BrokerHost } from '../../broker/host.js';
 import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';
 
@@ -19,6 +19,8 @@ export interface EmbeddedOptions {
   logger: Logger;
   /** See EngineOptions.diskFreeLimit. */
   diskFreeLimit?: number;
+  /** The broker host that owns the engine (the core's); without one the connection opens and closes its own. */
+  host?: BrokerHost;
 }
 
 /** The shared filter, checked here so that a bad one is refused naming the contract's field. */
@@ -63,80 +65,12 @@ function recordView(r: { partition: number; offset: number; timestamp: number; k
   };
 }
 
-/** After a storage failure the engine is reopened at once; if it fails again within this window, a second later. */
-const REFAIL_WINDOW_MS = 10_000;
-const REOPEN_RETRY_MS = 1_000;
-
 export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
-  const { logger, dataDir } = options;
-  // Subscribers listen here, not on an engine: each engine this connector opens forwards its
-  // events, so a reopen after a storage failure keeps every subscription.
-  const relay = new EventEmitter();
-  relay.setMaxListeners(0);
-  let storeError: string | null = null;
-  let reopenTimer: NodeJS.Timeout | null = null;
-  let closed = false;
-  let recentFailures: number[] = [];
-
-  const open = (keepTransient = false): Engine => {
-    const e = Engine.open({ dataDir, keepTransient, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
-    e.events.on('record', (event) => relay.emit('record', event));
-    e.events.on('redrive', (job) => relay.emit('redrive', job));
-    const onAlarm = (alarm: DiskAlarm | null) => {
-      if (alarm) logger.warn('the embedded broker refuses publishing: its disk is nearly full', { dataDir, free: alarm.free, limit: alarm.limit });
-      else logger.info('the embedded broker takes publishes again: its disk has room', { dataDir });
-    };
-    e.events.on('alarm', onAlarm);
-    if (e.diskAlarm) onAlarm(e.diskAlarm);
-    e.events.on('failed', (err) => {
-      storeError = err.message;
-      logger.error('the embedded broker could not write its data; it reopens from what was saved', { dataDir: dataDir ?? 'memory', error: err.message });
-      reopen(e);
-    });
-    return e;
-  };
-
-  /**
-   * Replaces a stopped engine with one opened from the database: what was committed is
-   * there (transient queues and messages too, as the process goes on), what was not is
-   * not (and was never confirmed). A database in memory has nothing to reopen from, so
-   * it stays stopped. Until a reopen succeeds, every call fails with the cause.
-   */
-  const reopen = (failed: Engine) => {
-    if (dataDir === null || closed) return;
-    const now = Date.now();
-    recentFailures = [...recentFailures.filter((t) => now - t < REFAIL_WINDOW_MS), now];
-    reopenTimer = setTimeout(
-      () => {
-        reopenTimer = null;
-        if (closed) return;
-        try {
-          failed.close();
-        } catch (error) {
-          // Closing may try to copy the log into a file that cannot grow; what is committed stays in the log.
-          logger.warn('the stopped embedded broker did not close cleanly', { dataDir, error: (error as Error).message });
-        }
-        try {
-          engine = open(true);
-          storeError = null;
-          logger.info('embedded broker reopened', { dataDir });
-        } catch (error) {
-          storeError = `could not reopen the embedded broker's data: ${(error as Error).message}`;
-          logger.error('the embedded broker could not be reopened; trying again', { dataDir, error: (error as Error).message });
-          reopen(failed);
-        }
-      },
-      recentFailures.length > 1 ? REOPEN_RETRY_MS : 0,
-    );
-  };
-
-  let engine = open();
+  const ownsHost = options.host === undefined;
+  const host = options.host ?? BrokerHost.open({ dataDir: options.dataDir, logger: options.logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   let readOnly = options.readOnly;
   /** The engine, unless its store failed: then even reads are refused, because its memory is ahead of its data. */
-  const live = (): Engine => {
-    if (engine.storeFailure) throw engine.storeFailure;
-    return engine;
-  };
+  const live = () => host.live();
 
   const connector: Connector = {
     id: 'local',
@@ -145,9 +79,9 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         id: 'local',
         kind: 'embedded',
         name: 'Embedded broker',
-        status: storeError ? 'error' : 'connected',
-        ...(storeError ? { error: storeError } : {}),
-        ...(engine.diskAlarm ? { alarm: engine.diskAlarm.message } : {}),
+        status: host.storeError ? 'error' : 'connected',
+        ...(host.storeError ? { error: host.storeError } : {}),
+        ...(host.engine.diskAlarm ? { alarm: host.engine.diskAlarm.message } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
         capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get'],
@@ -157,9 +91,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       readOnly = value;
     },
     async close() {
-      closed = true;
-      if (reopenTimer) clearTimeout(reopenTimer);
-      engine.close();
+      // The core closes its host after its connections; a host of this connection's own goes with it.
+      if (ownsHost) host.close();
     },
 
     async listExchanges() {
@@ -299,8 +232,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         if (partition !== undefined && event.record.partition !== partition) return;
         listener({ topic, ...recordView(event.record) });
       };
-      relay.on('record', onRecord);
-      return () => relay.off('record', onRecord);
+      host.events.on('record', onRecord);
+      return () => host.events.off('record', onRecord);
     },
 
     async listGroups() {
@@ -351,8 +284,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return live().listAudit(limit);
     },
     onRedrive(listener) {
-      relay.on('redrive', listener);
-      return () => relay.off('redrive', listener);
+      host.events.on('redrive', listener);
+      return () => host.events.off('redrive', listener);
     },
 
     async stats() {
@@ -363,7 +296,6 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return live().history({ kind: a.kind, name: a.name }, a.range);
     },
   };
-  logger.info('embedded broker opened', { dataDir: dataDir ?? 'memory' });
   return connector;
 }
 
