@@ -3,12 +3,13 @@
  *
  * The engine moves messages (each move deletes from the source and inserts
  * into the target in the same transaction); this module owns the job rows,
- * pacing, cancellation and progress events. A batch of moves and the job's
+ * pacing and resume, on the shared job machinery (ids, states, progress
+ * events, cancel, retention, the audit row). A batch of moves and the job's
  * new cursor and counters are written in ONE transaction, so after a crash
  * the job resumes exactly after the last committed batch: no message is
  * moved twice or lost.
  */
-import { randomUUID } from 'node:crypto';
+import { isFinal, Jobs, type FinalJobState } from '../jobs/jobs.js';
 import type { SqliteDatabase } from '../storage/database.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { prepareStatements } from '../storage/statements.js';
@@ -71,8 +72,6 @@ export interface RedriveHost {
 
 const BATCH = 1000;
 const PACE_MS = 100;
-const EMIT_EVERY_MS = 250;
-const KEEP_FINISHED = 500;
 
 interface JobRow {
   id: string;
@@ -105,10 +104,14 @@ export function describeSelection(sel: RedriveSelection): string {
   return `messages matching ${JSON.stringify(sel.filter)}`;
 }
 
+/**
+ * The broker's re-drive jobs on the shared job machinery (../jobs/jobs.ts):
+ * ids, final states, throttled progress, cancel, retention and the audit
+ * row come from there; rows, resume and pacing are the broker's own.
+ */
 export class RedriveJobs {
-  private readonly jobs = new Map<string, RedriveJobState>();
+  private readonly jobs: Jobs<RedriveJobState, RedriveJob>;
   private readonly timers = new Map<string, NodeJS.Timeout | NodeJS.Immediate>();
-  private readonly lastEmit = new Map<string, number>();
   private readonly tokens = new Map<string, number>();
   private closed = false;
   private readonly st;
@@ -117,17 +120,44 @@ export class RedriveJobs {
     this.st = prepareStatements(host.db, {
       insert: `INSERT INTO redrive_jobs (id, connection_id, source, target, selection, edit, rate, state, moved, failed, total, cursor, upper, audit_id, started_at, finished_at, error)
                VALUES (@id, @connection_id, @source, @target, @selection, @edit, @rate, @state, @moved, @failed, @total, @cursor, @upper, @audit_id, @started_at, @finished_at, @error)`,
-      progress: 'UPDATE redrive_jobs SET state = ?, moved = ?, failed = ?, total = ?, cursor = ?, finished_at = ?, error = ?, failures = ? WHERE id = ?',
+      progress: 'UPDATE redrive_jobs SET state = ?, moved = ?, failed = ?, total = ?, cursor = ?, finished_at = ?, error = ?, failures = ?, audit_id = ? WHERE id = ?',
       all: 'SELECT * FROM redrive_jobs ORDER BY started_at DESC, id',
-      prune: `DELETE FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') AND id NOT IN
-               (SELECT id FROM redrive_jobs WHERE state IN ('completed', 'cancelled', 'failed') ORDER BY started_at DESC LIMIT ${KEEP_FINISHED})`,
+      forget: 'DELETE FROM redrive_jobs WHERE id IN (SELECT value FROM json_each(?))',
+    });
+    this.jobs = new Jobs<RedriveJobState, RedriveJob>({
+      view,
+      emit: (v) => host.emit(v),
+      now: host.now,
+      describe: (job) => ({
+        connectionId: job.connectionId,
+        action: 'redrive',
+        source: job.source,
+        target: describeTarget(job.target),
+        count: job.moved,
+        selection: describeSelection(job.selection),
+      }),
+      // The job's final row and its audit row are written in one transaction:
+      // after a crash before it, the job resumes and ends (and is audited) again.
+      audit: (entry, job) => {
+        this.host.gc.run(() => {
+          // A job started by an earlier version has its audit row already: it is brought up to date.
+          if (job.auditId) this.host.updateAudit(job.auditId, entry.count, entry.state);
+          else job.auditId = this.host.insertAudit(entry);
+          this.persist(job);
+        });
+        this.host.gc.flush();
+      },
+      forget: (ids) => {
+        this.host.gc.run(() => this.st.forget.run(JSON.stringify(ids)));
+      },
     });
   }
 
   /** Loads every job; unfinished ones start again where they stopped. */
   load(): void {
+    const loaded: RedriveJobState[] = [];
     for (const row of this.st.all.all() as JobRow[]) {
-      const job: RedriveJobState = {
+      loaded.push({
         id: row.id,
         connectionId: row.connection_id,
         source: row.source,
@@ -146,15 +176,16 @@ export class RedriveJobs {
         finishedAt: row.finished_at,
         error: row.error,
         failures: new Map(row.failures ? (JSON.parse(row.failures) as Array<[string, number]>) : []),
-      };
-      this.jobs.set(job.id, job);
+      });
     }
+    this.jobs.load(loaded);
   }
 
   resumeUnfinished(): void {
-    for (const job of this.jobs.values()) {
+    for (const job of this.jobs.jobs()) {
       if (job.state === 'pending' || job.state === 'running') {
         job.state = 'running';
+        this.watch(job);
         this.schedule(job, 0);
       }
     }
@@ -163,7 +194,7 @@ export class RedriveJobs {
   create(spec: Omit<RedriveJobState, 'id' | 'state' | 'moved' | 'failed' | 'cursor' | 'auditId' | 'startedAt' | 'finishedAt' | 'error' | 'failures'>): RedriveJobState {
     const job: RedriveJobState = {
       ...spec,
-      id: randomUUID(),
+      id: this.jobs.newId(),
       state: 'running',
       moved: 0,
       failed: 0,
@@ -175,15 +206,6 @@ export class RedriveJobs {
       failures: new Map(),
     };
     this.host.gc.run(() => {
-      job.auditId = this.host.insertAudit({
-        connectionId: job.connectionId,
-        action: 'redrive',
-        source: job.source,
-        target: describeTarget(job.target),
-        count: 0,
-        selection: describeSelection(job.selection),
-        state: 'running',
-      });
       this.st.insert.run({
         id: job.id,
         connection_id: job.connectionId,
@@ -198,39 +220,41 @@ export class RedriveJobs {
         total: job.total,
         cursor: 0,
         upper: job.upper,
-        audit_id: job.auditId,
+        audit_id: null,
         started_at: job.startedAt,
         finished_at: null,
         error: null,
       });
-      this.st.prune.run();
     });
     // The job row is durable before anything moves: a crash right after
     // start still resumes it.
     this.host.gc.flush();
-    this.jobs.set(job.id, job);
-    this.host.emit(view(job));
+    this.jobs.add(job).publishNow();
+    this.watch(job);
     this.schedule(job, 0);
     return job;
   }
 
   get(id: string): RedriveJob {
-    return view(this.job(id));
+    const v = this.jobs.get(id);
+    if (!v) throw notFound(id);
+    return v;
   }
 
   list(): RedriveJob[] {
-    return [...this.jobs.values()].sort((a, b) => b.startedAt - a.startedAt).map(view);
+    return this.jobs.list();
   }
 
+  /** Stops the job at once: what moved stays moved, the rest stays in the dead-letter queue. */
   cancel(id: string): RedriveJob {
-    const job = this.job(id);
-    if (job.state === 'running' || job.state === 'pending') this.finish(job, 'cancelled');
-    return view(job);
+    const v = this.jobs.cancel(id);
+    if (!v) throw notFound(id);
+    return v;
   }
 
   /** Jobs running on a queue that is being deleted fail rather than spin. */
   failForSource(source: string, reason: string): void {
-    for (const job of this.jobs.values()) if (job.source === source && job.state === 'running') this.finish(job, 'failed', reason);
+    for (const job of this.jobs.jobs()) if (job.source === source && job.state === 'running') this.end(job, 'failed', reason);
   }
 
   close(): void {
@@ -240,12 +264,12 @@ export class RedriveJobs {
       clearImmediate(t as NodeJS.Immediate);
     }
     this.timers.clear();
+    this.jobs.dispose();
   }
 
-  private job(id: string): RedriveJobState {
-    const job = this.jobs.get(id);
-    if (!job) throw new BrokerError('NOT_FOUND', `re-drive job ${JSON.stringify(id)} does not exist`, 'id');
-    return job;
+  /** A cancel ends the job at once: a batch runs inside one synchronous transaction, so none is half done. */
+  private watch(job: RedriveJobState): void {
+    this.jobs.control(job.id)?.onCancel(() => this.end(job, 'cancelled'));
   }
 
   private schedule(job: RedriveJobState, delayMs: number): void {
@@ -262,7 +286,7 @@ export class RedriveJobs {
 
   private persist(job: RedriveJobState): void {
     const failures = job.failures.size > 0 ? JSON.stringify([...job.failures]) : null;
-    this.st.progress.run(job.state, job.moved, job.failed, job.total, job.cursor, job.finishedAt, job.error, failures, job.id);
+    this.st.progress.run(job.state, job.moved, job.failed, job.total, job.cursor, job.finishedAt, job.error, failures, job.auditId || null, job.id);
   }
 
   private pump(job: RedriveJobState): void {
@@ -287,42 +311,35 @@ export class RedriveJobs {
       } catch (err) {
         // The store failed: the engine has stopped, and the job resumes from its last committed batch when it reopens.
         if (this.closed) return;
-        this.finish(job, 'failed', err instanceof Error ? err.message : String(err));
+        this.end(job, 'failed', err instanceof Error ? err.message : String(err));
         return;
       }
     }
     if (done) {
-      this.finish(job, 'completed');
+      this.end(job, 'completed');
       return;
     }
-    const now = Date.now();
-    if (now - (this.lastEmit.get(job.id) ?? 0) >= EMIT_EVERY_MS) {
-      this.lastEmit.set(job.id, now);
-      this.host.emit(view(job));
-    }
+    this.jobs.control(job.id)?.progress();
     this.schedule(job, job.rate !== null ? PACE_MS : 0);
   }
 
-  private finish(job: RedriveJobState, state: JobState, error?: string): void {
+  private end(job: RedriveJobState, state: FinalJobState, error?: string): void {
+    if (isFinal(job.state)) return;
     const t = this.timers.get(job.id);
     if (t) {
       clearTimeout(t as NodeJS.Timeout);
       clearImmediate(t as NodeJS.Immediate);
       this.timers.delete(job.id);
     }
-    job.state = state;
-    job.finishedAt = this.host.now();
+    this.tokens.delete(job.id);
     job.error = error ?? null;
     if (state === 'completed') job.total = Math.max(job.total, job.moved + job.failed);
-    this.host.gc.run(() => {
-      this.persist(job);
-      this.host.updateAudit(job.auditId, job.moved, state);
-    });
-    this.host.gc.flush();
-    this.tokens.delete(job.id);
-    this.lastEmit.delete(job.id);
-    this.host.emit(view(job));
+    this.jobs.control(job.id)?.finish(state);
   }
+}
+
+function notFound(id: string): BrokerError {
+  return new BrokerError('NOT_FOUND', `re-drive job ${JSON.stringify(id)} does not exist`, 'id');
 }
 
 function view(job: RedriveJobState): RedriveJob {

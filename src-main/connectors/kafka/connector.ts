@@ -112,7 +112,6 @@ export class KafkaConnector implements Connector {
   private readonly naming: DeadLetterNaming;
   private readonly redrives: Redrives;
   private readonly decoder: SchemaDecoder | null;
-  private readonly redriveListeners = new Set<(job: KafkaRedriveJob) => void>();
   private readonly tails = new Set<() => void>();
   private readonly metrics = new MetricsHistory({ metrics: ['lag', 'timeLagMs'] });
   private sampler: NodeJS.Timeout | null = null;
@@ -143,15 +142,6 @@ export class KafkaConnector implements Connector {
       audit: deps.audit,
       logger: deps.logger,
       outageTimeoutMs: options.redriveOutageTimeoutMs ?? DEFAULT_OUTAGE_TIMEOUT_MS,
-      emit: (job) => {
-        for (const l of this.redriveListeners) {
-          try {
-            l(job);
-          } catch (error) {
-            deps.logger.warn('a re-drive listener failed', { error: String(error) });
-          }
-        }
-      },
     });
     const interval = options.historyIntervalMs ?? 1_000;
     if (interval > 0) this.scheduleSample(interval, 0);
@@ -592,8 +582,7 @@ export class KafkaConnector implements Connector {
   }
 
   onRedrive(listener: (job: KafkaRedriveJob) => void): Unsubscribe {
-    this.redriveListeners.add(listener);
-    return () => this.redriveListeners.delete(listener);
+    return this.redrives.subscribe(listener);
   }
 }
 

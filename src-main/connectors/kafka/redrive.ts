@@ -23,12 +23,12 @@
  *   the records that did land (recognised by their `x-redriven-*` headers).
  *   It keeps trying for `outageTimeoutMs` before the job fails.
  */
-import { randomUUID } from 'node:crypto';
 import { Consumer, Producer, type Admin } from '@platformatic/kafka';
 import { ApiError } from '../../contract/errors.js';
 import type { MessageFilter } from '../../contract/operations.js';
-import type { AuditEntry, JobState, RedriveJob } from '../../contract/types.js';
-import { FINAL_JOB_STATES } from '../../contract/types.js';
+import type { RedriveJob } from '../../contract/types.js';
+import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
+import { redriveJobs, type TrackedRedrive } from '../../jobs/redrives.js';
 import type { Logger } from '../../ground/logger.js';
 import type { Args } from '../connector.js';
 import type { AuditLog } from '../registry.js';
@@ -45,7 +45,6 @@ export const HEADER_JOB = 'x-redriven-job';
 export const HEADER_AT = 'x-redriven-at';
 
 const BATCH = 2_000;
-const PROGRESS_EVERY_MS = 250;
 export const DEFAULT_OUTAGE_TIMEOUT_MS = 120_000;
 
 export interface KafkaRedriveJob extends RedriveJob {
@@ -68,7 +67,6 @@ export interface RedriveContext {
   audit: AuditLog;
   logger: Logger;
   outageTimeoutMs: number;
-  emit(job: KafkaRedriveJob): void;
 }
 
 type Ranges = Map<number, Array<[number, number]>>;
@@ -124,44 +122,41 @@ class Limiter {
   }
 }
 
-interface Running {
-  job: KafkaRedriveJob;
-  cancelled: boolean;
-  done: Promise<void>;
-}
+type Tracked = TrackedRedrive<KafkaRedriveJob>;
+type Control = JobControl<Tracked>;
 
+/** The connection's re-drives, on the shared job registry (ids, final states, throttled progress, cancel, retention, the audit row). */
 export class Redrives {
-  private readonly jobs = new Map<string, Running>();
+  private readonly jobs: Jobs<Tracked, KafkaRedriveJob>;
 
-  constructor(private readonly ctx: RedriveContext) {}
+  constructor(private readonly ctx: RedriveContext) {
+    this.jobs = redriveJobs<KafkaRedriveJob>({ idPrefix: 'kr-', audit: ctx.audit, log: ctx.logger });
+  }
 
   list(): KafkaRedriveJob[] {
-    return [...this.jobs.values()].map((r) => ({ ...r.job })).sort((a, b) => b.startedAt - a.startedAt);
+    return this.jobs.list();
   }
 
   get(id: string): KafkaRedriveJob | null {
-    const r = this.jobs.get(id);
-    return r ? { ...r.job } : null;
+    return this.jobs.get(id);
   }
 
-  /** Resolves once the job reached a final state (tests, shutdown). */
+  /** Resolves once the job reached a final state and let go of its producer (tests, shutdown). */
   async settled(id: string): Promise<KafkaRedriveJob | null> {
-    const r = this.jobs.get(id);
-    if (!r) return null;
-    await r.done;
-    return { ...r.job };
+    return this.jobs.settled(id);
   }
 
   cancel(id: string): KafkaRedriveJob | null {
-    const r = this.jobs.get(id);
-    if (!r) return null;
-    if (!FINAL_JOB_STATES.includes(r.job.state)) r.cancelled = true;
-    return { ...r.job };
+    return this.jobs.cancel(id);
+  }
+
+  /** Progress of every job (throttled), and each job's final state. */
+  subscribe(listener: (job: KafkaRedriveJob) => void): () => void {
+    return this.jobs.subscribe(listener);
   }
 
   async closeAll(): Promise<void> {
-    for (const r of this.jobs.values()) r.cancelled = true;
-    await Promise.all([...this.jobs.values()].map((r) => r.done.catch(() => {})));
+    await this.jobs.cancelAll();
   }
 
   async start(a: RedriveArgs): Promise<{ id: string }> {
@@ -195,10 +190,9 @@ export class Redrives {
     }
     if (selection && total === 0) throw new ApiError('NOT_FOUND', `none of the selected records exist in "${a.source}" (deleted by retention, or past its end)`, 'messageIds');
 
-    const id = `kr-${randomUUID()}`;
     const fixedTarget = a.target?.exchange || null;
-    const job: KafkaRedriveJob = {
-      id,
+    const job: Tracked = {
+      id: this.jobs.newId(),
       connectionId: this.ctx.connectionId,
       source: a.source,
       target: fixedTarget ?? naming.sourceFromName(a.source) ?? '(original topic of each record)',
@@ -211,42 +205,16 @@ export class Redrives {
       startedAt: Date.now(),
       finishedAt: null,
       error: null,
+      selection: describeSelection(a),
     };
-    const running: Running = { job, cancelled: false, done: Promise.resolve() };
-    this.jobs.set(id, running);
-    const audit = (state: JobState) => {
-      const entry: AuditEntry = {
-        id,
-        at: job.startedAt,
-        connectionId: this.ctx.connectionId,
-        action: 'redrive',
-        source: a.source,
-        target: job.target,
-        count: job.moved,
-        selection: describeSelection(a),
-        state,
-      };
-      try {
-        this.ctx.audit.record(entry);
-      } catch (error) {
-        this.ctx.logger.error('writing the re-drive audit failed', { job: id, error: String(error) });
-      }
-    };
-    audit('running');
-    running.done = this.run(running, a, plan, filter, audit);
-    return { id };
+    const control = this.jobs.add(job);
+    void control.run(() => this.run(control, a, plan, filter));
+    return { id: job.id };
   }
 
-  private async run(running: Running, a: RedriveArgs, plan: Ranges, filter: ReturnType<typeof compileRecordFilter>, audit: (state: JobState) => void): Promise<void> {
+  private async run(running: Control, a: RedriveArgs, plan: Ranges, filter: ReturnType<typeof compileRecordFilter>): Promise<void> {
     const { job } = running;
     const ctx = this.ctx;
-    let lastEmit = 0;
-    const emit = (force = false) => {
-      const now = Date.now();
-      if (!force && now - lastEmit < PROGRESS_EVERY_MS) return;
-      lastEmit = now;
-      ctx.emit({ ...job });
-    };
     // Why records were not re-driven, with how many each: the job's result says why.
     const problems = new Map<string, number>();
     const notMoved = (why: string) => {
@@ -254,21 +222,17 @@ export class Redrives {
       problems.set(why, (problems.get(why) ?? 0) + 1);
       job.error = [...problems].map(([text, n]) => `${n} × ${text}`).join('; ');
     };
-    const finish = (state: JobState, error?: string) => {
-      if (FINAL_JOB_STATES.includes(job.state)) return;
-      job.state = state;
-      job.finishedAt = Date.now();
+    const finish = (state: FinalJobState, error?: string) => {
+      if (running.final) return;
       if (error) job.error = job.error ? `${error}; ${job.error}` : error;
       job.total = Math.max(job.total, job.moved + job.failed + job.skipped);
-      audit(state);
-      emit(true);
+      running.finish(state);
     };
 
     let producer: Producer | null = null;
     const targets = new Set<string>();
     try {
-      job.state = 'running';
-      emit(true);
+      running.running();
       const ledger = new RedriveLedger(ctx.admin, a.source, ctx.logger);
       await this.withRecovery(running, () => ledger.load());
       producer = ctx.newProducer();
@@ -341,7 +305,7 @@ export class Redrives {
         const done = batch.length;
         ledgerWrite = this.withRecovery(running, () => ledger.commit()).then(() => {
           job.moved += done;
-          emit();
+          running.progress();
         });
         ledgerWrite.catch(() => {});
       };
@@ -413,7 +377,7 @@ export class Redrives {
   }
 
   /** Retries an operation while the cluster is unreachable, up to the outage timeout. */
-  private async withRecovery<T>(running: Running, op: () => Promise<T>): Promise<T> {
+  private async withRecovery<T>(running: Control, op: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.ctx.outageTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -8,7 +8,6 @@
  * short-lived channel of its own, so a channel error (a 404, a 406) never
  * affects anything else. Each re-drive opens connections of its own.
  */
-import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, Options } from 'amqplib';
 import { ApiError } from '../../contract/errors.js';
 import type { RabbitConnectionConfig } from '../../contract/operations.js';
@@ -34,6 +33,7 @@ import type {
 } from '../../contract/types.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
+import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../registry.js';
 import { classifyOpenError, closeQuietly, openAmqp, openChannel, openConfirmChannel, toApiError } from './amqp.js';
@@ -94,7 +94,6 @@ const PUBLISH_NOTICE =
 /** Confirms a publish may have outstanding before it waits: bounds memory on a million-message publish. */
 const PUBLISH_WINDOW = 5_000;
 const TOPOLOGY_TTL_MS = 5_000;
-const FINISHED_JOBS_KEPT = 200;
 
 function rate(x: { rate?: number } | undefined): number {
   return typeof x?.rate === 'number' ? x.rate : 0;
@@ -122,8 +121,7 @@ export class RabbitConnector implements Connector {
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
   private topologyCache: (TopologyParts & { at: number }) | null = null;
-  private readonly jobs = new Map<string, RedriveRun>();
-  private readonly jobListeners = new Set<(job: RedriveJob) => void>();
+  private readonly jobs: ReturnType<typeof redriveJobs>;
   private readonly queueLocks = new Map<string, Promise<unknown>>();
 
   constructor(id: string, config: RabbitConnectionConfig, deps: ConnectorDeps, options: RabbitConnectorOptions = {}) {
@@ -132,6 +130,7 @@ export class RabbitConnector implements Connector {
     this.deps = deps;
     this.r = resolveRabbit(config);
     this.readOnly = config.readOnly;
+    this.jobs = redriveJobs({ idPrefix: 'rd-', audit: deps.audit, log: deps.logger });
     this.options = {
       sampleIntervalMs: options.sampleIntervalMs ?? 1_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -242,8 +241,7 @@ export class RabbitConnector implements Connector {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    for (const job of this.jobs.values()) job.cancel();
-    await Promise.race([Promise.allSettled([...this.jobs.values()].map((j) => j.finished)), new Promise((r) => setTimeout(r, 10_000))]);
+    await this.jobs.cancelAll(10_000);
     this.closed = true;
     this.status = 'disconnected';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -875,59 +873,37 @@ export class RabbitConnector implements Connector {
       deadLetterSources: source.deadLetterFor,
       averageMessageBytes: q.messages && q.message_bytes ? q.message_bytes / q.messages : null,
     };
-    const id = `rd-${randomUUID()}`;
-    const run = new RedriveRun(id, plan, {
+    const run = new RedriveRun(this.jobs, plan, {
       connectionId: this.id,
       username: this.r.username,
       openConnection: (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name, bulk: true }),
       scrub: this.r.scrub,
-      audit: this.deps.audit,
       logger: this.deps.logger,
-      emit: (job) => {
-        for (const l of this.jobListeners) {
-          try {
-            l(job);
-          } catch (error) {
-            this.deps.logger.warn('a re-drive listener failed', { error: String(error) });
-          }
-        }
-      },
     });
-    this.jobs.set(id, run);
-    this.deps.logger.info('re-drive started', { connectionId: this.id, jobId: id, source: a.source, target: run.job.target });
-    this.pruneJobs();
-    return { id };
-  }
-
-  private pruneJobs(): void {
-    const finished = [...this.jobs.values()].filter((j) => j.job.finishedAt);
-    finished.sort((x, y) => (x.job.finishedAt ?? 0) - (y.job.finishedAt ?? 0));
-    while (finished.length > FINISHED_JOBS_KEPT) this.jobs.delete(finished.shift()!.job.id);
+    this.deps.logger.info('re-drive started', { connectionId: this.id, jobId: run.job.id, source: a.source, target: run.job.target });
+    return { id: run.job.id };
   }
 
   async getRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.get(id)?.snapshot() ?? null;
+    return this.jobs.get(id);
   }
 
   /** Asks the job to stop and waits (briefly) for it to hand back what it holds, so the answer shows the final state. */
   async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    const run = this.jobs.get(id);
-    if (!run) return null;
-    run.cancel();
-    await Promise.race([run.finished, new Promise((r) => setTimeout(r, 5_000))]);
-    return run.snapshot();
+    if (!this.jobs.cancel(id)) return null;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.jobs.settled(id), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
+    clearTimeout(timer);
+    return this.jobs.get(id);
   }
 
   async listRedrives(): Promise<RedriveJob[]> {
-    return [...this.jobs.values()].map((j) => j.snapshot()).sort((a, b) => b.startedAt - a.startedAt);
+    return this.jobs.list();
   }
 
   /** Waits for a job to end (tests and the CLI use it; the UI follows onRedrive). */
   async waitForRedrive(id: string): Promise<RedriveJob | null> {
-    const run = this.jobs.get(id);
-    if (!run) return null;
-    await run.finished;
-    return run.snapshot();
+    return this.jobs.settled(id);
   }
 
   async listAudit(limit: number): Promise<AuditEntry[]> {
@@ -935,10 +911,7 @@ export class RabbitConnector implements Connector {
   }
 
   onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
-    this.jobListeners.add(listener);
-    return () => {
-      this.jobListeners.delete(listener);
-    };
+    return this.jobs.subscribe(listener);
   }
 
   // ---------------------------------------------------------------- statistics

@@ -21,7 +21,7 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, Op
 import type { MessageFilter } from '../../contract/operations.js';
 import type { RedriveJob } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
-import type { JobControl, Jobs } from '../../jobs/jobs.js';
+import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
 import type { TrackedRedrive } from '../../jobs/redrives.js';
 import { closeQuietly, openChannel, openConfirmChannel, serverText } from './amqp.js';
 import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
@@ -369,7 +369,7 @@ export class RedriveRun {
   private finish(): void {
     if (this.control.final) return;
     const problems = [...this.problems].map(([text, n]) => `${n} × ${text}`);
-    let state: 'completed' | 'cancelled' | 'failed';
+    let state: FinalJobState;
     if (this.fatal) {
       state = 'failed';
       problems.unshift(this.ctx.scrub(this.fatal.message));

@@ -4,7 +4,8 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { AuditEntry, DeadLetterQueueInfo, JobState, RedriveJob } from '@contract/types';
+import type { AuditEntry, DeadLetterQueueInfo, RedriveJob } from '@contract/types';
+import { FINAL_JOB_STATES } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 import { usePager } from '../lib/pager';
@@ -23,10 +24,9 @@ export interface RedriveRequest {
   force?: boolean;
 }
 
-/** The end states a job never leaves (the contract's FINAL_JOB_STATES; the renderer imports types only). */
-const FINAL: readonly JobState[] = ['completed', 'cancelled', 'failed'];
+/** A job in one of the end states it never leaves. */
 export function isFinal(job: RedriveJob): boolean {
-  return FINAL.includes(job.state);
+  return FINAL_JOB_STATES.includes(job.state);
 }
 
 export const useDeadLetters = defineStore('deadletters', () => {
