@@ -4,7 +4,10 @@
  * reply codes: PRECONDITION_FAILED is 406, RESOURCE_LOCKED 405, NOT_FOUND
  * 404; UNAVAILABLE means the store could not be written); `field` names the input at fault so a UI can point at it.
  */
-export type BrokerErrorCode = 'NOT_FOUND' | 'PRECONDITION_FAILED' | 'INVALID_ARGUMENT' | 'TOO_LARGE' | 'CONFLICT' | 'RESOURCE_LOCKED' | 'UNAVAILABLE';
+import type { ErrorCode } from '../contract/errors.js';
+
+/** The contract's codes the engine uses (the contract is their one definition). */
+export type BrokerErrorCode = Extract<ErrorCode, 'NOT_FOUND' | 'PRECONDITION_FAILED' | 'INVALID_ARGUMENT' | 'TOO_LARGE' | 'CONFLICT' | 'RESOURCE_LOCKED' | 'UNAVAILABLE'>;
 
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode;

@@ -3,7 +3,13 @@
  * transport can pass them through unchanged.
  */
 import type { SynchronousMode } from '../storage/database.js';
-import type { FilterSpec } from '../contract/types.js';
+import type * as C from '../contract/types.js';
+import type { FilterSpec, MessageProperties, RedriveJob } from '../contract/types.js';
+
+// The contract defines every shape the API returns; the engine re-exports
+// those it shares as they are, and narrows the rest (its exchange and queue
+// types, its group states), never redefining a field.
+export type { QueueRates, BindingInfo, MessageProperties, PartitionInfo, GroupPartitionLag, DeadLetterQueueInfo, JobState, RedriveJob, AuditEntry, HistorySample, HistorySeries } from '../contract/types.js';
 
 export type FieldTable = Record<string, unknown>;
 
@@ -62,14 +68,7 @@ export interface ExchangeOptions {
   arguments?: FieldTable;
 }
 
-export interface ExchangeInfo {
-  name: string;
-  type: ExchangeType;
-  durable: boolean;
-  autoDelete: boolean;
-  internal: boolean;
-  arguments: FieldTable;
-}
+export type ExchangeInfo = C.ExchangeInfo & { type: ExchangeType };
 
 export interface QueueOptions {
   /** Default true (the management UI's default); AMQP clients pass it explicitly. */
@@ -81,34 +80,8 @@ export interface QueueOptions {
   owner?: string;
 }
 
-export interface QueueRates {
-  publish: number;
-  deliver: number;
-  ack: number;
-  redeliver: number;
-}
-
-export interface QueueInfo {
-  name: string;
-  /** From x-queue-type ('classic' by default); both kinds behave the same here. */
-  type: 'classic' | 'quorum';
-  durable: boolean;
-  autoDelete: boolean;
-  exclusive: boolean;
-  arguments: FieldTable;
-  /** ready + unacked (delayed messages are counted apart). */
-  messages: number;
-  ready: number;
-  unacked: number;
-  delayed: number;
-  /** Body bytes of ready + unacked messages. */
-  bytes: number;
-  consumers: number;
-  /** Queues that dead-letter into this one. */
-  deadLetterFor: string[];
-  /** Messages per second over the last sampling second. */
-  rates: QueueRates;
-}
+/** `type` from x-queue-type ('classic' by default; both kinds behave the same here); `messages` is ready + unacked (delayed counted apart); `bytes` the bodies of those. */
+export type QueueInfo = Omit<C.QueueInfo, 'type' | 'policy'> & { type: 'classic' | 'quorum' };
 
 export type DestinationType = 'queue' | 'exchange';
 
@@ -118,31 +91,6 @@ export interface BindingSpec {
   destinationType?: DestinationType;
   routingKey?: string;
   arguments?: FieldTable;
-}
-
-export interface BindingInfo {
-  source: string;
-  destination: string;
-  destinationType: DestinationType;
-  routingKey: string;
-  arguments: FieldTable;
-}
-
-export interface MessageProperties {
-  contentType?: string;
-  contentEncoding?: string;
-  headers?: FieldTable;
-  deliveryMode?: 1 | 2;
-  priority?: number;
-  correlationId?: string;
-  replyTo?: string;
-  /** Per-message TTL in ms, as a string (AMQP). */
-  expiration?: string;
-  messageId?: string;
-  timestamp?: number;
-  type?: string;
-  userId?: string;
-  appId?: string;
 }
 
 export interface PublishRequest {
@@ -277,23 +225,8 @@ export interface TopicOptions {
   retentionBytes?: number | null;
 }
 
-export interface PartitionInfo {
-  partition: number;
-  startOffset: number;
-  endOffset: number;
-  bytes: number;
-}
-
-export interface TopicInfo {
-  name: string;
-  partitions: PartitionInfo[];
-  messages: number;
-  bytes: number;
-  retentionMs: number | null;
-  retentionBytes: number | null;
-  /** Kafka-style config view: retention.ms, retention.bytes. */
-  config: Record<string, string | number | null>;
-}
+/** The contract's topic with the engine's retention settings (null: keep forever). */
+export type TopicInfo = Omit<C.TopicInfo, 'deadLetterFor'> & { retentionMs: number | null; retentionBytes: number | null };
 
 export type RecordHeaders = Record<string, Buffer | string>;
 
@@ -394,23 +327,7 @@ export interface OffsetCommit {
   offset: number;
 }
 
-export interface GroupPartitionLag {
-  topic: string;
-  partition: number;
-  committed: number | null;
-  end: number;
-  lag: number;
-  timeLagMs: number;
-}
-
-export interface GroupInfo {
-  groupId: string;
-  state: 'Stable' | 'Empty';
-  generation: number;
-  members: GroupMemberInfo[];
-  partitions: GroupPartitionLag[];
-  totalLag: number;
-}
+export type GroupInfo = Omit<C.GroupInfo, 'state' | 'members'> & { state: 'Stable' | 'Empty'; generation: number; members: GroupMemberInfo[] };
 
 /** Where to move a group's committed offsets (as `kafka-consumer-groups --reset-offsets`). */
 export interface GroupResetRequest {
@@ -428,12 +345,6 @@ export type { GroupOffsetChange, GroupOffsetsPreview as GroupResetPlan } from '.
 
 // ---- dead letters, re-drive, audit ----------------------------------------
 
-export interface DeadLetterQueueInfo {
-  queue: string;
-  count: number;
-  sources: string[];
-}
-
 export interface RedriveRequest {
   /** Recorded in the job and audit log. Default 'local'. */
   connectionId?: string;
@@ -448,55 +359,10 @@ export interface RedriveRequest {
   ratePerSecond?: number;
 }
 
-export type JobState = 'pending' | 'running' | 'completed' | 'cancelled' | 'failed';
-
-export interface RedriveJob {
-  id: string;
-  connectionId: string;
-  source: string;
-  /** "origin" (back to the queue each message was dead-lettered from) or "<exchange>/<routing key>". */
-  target: string;
-  state: JobState;
-  moved: number;
-  total: number;
-  failed: number;
-  ratePerSecond: number | null;
-  startedAt: number;
-  finishedAt: number | null;
-  error: string | null;
-}
-
-export interface AuditEntry {
-  id: string;
-  at: number;
-  connectionId: string;
-  action: string;
-  source: string;
-  target: string;
-  count: number;
-  selection: string;
-  state: string;
-}
-
 // ---- metrics --------------------------------------------------------------
 
-export interface HistorySample {
-  t: number;
-  [metric: string]: number;
-}
-
-export interface HistorySeries {
-  resource: { kind: 'queue' | 'group'; name: string };
-  range: 'hour' | 'day';
-  intervalMs: number;
-  samples: HistorySample[];
-}
-
-export interface StatsSnapshot {
-  at: number;
-  queues: QueueInfo[];
-  groups: GroupInfo[];
-}
+/** The engine's sample: whole queues and groups; the core makes the contract's (per connection, counts and rates only) from it. */
+export type StatsSnapshot = Pick<C.StatsSnapshot, 'at'> & { queues: QueueInfo[]; groups: GroupInfo[] };
 
 export interface TopicRecordEvent {
   topic: string;

@@ -363,6 +363,8 @@ export interface HistorySample {
 export interface HistorySeries {
   resource: { kind: 'queue' | 'group'; name: string };
   range: 'hour' | 'day';
+  /** Time between samples, ms, when the series has a fixed step. */
+  intervalMs?: number;
   samples: HistorySample[];
 }
 
