@@ -104,7 +104,7 @@ describe.skipIf(!info.ok)(title, () => {
       const dead = await eventually(
         () => rabbit.listDeadLetters(),
         (d) => d.find((x) => x.queue === 'q.orders.dlq')?.count === n,
-        30_000,
+        60_000,
       );
       expect(dead.find((d) => d.queue === 'q.orders.dlq')).toMatchObject({ count: n, sources: ['q.intake'] });
       const first = (await rabbit.startRedrive({ source: 'q.orders.dlq', all: true, ratePerSecond: rate, target })).id;
@@ -271,17 +271,19 @@ describe.skipIf(!info.ok)(title, () => {
       const resumeSeconds = await cluster.resume(via);
       halted = false;
       await eventually(async () => rabbit.info().status, (s) => s === 'connected', 60_000);
-      const leftover = await eventually(
-        async () => (await rabbit.listQueues().catch(() => [])).filter((q) => q.name.startsWith('x.jobs')).reduce((sum, q) => sum + q.messages, 0),
-        (x) => x >= n,
-        60_000,
-      );
-      expect(leftover).toBeGreaterThanOrEqual(n);
+      expect((await rabbit.listQueues()).map((q) => q.name)).toEqual(expect.arrayContaining(['x.jobs', 'x.jobs.dlq']));
+      // What the crashed job held is back in the dead-letter queue (AMQP's counts: the management
+      // API's come with its statistics, a while after a node restarts).
+      const check = await cluster.connect(1);
+      const cch = await check.createChannel();
+      cch.on('error', () => {});
+      const total = async () => (await cch.checkQueue('x.jobs.dlq')).messageCount + (await cch.checkQueue('x.jobs')).messageCount;
+      expect(await eventually(total, (x) => x >= n, 60_000)).toBeGreaterThanOrEqual(n);
       const second = await settled(rabbit, (await rabbit.startRedrive({ source: 'x.jobs.dlq', all: true })).id);
       expect(second, second.error ?? '').toMatchObject({ state: 'completed', failed: 0 });
 
-      const check = await cluster.connect(1);
       const arrived = await drainIds(check, 'x.jobs');
+      expect((await cch.checkQueue('x.jobs.dlq')).messageCount).toBe(0);
       await check.close();
       const counts = tally(arrived);
       expect([...counts.keys()].sort()).toEqual(ids('x', n).sort());
