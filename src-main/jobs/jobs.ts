@@ -110,9 +110,6 @@ interface JobsInternals<T extends Tracked> {
 
 interface Entry<T extends Tracked> {
   control: JobControl<T>;
-  cancelled: boolean;
-  abort: AbortController;
-  onCancel: Array<() => void>;
   lastPublished: number;
   trailing: NodeJS.Timeout | null;
   done: Promise<void>;
@@ -123,6 +120,9 @@ interface Entry<T extends Tracked> {
 
 /** The handle a job's work holds: its state, its cancel request and its progress. */
 export class JobControl<T extends Tracked> {
+  private readonly abort = new AbortController();
+  private readonly cancelHooks: Array<() => void> = [];
+
   /** @internal */
   constructor(
     readonly job: T,
@@ -130,12 +130,12 @@ export class JobControl<T extends Tracked> {
   ) {}
 
   get cancelled(): boolean {
-    return this.jobs.entry(this.job.id)?.cancelled ?? false;
+    return this.abort.signal.aborted;
   }
 
   /** Aborted when the job is asked to stop. */
   get signal(): AbortSignal {
-    return this.jobs.entry(this.job.id)!.abort.signal;
+    return this.abort.signal;
   }
 
   get final(): boolean {
@@ -149,10 +149,15 @@ export class JobControl<T extends Tracked> {
 
   /** Runs `fn` when the job is asked to stop (at once if it already was). */
   onCancel(fn: () => void): void {
-    const e = this.jobs.entry(this.job.id);
-    if (!e) return;
-    if (e.cancelled) fn();
-    else e.onCancel.push(fn);
+    if (this.cancelled) fn();
+    else this.cancelHooks.push(fn);
+  }
+
+  /** @internal Asks the work to stop, once; nothing once the job has ended. */
+  requestCancel(): void {
+    if (this.final || this.cancelled) return;
+    this.abort.abort();
+    for (const fn of this.cancelHooks.splice(0)) fn();
   }
 
   /** 'pending' → 'running', published at once. */
@@ -240,7 +245,7 @@ export class Jobs<T extends Tracked, V> implements JobsInternals<T> {
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
     const control = new JobControl<T>(job, this);
-    this.entries.set(job.id, { control, cancelled: false, abort: new AbortController(), onCancel: [], lastPublished: 0, trailing: null, done, resolveDone, work: null });
+    this.entries.set(job.id, { control, lastPublished: 0, trailing: null, done, resolveDone, work: null });
     if (isFinal(job.state)) resolveDone();
     return control;
   }
@@ -270,11 +275,7 @@ export class Jobs<T extends Tracked, V> implements JobsInternals<T> {
   cancel(id: string): V | null {
     const e = this.entries.get(id);
     if (!e) return null;
-    if (!isFinal(e.control.job.state) && !e.cancelled) {
-      e.cancelled = true;
-      e.abort.abort();
-      for (const fn of e.onCancel.splice(0)) fn();
-    }
+    e.control.requestCancel();
     return this.options.view(e.control.job);
   }
 
