@@ -33,6 +33,7 @@ import { AuditLog } from './audit.js';
 import { checkInt, unlessStoreFailed, type EngineContext } from './context.js';
 import { DEFAULT_DISK_FREE_LIMIT, DiskMonitor } from './disk-alarm.js';
 import { TypedEmitter } from './emitter.js';
+import { GroupCoordinator } from './group-coordinator.js';
 import { BrokerError, invalid, shown } from './errors.js';
 import * as exchanges from './exchanges/exchanges.js';
 import { MAX_CALL_BYTES, MAX_MESSAGE_BYTES } from './limits.js';
@@ -99,6 +100,11 @@ const MAINTENANCE_MS = 100;
 export class Engine {
   /** 'stats' (1 Hz), 'redrive' (progress ≤ 4/s and final state), 'record' (appended topic records), 'returned' (mandatory returns). */
   readonly events = new TypedEmitter<EngineEvents>();
+  /**
+   * Kafka's classic group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) for a
+   * wire listener to drive; its session and rebalance timeouts run on the engine's tick.
+   */
+  readonly groupCoordinator: GroupCoordinator;
 
   private readonly ctx: EngineContext;
   private readonly db: SqliteDatabase;
@@ -132,6 +138,7 @@ export class Engine {
   private constructor(db: SqliteDatabase, options: EngineOptions) {
     this.db = db;
     const now = options.now ?? Date.now;
+    this.groupCoordinator = new GroupCoordinator(now);
     const maxBodyBytes = options.maxBodyBytes ?? MAX_MESSAGE_BYTES;
     const maxCallBytes = options.maxCallBytes ?? MAX_CALL_BYTES;
     const st = prepareStatements(db, SQL);
@@ -592,6 +599,7 @@ export class Engine {
     processDelayed(ctx, now);
     expireHeads(ctx, now);
     expireQueues(ctx, now);
+    this.groupCoordinator.tick();
     if (now - this.lastSlowTick >= 1000 || now < this.lastSlowTick) {
       this.lastSlowTick = now;
       this.disk.check();

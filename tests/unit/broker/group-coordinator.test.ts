@@ -1,0 +1,129 @@
+import { describe, it, expect } from 'vitest';
+import { GroupCoordinator, type GroupProtocol, type JoinGroupResponse } from '../../../src-main/broker/group-coordinator.js';
+
+const SESSION = 10_000;
+const REBALANCE = 5_000;
+
+function setup() {
+  let now = 1_000_000;
+  const clock = { advance: (ms: number) => (now += ms) };
+  const c = new GroupCoordinator(() => now);
+  const proto = (name: string, meta = name): GroupProtocol => ({ name, metadata: Buffer.from(meta) });
+  const join = (memberId: string, clientId = 'c', protocols = [proto('range', `m-${clientId}`)], sessionTimeoutMs = SESSION, rebalanceTimeoutMs = REBALANCE) =>
+    c.joinGroup({ groupId: 'g', memberId, clientId, protocolType: 'consumer', protocols, sessionTimeoutMs, rebalanceTimeoutMs });
+  /** Whether a promise has settled (after pending microtasks ran). */
+  const settled = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    return done;
+  };
+  return { c, clock, proto, join, settled };
+}
+
+describe('group coordinator (Kafka classic group protocol)', () => {
+  it('runs join, sync and heartbeats over generations, with the leader assigning', async () => {
+    const { c, join, settled } = setup();
+    const a = await join('', 'a');
+    expect(a).toMatchObject({ error: null, generation: 1, protocol: 'range', leader: a.memberId });
+    expect(a.memberId).toMatch(/^a-/);
+    expect(a.members).toEqual([{ memberId: a.memberId, metadata: Buffer.from('m-a') }]);
+    expect(c.describe('g')?.state).toBe('CompletingRebalance');
+    expect(await c.syncGroup({ groupId: 'g', generation: 1, memberId: a.memberId, assignments: [{ memberId: a.memberId, assignment: Buffer.from('all') }] })).toEqual({ error: null, assignment: Buffer.from('all') });
+    expect(c.describe('g')?.state).toBe('Stable');
+    expect(c.heartbeat('g', 1, a.memberId)).toBeNull();
+
+    // A second member: its join waits until the first rejoins, which it learns from a heartbeat.
+    const bJoin = join('', 'b');
+    expect(await settled(bJoin)).toBe(false);
+    expect(c.describe('g')?.state).toBe('PreparingRebalance');
+    expect(c.heartbeat('g', 1, a.memberId)).toBe('REBALANCE_IN_PROGRESS');
+    const a2 = await join(a.memberId, 'a');
+    const b = await bJoin;
+    expect(a2).toMatchObject({ generation: 2, leader: a.memberId });
+    expect(a2.members.map((m) => m.memberId)).toEqual([a.memberId, b.memberId]);
+    expect(b).toMatchObject({ error: null, generation: 2, leader: a.memberId, members: [] });
+
+    // The follower's sync waits for the leader's, which carries every assignment.
+    const bSync = c.syncGroup({ groupId: 'g', generation: 2, memberId: b.memberId, assignments: [] });
+    expect(await settled(bSync)).toBe(false);
+    const aSync = await c.syncGroup({
+      groupId: 'g',
+      generation: 2,
+      memberId: a.memberId,
+      assignments: [
+        { memberId: a.memberId, assignment: Buffer.from('p0') },
+        { memberId: b.memberId, assignment: Buffer.from('p1') },
+      ],
+    });
+    expect(aSync.assignment.toString()).toBe('p0');
+    expect((await bSync).assignment.toString()).toBe('p1');
+    expect(c.heartbeat('g', 1, b.memberId)).toBe('ILLEGAL_GENERATION');
+    expect(c.heartbeat('g', 2, 'nobody')).toBe('UNKNOWN_MEMBER_ID');
+    expect(c.heartbeat('g', 2, b.memberId)).toBeNull();
+    expect(c.describe('g')).toMatchObject({ state: 'Stable', generation: 2, protocol: 'range', leader: a.memberId });
+  });
+
+  it('removes a member whose session timed out, and the rest rebalance', async () => {
+    const { c, clock, join } = setup();
+    const a = await join('', 'a');
+    const bJoin = join('', 'b');
+    await join(a.memberId, 'a');
+    const b = await bJoin;
+    await Promise.all([
+      c.syncGroup({ groupId: 'g', generation: 2, memberId: b.memberId, assignments: [] }),
+      c.syncGroup({ groupId: 'g', generation: 2, memberId: a.memberId, assignments: [] }),
+    ]);
+    // Only the first member heartbeats; the second goes silent past its session.
+    for (let t = 0; t <= SESSION; t += 2_000) {
+      clock.advance(2_000);
+      expect(c.heartbeat('g', 2, a.memberId)).toBeNull();
+      c.tick();
+    }
+    expect(c.describe('g')?.members.map((m) => m.memberId)).toEqual([a.memberId]);
+    expect(c.heartbeat('g', 2, a.memberId)).toBe('REBALANCE_IN_PROGRESS');
+    expect(await join(a.memberId, 'a')).toMatchObject({ generation: 3, leader: a.memberId, members: [{ memberId: a.memberId }] });
+    expect(c.heartbeat('g', 2, b.memberId)).toBe('UNKNOWN_MEMBER_ID');
+  });
+
+  it('completes a rebalance without the members that did not rejoin within the rebalance timeout', async () => {
+    const { c, clock, join } = setup();
+    const a = await join('', 'a');
+    const bJoin = join('', 'b');
+    await join(a.memberId, 'a');
+    const b = await bJoin;
+    const cJoin = join('', 'c');
+    const aJoin = join(a.memberId, 'a');
+    // b never rejoins: its session (10 s) outlasts the rebalance timeout (5 s), which decides.
+    clock.advance(REBALANCE);
+    c.tick();
+    const [a3, c3] = await Promise.all([aJoin, cJoin]);
+    expect(a3.generation).toBe(3);
+    expect(a3.members.map((m) => m.memberId)).toEqual([a.memberId, c3.memberId]);
+    expect(c.heartbeat('g', 3, b.memberId)).toBe('UNKNOWN_MEMBER_ID');
+  });
+
+  it('chooses the protocol by the members\' votes among those all support, and refuses a member that shares none', async () => {
+    const { c, join, proto } = setup();
+    const a = await join('', 'a', [proto('range'), proto('roundrobin')]);
+    expect(a.protocol).toBe('range');
+    const bJoin = join('', 'b', [proto('roundrobin'), proto('range')]);
+    const cJoin = join('', 'c', [proto('roundrobin')]);
+    const a2 = await join(a.memberId, 'a', [proto('range'), proto('roundrobin')]);
+    await Promise.all([bJoin, cJoin]);
+    expect(a2.protocol).toBe('roundrobin');
+    expect(a2.members.find((m) => m.memberId === a.memberId)?.metadata.toString()).toBe('roundrobin');
+    expect(await join('', 'd', [proto('sticky')])).toMatchObject({ error: 'INCONSISTENT_GROUP_PROTOCOL' });
+    expect(c.describe('g')?.members).toHaveLength(3);
+  });
+
+  it('lets a member leave (the others rebalance), refuses unknown members and session timeouts out of range', async () => {
+    const { c, join } = setup();
+    const a = await join('', 'a');
+    expect(c.leaveGroup('g', 'nobody')).toBe('UNKNOWN_MEMBER_ID');
+    expect(c.leaveGroup('g', a.memberId)).toBeNull();
+    expect(c.describe('g')).toMatchObject({ state: 'Empty', members: [] });
+    expect(await join('someone-unknown', 'x')).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
+    expect(await join('', 'x', undefined, 1_000)).toMatchObject({ error: 'INVALID_SESSION_TIMEOUT' });
+  });
+});
