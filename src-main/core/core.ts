@@ -13,12 +13,13 @@ import { parseInput } from '../contract/validate.js';
 import type { Connector, Unsubscribe } from '../connectors/connector.js';
 import { BrokerHost } from '../broker/host.js';
 import { createEmbeddedConnector } from '../connectors/embedded/embedded-connector.js';
-import { factories, type ConnectorDeps, type ConnectorFactory } from '../connectors/registry.js';
+import { factories, type ConnectorFactory } from '../connectors/registry.js';
 import { queueStats, type AuditEntry, type StatsSnapshot } from '../contract/types.js';
 import { connectionConfigSchema, type ConnectionConfig } from '../contract/operations.js';
 import { AppStore } from './app-store.js';
-import { loadSecretKey, secretBox, type SecretBox } from './secrets.js';
+import { loadSecretKey, secretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
+import type { CoreContext } from './context.js';
 import type { Logger } from '../ground/logger.js';
 import { silentLogger } from '../ground/logger.js';
 
@@ -42,20 +43,7 @@ export interface Core {
   close(): Promise<void>;
 }
 
-export interface CoreContext {
-  deps: ConnectorDeps;
-  version: string;
-  appStore: AppStore;
-  secrets: SecretBox;
-  factory(kind: ConnectionConfig['kind']): ConnectorFactory;
-  /** Creates (or re-creates) the connector of a saved connection. */
-  attach(id: string, config: ConnectionConfig): Connector;
-  connectors: Map<string, Connector>;
-  connector(id: string): Connector;
-  logger: Logger;
-  /** The embedded broker's host: the engine of the connection `local`, across reopens. */
-  broker: BrokerHost;
-}
+export type { CoreContext } from './context.js';
 
 const STATS_INTERVAL_MS = 1000;
 

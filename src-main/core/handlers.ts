@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError } from '../contract/errors.js';
 import type { OperationName, Output, ParsedInput } from '../contract/operations.js';
 import type { Connector } from '../connectors/connector.js';
-import type { CoreContext } from './core.js';
+import type { CoreContext } from './context.js';
 import type { AppStore } from './app-store.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };

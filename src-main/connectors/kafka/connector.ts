@@ -15,7 +15,7 @@ import type { KafkaConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionInfo, ConnectionStatus, DeadLetterQueueInfo, GroupInfo, HistorySeries, PublishResult, RecordView, StatsSnapshot, TopicInfo } from '../../contract/types.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { MetricsHistory } from '../../metrics/history.js';
-import type { ConnectorDeps } from '../registry.js';
+import type { ConnectorDeps } from '../deps.js';
 import { baseOptions, classify, target, toApiError, type ClientTuning } from './client.js';
 import { deadLetterNaming, type DeadLetterNaming } from './deadletters.js';
 import { Fetcher } from './fetcher.js';

@@ -7,7 +7,7 @@
 import { Admin } from '@platformatic/kafka';
 import type { KafkaConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
-import type { ConnectorDeps, ConnectorFactory } from '../registry.js';
+import type { ConnectorDeps, ConnectorFactory } from '../deps.js';
 import { baseOptions, classify, INSECURE_TLS_WARNING, target } from './client.js';
 import { inferVersion, KafkaConnector, type KafkaConnectorOptions } from './connector.js';
 import { closeQuietly } from './redrive.js';

@@ -31,7 +31,7 @@ import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
 import { redriveJobs, type TrackedRedrive } from '../../jobs/redrives.js';
 import type { Logger } from '../../ground/logger.js';
 import type { Args } from '../connector.js';
-import type { AuditLog } from '../registry.js';
+import type { AuditLog } from '../deps.js';
 import { classify, isTransient } from './client.js';
 import type { DeadLetterNaming } from './deadletters.js';
 import type { Fetcher } from './fetcher.js';

@@ -35,7 +35,7 @@ import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
 import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
-import type { ConnectorDeps } from '../registry.js';
+import type { ConnectorDeps } from '../deps.js';
 import { classifyOpenError, closeQuietly, openAmqp, openChannel, openConfirmChannel, toApiError } from './amqp.js';
 import { resolveRabbit, type ResolvedRabbit } from './config.js';
 import {

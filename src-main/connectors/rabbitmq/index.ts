@@ -4,7 +4,7 @@
  * "Test connection".
  */
 import type { RabbitConnectionConfig } from '../../contract/operations.js';
-import type { ConnectorFactory } from '../registry.js';
+import type { ConnectorFactory } from '../deps.js';
 import { RabbitConnector } from './connector.js';
 import { testRabbitConnection } from './test-connection.js';
 

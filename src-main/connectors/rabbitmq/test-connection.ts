@@ -7,7 +7,7 @@
  */
 import type { RabbitConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
-import type { ConnectorDeps } from '../registry.js';
+import type { ConnectorDeps } from '../deps.js';
 import { classifyOpenError, closeQuietly, openAmqp } from './amqp.js';
 import { resolveRabbit, type ResolvedRabbit } from './config.js';
 import { apiPath, ManagementClient, ManagementError, type MgmtOverview } from './management.js';
