@@ -52,8 +52,8 @@ export const useDeadLetters = defineStore('deadletters', () => {
   let unsubscribeJob: (() => void) | null = null;
   let pollTimer: ReturnType<typeof setInterval> | null = null;
 
-  /** Kafka connections keep dead letters in topics (`orders.DLT`); the others in queues. */
-  const kind = computed<'queue' | 'topic'>(() => (connections.selected?.kind === 'kafka' ? 'topic' : 'queue'));
+  /** A connection with queues keeps dead letters in queues; one with topics only, in topics (`orders.DLT`). */
+  const kind = computed<'queue' | 'topic'>(() => (connections.can('topics') && !connections.can('queues') ? 'topic' : 'queue'));
   const selectedCount = computed(() => (allMatching.value ? (appliedFilter.value ? pager.matched.value : pager.total.value || pager.scanRows.value.length) : selection.value.size));
 
   async function refresh() {
