@@ -21,6 +21,7 @@ export interface Server {
 }
 
 const root = join(import.meta.dirname, '..', '..');
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
 /** `extraArgs`: more `brokerdeck serve` options (`--disk-free-limit …`). */
 export async function startServer(extraArgs: string[] = []): Promise<{ server: Server; stop: () => Promise<void> }> {
@@ -45,12 +46,23 @@ export async function startServer(extraArgs: string[] = []): Promise<{ server: S
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
     child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
   });
-  const raw = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  const send = (method: string, path: string, body: unknown, headers: Record<string, string>) =>
     fetch(url + path, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
+  const raw = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    try {
+      return await send(method, path, body, headers);
+    } catch (error) {
+      // A kept-alive connection the server closed as idle just as a request went out on it
+      // ("other side closed"; likelier on a loaded machine, where the client notices the idle
+      // timeout late): an idempotent request is sent again, as browsers do.
+      if (!IDEMPOTENT.has(method)) throw error;
+      return send(method, path, body, headers);
+    }
+  };
   const server: Server = {
     url,
     token,
