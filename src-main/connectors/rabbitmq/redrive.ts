@@ -45,6 +45,8 @@ const WINDOW_BYTES = 64 * 1024 * 1024;
 const IDLE_MS = 750;
 /** Idle checks in a row that find messages the queue will not deliver before the job gives up. */
 const IDLE_CHECKS = 8;
+/** Idle checks in a row that find nothing ready and nothing arrived before the queue counts as drained. */
+const DRAINED_CHECKS = 4;
 /** How long a finishing job waits for confirms still outstanding. */
 const CONFIRM_WAIT_MS = 30_000;
 
@@ -324,10 +326,17 @@ export class RedriveRun {
           const woke = await this.waitEvent(IDLE_MS);
           if (!woke && this.pending.length === 0 && this.inflight === 0 && !this.fatal && !this.cancelRequested) {
             // Another consumer may have taken what this job counted on; the
-            // queue is done when nothing is ready any more.
+            // queue is done when nothing is ready any more. Messages RabbitMQ
+            // has handed to this job's consumer but that are still on their way
+            // are not ready either (on a busy server or a slow link they take
+            // seconds), so that takes a few checks in a row with nothing arriving.
+            const seenBefore = this.seen;
             const now = await consumeChannel.checkQueue(this.plan.source);
-            if (now.messageCount === 0) break;
-            if (++idleChecks >= IDLE_CHECKS) {
+            if (this.seen > seenBefore) continue;
+            idleChecks++;
+            if (now.messageCount === 0) {
+              if (idleChecks >= DRAINED_CHECKS) break;
+            } else if (idleChecks >= IDLE_CHECKS) {
               throw new Error(
                 `"${this.plan.source}" still has ${now.messageCount} ready messages but stopped delivering them (a single-active-consumer queue with another active consumer?)`,
               );
@@ -377,6 +386,9 @@ export class RedriveRun {
     else state = 'completed';
     if (this.selection && this.selection.remaining > 0 && !this.fatal && !this.cancelRequested) {
       problems.push(`${this.selection.remaining} selected message(s) were no longer in "${this.plan.source}"`);
+    }
+    if (!this.selection && this.seen < this.depth && !this.fatal && !this.cancelRequested) {
+      problems.push(`${this.depth - this.seen} of the ${this.depth} messages counted at the start never reached the re-drive (another consumer took them, or they expired)`);
     }
     if (state !== 'completed' || this.job.failed > 0) {
       problems.push(`messages not re-driven stay in "${this.plan.source}"`);
