@@ -168,6 +168,7 @@ export class Engine {
       maxMessageBytes: maxBodyBytes,
       maxCallBytes,
       audit: (action, source, target, count, selection) => audit.record(action, source, target, count, selection, 'completed'),
+      coordinated: this.groupCoordinator,
     });
     this.metrics = new MetricsHistory(this.gc, db);
     this.redrives = new RedriveJobs({

@@ -208,6 +208,11 @@ export class GroupCoordinator {
     }
   }
 
+  /** Groups that have members. */
+  ids(): string[] {
+    return [...this.groups.values()].filter((g) => g.members.size > 0).map((g) => g.id);
+  }
+
   describe(groupId: string): GroupDescription | null {
     const g = this.groups.get(groupId);
     if (!g) return null;

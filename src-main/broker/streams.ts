@@ -53,6 +53,11 @@ export interface StreamContext {
   /** Most key + value bytes one produce call may store. */
   maxCallBytes: number;
   audit: (action: string, source: string, target: string, count: number, selection: string) => void;
+  /** Groups whose members a wire listener drives through the group coordinator (group-coordinator.ts). */
+  coordinated?: {
+    ids(): string[];
+    describe(groupId: string): { state: string; generation: number; members: Array<{ memberId: string; clientId: string }> } | null;
+  };
 }
 
 interface PartitionState {
@@ -574,6 +579,7 @@ export class Streams {
   listGroups(): GroupInfo[] {
     const ids = new Set<string>(this.groups.keys());
     for (const r of this.st.groupIds.all() as Array<{ group_id: string }>) ids.add(r.group_id);
+    for (const id of this.ctx.coordinated?.ids() ?? []) ids.add(id);
     return [...ids].sort().map((id) => this.groupInfo(id));
   }
 
@@ -601,10 +607,14 @@ export class Streams {
       partitions.push({ topic, partition: p.partition, committed: c ?? null, end: p.next, lag, timeLagMs });
     }
     const members = g ? this.memberInfo(g) : [];
+    // Members of the coordinator's protocol: their assignments are the clients' bytes, not read here.
+    const wire = this.coordinatedMembers(groupId);
+    if (wire) for (const m of wire.members) members.push({ memberId: m.memberId, assignments: [] });
     return {
       groupId,
+      // A group with members is active (Stable here) whether or not the coordinator is rebalancing it.
       state: members.length > 0 ? 'Stable' : 'Empty',
-      generation: g?.generation ?? 0,
+      generation: wire ? wire.generation : (g?.generation ?? 0),
       members,
       partitions,
       totalLag: partitions.reduce((s, p) => s + p.lag, 0),
@@ -647,7 +657,7 @@ export class Streams {
       const from = Math.max(r.committed ?? p.start, p.start);
       return { topic: r.topic, partition: r.partition, current: r.committed, target, end: p.next, lagBefore: Math.max(0, p.next - from), lagAfter: Math.max(0, p.next - target) };
     });
-    const members = this.groups.get(req.groupId)?.members.size ?? 0;
+    const members = this.activeMembers(req.groupId);
     const canApply = members === 0;
     return {
       groupId: req.groupId,
@@ -675,7 +685,7 @@ export class Streams {
   deleteGroup(groupId: string): Promise<void> {
     checkName(groupId, 'groupId');
     if (!this.hasGroup(groupId)) return Promise.reject(notFound('consumer group', groupId, 'groupId'));
-    const members = this.groups.get(groupId)?.members.size ?? 0;
+    const members = this.activeMembers(groupId);
     if (members > 0) return Promise.reject(new BrokerError('PRECONDITION_FAILED', `consumer group ${JSON.stringify(groupId)} has ${members} active member${members === 1 ? '' : 's'}: stop its consumers before deleting it`, 'groupId'));
     this.ctx.gc.run(() => this.st.deleteGroupOffsets.run(groupId));
     this.groups.delete(groupId);
@@ -684,7 +694,18 @@ export class Streams {
   }
 
   hasGroup(groupId: string): boolean {
-    return this.groups.has(groupId) || this.st.groupOffsets.all(groupId).length > 0;
+    return this.groups.has(groupId) || this.st.groupOffsets.all(groupId).length > 0 || this.coordinatedMembers(groupId) !== null;
+  }
+
+  /** The coordinator's view of a group while it has members, else null. */
+  private coordinatedMembers(groupId: string): { state: string; generation: number; members: Array<{ memberId: string; clientId: string }> } | null {
+    const d = this.ctx.coordinated?.describe(groupId);
+    return d && d.members.length > 0 ? d : null;
+  }
+
+  /** Members of both kinds: an active group refuses offset resets and deletion, as Kafka does. */
+  private activeMembers(groupId: string): number {
+    return (this.groups.get(groupId)?.members.size ?? 0) + (this.coordinatedMembers(groupId)?.members.length ?? 0);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { GroupCoordinator, type GroupProtocol, type JoinGroupResponse } from '../../../src-main/broker/group-coordinator.js';
+import { Engine } from '../../../src-main/broker/index.js';
+import { GroupCoordinator, type GroupProtocol } from '../../../src-main/broker/group-coordinator.js';
 
 const SESSION = 10_000;
 const REBALANCE = 5_000;
@@ -125,5 +126,36 @@ describe('group coordinator (Kafka classic group protocol)', () => {
     expect(c.describe('g')).toMatchObject({ state: 'Empty', members: [] });
     expect(await join('someone-unknown', 'x')).toMatchObject({ error: 'UNKNOWN_MEMBER_ID' });
     expect(await join('', 'x', undefined, 1_000)).toMatchObject({ error: 'INVALID_SESSION_TIMEOUT' });
+  });
+});
+
+describe('groups driven through the engine\'s coordinator', () => {
+  it('are listed with their members, and refuse offset resets and deletion while they have any', async () => {
+    const e = Engine.open({ dataDir: null, timers: false });
+    try {
+      e.createTopic('orders', { partitions: 2 });
+      await e.produce('orders', [{ key: 'a', value: '1' }, { key: 'b', value: '2' }]);
+      const joined = await e.groupCoordinator.joinGroup({
+        groupId: 'billing',
+        memberId: '',
+        clientId: 'billing-app',
+        protocolType: 'consumer',
+        protocols: [{ name: 'range', metadata: Buffer.alloc(0) }],
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 5_000,
+      });
+      await e.commitOffsets('billing', [{ topic: 'orders', partition: 0, offset: 0 }]);
+      const group = e.listGroups().find((g) => g.groupId === 'billing');
+      expect(group).toMatchObject({ state: 'Stable', generation: 1, members: [{ memberId: joined.memberId, assignments: [] }] });
+      expect(e.planGroupReset({ groupId: 'billing', to: 'earliest' })).toMatchObject({ canApply: false, reason: expect.stringMatching(/1 active member/) });
+      await expect(e.deleteGroup('billing')).rejects.toThrow(/1 active member/);
+
+      expect(e.groupCoordinator.leaveGroup('billing', joined.memberId)).toBeNull();
+      expect(e.listGroups().find((g) => g.groupId === 'billing')).toMatchObject({ state: 'Empty', members: [] });
+      await e.deleteGroup('billing');
+      expect(e.listGroups().find((g) => g.groupId === 'billing')).toBeUndefined();
+    } finally {
+      e.close();
+    }
   });
 });
