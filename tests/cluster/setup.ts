@@ -34,8 +34,10 @@ async function startCluster(name: string, script: string, envStateFile: string |
   const seconds = (Date.now() - started) / 1000;
   const exitHook = () => stopSync(script, stateFile);
   if (owned) process.once('exit', exitHook);
+  let stopped = !owned;
   const stop = async () => {
-    if (!owned) return;
+    if (stopped) return;
+    stopped = true;
     const t = Date.now();
     const r = await runScript(script, ['stop', '--state', stateFile], 120_000);
     process.removeListener('exit', exitHook);
