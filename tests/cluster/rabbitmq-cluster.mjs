@@ -27,7 +27,7 @@
  * Exit codes: 0 done; 3 rabbitmq-server is not installed, with a
  * RABBITMQ_UNAVAILABLE=<reason> line; 1 anything else.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
