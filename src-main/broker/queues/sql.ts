@@ -6,40 +6,23 @@
  * A queue's messages are the rowid range (qid·SEQ_SPAN, (qid+1)·SEQ_SPAN),
  * so each read below is one range seek in rowid order.
  */
+import type { StoredMessage } from '../envelope.js';
 
 /** A stored message row. */
-export interface MsgRow {
+export interface MsgRow extends StoredMessage {
   id: number;
   prio: number | null;
   enq: number;
   exp: number | null;
-  exchange: string;
-  rk: string;
-  props: string | null;
-  body: Buffer;
-  size: number;
-  bin: number;
-  redelivered: number;
-  returns: number;
-  persistent: number;
   dedup: string | null;
 }
 
 /** A stored delayed message (x-delay, x-retry-delays): due at `due`, then enqueued into queue `qid`. */
-export interface DelayedRow {
+export interface DelayedRow extends StoredMessage {
   id: number;
   qid: number;
   due: number;
   enq: number;
-  exchange: string;
-  rk: string;
-  props: string | null;
-  body: Buffer;
-  size: number;
-  bin: number;
-  redelivered: number;
-  returns: number;
-  persistent: number;
   dedup: string | null;
 }
 
