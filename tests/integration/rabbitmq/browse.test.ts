@@ -260,13 +260,15 @@ describe.skipIf(!env.ok)(title, { timeout: 60_000 }, () => {
     await fill(ch, 'get-q', 6, 'g');
     const requeued = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'requeue', allowQuorumPeek: false });
     expect(requeued.map((m) => m.properties.messageId)).toEqual(['g-0', 'g-1']);
-    expect((await ch.checkQueue('get-q')).messageCount).toBe(6);
+    // RabbitMQ puts them back once it has processed the closed channel: its counts follow shortly after.
+    const count = async (queue: string) => (await ch.checkQueue(queue)).messageCount;
+    await expect.poll(() => count('get-q')).toBe(6);
     const rejected = await rabbit.getMessages({ queue: 'get-q', count: 2, ackMode: 'reject', allowQuorumPeek: false });
     expect(rejected.map((m) => m.properties.messageId)).toEqual(['g-0', 'g-1']);
     const acked = await rabbit.getMessages({ queue: 'get-q', count: 1, ackMode: 'ack', allowQuorumPeek: false });
     expect(acked.map((m) => m.properties.messageId)).toEqual(['g-2']);
-    expect((await ch.checkQueue('get-q')).messageCount).toBe(3);
-    expect((await ch.checkQueue('get-dlq')).messageCount).toBe(2);
+    await expect.poll(() => count('get-q')).toBe(3);
+    await expect.poll(() => count('get-dlq')).toBe(2);
 
     const dead = await rabbit.browseQueue({ queue: 'get-dlq', limit: 10, includeUnacked: true, allowQuorumPeek: false });
     const death = (dead.messages[0]!.properties.headers!['x-death'] as Array<Record<string, unknown>>)[0]!;
