@@ -141,7 +141,8 @@ describe.skipIf(!info.ok)(title, () => {
 
       const check = await cluster.connect(via);
       const arrived = await drainIds(check, 'q.orders');
-      expect((await (await check.createChannel()).checkQueue('q.orders.dlq')).messageCount).toBe(0);
+      const checkCh = await check.createChannel();
+      await expect.poll(async () => (await checkCh.checkQueue('q.orders.dlq')).messageCount).toBe(0);
       await check.close();
       const counts = tally(arrived);
       expect([...counts.keys()].sort()).toEqual(ids('q', n).sort());
@@ -212,7 +213,7 @@ describe.skipIf(!info.ok)(title, () => {
       const second = await settled(rabbit, (await rabbit.startRedrive({ source: 'c.mails.dlq', all: true })).id);
       expect(second, second.error ?? '').toMatchObject({ state: 'completed', failed: 0 });
       const arrived = await drainIds(check, 'c.mails');
-      expect((await cch.checkQueue('c.mails.dlq')).messageCount).toBe(0);
+      await expect.poll(async () => (await cch.checkQueue('c.mails.dlq')).messageCount).toBe(0);
       await check.close();
       const counts = tally(arrived);
       expect([...counts.keys()].sort()).toEqual(ids('c', n).sort());
@@ -283,7 +284,7 @@ describe.skipIf(!info.ok)(title, () => {
       expect(second, second.error ?? '').toMatchObject({ state: 'completed', failed: 0 });
 
       const arrived = await drainIds(check, 'x.jobs');
-      expect((await cch.checkQueue('x.jobs.dlq')).messageCount).toBe(0);
+      await expect.poll(async () => (await cch.checkQueue('x.jobs.dlq')).messageCount).toBe(0);
       await check.close();
       const counts = tally(arrived);
       expect([...counts.keys()].sort()).toEqual(ids('x', n).sort());
