@@ -47,9 +47,14 @@ test('overview lists queues live, filters by name, sorts, and read-only hides wr
   await expect(page.getByRole('button', { name: 'New queue' })).toBeVisible();
   await expect(page.getByRole('tab', { name: 'Publisher' })).toBeVisible();
 
-  // Purge asks first, then empties the queue.
+  // Purge asks first, then empties the queue. The confirmation is clicked until it closes:
+  // a click that lands while the dialog is still opening can be lost (purging twice is harmless).
   await page.getByRole('button', { name: 'Purge…' }).click();
-  await page.getByRole('dialog').getByRole('button', { name: 'Purge' }).click();
+  const confirm = page.getByRole('dialog');
+  await expect(async () => {
+    if ((await confirm.count()) > 0) await confirm.getByRole('button', { name: 'Purge' }).click({ timeout: 5_000 });
+    await expect(confirm).toHaveCount(0, { timeout: 5_000 });
+  }).toPass({ timeout: 60_000 });
   await expect(ordersRow.getByRole('gridcell').nth(2)).toHaveText('0');
 });
 
