@@ -10,7 +10,7 @@
  */
 import type { ChannelModel } from 'amqplib';
 import { RabbitConnector } from '../../src-main/connectors/rabbitmq/index.js';
-import { prepareBroker, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
+import { prepareBroker, rejectAll, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
 
 import type { BenchResult } from './bench-result.js';
 
@@ -30,17 +30,7 @@ async function deadLetter(model: ChannelModel, queue: string, dlq: string, n: nu
     if (i % 2_000 === 1_999) await ch.waitForConfirms();
   }
   await ch.waitForConfirms();
-  const rejecter = await model.createChannel();
-  await rejecter.prefetch(1_000);
-  let rejected = 0;
-  await new Promise<void>((resolve) => {
-    void rejecter.consume(queue, (m) => {
-      if (!m) return;
-      rejecter.nack(m, false, false);
-      if (++rejected === n) resolve();
-    });
-  });
-  await rejecter.close();
+  await rejectAll(model, queue, n);
   const until = Date.now() + 60_000;
   while ((await ch.checkQueue(dlq)).messageCount < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   await ch.close();

@@ -297,6 +297,24 @@ export async function eventually<T>(check: () => Promise<T>, ok: (v: T) => boole
   return last;
 }
 
+/**
+ * Consumes `n` messages from `queue` and rejects each without requeue, so that the
+ * queue's dead-letter exchange takes them (how the tests fill a dead-letter queue).
+ */
+export async function rejectAll(model: ChannelModel, queue: string, n: number, prefetch = 1_000): Promise<void> {
+  const rejecter = await model.createChannel();
+  await rejecter.prefetch(prefetch);
+  let rejected = 0;
+  await new Promise<void>((resolve) => {
+    void rejecter.consume(queue, (m) => {
+      if (!m) return;
+      rejecter.nack(m, false, false);
+      if (++rejected === n) resolve();
+    });
+  });
+  await rejecter.close();
+}
+
 /** A TCP port on loopback with nothing listening. */
 export async function closedPort(): Promise<number> {
   const server = net.createServer();

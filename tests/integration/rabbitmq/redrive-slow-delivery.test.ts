@@ -13,7 +13,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RabbitConnector } from '../../../src-main/connectors/rabbitmq/index.js';
-import { prepareBroker, testDeps } from './broker.js';
+import { prepareBroker, rejectAll, testDeps } from './broker.js';
 
 const env = await prepareBroker();
 const title = env.ok ? 'RabbitMQ: re-drive with late deliveries' : `RabbitMQ: re-drive with late deliveries (skipped: ${env.reason})`;
@@ -104,16 +104,7 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
     await ch.assertQueue('late', { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'late.dlq' } });
     for (let i = 0; i < n; i++) ch.sendToQueue('late', Buffer.from(String(i)), { messageId: `late-${i}`, persistent: true });
     await ch.waitForConfirms();
-    const rejecter = await raw.createChannel();
-    let rejected = 0;
-    await new Promise<void>((resolve) => {
-      void rejecter.consume('late', (m) => {
-        if (!m) return;
-        rejecter.nack(m, false, false);
-        if (++rejected === n) resolve();
-      });
-    });
-    await rejecter.close();
+    await rejectAll(raw, 'late', n);
     for (let i = 0; i < 200 && (await ch.checkQueue('late.dlq')).messageCount < n; i++) await new Promise((r) => setTimeout(r, 50));
     expect((await ch.checkQueue('late.dlq')).messageCount).toBe(n);
 

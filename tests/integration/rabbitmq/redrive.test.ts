@@ -4,11 +4,11 @@
  * id, failures and a connection cut by the server that lose nothing,
  * cancellation, throttled progress and the audit log.
  */
-import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedriveJob } from '../../../src-main/contract/types.js';
 import { RabbitConnector } from '../../../src-main/connectors/rabbitmq/index.js';
-import { eventually, prepareBroker, testDeps } from './broker.js';
+import { eventually, prepareBroker, rejectAll, testDeps } from './broker.js';
 
 const env = await prepareBroker();
 const title = env.ok ? 'RabbitMQ: re-drive' : `RabbitMQ: re-drive (skipped: ${env.reason})`;
@@ -56,17 +56,7 @@ async function deadLetter(ch: ConfirmChannel, model: ChannelModel, queue: string
     if (i % 2_000 === 1_999) await ch.waitForConfirms();
   }
   await ch.waitForConfirms();
-  const rejecter: Channel = await model.createChannel();
-  await rejecter.prefetch(1_000);
-  let rejected = 0;
-  await new Promise<void>((resolve) => {
-    void rejecter.consume(queue, (m) => {
-      if (!m) return;
-      rejecter.nack(m, false, false);
-      if (++rejected === n) resolve();
-    });
-  });
-  await rejecter.close();
+  await rejectAll(model, queue, n);
   await eventually(
     () => ch.checkQueue(dlq),
     (q) => q.messageCount === before + n,
