@@ -9,6 +9,7 @@ import type { ConnectionConfig } from '../contract/operations.js';
 import type { Logger } from '../ground/logger.js';
 import type { AppStore } from './app-store.js';
 import type { SecretBox } from './secrets.js';
+import type { RunningListeners } from './listeners.js';
 
 export interface CoreContext {
   deps: ConnectorDeps;
@@ -23,4 +24,6 @@ export interface CoreContext {
   logger: Logger;
   /** The embedded broker's host: the engine of the connection `local`, across reopens. */
   broker: BrokerHost;
+  /** The broker's wire listeners (AMQP, Kafka) and where they listen. */
+  listeners: RunningListeners;
 }

@@ -20,6 +20,7 @@ import { AppStore } from './app-store.js';
 import { loadSecretKey, secretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
 import type { CoreContext } from './context.js';
+import { startListeners, type ListenersOptions } from './listeners.js';
 import type { Logger } from '../ground/logger.js';
 import { silentLogger } from '../ground/logger.js';
 
@@ -30,6 +31,8 @@ export interface CoreOptions {
   logger?: Logger;
   /** Free bytes on the data folder's disk below which the embedded broker refuses publishing (default 50 MB). */
   diskFreeLimit?: number;
+  /** The embedded broker's wire listeners to start (none unless given). */
+  listeners?: ListenersOptions;
 }
 
 export interface Core {
@@ -58,6 +61,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const broker = BrokerHost.open({ dataDir: options.dataDir, logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger, host: broker });
   connectors.set(local.id, local);
+  const wireListeners = await startListeners(broker, options.listeners ?? {}, logger);
 
   const factory = (kind: ConnectionConfig['kind']): ConnectorFactory => {
     const f = factories[kind] as ConnectorFactory | undefined;
@@ -78,6 +82,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     connectors,
     logger,
     broker,
+    listeners: wireListeners,
     factory,
     attach(id, config) {
       const connector = factory(config.kind).create(id, config, deps);
@@ -216,6 +221,8 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       if (closed) return;
       closed = true;
       for (const off of [...cleanups]) off();
+      // Apps connected over the wire are told first, while the broker can still answer them.
+      await wireListeners.close();
       for (const connector of connectors.values()) {
         try {
           await connector.close();

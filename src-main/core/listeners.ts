@@ -1,0 +1,89 @@
+/**
+ * The embedded broker's wire listeners (AMQP 0-9-1, the Kafka protocol), started by
+ * the core beside the broker host and stopped before it. A listener whose port is
+ * taken (RabbitMQ already on 5672, a Kafka on 9092) does not stop the app: it moves
+ * to a free port and says so, in the log and in its status, so that the person sees
+ * where to point their apps.
+ */
+import type { BrokerHost } from '../broker/host.js';
+import type { Logger } from '../ground/logger.js';
+import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
+
+export type ListenerProtocol = 'amqp' | 'kafka';
+
+export interface ListenerConfig {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Interface to bind (loopback by default). */
+  host?: string;
+  tls?: ListenerTls;
+}
+
+/** Which listeners to start; a protocol left out (or false) is not started. */
+export type ListenersOptions = Partial<Record<ListenerProtocol, ListenerConfig | false>>;
+
+export const DEFAULT_PORTS: Record<ListenerProtocol, number> = { amqp: 5672, kafka: 9092 };
+
+export interface ListenerStatus {
+  protocol: ListenerProtocol;
+  host: string;
+  /** The port asked for. */
+  requestedPort: number;
+  /** The bound port, or null when not listening. */
+  port: number | null;
+  tls: boolean;
+  connections: number;
+  /** Why it listens elsewhere than asked, or why it does not listen at all. */
+  note: string | null;
+}
+
+/** Builds a protocol's listener over the broker host; each protocol module provides one. */
+export type ListenerFactory = (host: BrokerHost, config: ListenerConfig & { port: number }, logger: Logger) => Listener<ProtocolConnection>;
+
+export interface RunningListeners {
+  status(): ListenerStatus[];
+  close(): Promise<void>;
+}
+
+/** The protocols this build can serve. */
+const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {};
+
+export async function startListeners(host: BrokerHost, options: ListenersOptions, logger: Logger): Promise<RunningListeners> {
+  const running: { status: ListenerStatus; listener: Listener<ProtocolConnection> | null }[] = [];
+  for (const protocol of Object.keys(DEFAULT_PORTS) as ListenerProtocol[]) {
+    const config = options[protocol];
+    if (!config) continue;
+    const status: ListenerStatus = { protocol, host: config.host ?? '127.0.0.1', requestedPort: config.port, port: null, tls: Boolean(config.tls), connections: 0, note: null };
+    const factory = factories[protocol];
+    if (!factory) {
+      status.note = `this build does not serve ${protocol}`;
+      running.push({ status, listener: null });
+      continue;
+    }
+    let listener = factory(host, config, logger);
+    try {
+      status.port = await listener.listen();
+    } catch (error) {
+      if (error instanceof ListenerError && error.code === 'ADDRESS_IN_USE' && config.port !== 0) {
+        logger.warn(`${protocol} port ${config.port} is in use; listening on a free port instead`, { host: status.host });
+        listener = factory(host, { ...config, port: 0 }, logger);
+        try {
+          status.port = await listener.listen();
+          status.note = `port ${config.port} was in use`;
+        } catch (again) {
+          status.note = (again as Error).message;
+        }
+      } else {
+        status.note = (error as Error).message;
+        logger.error(`${protocol} listener did not start`, { error: status.note });
+      }
+    }
+    running.push({ status, listener: status.port === null ? null : listener });
+  }
+  return {
+    status: () => running.map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
+    async close() {
+      await Promise.all(running.map(({ listener }) => listener?.close()));
+    },
+  };
+}
