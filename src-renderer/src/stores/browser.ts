@@ -87,8 +87,12 @@ function csvRow(r: Row): string {
   return csvLine([r.pos, r.id, new Date(r.time).toISOString(), r.key, r.size, JSON.stringify(headers), body]);
 }
 
-export const useBrowser = defineStore('browser', () => {
-  const connections = useConnections();
+/**
+ * One store per connection: the open queue or topic, its filters, selection and
+ * detail belong to the connection they were read from, and come back as they
+ * were when the person returns to it.
+ */
+function setup(connectionId: string) {
   const settings = useSettings();
   const pager = usePager();
   const draft = ref<FilterDraft>(emptyDraft());
@@ -122,7 +126,7 @@ export const useBrowser = defineStore('browser', () => {
   /** Opens a queue or topic (or re-reads the open one) with the applied filter. */
   function open(kind: 'queue' | 'topic', name: string): Promise<void> {
     // The view asks on mount and on selection; the same request in flight is shared.
-    const key = `${connections.selectedId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}`;
+    const key = `${connectionId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}`;
     if (opening && opening.key === key) return opening.done;
     const done = doOpen(kind, name).finally(() => {
       if (opening?.done === done) opening = null;
@@ -133,7 +137,6 @@ export const useBrowser = defineStore('browser', () => {
 
   async function doOpen(kind: 'queue' | 'topic', name: string) {
     stopTail();
-    const connectionId = connections.selectedId;
     openError.value = null;
     quorumRefused.value = null;
     maxPriority.value = null;
@@ -185,7 +188,7 @@ export const useBrowser = defineStore('browser', () => {
 
   /** Peeks the refused quorum queue anyway, now and for the rest of the session. */
   async function peekAnyway(name: string) {
-    quorumConsent.add(`${connections.selectedId}\u0000${name}`);
+    quorumConsent.add(`${connectionId}\u0000${name}`);
     await open('queue', name);
   }
 
@@ -307,6 +310,7 @@ export const useBrowser = defineStore('browser', () => {
   }
 
   return {
+    connectionId,
     pager,
     draft,
     applied,
@@ -337,4 +341,19 @@ export const useBrowser = defineStore('browser', () => {
     startTail,
     stopTail,
   };
-});
+}
+
+const definitions = new Map<string, ReturnType<typeof define>>();
+function define(connectionId: string) {
+  return defineStore(`browser:${connectionId}`, () => setup(connectionId));
+}
+
+/** The browser state of a connection (the selected one when none is named). */
+export function useBrowser(connectionId: string = useConnections().selectedId) {
+  let def = definitions.get(connectionId);
+  if (!def) {
+    def = define(connectionId);
+    definitions.set(connectionId, def);
+  }
+  return def();
+}

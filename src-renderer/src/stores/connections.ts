@@ -25,6 +25,17 @@ export const useConnections = defineStore('connections', () => {
   function can(capability: ConnectionInfo['capabilities'][number]): boolean {
     return selected.value?.capabilities.includes(capability) ?? false;
   }
+  function info(id: string): ConnectionInfo | undefined {
+    return list.value.find((c) => c.id === id);
+  }
+  /** What a given connection can do: state kept per connection asks its own, not the selected one's. */
+  function canFor(id: string, capability: ConnectionInfo['capabilities'][number]): boolean {
+    return info(id)?.capabilities.includes(capability) ?? false;
+  }
+  /** A connection's name for lists that mention connections (audit, history); its id when it is gone. */
+  function nameOf(id: string): string {
+    return info(id)?.name ?? id;
+  }
 
   async function refresh() {
     loading.value = true;
@@ -75,5 +86,5 @@ export const useConnections = defineStore('connections', () => {
     await refresh();
   }
 
-  return { list, error, loading, selectedId, selected, readOnly, view, resource, can, refresh, select, open, setReadOnly, test, create, remove };
+  return { list, error, loading, selectedId, selected, readOnly, view, resource, can, info, canFor, nameOf, refresh, select, open, setReadOnly, test, create, remove };
 });

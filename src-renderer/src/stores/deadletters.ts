@@ -29,7 +29,25 @@ export function isFinal(job: RedriveJob): boolean {
   return FINAL_JOB_STATES.includes(job.state);
 }
 
-export const useDeadLetters = defineStore('deadletters', () => {
+/**
+ * What the re-drive confirmation shows, read from the server when it opens: the
+ * count in the queue now beside what the person selected from the list.
+ */
+export interface RedrivePreview {
+  /** Messages in the queue (records in the topic) now. */
+  inQueue: number;
+  /** Messages that will be asked to move: the selection, or every row the list showed. */
+  selected: number;
+  /** Rows the list showed when "select all" was chosen (null for a hand-made selection). */
+  listed: number | null;
+}
+
+/**
+ * One store per connection: the dead-letter list, the open queue, its selection,
+ * filter and re-drive job belong to the connection they were read from, so
+ * switching connections never shows (or re-drives) another broker's messages.
+ */
+function setup(connectionId: string) {
   const connections = useConnections();
   const settings = useSettings();
   const resources = useResources();
@@ -52,13 +70,16 @@ export const useDeadLetters = defineStore('deadletters', () => {
   let unsubscribeJob: (() => void) | null = null;
   let pollTimer: ReturnType<typeof setInterval> | null = null;
 
+  /** Rows the list showed when "select all" was chosen: a re-drive of everything moves these and no later arrival. */
+  const listedAtSelect = ref(0);
+
   /** A connection with queues keeps dead letters in queues; one with topics only, in topics (`orders.DLT`). */
-  const kind = computed<'queue' | 'topic'>(() => (connections.can('topics') && !connections.can('queues') ? 'topic' : 'queue'));
-  const selectedCount = computed(() => (allMatching.value ? (appliedFilter.value ? pager.matched.value : pager.total.value || pager.scanRows.value.length) : selection.value.size));
+  const kind = computed<'queue' | 'topic'>(() => (connections.canFor(connectionId, 'topics') && !connections.canFor(connectionId, 'queues') ? 'topic' : 'queue'));
+  const selectedCount = computed(() => (allMatching.value ? listedAtSelect.value : selection.value.size));
 
   async function refresh() {
     try {
-      list.value = await api.call('deadletters/list', { connectionId: connections.selectedId });
+      list.value = await api.call('deadletters/list', { connectionId });
       listError.value = null;
     } catch (e) {
       listError.value = `Could not list dead-letter queues: ${describeError(e)}`;
@@ -73,13 +94,12 @@ export const useDeadLetters = defineStore('deadletters', () => {
     anchor = -1;
     actionError.value = null;
     let count = 0;
-    const connectionId = connections.selectedId;
     const k = kind.value;
     try {
       count =
         k === 'queue'
           ? (await api.call('queues/get', { connectionId, queue })).messages
-          : ((await api.call('topics/list', { connectionId })).find((t) => t.name === queue)?.messages ?? 0);
+          : (await api.call('topics/get', { connectionId, topic: queue })).messages;
     } catch (e) {
       actionError.value = `Could not open "${queue}": ${describeError(e)}`;
     }
@@ -106,9 +126,48 @@ export const useDeadLetters = defineStore('deadletters', () => {
     selection.value = next;
   }
 
+  function rowCount(): number {
+    return pager.mode.value === 'scan' ? pager.scanRows.value.length : pager.total.value;
+  }
+
   function selectAllMatching() {
     allMatching.value = true;
+    listedAtSelect.value = rowCount();
     selection.value = new Set();
+  }
+
+  /** The count in the queue now, read from the server, beside what the selection holds. */
+  async function preview(): Promise<RedrivePreview> {
+    const source = selectedQueue.value;
+    if (!source) throw new Error('no dead-letter queue is open');
+    const inQueue =
+      kind.value === 'queue' ? (await api.call('queues/get', { connectionId, queue: source })).messages : (await api.call('topics/get', { connectionId, topic: source })).messages;
+    return allMatching.value ? { inQueue, selected: listedAtSelect.value, listed: listedAtSelect.value } : { inQueue, selected: selection.value.size, listed: null };
+  }
+
+  /**
+   * The ids of every row the list showed when "select all" was chosen, in list
+   * order: rows already loaded are taken as they are, the others are read page
+   * by page up to that many, so a message that arrived later is never included.
+   */
+  async function listedIds(): Promise<string[]> {
+    const want = listedAtSelect.value;
+    const ids: string[] = [];
+    let complete = true;
+    for (let i = 0; i < want; i++) {
+      const r = pager.rowAt(i);
+      if (!r) {
+        complete = false;
+        break;
+      }
+      ids.push(r.id);
+    }
+    if (complete) return ids;
+    ids.length = 0;
+    for await (const rows of pager.all(Math.max(pager.pageSize.value, 1000), () => ids.length >= want)) {
+      for (const r of rows) if (ids.length < want) ids.push(r.id);
+    }
+    return ids;
   }
 
   function clearSelection() {
@@ -161,12 +220,20 @@ export const useDeadLetters = defineStore('deadletters', () => {
     const source = selectedQueue.value;
     if (!source) return;
     jobError.value = null;
-    const input: Input<'redrives/start'> = { connectionId: connections.selectedId, source };
+    const input: Input<'redrives/start'> = { connectionId, source };
     if (req.messageId) input.messageIds = [req.messageId];
     else if (allMatching.value) {
-      input.all = true;
-      if (appliedFilter.value) input.filter = { q: appliedFilter.value };
+      try {
+        input.messageIds = await listedIds();
+      } catch (e) {
+        jobError.value = `Re-drive not started: could not read the listed messages: ${describeError(e)}`;
+        return;
+      }
     } else input.messageIds = selectedIds();
+    if (!input.messageIds?.length) {
+      jobError.value = 'Re-drive not started: none of the selected messages is listed any more';
+      return;
+    }
     if (req.target) input.target = req.target;
     if (req.ratePerSecond) input.ratePerSecond = req.ratePerSecond;
     if (req.edit) input.edit = req.edit;
@@ -202,7 +269,7 @@ export const useDeadLetters = defineStore('deadletters', () => {
     const q = selectedQueue.value;
     if (!q) return;
     try {
-      await api.call('queues/purge', { connectionId: connections.selectedId, queue: q });
+      await api.call('queues/purge', { connectionId, queue: q });
       await refresh();
       await open(q);
     } catch (e) {
@@ -212,7 +279,8 @@ export const useDeadLetters = defineStore('deadletters', () => {
 
   async function loadAudit() {
     try {
-      audit.value = await api.call('audit/list', { limit: 200 });
+      // The audit log is kept for every connection; this view shows its own connection's entries.
+      audit.value = (await api.call('audit/list', { limit: 1000 })).filter((a) => a.connectionId === connectionId).slice(0, 200);
       auditError.value = null;
     } catch (e) {
       auditError.value = `Could not load the audit log: ${describeError(e)}`;
@@ -223,7 +291,7 @@ export const useDeadLetters = defineStore('deadletters', () => {
   async function resumeRunning() {
     try {
       const jobs = await api.call('redrives/list', {});
-      const running = jobs.find((j) => j.connectionId === connections.selectedId && !isFinal(j));
+      const running = jobs.find((j) => j.connectionId === connectionId && !isFinal(j));
       if (running && !job.value) {
         job.value = running;
         watchJob(running.id);
@@ -234,6 +302,7 @@ export const useDeadLetters = defineStore('deadletters', () => {
   }
 
   return {
+    connectionId,
     kind,
     list,
     listError,
@@ -255,6 +324,7 @@ export const useDeadLetters = defineStore('deadletters', () => {
     applyFilter,
     select,
     selectAllMatching,
+    preview,
     clearSelection,
     redrive,
     cancel,
@@ -263,4 +333,19 @@ export const useDeadLetters = defineStore('deadletters', () => {
     loadAudit,
     resumeRunning,
   };
-});
+}
+
+const definitions = new Map<string, ReturnType<typeof define>>();
+function define(connectionId: string) {
+  return defineStore(`deadletters:${connectionId}`, () => setup(connectionId));
+}
+
+/** The dead-letter state of a connection (the selected one when none is named). */
+export function useDeadLetters(connectionId: string = useConnections().selectedId) {
+  let def = definitions.get(connectionId);
+  if (!def) {
+    def = define(connectionId);
+    definitions.set(connectionId, def);
+  }
+  return def();
+}

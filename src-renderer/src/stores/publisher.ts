@@ -4,7 +4,7 @@
  * from a message ("publish again").
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import type { HistoryEntry, MessageProperties, MessageView, PublishResult, RecordView, Template } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
@@ -241,9 +241,29 @@ export interface SendOutcome {
   result: PublishResult;
 }
 
-export const usePublisher = defineStore('publisher', () => {
+/**
+ * One store per connection: the form, the last result and the history belong to
+ * the connection they were made on, so a form filled for one broker (or
+ * "Reuse" of its history) can never be sent to another.
+ */
+function setup(connectionId: string) {
   const connections = useConnections();
-  const form = ref<PublishForm>(emptyForm());
+  /** The target kinds this connection can publish to, in the order the form offers them. */
+  function targetKinds(): Array<PublishForm['targetKind']> {
+    const out: Array<PublishForm['targetKind']> = [];
+    if (connections.canFor(connectionId, 'queues')) out.push('queue', 'exchange');
+    if (connections.canFor(connectionId, 'topics')) out.push('topic');
+    return out;
+  }
+  /** A form whose target kind this connection cannot publish to takes the first one it can. */
+  function fit(f: PublishForm): PublishForm {
+    const kinds = targetKinds();
+    if (kinds.length && !kinds.includes(f.targetKind)) f.targetKind = kinds[0]!;
+    return f;
+  }
+  const form = ref<PublishForm>(fit(emptyForm()));
+  // The connection's capabilities may arrive after the store is made (the list loads at start).
+  watch(() => targetKinds().join(), () => void fit(form.value));
   const sending = ref(false);
   const error = ref<string | null>(null);
   const errorField = ref<string | null>(null);
@@ -264,7 +284,6 @@ export const usePublisher = defineStore('publisher', () => {
 
   /** The operation and its input, or a message saying what is wrong. */
   function build(f: PublishForm = form.value): { op: 'publish'; input: Input<'publish'> } | { op: 'topics/produce'; input: Input<'topics/produce'> } {
-    const connectionId = connections.selectedId;
     if (f.bodyMode === 'json') {
       const p = jsonProblem(jsonForValidation(f.body));
       if (p) throw Object.assign(new Error(`The body is not valid JSON (line ${p.line}, column ${p.column}: ${p.message}). Fix it, or switch the body to Text to send it as is.`), { field: 'body' });
@@ -425,7 +444,7 @@ export const usePublisher = defineStore('publisher', () => {
 
   function applyTemplate(t: Template) {
     const payload = t.payload as { form?: Partial<PublishForm> };
-    form.value = { ...emptyForm(), ...(payload.form ?? {}) };
+    form.value = fit({ ...emptyForm(), ...(payload.form ?? {}) });
   }
 
   async function deleteTemplate(id: string) {
@@ -435,7 +454,8 @@ export const usePublisher = defineStore('publisher', () => {
 
   async function loadHistory() {
     try {
-      history.value = await api.call('publishHistory/list', { limit: 100 });
+      // The history is kept for every connection; each connection's publisher lists its own.
+      history.value = (await api.call('publishHistory/list', { limit: 500 })).filter((h) => h.connectionId === connectionId).slice(0, 100);
     } catch (e) {
       listError.value = `Could not load the publish history: ${describeError(e)}`;
     }
@@ -476,7 +496,7 @@ export const usePublisher = defineStore('publisher', () => {
     }
     f.count = typeof p.count === 'number' ? p.count : 1;
     f.bodyMode = looksJson(jsonForValidation(f.body)) ? 'json' : 'text';
-    form.value = f;
+    form.value = fit(f);
   }
 
   /**
@@ -524,6 +544,8 @@ export const usePublisher = defineStore('publisher', () => {
   }
 
   return {
+    connectionId,
+    targetKinds,
     form,
     prefilled,
     sending,
@@ -551,4 +573,19 @@ export const usePublisher = defineStore('publisher', () => {
     stopImport,
     targetLabel,
   };
-});
+}
+
+const definitions = new Map<string, ReturnType<typeof define>>();
+function define(connectionId: string) {
+  return defineStore(`publisher:${connectionId}`, () => setup(connectionId));
+}
+
+/** The publisher state of a connection (the selected one when none is named). */
+export function usePublisher(connectionId: string = useConnections().selectedId) {
+  let def = definitions.get(connectionId);
+  if (!def) {
+    def = define(connectionId);
+    definitions.set(connectionId, def);
+  }
+  return def();
+}
