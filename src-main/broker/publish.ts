@@ -6,7 +6,7 @@
  * and priority. A message for a consumer with room is handed over from
  * memory and stored at the commit, unless it is acknowledged first.
  */
-import { bufferHasPlaceholders, expand, expandHeaders, hasPlaceholders, headersHavePlaceholders } from '../ground/placeholders.js';
+import { compileMessage } from '../ground/placeholders.js';
 import { checkName, type EngineContext, type ExchangeState, findExchange, type Outcome, type QueueState } from './context.js';
 import { type Envelope, makeEnvelope, normalizeProps } from './envelope.js';
 import { BrokerError, invalid, shown } from './errors.js';
@@ -18,9 +18,6 @@ import { deliver, hasCredit, pickConsumer, scheduleDispatch } from './queues/dis
 import type { MsgRow } from './queues/sql.js';
 import { isFull } from './queues/store.js';
 import type { PublishManyRequest, PublishManyResult, PublishRequest, PublishResult } from './types.js';
-
-/** String properties in which publish-many expands placeholders per copy. */
-const PLACEHOLDER_PROPERTIES = ['messageId', 'correlationId', 'type', 'appId'] as const;
 
 function preparePublish(ctx: EngineContext, req: PublishRequest): { ex: ExchangeState; env: Envelope; delayMs: number; mandatory: boolean; ccKeys: string[] } {
   let ccKeys: string[] = [];
@@ -105,8 +102,8 @@ function emitReturned(ctx: EngineContext, env: Envelope): void {
 }
 
 /**
- * Publishes `count` copies, expanding {{i}}, {{uuid}} and {{now}} in the
- * body (UTF-8) and in string header values per copy. Resolves after the
+ * Publishes `count` copies, expanding {{i}}, {{uuid}} and {{now}} per copy
+ * as ground/placeholders defines (body, headers, ids). Resolves after the
  * commit holding the last copy.
  */
 export async function publishMany(ctx: EngineContext, req: PublishManyRequest): Promise<PublishManyResult> {
@@ -115,12 +112,16 @@ export async function publishMany(ctx: EngineContext, req: PublishManyRequest): 
   const prepared = preparePublish(ctx, req);
   const { ex, mandatory, delayMs, ccKeys } = prepared;
   const base = prepared.env;
-  const bodyTemplate = bufferHasPlaceholders(base.body) ? base.body.toString('utf8') : null;
-  const headerTemplate = headersHavePlaceholders(base.props.headers) ? base.props.headers! : null;
-  // Ids are per copy too: `order-{{i}}` as message-id gives each copy its own id.
-  const propTemplates = PLACEHOLDER_PROPERTIES.filter((k) => typeof base.props[k] === 'string' && hasPlaceholders(base.props[k] as string));
-  // Worst case growth: {{uuid}} (8 chars) becomes 36; refuse up front rather than half-way.
-  const perCopy = base.body.length + (bodyTemplate === null ? 0 : (bodyTemplate.match(/\{\{(i|uuid|now)\}\}/g) ?? []).length * 28);
+  // The shared template (ground/placeholders): what holds no placeholder is reused for every copy.
+  let template: ReturnType<typeof compileMessage<typeof base.props>>;
+  try {
+    template = compileMessage(base.body, base.props);
+  } catch (err) {
+    // A number-typed header that cannot become a number: the engine's own error type, same field.
+    const e = err as { message: string; field?: string };
+    throw new BrokerError('INVALID_ARGUMENT', e.message, e.field);
+  }
+  const perCopy = template.maxBodyBytes;
   if (perCopy > ctx.maxBodyBytes) {
     throw new BrokerError('TOO_LARGE', `body would exceed the limit of ${ctx.maxBodyBytes} bytes (${mib(ctx.maxBodyBytes)}) once placeholders are expanded`, 'body');
   }
@@ -131,15 +132,9 @@ export async function publishMany(ctx: EngineContext, req: PublishManyRequest): 
   for (let i = 1; i <= count; i++) {
     if (ctx.closed) throw new BrokerError('PRECONDITION_FAILED', `the broker engine closed after ${out.published} of ${count} copies`);
     let env = base;
-    if (bodyTemplate !== null || headerTemplate !== null || propTemplates.length > 0) {
-      const now = ctx.now();
-      const body = bodyTemplate !== null ? Buffer.from(expand(bodyTemplate, i, now), 'utf8') : base.body;
-      let props = headerTemplate !== null ? { ...base.props, headers: expandHeaders(headerTemplate, i, now) } : base.props;
-      if (propTemplates.length > 0) {
-        props = { ...props };
-        for (const k of propTemplates) props[k] = expand(base.props[k] as string, i, now);
-      }
-      env = makeEnvelope(base.exchange, base.rk, body, props);
+    if (template.varies) {
+      const c = template.copy(i, ctx.now());
+      env = makeEnvelope(base.exchange, base.rk, c.body, c.properties);
     }
     const targets = routeKeys(ctx, ex, env.rk, ccKeys, env.props.headers);
     const r = isSimple(ctx, targets, delayMs)

@@ -16,6 +16,7 @@ import type {
   GroupInfo,
   GroupOffsetsPreview,
   HistorySeries,
+  MessageProperties,
   MessageView,
   PolicyInfo,
   PublishResult,
@@ -28,6 +29,7 @@ import type {
   VhostInfo,
 } from '../contract/types.js';
 import type { OperationName, ParsedInput } from '../contract/operations.js';
+import type { MessageTemplate, RecordTemplate } from '../ground/placeholders.js';
 
 /** An operation's validated input without the connection id the core already used. */
 export type Args<N extends OperationName> = Omit<ParsedInput<N>, 'connectionId'>;
@@ -63,7 +65,12 @@ export interface Connector {
   purgeQueue?(args: Args<'queues/purge'>): Promise<{ messageCount: number }>;
   browseQueue?(args: Args<'queues/messages'>): Promise<BrowsePage<MessageView>>;
   getMessages?(args: Args<'queues/getMessages'>): Promise<MessageView[]>;
-  publish?(args: Args<'publish'>): Promise<PublishResult>;
+  /**
+   * `template` is the message as the core compiled it (placeholders expand per
+   * copy through it); a connector whose engine expands the same template itself
+   * may ignore it.
+   */
+  publish?(args: Args<'publish'>, template?: MessageTemplate<MessageProperties>): Promise<PublishResult>;
 
   listTopics?(): Promise<TopicInfo[]>;
   /** One topic; NOT_FOUND naming it when it does not exist. */
@@ -71,7 +78,7 @@ export interface Connector {
   createTopic?(args: Args<'topics/create'>): Promise<TopicInfo>;
   deleteTopic?(args: Args<'topics/delete'>): Promise<void>;
   browseTopic?(args: Args<'topics/messages'>): Promise<BrowsePage<RecordView>>;
-  produce?(args: Args<'topics/produce'>): Promise<PublishResult>;
+  produce?(args: Args<'topics/produce'>, template?: RecordTemplate): Promise<PublishResult>;
   tail?(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe;
 
   listGroups?(): Promise<GroupInfo[]>;

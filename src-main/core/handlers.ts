@@ -9,6 +9,7 @@ import type { OperationName, Output, ParsedInput } from '../contract/operations.
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
 import type { AppStore } from './app-store.js';
+import { messageTemplate, recordTemplate } from './publish.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
 
@@ -119,7 +120,8 @@ export function createHandlers(ctx: CoreContext): Handlers {
       r(i.connectionId, 'getMessages', 'get messages', i.ackMode !== 'requeue')(without(i)),
 
     publish: async (i) => {
-      const result = await r(i.connectionId, 'publish', 'publish', true)(without(i));
+      const send = r(i.connectionId, 'publish', 'publish', true);
+      const result = await send(without(i), messageTemplate(i));
       remember({
         connectionId: i.connectionId,
         target: `${i.exchange === '' ? '(default)' : i.exchange} → ${i.routingKey}`,
@@ -139,7 +141,8 @@ export function createHandlers(ctx: CoreContext): Handlers {
     },
     'topics/messages': async (i) => r(i.connectionId, 'browseTopic', 'browse topics')(without(i)),
     'topics/produce': async (i) => {
-      const result = await r(i.connectionId, 'produce', 'produce to topics', true)(without(i));
+      const send = r(i.connectionId, 'produce', 'produce to topics', true);
+      const result = await send(without(i), recordTemplate(i));
       remember({
         connectionId: i.connectionId,
         target: `${i.topic}${i.partition !== undefined ? `[${i.partition}]` : ''}${i.key ? ` key=${i.key}` : ''}`,

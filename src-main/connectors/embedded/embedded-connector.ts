@@ -223,7 +223,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         headers: a.headers,
         ...(a.partition !== undefined ? { partition: a.partition } : {}),
       }));
-      const offsets = await live().produce(a.topic, records, { placeholders: a.count > 1 || true });
+      const offsets = await live().produce(a.topic, records, { placeholders: true });
       return { published: offsets.length, routed: {}, returned: 0, rejected: 0, deduplicated: 0, confirmed: true, offsets };
     },
     tail(topic, partition, listener) {

@@ -21,6 +21,7 @@ import { deadLetterNaming, type DeadLetterNaming } from './deadletters.js';
 import { Fetcher } from './fetcher.js';
 import { Groups, type GroupOffsetsPreview, type GroupOffsetsResetArgs } from './groups.js';
 import { produce } from './produce.js';
+import type { RecordTemplate } from '../../ground/placeholders.js';
 import { deadLetterOrigin, toView, type KafkaRecordView } from './records.js';
 import { closeQuietly, DEFAULT_OUTAGE_TIMEOUT_MS, Redrives, type KafkaRedriveJob, type RedriveArgs } from './redrive.js';
 import { browse, PartitionStream, type BrowseOptions } from './scanner.js';
@@ -393,12 +394,12 @@ export class KafkaConnector implements Connector {
     });
   }
 
-  async produce(a: Args<'topics/produce'>): Promise<PublishResult> {
+  async produce(a: Args<'topics/produce'>, template?: RecordTemplate): Promise<PublishResult> {
     return this.op(`publishing to "${a.topic}"`, async () => {
       const count = await this.fetcher.partitionCount(a.topic);
       this.producer ??= this.newProducer('producer');
       try {
-        return await produce(this.producer, count, a);
+        return await produce(this.producer, count, a, template);
       } catch (error) {
         // A failed idempotent producer may be left with sequence numbers the broker rejects.
         if (!(error instanceof ApiError)) {

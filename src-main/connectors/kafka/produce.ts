@@ -1,6 +1,6 @@
 /**
- * Publishing to a topic: N copies with placeholders ({{i}} 1-based, {{uuid}},
- * {{now}}) in key, value and header values; an explicit partition or the
+ * Publishing to a topic: N copies of a record template (placeholders expand
+ * as ground/placeholders defines, in key, value and header values); an explicit partition or the
  * Java client's default partitioner for keyed records (murmur2, so a key
  * lands where a Java producer would put it); keyless records go round-robin.
  * The producer is idempotent with acks=all. Every record's offset is
@@ -10,7 +10,7 @@
 import zlib from 'node:zlib';
 import type { Producer } from '@platformatic/kafka';
 import { partitionForKey } from '../../ground/murmur2.js';
-import { expand, hasPlaceholders } from '../../ground/placeholders.js';
+import { compileRecord, type RecordTemplate } from '../../ground/placeholders.js';
 import { ApiError } from '../../contract/errors.js';
 import type { PublishResult } from '../../contract/types.js';
 import type { Args } from '../connector.js';
@@ -83,19 +83,20 @@ export async function sendRecords(producer: Producer, records: OutRecord[], comp
   });
 }
 
-export async function produce(producer: Producer, partitions: number, a: Args<'topics/produce'>): Promise<PublishResult> {
+/** The record template of a produce call, as the core compiles it (ground/placeholders defines the expansion). */
+export function recordTemplate(a: Args<'topics/produce'>): RecordTemplate {
+  const value = a.value === null ? null : a.valueEncoding === 'utf8' ? { text: a.value } : { bytes: decodeBytes(a.value, a.valueEncoding, 'value') };
+  return compileRecord(a.key ?? null, value, a.headers);
+}
+
+export async function produce(producer: Producer, partitions: number, a: Args<'topics/produce'>, template: RecordTemplate = recordTemplate(a)): Promise<PublishResult> {
   checkCompression(a.compression);
   if (a.partition !== undefined && a.partition >= partitions) {
     throw new ApiError('INVALID_ARGUMENT', `topic "${a.topic}" has ${partitions} partition${partitions === 1 ? '' : 's'} (0–${partitions - 1}); there is no partition ${a.partition}`, 'partition');
   }
-  const key = a.key ?? null;
-  const keyTemplated = key !== null && hasPlaceholders(key);
-  const valueTemplated = a.value !== null && a.valueEncoding === 'utf8' && hasPlaceholders(a.value);
-  const fixedValue = a.value === null ? null : valueTemplated ? null : decodeBytes(a.value, a.valueEncoding, 'value');
-  const headerEntries = Object.entries(a.headers);
-  const headersTemplated = headerEntries.some(([, v]) => hasPlaceholders(v));
-  const fixedKey = key !== null && !keyTemplated ? Buffer.from(key, 'utf8') : null;
-  const fixedPartition = a.partition ?? (fixedKey ? javaPartition(fixedKey, partitions) : null);
+  const first = template.copy(1);
+  // A key that is the same for every copy lands on one partition, computed once.
+  const fixedPartition = a.partition ?? (!template.varies && first.key ? javaPartition(first.key, partitions) : null);
   let roundRobin = Math.floor(Math.random() * partitions);
 
   const offsets: Array<{ partition: number; offset: number }> = [];
@@ -112,16 +113,11 @@ export async function produce(producer: Producer, partitions: number, a: Args<'t
     chunkBytes = 0;
   };
   for (let i = 1; i <= a.count; i++) {
-    const now = Date.now();
-    const k = keyTemplated ? Buffer.from(expand(key!, i, now), 'utf8') : fixedKey;
-    const v = valueTemplated ? Buffer.from(expand(a.value!, i, now), 'utf8') : fixedValue;
-    const headers: Array<[Buffer, Buffer]> = headerEntries.map(([name, value]) => [
-      Buffer.from(name, 'utf8'),
-      Buffer.from(headersTemplated ? expand(value, i, now) : value, 'utf8'),
-    ]);
-    const partition = fixedPartition ?? (k ? javaPartition(k, partitions) : roundRobin++ % partitions);
-    chunk.push({ topic: a.topic, partition, key: k, value: v, headers });
-    chunkBytes += (k?.length ?? 0) + (v?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
+    const c = i === 1 ? first : template.copy(i);
+    const headers: Array<[Buffer, Buffer]> = c.headers.map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')]);
+    const partition = fixedPartition ?? (c.key ? javaPartition(c.key, partitions) : roundRobin++ % partitions);
+    chunk.push({ topic: a.topic, partition, key: c.key, value: c.value, headers });
+    chunkBytes += (c.key?.length ?? 0) + (c.value?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
     if (chunk.length >= CHUNK_RECORDS || chunkBytes >= CHUNK_BYTES) await flush();
   }
   if (chunk.length > 0) await flush();

@@ -33,6 +33,7 @@ import type {
 } from '../../contract/types.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
+import { compileMessage, type MessageTemplate } from '../../ground/placeholders.js';
 import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../deps.js';
@@ -734,15 +735,19 @@ export class RabbitConnector implements Connector {
 
   // ---------------------------------------------------------------- publish
 
-  async publish(a: Args<'publish'>): Promise<PublishResult> {
+  async publish(a: Args<'publish'>, given?: MessageTemplate<MessageProperties>): Promise<PublishResult> {
     this.writable('publish');
-    let body: Buffer;
-    try {
-      body = decodeBytes(a.body, a.bodyEncoding);
-    } catch (error) {
-      throw new ApiError('INVALID_ARGUMENT', (error as Error).message, 'body');
+    let template = given;
+    if (!template) {
+      let body: Buffer;
+      try {
+        body = decodeBytes(a.body, a.bodyEncoding);
+      } catch (error) {
+        throw new ApiError('INVALID_ARGUMENT', (error as Error).message, 'body');
+      }
+      template = compileMessage(body, a.properties);
     }
-    const options = publishOptions(a.properties, a.mandatory);
+    const fixedOptions = template.varies ? null : publishOptions(a.properties, a.mandatory);
     const model = await this.amqp();
     let ch: Awaited<ReturnType<typeof openConfirmChannel>>;
     try {
@@ -788,7 +793,9 @@ export class RabbitConnector implements Connector {
     let sent = 0;
     try {
       for (; sent < a.count && !failure; sent++) {
-        const ok = ch.publish(a.exchange, a.routingKey, body, options, (err: unknown) => {
+        const copy = template.copy(sent + 1);
+        const options = fixedOptions ?? publishOptions(copy.properties, a.mandatory);
+        const ok = ch.publish(a.exchange, a.routingKey, copy.body, options, (err: unknown) => {
           confirmed++;
           if (err && /nack/i.test(String((err as Error).message))) nacked++;
           poke();
