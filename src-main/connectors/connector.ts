@@ -32,7 +32,7 @@ import type { OperationName, ParsedInput } from '../contract/operations.js';
 import type { MessageTemplate, RecordTemplate } from '../ground/placeholders.js';
 
 /** An operation's validated input without the connection id the core already used. */
-export type Args<N extends OperationName> = Omit<ParsedInput<N>, 'connectionId'>;
+export type Args<N extends OperationName> = Omit<ParsedInput<N>, 'connectionId' | 'vhost'>;
 
 export interface Unsubscribe {
   (): void;
@@ -45,6 +45,10 @@ export interface Connector {
   setReadOnly?(readOnly: boolean): void;
 
   listVhosts?(): Promise<VhostInfo[]>;
+  /** The same connection addressing another of its virtual hosts (the embedded broker has several). */
+  forVhost?(vhost: string): Connector;
+  createVhost?(name: string, description: string): Promise<VhostInfo>;
+  deleteVhost?(name: string): Promise<void>;
   listPolicies?(): Promise<PolicyInfo[]>;
   listConsumers?(queue?: string): Promise<ConsumerInfo[]>;
 

@@ -3,6 +3,9 @@
  * its parameters; the core pushes events until the client unsubscribes.
  */
 import { z } from 'zod';
+
+/** See the operations' `vhost`: the virtual host of a connection that has several. */
+const vhost = z.string().min(1).max(255).optional();
 import type { RecordView, RedriveJob, StatsSnapshot } from './types.js';
 
 function stream<E>() {
@@ -11,12 +14,12 @@ function stream<E>() {
 
 export const streams = {
   /** A snapshot of a connection's queues and groups, about once a second. */
-  stats: stream<StatsSnapshot>()(z.object({ connectionId: z.string().min(1) })),
+  stats: stream<StatsSnapshot>()(z.object({ connectionId: z.string().min(1), vhost })),
   /** Progress of re-drive jobs (throttled), and each job's final state. */
   jobs: stream<RedriveJob>()(z.object({ id: z.string().optional() })),
   /** New records appended to a topic: the live tail. */
   tail: stream<RecordView & { topic: string }>()(
-    z.object({ connectionId: z.string().min(1), topic: z.string().min(1), partition: z.number().int().min(0).optional() }),
+    z.object({ connectionId: z.string().min(1), vhost, topic: z.string().min(1), partition: z.number().int().min(0).optional() }),
   ),
 } as const;
 

@@ -46,6 +46,15 @@ const name = (what: string) =>
 /** Exchange names may be empty (the default exchange). */
 const exchangeName = z.string({ error: 'exchange must be a string' }).max(255, 'exchange must be at most 255 characters');
 const connectionId = name('connectionId');
+/**
+ * The virtual host an operation addresses, where a connection has several (the
+ * embedded broker); without it, the connection's own (`/` on the embedded broker).
+ */
+const vhost = z
+  .string({ error: 'vhost must be a string' })
+  .min(1, 'vhost must not be empty')
+  .refine((v) => Buffer.byteLength(v, 'utf8') <= 255, 'vhost must be at most 255 bytes of UTF-8')
+  .optional();
 const intFromQuery = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
     .number({ error: `${what} must be a number` })
@@ -124,6 +133,7 @@ const bodyEncoding = z.enum(['utf8', 'base64'], { error: 'bodyEncoding must be "
 
 export const publishSchema = z.object({
   connectionId,
+  vhost,
   exchange: exchangeName.default(''),
   routingKey: z.string({ error: 'routingKey must be a string' }).max(255, 'routingKey must be at most 255 characters').default(''),
   body: z.string({ error: 'body must be a string' }),
@@ -135,6 +145,7 @@ export const publishSchema = z.object({
 
 export const produceSchema = z.object({
   connectionId,
+  vhost,
   topic: name('topic'),
   key: z.string().nullable().optional(),
   value: z.string({ error: 'value must be a string' }).nullable(),
@@ -150,6 +161,7 @@ const redriveTarget = z.object({ exchange: exchangeName, routingKey: z.string().
 export const redriveSchema = z
   .object({
     connectionId,
+    vhost,
     source: name('source'),
     messageIds: z.array(z.string()).max(1_000_000).optional(),
     all: z.boolean().optional(),
@@ -226,6 +238,7 @@ const groupId = name('groupId');
 export const groupOffsetsResetSchema = z
   .object({
     connectionId,
+    vhost,
     groupId,
     topic: name('topic').optional(),
     partitions: z.array(z.number().int().min(0)).max(10_000).optional(),
@@ -249,16 +262,25 @@ export const operations = {
   'connections/test': op<ConnectionTestResult>()(connectionConfigSchema),
   'connections/setReadOnly': op<ConnectionInfo>()(z.object({ connectionId, readOnly: z.boolean() })),
 
-  'vhosts/list': op<VhostInfo[]>()(z.object({ connectionId })),
-  'policies/list': op<PolicyInfo[]>()(z.object({ connectionId })),
-  'consumers/list': op<ConsumerInfo[]>()(z.object({ connectionId, queue: name('queue').optional() })),
+  'vhosts/list': op<VhostInfo[]>()(z.object({ connectionId, vhost })),
+  'vhosts/create': op<VhostInfo>()(
+    z.object({
+      connectionId,
+      vhost: vhost.unwrap(),
+      description: z.string({ error: 'description must be a string' }).max(1_000, 'description must be at most 1,000 characters').default(''),
+    }),
+  ),
+  'vhosts/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost: vhost.unwrap() })),
+  'policies/list': op<PolicyInfo[]>()(z.object({ connectionId, vhost })),
+  'consumers/list': op<ConsumerInfo[]>()(z.object({ connectionId, vhost, queue: name('queue').optional() })),
 
-  'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId })),
+  'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId, vhost })),
   /** One exchange; `NOT_FOUND` naming it when it does not exist. The default exchange is `""`. */
-  'exchanges/get': op<ExchangeInfo>()(z.object({ connectionId, exchange: exchangeName })),
+  'exchanges/get': op<ExchangeInfo>()(z.object({ connectionId, vhost, exchange: exchangeName })),
   'exchanges/declare': op<ExchangeInfo>()(
     z.object({
       connectionId,
+      vhost,
       exchange: name('exchange'),
       type: z.enum(['direct', 'fanout', 'topic', 'headers'], { error: 'type must be direct, fanout, topic or headers' }),
       durable: z.boolean().default(true),
@@ -267,12 +289,13 @@ export const operations = {
       arguments: args.default({}),
     }),
   ),
-  'exchanges/delete': op<{ deleted: true }>()(z.object({ connectionId, exchange: name('exchange'), ifUnused: boolFromQuery('ifUnused').default(false) })),
+  'exchanges/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, exchange: name('exchange'), ifUnused: boolFromQuery('ifUnused').default(false) })),
 
-  'bindings/list': op<BindingInfo[]>()(z.object({ connectionId })),
+  'bindings/list': op<BindingInfo[]>()(z.object({ connectionId, vhost })),
   'bindings/create': op<BindingInfo>()(
     z.object({
       connectionId,
+      vhost,
       source: name('source'),
       destination: name('destination'),
       destinationType: z.enum(['queue', 'exchange']).default('queue'),
@@ -283,6 +306,7 @@ export const operations = {
   'bindings/delete': op<{ deleted: true }>()(
     z.object({
       connectionId,
+      vhost,
       source: name('source'),
       destination: name('destination'),
       destinationType: z.enum(['queue', 'exchange']).default('queue'),
@@ -291,11 +315,12 @@ export const operations = {
     }),
   ),
 
-  'queues/list': op<QueueInfo[]>()(z.object({ connectionId })),
-  'queues/get': op<QueueInfo>()(z.object({ connectionId, queue: name('queue') })),
+  'queues/list': op<QueueInfo[]>()(z.object({ connectionId, vhost })),
+  'queues/get': op<QueueInfo>()(z.object({ connectionId, vhost, queue: name('queue') })),
   'queues/declare': op<QueueInfo>()(
     z.object({
       connectionId,
+      vhost,
       queue: name('queue'),
       durable: z.boolean().default(true),
       exclusive: z.boolean().default(false),
@@ -304,12 +329,13 @@ export const operations = {
     }),
   ),
   'queues/delete': op<{ messageCount: number }>()(
-    z.object({ connectionId, queue: name('queue'), ifUnused: boolFromQuery('ifUnused').default(false), ifEmpty: boolFromQuery('ifEmpty').default(false) }),
+    z.object({ connectionId, vhost, queue: name('queue'), ifUnused: boolFromQuery('ifUnused').default(false), ifEmpty: boolFromQuery('ifEmpty').default(false) }),
   ),
-  'queues/purge': op<{ messageCount: number }>()(z.object({ connectionId, queue: name('queue') })),
+  'queues/purge': op<{ messageCount: number }>()(z.object({ connectionId, vhost, queue: name('queue') })),
   'queues/messages': op<BrowsePage<MessageView>>()(
     z.object({
       connectionId,
+      vhost,
       queue: name('queue'),
       limit: intFromQuery('limit', 1, 100_000).default(100),
       cursor: z.string().max(200).optional(),
@@ -326,6 +352,7 @@ export const operations = {
   'queues/getMessages': op<MessageView[]>()(
     z.object({
       connectionId,
+      vhost,
       queue: name('queue'),
       count: z.number().int().min(1, 'count must be at least 1').max(10_000, 'count must be at most 10,000').default(1),
       ackMode: z.enum(['ack', 'requeue', 'reject'], { error: 'ackMode must be ack, requeue or reject' }),
@@ -336,22 +363,24 @@ export const operations = {
 
   publish: op<PublishResult>()(publishSchema),
 
-  'topics/list': op<TopicInfo[]>()(z.object({ connectionId })),
+  'topics/list': op<TopicInfo[]>()(z.object({ connectionId, vhost })),
   /** One topic with its partitions, watermarks and settings; `NOT_FOUND` naming it when it does not exist. */
-  'topics/get': op<TopicInfo>()(z.object({ connectionId, topic: name('topic') })),
+  'topics/get': op<TopicInfo>()(z.object({ connectionId, vhost, topic: name('topic') })),
   'topics/create': op<TopicInfo>()(
     z.object({
       connectionId,
+      vhost,
       topic: name('topic'),
       partitions: z.number().int('partitions must be an integer').min(1, 'partitions must be at least 1').max(10_000).default(1),
       retentionMs: z.number().int().min(-1).optional(),
       retentionBytes: z.number().int().min(-1).optional(),
     }),
   ),
-  'topics/delete': op<{ deleted: true }>()(z.object({ connectionId, topic: name('topic') })),
+  'topics/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, topic: name('topic') })),
   'topics/messages': op<BrowsePage<RecordView>>()(
     z.object({
       connectionId,
+      vhost,
       topic: name('topic'),
       partition: intFromQuery('partition').optional(),
       offset: intFromQuery('offset').optional(),
@@ -364,16 +393,16 @@ export const operations = {
   ),
   'topics/produce': op<PublishResult>()(produceSchema),
 
-  'groups/list': op<GroupInfo[]>()(z.object({ connectionId })),
+  'groups/list': op<GroupInfo[]>()(z.object({ connectionId, vhost })),
   /** One consumer group with its members, offsets and lag; `NOT_FOUND` naming it when it does not exist. */
-  'groups/get': op<GroupInfo>()(z.object({ connectionId, groupId })),
+  'groups/get': op<GroupInfo>()(z.object({ connectionId, vhost, groupId })),
   'groups/previewReset': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
   'groups/resetOffsets': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
-  'groups/delete': op<{ deleted: true }>()(z.object({ connectionId, groupId })),
-  'cluster/overview': op<ClusterOverview>()(z.object({ connectionId })),
-  'topics/config': op<TopicConfigEntry[]>()(z.object({ connectionId, topic: name('topic') })),
+  'groups/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, groupId })),
+  'cluster/overview': op<ClusterOverview>()(z.object({ connectionId, vhost })),
+  'topics/config': op<TopicConfigEntry[]>()(z.object({ connectionId, vhost, topic: name('topic') })),
 
-  'deadletters/list': op<DeadLetterQueueInfo[]>()(z.object({ connectionId })),
+  'deadletters/list': op<DeadLetterQueueInfo[]>()(z.object({ connectionId, vhost })),
   'redrives/start': op<{ id: string }>()(redriveSchema),
   'redrives/get': op<RedriveJob>()(z.object({ id: name('id') })),
   'redrives/cancel': op<RedriveJob>()(z.object({ id: name('id') })),
@@ -383,6 +412,7 @@ export const operations = {
   'metrics/history': op<HistorySeries>()(
     z.object({
       connectionId,
+      vhost,
       kind: z.enum(['queue', 'group']),
       name: name('name'),
       range: z.enum(['hour', 'day']).default('hour'),

@@ -30,6 +30,8 @@ export const routes: readonly Route[] = [
   { method: 'PUT', path: `${c}/read-only`, op: 'connections/setReadOnly' },
 
   { method: 'GET', path: `${c}/vhosts`, op: 'vhosts/list' },
+  { method: 'PUT', path: `${c}/vhosts/:vhost`, op: 'vhosts/create' },
+  { method: 'DELETE', path: `${c}/vhosts/:vhost`, op: 'vhosts/delete' },
   { method: 'GET', path: `${c}/policies`, op: 'policies/list' },
   { method: 'GET', path: `${c}/consumers`, op: 'consumers/list' },
   { method: 'GET', path: `${c}/exchanges`, op: 'exchanges/list' },

@@ -28,7 +28,7 @@ export interface ConnectionInfo {
   capabilities: Capability[];
   /** Explanations the UI shows beside actions (what a peek or a re-drive does on this system, TLS warnings). */
   notices?: Record<string, string>;
-  /** RabbitMQ: the virtual host the connection works in. */
+  /** The virtual host the connection works in (RabbitMQ's; `/` for the embedded broker, whose operations take a `vhost` to address another). */
   vhost?: string;
 }
 

@@ -20,7 +20,8 @@ export interface CoreContext {
   /** Creates (or re-creates) the connector of a saved connection. */
   attach(id: string, config: ConnectionConfig): Connector;
   connectors: Map<string, Connector>;
-  connector(id: string): Connector;
+  /** A connection's connector; with `vhost`, the one addressing that virtual host (NOT_FOUND or INVALID_ARGUMENT naming `vhost`). */
+  connector(id: string, vhost?: string): Connector;
   logger: Logger;
   /** The embedded broker's host: the engine of the connection `local`, across reopens. */
   broker: BrokerHost;

@@ -90,10 +90,21 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       connectors.set(id, connector);
       return connector;
     },
-    connector(id) {
+    connector(id, vhost) {
       const found = connectors.get(id);
       if (!found) throw new ApiError('NOT_FOUND', `connection "${id}" does not exist`, 'connectionId');
-      return found;
+      if (vhost === undefined) return found;
+      if (found.forVhost) return found.forVhost(vhost);
+      // A connection bound to one vhost (RabbitMQ's) answers for that one only.
+      const own = found.info().vhost;
+      if (own === vhost) return found;
+      throw new ApiError(
+        'INVALID_ARGUMENT',
+        own === undefined
+          ? `connection "${id}" (${found.info().kind}) has no virtual hosts`
+          : `connection "${id}" addresses virtual host ${JSON.stringify(own)} only; add a connection for ${JSON.stringify(vhost)}`,
+        'vhost',
+      );
     },
   };
   for (const row of appStore.listConnections()) {
@@ -116,8 +127,9 @@ export async function startCore(options: CoreOptions): Promise<Core> {
    * previous one finished, so a slow broker is never asked twice at once.
    */
   const samplers = new Map<string, { add(listener: (event: unknown) => void): Unsubscribe }>();
-  function sampler(connectionId: string) {
-    const existing = samplers.get(connectionId);
+  function sampler(connectionId: string, vhost: string | undefined) {
+    const key = vhost === undefined ? connectionId : `${connectionId}\u0000${vhost}`;
+    const existing = samplers.get(key);
     if (existing) return existing;
     const listeners = new Set<(event: unknown) => void>();
     let latest: { at: number; snapshot: StatsSnapshot } | null = null;
@@ -126,13 +138,13 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       if (busy) return;
       busy = true;
       try {
-        const connector = ctx.connector(connectionId);
+        const connector = ctx.connector(connectionId, vhost);
         const snapshot = await connector.stats!();
         const lean: StatsSnapshot = { ...snapshot, queues: snapshot.queues.map(queueStats) };
         latest = { at: Date.now(), snapshot: lean };
         for (const listener of [...listeners]) deliver(listener, lean);
       } catch (error) {
-        logger.warn('stats sample failed', { connectionId, error: String(error) });
+        logger.warn('stats sample failed', { connectionId, vhost, error: String(error) });
       } finally {
         busy = false;
       }
@@ -159,11 +171,11 @@ export async function startCore(options: CoreOptions): Promise<Core> {
           if (listeners.size > 0) return;
           if (timer) clearInterval(timer);
           timer = null;
-          samplers.delete(connectionId);
+          samplers.delete(key);
         };
       },
     };
-    samplers.set(connectionId, entry);
+    samplers.set(key, entry);
     return entry;
   }
 
@@ -179,9 +191,10 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     let stop: Unsubscribe;
     switch (stream) {
       case 'stats': {
-        const connector = ctx.connector(parsed.connectionId as string);
+        const vhost = parsed.vhost as string | undefined;
+        const connector = ctx.connector(parsed.connectionId as string, vhost);
         if (!connector.stats) throw new ApiError('INVALID_ARGUMENT', `connection "${connector.id}" has no live statistics`, 'connectionId');
-        stop = sampler(connector.id).add(listener);
+        stop = sampler(connector.id, vhost).add(listener);
         break;
       }
       case 'jobs': {
@@ -192,7 +205,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
         break;
       }
       case 'tail': {
-        const connector = ctx.connector(parsed.connectionId as string);
+        const connector = ctx.connector(parsed.connectionId as string, parsed.vhost as string | undefined);
         if (!connector.tail) throw new ApiError('INVALID_ARGUMENT', `connection "${connector.id}" has no topics to tail`, 'connectionId');
         stop = connector.tail(parsed.topic as string, parsed.partition as number | undefined, listener);
         break;

@@ -15,9 +15,16 @@ export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promis
 
 type Method = keyof Connector;
 
+/** What an operation addresses: a connection, and on a connection with several, a virtual host. */
+interface Scope {
+  connectionId: string;
+  vhost?: string | undefined;
+}
+
 /** Finds the connection and the method; refuses writes on a read-only connection. */
-function resolve<M extends Method>(ctx: CoreContext, connectionId: string, method: M, what: string, write: boolean): NonNullable<Connector[M]> {
-  const connector = ctx.connector(connectionId);
+function resolve<M extends Method>(ctx: CoreContext, scope: Scope, method: M, what: string, write: boolean): NonNullable<Connector[M]> {
+  const { connectionId } = scope;
+  const connector = ctx.connector(connectionId, scope.vhost);
   const fn = connector[method];
   if (typeof fn !== 'function') {
     throw new ApiError('INVALID_ARGUMENT', `connection "${connectionId}" (${connector.info().kind}) cannot ${what}`, 'connectionId');
@@ -28,13 +35,13 @@ function resolve<M extends Method>(ctx: CoreContext, connectionId: string, metho
   return (fn as (...a: unknown[]) => unknown).bind(connector) as NonNullable<Connector[M]>;
 }
 
-function without<T extends { connectionId: string }>(input: T): Omit<T, 'connectionId'> {
-  const { connectionId: _ignored, ...rest } = input;
+function without<T extends Scope>(input: T): Omit<T, 'connectionId' | 'vhost'> {
+  const { connectionId: _ignored, vhost: _alsoIgnored, ...rest } = input;
   return rest;
 }
 
 export function createHandlers(ctx: CoreContext): Handlers {
-  const r = <M extends Method>(id: string, m: M, what: string, write = false) => resolve(ctx, id, m, what, write);
+  const r = <M extends Method>(scope: Scope, m: M, what: string, write = false) => resolve(ctx, scope, m, what, write);
   /**
    * Adds a send to the publish history. The messages are out by then: a history that
    * cannot be written (a full disk) is logged, never turned into a failed publish that
@@ -91,36 +98,41 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return connector.info();
     },
 
-    'vhosts/list': async ({ connectionId }) => r(connectionId, 'listVhosts', 'list virtual hosts')(),
-    'policies/list': async ({ connectionId }) => r(connectionId, 'listPolicies', 'list policies')(),
-    'consumers/list': async ({ connectionId, queue }) => r(connectionId, 'listConsumers', 'list consumers')(queue),
-    'exchanges/list': async ({ connectionId }) => r(connectionId, 'listExchanges', 'list exchanges')(),
-    'exchanges/get': async ({ connectionId, exchange }) => r(connectionId, 'getExchange', 'show exchanges')(exchange),
-    'exchanges/declare': async (i) => r(i.connectionId, 'declareExchange', 'declare exchanges', true)(without(i)),
+    'vhosts/list': async (i) => r(i, 'listVhosts', 'list virtual hosts')(),
+    'vhosts/create': async (i) => r({ connectionId: i.connectionId }, 'createVhost', 'create virtual hosts', true)(i.vhost, i.description),
+    'vhosts/delete': async (i) => {
+      await r({ connectionId: i.connectionId }, 'deleteVhost', 'delete virtual hosts', true)(i.vhost);
+      return { deleted: true };
+    },
+    'policies/list': async (i) => r(i, 'listPolicies', 'list policies')(),
+    'consumers/list': async (i) => r(i, 'listConsumers', 'list consumers')(i.queue),
+    'exchanges/list': async (i) => r(i, 'listExchanges', 'list exchanges')(),
+    'exchanges/get': async (i) => r(i, 'getExchange', 'show exchanges')(i.exchange),
+    'exchanges/declare': async (i) => r(i, 'declareExchange', 'declare exchanges', true)(without(i)),
     'exchanges/delete': async (i) => {
-      await r(i.connectionId, 'deleteExchange', 'delete exchanges', true)(without(i));
+      await r(i, 'deleteExchange', 'delete exchanges', true)(without(i));
       return { deleted: true };
     },
 
-    'bindings/list': async ({ connectionId }) => r(connectionId, 'listBindings', 'list bindings')(),
-    'bindings/create': async (i) => r(i.connectionId, 'createBinding', 'create bindings', true)(without(i)),
+    'bindings/list': async (i) => r(i, 'listBindings', 'list bindings')(),
+    'bindings/create': async (i) => r(i, 'createBinding', 'create bindings', true)(without(i)),
     'bindings/delete': async (i) => {
-      await r(i.connectionId, 'deleteBinding', 'delete bindings', true)(without(i));
+      await r(i, 'deleteBinding', 'delete bindings', true)(without(i));
       return { deleted: true };
     },
 
-    'queues/list': async ({ connectionId }) => r(connectionId, 'listQueues', 'list queues')(),
-    'queues/get': async ({ connectionId, queue }) => r(connectionId, 'getQueue', 'show queues')(queue),
-    'queues/declare': async (i) => r(i.connectionId, 'declareQueue', 'declare queues', true)(without(i)),
-    'queues/delete': async (i) => r(i.connectionId, 'deleteQueue', 'delete queues', true)(without(i)),
-    'queues/purge': async (i) => r(i.connectionId, 'purgeQueue', 'purge queues', true)(without(i)),
-    'queues/messages': async (i) => r(i.connectionId, 'browseQueue', 'browse queues')(without(i)),
+    'queues/list': async (i) => r(i, 'listQueues', 'list queues')(),
+    'queues/get': async (i) => r(i, 'getQueue', 'show queues')(i.queue),
+    'queues/declare': async (i) => r(i, 'declareQueue', 'declare queues', true)(without(i)),
+    'queues/delete': async (i) => r(i, 'deleteQueue', 'delete queues', true)(without(i)),
+    'queues/purge': async (i) => r(i, 'purgeQueue', 'purge queues', true)(without(i)),
+    'queues/messages': async (i) => r(i, 'browseQueue', 'browse queues')(without(i)),
     'queues/getMessages': async (i) =>
       // "Get" with ack or reject removes messages, so it is a write; requeue is not.
-      r(i.connectionId, 'getMessages', 'get messages', i.ackMode !== 'requeue')(without(i)),
+      r(i, 'getMessages', 'get messages', i.ackMode !== 'requeue')(without(i)),
 
     publish: async (i) => {
-      const send = r(i.connectionId, 'publish', 'publish', true);
+      const send = r(i, 'publish', 'publish', true);
       const result = await send(without(i), messageTemplate(i));
       remember({
         connectionId: i.connectionId,
@@ -132,16 +144,16 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return result;
     },
 
-    'topics/list': async ({ connectionId }) => r(connectionId, 'listTopics', 'list topics')(),
-    'topics/get': async ({ connectionId, topic }) => r(connectionId, 'getTopic', 'show topics')(topic),
-    'topics/create': async (i) => r(i.connectionId, 'createTopic', 'create topics', true)(without(i)),
+    'topics/list': async (i) => r(i, 'listTopics', 'list topics')(),
+    'topics/get': async (i) => r(i, 'getTopic', 'show topics')(i.topic),
+    'topics/create': async (i) => r(i, 'createTopic', 'create topics', true)(without(i)),
     'topics/delete': async (i) => {
-      await r(i.connectionId, 'deleteTopic', 'delete topics', true)(without(i));
+      await r(i, 'deleteTopic', 'delete topics', true)(without(i));
       return { deleted: true };
     },
-    'topics/messages': async (i) => r(i.connectionId, 'browseTopic', 'browse topics')(without(i)),
+    'topics/messages': async (i) => r(i, 'browseTopic', 'browse topics')(without(i)),
     'topics/produce': async (i) => {
-      const send = r(i.connectionId, 'produce', 'produce to topics', true);
+      const send = r(i, 'produce', 'produce to topics', true);
       const result = await send(without(i), recordTemplate(i));
       remember({
         connectionId: i.connectionId,
@@ -153,19 +165,19 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return result;
     },
 
-    'groups/list': async ({ connectionId }) => r(connectionId, 'listGroups', 'list consumer groups')(),
-    'groups/get': async ({ connectionId, groupId }) => r(connectionId, 'getGroup', 'show consumer groups')(groupId),
-    'groups/previewReset': async (i) => r(i.connectionId, 'previewGroupOffsets', 'reset consumer-group offsets')(without(i)),
-    'groups/resetOffsets': async (i) => r(i.connectionId, 'resetGroupOffsets', 'reset consumer-group offsets', true)(without(i)),
-    'groups/delete': async ({ connectionId, groupId }) => {
-      await r(connectionId, 'deleteGroup', 'delete consumer groups', true)(groupId);
+    'groups/list': async (i) => r(i, 'listGroups', 'list consumer groups')(),
+    'groups/get': async (i) => r(i, 'getGroup', 'show consumer groups')(i.groupId),
+    'groups/previewReset': async (i) => r(i, 'previewGroupOffsets', 'reset consumer-group offsets')(without(i)),
+    'groups/resetOffsets': async (i) => r(i, 'resetGroupOffsets', 'reset consumer-group offsets', true)(without(i)),
+    'groups/delete': async (i) => {
+      await r(i, 'deleteGroup', 'delete consumer groups', true)(i.groupId);
       return { deleted: true };
     },
-    'cluster/overview': async ({ connectionId }) => r(connectionId, 'clusterOverview', 'show a cluster overview')(),
-    'topics/config': async ({ connectionId, topic }) => r(connectionId, 'describeTopicConfig', 'show topic configuration')(topic),
-    'deadletters/list': async ({ connectionId }) => r(connectionId, 'listDeadLetters', 'list dead-letter queues')(),
+    'cluster/overview': async (i) => r(i, 'clusterOverview', 'show a cluster overview')(),
+    'topics/config': async (i) => r(i, 'describeTopicConfig', 'show topic configuration')(i.topic),
+    'deadletters/list': async (i) => r(i, 'listDeadLetters', 'list dead-letter queues')(),
 
-    'redrives/start': async (i) => r(i.connectionId, 'startRedrive', 're-drive messages', true)(without(i)),
+    'redrives/start': async (i) => r(i, 'startRedrive', 're-drive messages', true)(without(i)),
     'redrives/get': async ({ id }) => (await findJob(id)).job,
     'redrives/cancel': async ({ id }) => {
       const { connector, job } = await findJob(id);
@@ -183,7 +195,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
         .slice(0, limit);
     },
 
-    'metrics/history': async (i) => r(i.connectionId, 'history', 'keep metrics history')(without(i)),
+    'metrics/history': async (i) => r(i, 'history', 'keep metrics history')(without(i)),
 
     'templates/list': async () => ctx.appStore.listTemplates(),
     'templates/save': async (i) => ctx.appStore.saveTemplate(i),

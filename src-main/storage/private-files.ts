@@ -9,7 +9,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const OWN_FILES = new Set(['brokerdeck.db', 'app.db', 'secret.key']);
+const OWN_FILES = new Set(['brokerdeck.db', 'app.db', 'secret.key', 'vhosts', 'vhosts.json']);
 const posix = process.platform !== 'win32';
 
 function tighten(path: string, mode: number): void {

@@ -5,11 +5,11 @@
  */
 import { BrokerError, type BrowsedMessage, type EngineFilter, type GroupResetRequest } from '../../broker/index.js';
 import type { MessageFilter } from '../../contract/operations.js';
-import type { ConnectionInfo, MessageProperties, MessageView, RecordView } from '../../contract/types.js';
+import type { ConnectionInfo, MessageProperties, MessageView, RecordView, VhostInfo } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
 import { compileMessageFilter, filterSpec } from '../../ground/filter.js';
 import type { Args, Connector } from '../connector.js';
-import { BrokerHost } from '../../broker/host.js';
+import { BrokerHost, DEFAULT_VHOST } from '../../broker/host.js';
 import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';
 
@@ -21,6 +21,8 @@ export interface EmbeddedOptions {
   diskFreeLimit?: number;
   /** The broker host that owns the engine (the core's); without one the connection opens and closes its own. */
   host?: BrokerHost;
+  /** The virtual host this connector addresses (`/` unless given). */
+  vhost?: string;
 }
 
 /** The shared filter, checked here so that a bad one is refused naming the contract's field. */
@@ -69,8 +71,15 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   const ownsHost = options.host === undefined;
   const host = options.host ?? BrokerHost.open({ dataDir: options.dataDir, logger: options.logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   let readOnly = options.readOnly;
+  const vhost = options.vhost ?? DEFAULT_VHOST;
+  const isRoot = vhost === DEFAULT_VHOST;
   /** The engine, unless its store failed: then even reads are refused, because its memory is ahead of its data. */
-  const live = () => host.live();
+  const live = () => host.live(vhost);
+  /** The connectors of the other vhosts, made when first addressed; read-only follows this one's. */
+  const others = new Map<string, Connector>();
+  /** Every vhost's engine that is serving: jobs and the audit are looked up across them. */
+  const engines = () => host.vhostNames().flatMap((name) => (host.storeErrorOf(name) ? [] : [host.live(name)]));
+  if (isRoot) host.events.on('vhostDeleted', (name) => others.delete(name));
 
   const connector: Connector = {
     id: 'local',
@@ -79,16 +88,39 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         id: 'local',
         kind: 'embedded',
         name: 'Embedded broker',
-        status: host.storeError ? 'error' : 'connected',
-        ...(host.storeError ? { error: host.storeError } : {}),
+        status: host.storeErrorOf(vhost) ? 'error' : 'connected',
+        ...(host.storeErrorOf(vhost) ? { error: host.storeErrorOf(vhost) as string } : {}),
         ...(host.engine.diskAlarm ? { alarm: host.engine.diskAlarm.message } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
-        capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get'],
+        capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get', 'vhosts'],
+        vhost,
       };
     },
     setReadOnly(value) {
       readOnly = value;
+      for (const other of others.values()) other.setReadOnly?.(value);
+    },
+    forVhost(name) {
+      if (name === vhost) return connector;
+      if (!isRoot) throw new BrokerError('INVALID_ARGUMENT', 'a virtual host is addressed from the connection "local"', 'vhost');
+      if (!host.hasVhost(name)) throw new BrokerError('NOT_FOUND', `virtual host ${JSON.stringify(name)} does not exist`, 'vhost');
+      let found = others.get(name);
+      if (!found) {
+        found = createEmbeddedConnector({ ...options, readOnly, host, vhost: name });
+        others.set(name, found);
+      }
+      return found;
+    },
+    async listVhosts() {
+      return host.vhostNames().map((name) => vhostInfo(host, name));
+    },
+    async createVhost(name, description) {
+      host.createVhost(name, description);
+      return vhostInfo(host, name);
+    },
+    async deleteVhost(name) {
+      host.deleteVhost(name);
     },
     async close() {
       // The core closes its host after its connections; a host of this connection's own goes with it.
@@ -227,8 +259,8 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return { published: offsets.length, routed: {}, returned: 0, rejected: 0, deduplicated: 0, confirmed: true, offsets };
     },
     tail(topic, partition, listener) {
-      const onRecord = (event: { topic: string; record: Parameters<typeof recordView>[0] }) => {
-        if (event.topic !== topic) return;
+      const onRecord = (event: { topic: string; record: Parameters<typeof recordView>[0] }, from: string) => {
+        if (event.topic !== topic || from !== vhost) return;
         if (partition !== undefined && event.record.partition !== partition) return;
         listener({ topic, ...recordView(event.record) });
       };
@@ -271,21 +303,34 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       });
     },
     // Jobs of other connections are looked up here too: an unknown id is "not mine", not an error.
+    // The connection `local` answers for the jobs and the audit of every vhost: job ids are unique.
     async getRedrive(id) {
-      return orNull(() => live().getRedrive(id));
+      for (const engine of isRoot ? engines() : [live()]) {
+        const job = orNull(() => engine.getRedrive(id));
+        if (job) return job;
+      }
+      return null;
     },
     async cancelRedrive(id) {
-      return orNull(() => live().cancelRedrive(id));
+      for (const engine of isRoot ? engines() : [live()]) {
+        const job = orNull(() => engine.cancelRedrive(id));
+        if (job) return job;
+      }
+      return null;
     },
     async listRedrives() {
-      return live().listRedrives();
+      return (isRoot ? engines() : [live()]).flatMap((engine) => engine.listRedrives());
     },
     async listAudit(limit) {
-      return live().listAudit(limit);
+      return (isRoot ? engines() : [live()])
+        .flatMap((engine) => engine.listAudit(limit))
+        .sort((a, b) => b.at - a.at)
+        .slice(0, limit);
     },
     onRedrive(listener) {
-      host.events.on('redrive', listener);
-      return () => host.events.off('redrive', listener);
+      const relay = (job: Parameters<typeof listener>[0], from: string) => (isRoot || from === vhost) && listener(job);
+      host.events.on('redrive', relay);
+      return () => host.events.off('redrive', relay);
     },
 
     async stats() {
@@ -297,6 +342,13 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
     },
   };
   return connector;
+}
+
+function vhostInfo(host: BrokerHost, name: string): VhostInfo {
+  const def = host.describeVhost(name);
+  let messages = 0;
+  if (!host.storeErrorOf(name)) for (const q of host.live(name).listQueues()) messages += q.messages;
+  return { name, description: def.description, messages };
 }
 
 function resetRequest(a: Args<'groups/previewReset'>): GroupResetRequest {
