@@ -90,3 +90,31 @@ test('edit one dead letter before re-driving it, and cancel a slow re-drive', as
   await expect.poll(async () => (await queueInfo(server, dlq)).messages).toBe(49 - moved);
   expect((await queueInfo(server, work)).messages).toBe(1 + moved);
 });
+
+test('a re-drive that moved nothing says so, in the colours of a warning, with why', async ({ page, server, signedIn: _ }) => {
+  const work = unique('gone');
+  const dlq = `${work}.dlq`;
+  await declareQueue(server, dlq);
+  await declareQueue(server, work, { deadLetterTo: dlq });
+  await publish(server, work, 'going away', 1);
+  await server.api('POST', `/api/connections/local/queues/${work}/get`, { count: 1, ackMode: 'reject' });
+
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  await page.getByRole('complementary', { name: 'Dead-letter queues' }).getByRole('button', { name: new RegExp(dlq.replace(/\./g, '\\.')) }).click();
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlq}` });
+  await grid.getByRole('row').nth(1).click();
+  await expect(page.getByTestId('selection')).toHaveText('1 selected');
+  // Another consumer takes the message while it is selected here.
+  await server.api('POST', `/api/connections/local/queues/${dlq}/get`, { count: 1, ackMode: 'ack' });
+  await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByTestId('redrive-preview')).toContainText(`0 messages in ${dlq} now`);
+  await dialog.getByRole('button', { name: 'Start re-drive' }).click();
+
+  const progress = page.getByRole('region', { name: 'Re-drive progress' });
+  await expect(progress).toHaveAttribute('data-outcome', 'nothing', { timeout: 30_000 });
+  await expect(progress.getByTestId('job-state')).toHaveText('nothing moved');
+  await expect(progress).toContainText('Nothing moved: 0 of 1 messages');
+  await expect(progress).not.toContainText('Done:');
+  expect((await queueInfo(server, work)).messages).toBe(0);
+});

@@ -245,7 +245,8 @@ test('a Kafka dead-letter topic: where each record failed, re-driven from the UI
   await page.getByRole('button', { name: 'Select all' }).click();
   await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
   await dialog.getByRole('button', { name: 'Start re-drive' }).click();
-  await expect(progress).toContainText('Done: 0 of', { timeout: 30_000 });
+  await expect(progress).toContainText('Nothing moved: 0 of', { timeout: 30_000 });
+  await expect(progress).toHaveAttribute('data-outcome', 'nothing');
   await expect(page.getByTestId('skipped')).toHaveText(String(N));
   expect((await allRecords(server, c, original)).length).toBe(N);
   await server.api('DELETE', c);
