@@ -77,6 +77,20 @@ describe('virtual hosts through the API', () => {
     expect(long.body.error.message).toMatch(/vhost/);
   });
 
+  it('refuses a vhost on connections that have none or work in another, naming the field', async () => {
+    // Neither connection is reached: the vhost is checked before anything is asked of the broker.
+    const kafka = await http('POST', '/api/connections', { kind: 'kafka', name: 'k', brokers: ['127.0.0.1:1'] });
+    const refused = await http('GET', `/api/connections/${kafka.body.id}/topics?vhost=dev`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({ field: 'vhost', message: expect.stringMatching(/has no virtual hosts/) });
+
+    const rabbit = await http('POST', '/api/connections', { kind: 'rabbitmq', name: 'r', amqpUrl: 'amqp://guest:guest@127.0.0.1:1/team-a' });
+    const other = await http('GET', `/api/connections/${rabbit.body.id}/queues?vhost=team-b`);
+    expect(other.status).toBe(400);
+    expect(other.body.error).toMatchObject({ field: 'vhost', message: expect.stringMatching(/"team-a" only/) });
+    for (const id of [kafka.body.id, rabbit.body.id]) await http('DELETE', `/api/connections/${id}`);
+  });
+
   it('keeps the statistics of each vhost apart', async () => {
     await http('PUT', '/api/connections/local/vhosts/stats', {});
     await http('PUT', '/api/connections/local/queues/counted?vhost=stats', {});
