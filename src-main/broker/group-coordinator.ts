@@ -78,7 +78,7 @@ export interface GroupDescription {
   protocolType: string | null;
   protocol: string | null;
   leader: string | null;
-  members: Array<{ memberId: string; clientId: string; assignment: Buffer }>;
+  members: Array<{ memberId: string; clientId: string; assignment: Buffer; metadata: Buffer }>;
 }
 
 interface Member {
@@ -193,6 +193,21 @@ export class GroupCoordinator {
     return null;
   }
 
+  /**
+   * Whether a member of this generation may commit offsets (Kafka's OffsetCommit
+   * with a generation), without counting as a heartbeat.
+   */
+  checkMember(groupId: string, generation: number, memberId: string): GroupErrorCode | null {
+    const g = this.groups.get(groupId);
+    const m = g?.members.get(memberId);
+    if (!g || !m) return 'UNKNOWN_MEMBER_ID';
+    if (generation !== g.generation) return 'ILLEGAL_GENERATION';
+    // Kafka lets members commit while a rebalance gathers them (so they can commit before rejoining),
+    // but not between the new generation and its assignment.
+    if (g.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
+    return null;
+  }
+
   /** Removes members whose session timed out and completes rebalances whose timeout passed. */
   tick(): void {
     const now = this.now();
@@ -223,7 +238,7 @@ export class GroupCoordinator {
       protocolType: g.protocolType,
       protocol: g.protocol,
       leader: g.leader,
-      members: [...g.members.values()].map((m) => ({ memberId: m.id, clientId: m.clientId, assignment: m.assignment })),
+      members: [...g.members.values()].map((m) => ({ memberId: m.id, clientId: m.clientId, assignment: m.assignment, metadata: m.protocols.find((p) => p.name === g.protocol)?.metadata ?? EMPTY })),
     };
   }
 

@@ -7,6 +7,7 @@
  */
 import type { BrokerHost } from '../broker/host.js';
 import type { Logger } from '../ground/logger.js';
+import { createKafkaListener } from '../protocols/kafka/server.js';
 import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
 
 export type ListenerProtocol = 'amqp' | 'kafka';
@@ -46,7 +47,9 @@ export interface RunningListeners {
 }
 
 /** The protocols this build can serve. */
-const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {};
+const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {
+  kafka: createKafkaListener,
+};
 
 export async function startListeners(host: BrokerHost, options: ListenersOptions, logger: Logger): Promise<RunningListeners> {
   const running: { status: ListenerStatus; listener: Listener<ProtocolConnection> | null }[] = [];

@@ -1,0 +1,186 @@
+/**
+ * One Kafka client connection. Framing (protocol.html, "Common Request and
+ * Response Structure"):
+ *
+ *   Request  => Size(int32) RequestHeader Body
+ *     RequestHeader v1 => api_key(int16) api_version(int16) correlation_id(int32) client_id(nullable string)
+ *     RequestHeader v2 => v1 + tagged fields              (flexible versions of the API)
+ *   Response => Size(int32) ResponseHeader Body
+ *     ResponseHeader v0 => correlation_id(int32)
+ *     ResponseHeader v1 => correlation_id + tagged fields (flexible versions; never for ApiVersions)
+ *
+ * Requests are handled one at a time, in order, and answered in that order,
+ * as a Kafka broker does by muting a connection while a request is in
+ * flight; a long-polling Fetch holds only its own connection. Bytes that are
+ * not the protocol (a frame too large, a header or body that does not parse)
+ * close this connection and are logged; nothing a client sends can reach the
+ * process.
+ */
+import type net from 'node:net';
+import type { Logger } from '../../ground/logger.js';
+import type { ConnectionInfo, ProtocolConnection } from '../listener.js';
+import { ProtocolError, Reader, Writer } from './codec/primitives.js';
+import { API_SCHEMAS, type ApiSchema } from './generated/index.js';
+import type { ClientDetails, ConnectionView, RequestHeader, ServerState } from './context.js';
+
+/** Kafka's socket.request.max.bytes default. */
+export const MAX_FRAME_BYTES = 100 * 1024 * 1024;
+
+/** Reassembles size-prefixed frames from TCP chunks split anywhere. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrame = MAX_FRAME_BYTES) {}
+
+  /** Adds bytes; returns the frames now complete (without their size prefix). */
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < 4) break;
+      const head = this.chunks[0]!.length >= 4 ? this.chunks[0]! : this.flatten();
+      const size = head.readInt32BE(0);
+      if (size <= 0 || size > this.maxFrame) throw new ProtocolError(`frame size ${size} is outside 1…${this.maxFrame}`);
+      if (this.buffered < 4 + size) break;
+      const all = this.flatten();
+      frames.push(all.subarray(4, 4 + size));
+      const rest = all.subarray(4 + size);
+      this.chunks = rest.length ? [rest] : [];
+      this.buffered = rest.length;
+    }
+    return frames;
+  }
+
+  private flatten(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+}
+
+export function requestHeaderFlexible(schema: ApiSchema | undefined, version: number): boolean {
+  return schema !== undefined && schema.firstFlexibleVersion >= 0 && version >= schema.firstFlexibleVersion;
+}
+
+/** Reads a request header; the reader is left at the body. */
+export function readRequestHeader(r: Reader): { header: RequestHeader; schema: ApiSchema | undefined } {
+  const apiKey = r.int16();
+  const apiVersion = r.int16();
+  const correlationId = r.int32();
+  const clientId = r.nullableString();
+  const schema = API_SCHEMAS.get(apiKey);
+  if (requestHeaderFlexible(schema, apiVersion)) r.taggedFields(() => false);
+  return { header: { apiKey, apiVersion, correlationId, clientId }, schema };
+}
+
+/** A whole response frame: size, header, body. */
+export function responseFrame(apiKey: number, version: number, correlationId: number, writeBody: (w: Writer) => void): Buffer {
+  const w = new Writer(256);
+  w.int32(0).int32(correlationId);
+  const schema = API_SCHEMAS.get(apiKey);
+  // ApiVersions answers with header v0 always, so that a client can read it whatever version it asked.
+  if (apiKey !== 18 && requestHeaderFlexible(schema, version)) w.uvarint(0);
+  writeBody(w);
+  const out = w.result();
+  out.writeInt32BE(out.length - 4, 0);
+  return out;
+}
+
+export class KafkaConnection implements ProtocolConnection, ConnectionView {
+  readonly client: ClientDetails = { clientId: null, softwareName: null, softwareVersion: null };
+  private readonly decoder = new FrameDecoder();
+  private queue: Buffer[] = [];
+  private busy = false;
+  private closed = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly info: ConnectionInfo,
+    private readonly server: ServerState,
+    private readonly logger: Logger,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('close', () => {
+      this.closed = true;
+      this.queue = [];
+    });
+  }
+
+  /** The address and port this client reached: Metadata advertises it back. */
+  get localAddress(): { host: string; port: number } {
+    const host = this.socket.localAddress ?? '127.0.0.1';
+    return { host: host.startsWith('::ffff:') ? host.slice(7) : host, port: this.socket.localPort ?? 0 };
+  }
+
+  get isClosed(): boolean {
+    return this.closed || this.socket.destroyed;
+  }
+
+  shutdown(): void {
+    this.socket.end();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      for (const frame of this.decoder.push(chunk)) this.queue.push(frame);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const frame = this.queue.shift()!;
+        const out = await this.handle(frame);
+        if (out && !this.closed) this.socket.write(out);
+      }
+    } catch (error) {
+      this.fail(error as Error);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.logger.warn('kafka connection closed: the client sent what is not the Kafka protocol', { remote: this.info.remote, clientId: this.client.clientId, error: error.message });
+    this.socket.destroy();
+  }
+
+  /** Handles one request frame; resolves with the response frame, or null when none is owed (acks=0). */
+  private async handle(frame: Buffer): Promise<Buffer | null> {
+    const r = new Reader(frame);
+    const { header, schema } = readRequestHeader(r);
+    this.client.clientId = header.clientId;
+    const served = this.server.served.get(header.apiKey);
+    if (!schema || !served) {
+      // An API this broker does not serve (not in ApiVersions): Kafka's UNSUPPORTED_VERSION where the response has room for it.
+      this.logger.warn('kafka request for an API this broker does not serve', { apiKey: header.apiKey, name: schema?.name, clientId: header.clientId });
+      if (!schema) throw new ProtocolError(`unknown API key ${header.apiKey}`);
+      return responseFrame(header.apiKey, Math.min(header.apiVersion, schema.maxVersion), header.correlationId, (w) => schema.writeResponse(w, Math.min(header.apiVersion, schema.maxVersion), { errorCode: 35 }));
+    }
+    if (header.apiVersion < served.min || header.apiVersion > served.max) {
+      if (header.apiKey === 18) {
+        // Kafka answers an ApiVersions it cannot read with v0 and UNSUPPORTED_VERSION, listing what it serves.
+        return responseFrame(18, 0, header.correlationId, (w) => schema.writeResponse(w, 0, { errorCode: 35, apiKeys: this.server.apiVersions() }));
+      }
+      throw new ProtocolError(`${schema.name} v${header.apiVersion} is not served (v${served.min}-${served.max})`);
+    }
+    const body = schema.readRequest(r, header.apiVersion);
+    if (header.apiKey === 18) {
+      this.client.softwareName = body.clientSoftwareName || null;
+      this.client.softwareVersion = body.clientSoftwareVersion || null;
+    }
+    const response = await served.handle({ server: this.server, connection: this, version: header.apiVersion, header }, body);
+    if (response === null) return null;
+    return responseFrame(header.apiKey, header.apiVersion, header.correlationId, (w) => schema.writeResponse(w, header.apiVersion, response));
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What the Kafka APIs see of the listener: the shared broker state and the
+ * connection a request came on. The APIs (apis/*) and the connection depend on
+ * these interfaces only, the server implements them.
+ */
+import type { Engine } from '../../broker/engine.js';
+import type { Logger } from '../../ground/logger.js';
+import type { ConnectionInfo } from '../listener.js';
+
+export const CLUSTER_ID = 'brokerdeck-embedded';
+export const NODE_ID = 0;
+
+export interface RequestHeader {
+  apiKey: number;
+  apiVersion: number;
+  correlationId: number;
+  clientId: string | null;
+}
+
+export interface ClientDetails {
+  clientId: string | null;
+  softwareName: string | null;
+  softwareVersion: string | null;
+}
+
+export interface ConnectionView {
+  readonly info: ConnectionInfo;
+  readonly client: ClientDetails;
+  /** The address and port this client reached: Metadata advertises it back. */
+  readonly localAddress: { host: string; port: number };
+  readonly isClosed: boolean;
+}
+
+export interface ServerState {
+  readonly served: ReadonlyMap<number, ServedApi>;
+  readonly logger: Logger;
+  readonly autoCreateTopics: boolean;
+  readonly defaultPartitions: number;
+  nextProducerId: bigint;
+  readonly sequences: Map<string, { epoch: number; lastSequence: number; lastBaseSequence: number; lastBaseOffset: number }>;
+  engine(): Engine;
+  apiVersions(): Array<{ apiKey: number; minVersion: number; maxVersion: number }>;
+  waitForRecords(ms: number): Promise<void>;
+}
+
+export interface RequestContext {
+  server: ServerState;
+  connection: ConnectionView;
+  version: number;
+  header: RequestHeader;
+}
+
+/** One served API: its version range and its handler (null: no response, as for acks=0). */
+export interface ServedApi {
+  min: number;
+  max: number;
+  handle(ctx: RequestContext, request: any): Promise<object | null> | object | null;
+}
+
+export type ApiTable = Record<number, ServedApi>;

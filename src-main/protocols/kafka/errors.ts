@@ -1,0 +1,75 @@
+/**
+ * Kafka's error codes (org.apache.kafka.common.protocol.Errors), the ones this
+ * broker answers with. Clients act on the number, so it must be Kafka's own.
+ */
+import { BrokerError } from '../../broker/errors.js';
+
+export const ERR = {
+  UNKNOWN_SERVER_ERROR: -1,
+  NONE: 0,
+  OFFSET_OUT_OF_RANGE: 1,
+  CORRUPT_MESSAGE: 2,
+  UNKNOWN_TOPIC_OR_PARTITION: 3,
+  MESSAGE_TOO_LARGE: 10,
+  COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
+  INVALID_TOPIC_EXCEPTION: 17,
+  RECORD_LIST_TOO_LARGE: 18,
+  ILLEGAL_GENERATION: 22,
+  INCONSISTENT_GROUP_PROTOCOL: 23,
+  INVALID_GROUP_ID: 24,
+  UNKNOWN_MEMBER_ID: 25,
+  INVALID_SESSION_TIMEOUT: 26,
+  REBALANCE_IN_PROGRESS: 27,
+  INVALID_COMMIT_OFFSET_SIZE: 28,
+  CLUSTER_AUTHORIZATION_FAILED: 31,
+  UNSUPPORTED_SASL_MECHANISM: 33,
+  ILLEGAL_SASL_STATE: 34,
+  UNSUPPORTED_VERSION: 35,
+  TOPIC_ALREADY_EXISTS: 36,
+  INVALID_PARTITIONS: 37,
+  INVALID_REPLICATION_FACTOR: 38,
+  INVALID_REQUIRED_ACKS: 21,
+  INVALID_CONFIG: 40,
+  INVALID_REQUEST: 42,
+  UNSUPPORTED_FOR_MESSAGE_FORMAT: 43,
+  POLICY_VIOLATION: 44,
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
+  DUPLICATE_SEQUENCE_NUMBER: 46,
+  INVALID_PRODUCER_EPOCH: 47,
+  INVALID_TXN_STATE: 48,
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
+  SASL_AUTHENTICATION_FAILED: 58,
+  UNKNOWN_PRODUCER_ID: 59,
+  KAFKA_STORAGE_ERROR: 56,
+  GROUP_ID_NOT_FOUND: 69,
+  NON_EMPTY_GROUP: 68,
+  UNSUPPORTED_COMPRESSION_TYPE: 76,
+  MEMBER_ID_REQUIRED: 79,
+  GROUP_SUBSCRIBED_TO_TOPIC: 86,
+  INVALID_RECORD: 87,
+  UNKNOWN_TOPIC_ID: 100,
+} as const;
+
+export type KafkaErrorName = keyof typeof ERR;
+
+/** Kafka's code for an error the broker core raised. */
+export function codeOf(error: unknown, fallback: number = ERR.UNKNOWN_SERVER_ERROR): number {
+  if (error instanceof BrokerError) {
+    switch (error.code) {
+      case 'NOT_FOUND':
+        return ERR.UNKNOWN_TOPIC_OR_PARTITION;
+      case 'CONFLICT':
+        return ERR.TOPIC_ALREADY_EXISTS;
+      case 'TOO_LARGE':
+        return ERR.MESSAGE_TOO_LARGE;
+      case 'INVALID_ARGUMENT':
+        return fallback === ERR.UNKNOWN_SERVER_ERROR ? ERR.INVALID_REQUEST : fallback;
+      case 'UNAVAILABLE':
+        return ERR.KAFKA_STORAGE_ERROR;
+      default:
+        return fallback;
+    }
+  }
+  return fallback;
+}
