@@ -34,6 +34,17 @@ import type { MessageTemplate, RecordTemplate } from '../ground/placeholders.js'
 /** An operation's validated input without the connection id the core already used. */
 export type Args<N extends OperationName> = Omit<ParsedInput<N>, 'connectionId' | 'vhost'>;
 
+/**
+ * How a publish job follows and stops a long publish: the connection reports
+ * copies sent and confirmed now and then, and stops sending once `signal` is
+ * aborted (answering with what was confirmed until then). A connection that
+ * publishes in one step may ignore it.
+ */
+export interface PublishControl {
+  signal: AbortSignal;
+  progress(sent: number, confirmed: number): void;
+}
+
 export interface Unsubscribe {
   (): void;
 }
@@ -74,7 +85,7 @@ export interface Connector {
    * copy through it); a connector whose engine expands the same template itself
    * may ignore it.
    */
-  publish?(args: Args<'publish'>, template?: MessageTemplate<MessageProperties>): Promise<PublishResult>;
+  publish?(args: Args<'publish'>, template?: MessageTemplate<MessageProperties>, control?: PublishControl): Promise<PublishResult>;
 
   listTopics?(): Promise<TopicInfo[]>;
   /** One topic; NOT_FOUND naming it when it does not exist. */

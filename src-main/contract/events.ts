@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 /** See the operations' `vhost`: the virtual host of a connection that has several. */
 const vhost = z.string().min(1).max(255).optional();
-import type { RecordView, RedriveJob, StatsSnapshot } from './types.js';
+import type { PublishJob, RecordView, RedriveJob, StatsSnapshot } from './types.js';
 
 function stream<E>() {
   return <P extends z.ZodType>(params: P) => ({ params, event: undefined as unknown as E });
@@ -17,6 +17,8 @@ export const streams = {
   stats: stream<StatsSnapshot>()(z.object({ connectionId: z.string().min(1), vhost })),
   /** Progress of re-drive jobs (throttled), and each job's final state. */
   jobs: stream<RedriveJob>()(z.object({ id: z.string().optional() })),
+  /** Progress of publish jobs (throttled), and each job's final state. */
+  publishJobs: stream<PublishJob>()(z.object({ id: z.string().optional() })),
   /** New records appended to a topic: the live tail. */
   tail: stream<RecordView & { topic: string }>()(
     z.object({ connectionId: z.string().min(1), vhost, topic: z.string().min(1), partition: z.number().int().min(0).optional() }),

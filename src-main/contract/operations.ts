@@ -22,6 +22,7 @@ import type {
   HistorySeries,
   MessageView,
   PolicyInfo,
+  PublishJob,
   PublishResult,
   QueueInfo,
   RecordView,
@@ -362,6 +363,17 @@ export const operations = {
   ),
 
   publish: op<PublishResult>()(publishSchema),
+  /**
+   * The same publish as a job (any count; meant for large ones): answers at once with the
+   * job, whose progress (sent, confirmed, rate) reaches the `publishJobs` stream; cancel
+   * with `publish/cancel`. `publish` itself still answers when the last copy is confirmed.
+   */
+  'publish/start': op<PublishJob>()(publishSchema),
+  'publish/job': op<PublishJob>()(z.object({ id: name('id') })),
+  /** Stops sending; the job ends 'cancelled' with what was confirmed until then. */
+  'publish/cancel': op<PublishJob>()(z.object({ id: name('id') })),
+  /** Publish jobs of every connection, newest first (kept as re-drives are). */
+  'publish/jobs': op<PublishJob[]>()(z.object({})),
 
   'topics/list': op<TopicInfo[]>()(z.object({ connectionId, vhost })),
   /** One topic with its partitions, watermarks and settings; `NOT_FOUND` naming it when it does not exist. */

@@ -52,6 +52,10 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: `${c}/queues/:queue/get`, op: 'queues/getMessages' },
 
   { method: 'POST', path: `${c}/publish`, op: 'publish' },
+  { method: 'POST', path: `${c}/publish-jobs`, op: 'publish/start', status: 202 },
+  { method: 'GET', path: '/api/publish-jobs', op: 'publish/jobs' },
+  { method: 'GET', path: '/api/publish-jobs/:id', op: 'publish/job' },
+  { method: 'DELETE', path: '/api/publish-jobs/:id', op: 'publish/cancel' },
 
   { method: 'GET', path: `${c}/topics`, op: 'topics/list' },
   { method: 'GET', path: `${c}/topics/:topic`, op: 'topics/get' },

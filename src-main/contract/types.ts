@@ -343,6 +343,32 @@ export interface RedriveJob {
   skipped?: number;
 }
 
+/**
+ * A publish of many copies run as a job (`publish/start`): progress, rate and
+ * cancel, as for re-drives. Its updates reach the `publishJobs` stream.
+ */
+export interface PublishJob {
+  id: string;
+  kind: 'publish';
+  connectionId: string;
+  /** `exchange → routing key`, as the publish history shows it. */
+  target: string;
+  state: JobState;
+  /** Copies asked for. */
+  total: number;
+  /** Copies handed to the broker so far. */
+  sent: number;
+  /** Copies the broker confirmed so far. */
+  confirmed: number;
+  /** Confirmed copies per second since the start. */
+  ratePerSecond: number;
+  startedAt: number;
+  finishedAt?: number | null;
+  error?: string | null;
+  /** What happened to what was sent, once the job has ended (after a cancel too: what was confirmed by then). */
+  result?: PublishResult | null;
+}
+
 export interface AuditEntry {
   id: string;
   at: number;

@@ -19,6 +19,7 @@ import { connectionConfigSchema, type ConnectionConfig } from '../contract/opera
 import { AppStore } from './app-store.js';
 import { loadSecretKey, secretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
+import { publishJobs } from './publish.js';
 import type { CoreContext } from './context.js';
 import { startListeners, type ListenersOptions } from './listeners.js';
 import type { Logger } from '../ground/logger.js';
@@ -204,6 +205,10 @@ export async function startCore(options: CoreOptions): Promise<Core> {
         stop = () => offs.forEach((off) => off());
         break;
       }
+      case 'publishJobs': {
+        stop = publishJobs(ctx).subscribe((job) => (!parsed.id || parsed.id === job.id) && listener(job));
+        break;
+      }
       case 'tail': {
         const connector = ctx.connector(parsed.connectionId as string, parsed.vhost as string | undefined);
         if (!connector.tail) throw new ApiError('INVALID_ARGUMENT', `connection "${connector.id}" has no topics to tail`, 'connectionId');
@@ -236,6 +241,8 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       for (const off of [...cleanups]) off();
       // Apps connected over the wire are told first, while the broker can still answer them.
       await wireListeners.close();
+      // A publish job stops sending and ends 'cancelled' before its connection closes under it.
+      await publishJobs(ctx).cancelAll(10_000);
       for (const connector of connectors.values()) {
         try {
           await connector.close();

@@ -9,7 +9,7 @@ import type { OperationName, Output, ParsedInput } from '../contract/operations.
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
 import type { AppStore } from './app-store.js';
-import { messageTemplate, recordTemplate } from './publish.js';
+import { cancelPublishJob, getPublishJob, messageTemplate, publishJobs, recordTemplate, startPublishJob } from './publish.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
 
@@ -143,6 +143,16 @@ export function createHandlers(ctx: CoreContext): Handlers {
       });
       return result;
     },
+    'publish/start': async (i) => {
+      const send = r(i, 'publish', 'publish', true);
+      const target = `${i.exchange === '' ? '(default)' : i.exchange} → ${i.routingKey}`;
+      return startPublishJob(ctx, i, target, send, without(i), (result) =>
+        remember({ connectionId: i.connectionId, target, count: result.published, summary: summarize(result), payload: without(i) }),
+      );
+    },
+    'publish/job': async ({ id }) => getPublishJob(ctx, id),
+    'publish/cancel': async ({ id }) => cancelPublishJob(ctx, id),
+    'publish/jobs': async () => publishJobs(ctx).list().sort((a, b) => b.startedAt - a.startedAt),
 
     'topics/list': async (i) => r(i, 'listTopics', 'list topics')(),
     'topics/get': async (i) => r(i, 'getTopic', 'show topics')(i.topic),

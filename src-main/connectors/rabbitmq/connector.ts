@@ -8,7 +8,7 @@
  * short-lived channel of its own, so a channel error (a 404, a 406) never
  * affects anything else. Each re-drive opens connections of its own.
  */
-import type { Channel, ChannelModel, Options } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { ApiError } from '../../contract/errors.js';
 import type { RabbitConnectionConfig } from '../../contract/operations.js';
 import type {
@@ -31,13 +31,14 @@ import type {
   StatsSnapshot,
   VhostInfo,
 } from '../../contract/types.js';
-import type { Args, Connector, Unsubscribe } from '../connector.js';
+import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
+import { PUBLISH_NOTICE, publishCopies } from './publish.js';
 import { decodeBytes } from '../encoding.js';
 import { compileMessage, type MessageTemplate } from '../../ground/placeholders.js';
 import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../deps.js';
-import { classifyOpenError, closeQuietly, openAmqp, openChannel, openConfirmChannel, toApiError } from './amqp.js';
+import { classifyOpenError, closeQuietly, openAmqp, openChannel, toApiError } from './amqp.js';
 import { resolveRabbit, type ResolvedRabbit } from './config.js';
 import {
   apiPath,
@@ -88,12 +89,6 @@ export interface RabbitConnectorOptions {
   peekLimits?: Partial<PeekLimits>;
 }
 
-const PUBLISH_NOTICE =
-  'RabbitMQ confirms a publish without saying which queues received it: "routed" counts copies that were neither returned as unroutable nor refused, ' +
-  'under the exchange name (or, on the default exchange, the queue name).';
-
-/** Confirms a publish may have outstanding before it waits: bounds memory on a million-message publish. */
-const PUBLISH_WINDOW = 5_000;
 const TOPOLOGY_TTL_MS = 5_000;
 
 function rate(x: { rate?: number } | undefined): number {
@@ -735,7 +730,7 @@ export class RabbitConnector implements Connector {
 
   // ---------------------------------------------------------------- publish
 
-  async publish(a: Args<'publish'>, given?: MessageTemplate<MessageProperties>): Promise<PublishResult> {
+  async publish(a: Args<'publish'>, given?: MessageTemplate<MessageProperties>, control?: PublishControl): Promise<PublishResult> {
     this.writable('publish');
     let template = given;
     if (!template) {
@@ -747,90 +742,8 @@ export class RabbitConnector implements Connector {
       }
       template = compileMessage(body, a.properties);
     }
-    const fixedOptions = template.varies ? null : publishOptions(a.properties, a.mandatory);
     const model = await this.amqp();
-    let ch: Awaited<ReturnType<typeof openConfirmChannel>>;
-    try {
-      ch = await openConfirmChannel(model);
-    } catch (error) {
-      throw toApiError(error, this.r.scrub);
-    }
-    let returned = 0;
-    let nacked = 0;
-    let confirmed = 0;
-    let failure: unknown = null;
-    let wake: (() => void) | null = null;
-    const poke = () => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    const until = (done: () => boolean) =>
-      new Promise<void>((resolve) => {
-        const check = () => {
-          if (done() || failure) resolve();
-          else wake = check;
-        };
-        check();
-      });
-    ch.on('return', () => {
-      returned++;
-    });
-    ch.on('error', (e: unknown) => {
-      failure = failure ?? e;
-      poke();
-    });
-    ch.on('close', () => {
-      failure = failure ?? new Error('Channel closed');
-      poke();
-    });
-    let blocked = false;
-    ch.on('drain', () => {
-      blocked = false;
-      poke();
-    });
-    const notFound = a.exchange === '' ? undefined : this.exchangeMissing(a.exchange);
-    let sent = 0;
-    try {
-      for (; sent < a.count && !failure; sent++) {
-        const copy = template.copy(sent + 1);
-        const options = fixedOptions ?? publishOptions(copy.properties, a.mandatory);
-        const ok = ch.publish(a.exchange, a.routingKey, copy.body, options, (err: unknown) => {
-          confirmed++;
-          if (err && /nack/i.test(String((err as Error).message))) nacked++;
-          poke();
-        });
-        if (!ok) {
-          // The socket buffer is full: wait until it drains.
-          blocked = true;
-          await until(() => !blocked);
-        }
-        if (sent + 1 - confirmed >= PUBLISH_WINDOW) {
-          const target = sent + 1 - PUBLISH_WINDOW / 2;
-          await until(() => confirmed >= target);
-        }
-      }
-      await until(() => confirmed >= sent);
-      if (failure) throw failure;
-      const routedCount = a.count - returned - nacked;
-      const label = a.exchange === '' ? a.routingKey : a.exchange;
-      return {
-        published: a.count,
-        routed: routedCount > 0 ? { [label]: routedCount } : {},
-        returned,
-        rejected: nacked,
-        deduplicated: 0,
-        confirmed: nacked === 0,
-      };
-    } catch (error) {
-      const e = toApiError(error, this.r.scrub, notFound);
-      const ok = confirmed - nacked - returned;
-      // A failure part-way through a large publish says how far it got.
-      if (a.count > 1 && ok > 0) throw new ApiError(e.code, `${e.message} (${ok} of ${a.count} copies were confirmed before that)`, e.field);
-      throw e;
-    } finally {
-      await closeQuietly(ch);
-    }
+    return publishCopies({ model, scrub: this.r.scrub, exchangeMissing: a.exchange === '' ? undefined : this.exchangeMissing(a.exchange) }, a, template, control);
   }
 
   // ---------------------------------------------------------------- dead letters and re-drive
@@ -934,25 +847,6 @@ export class RabbitConnector implements Connector {
     // RabbitMQ has no consumer groups: their series is empty rather than an error.
     return this.metricsHistory.series(a.kind, a.name, a.range);
   }
-}
-
-/** The contract's message properties as amqplib publish options. */
-export function publishOptions(p: MessageProperties, mandatory: boolean): Options.Publish {
-  const o: Options.Publish = { mandatory };
-  if (p.contentType !== undefined) o.contentType = p.contentType;
-  if (p.contentEncoding !== undefined) o.contentEncoding = p.contentEncoding;
-  if (p.headers !== undefined) o.headers = p.headers;
-  if (p.deliveryMode !== undefined) o.deliveryMode = p.deliveryMode;
-  if (p.priority !== undefined) o.priority = p.priority;
-  if (p.correlationId !== undefined) o.correlationId = p.correlationId;
-  if (p.replyTo !== undefined) o.replyTo = p.replyTo;
-  if (p.expiration !== undefined) o.expiration = p.expiration;
-  if (p.messageId !== undefined) o.messageId = p.messageId;
-  if (p.timestamp !== undefined) o.timestamp = p.timestamp;
-  if (p.type !== undefined) o.type = p.type;
-  if (p.userId !== undefined) o.userId = p.userId;
-  if (p.appId !== undefined) o.appId = p.appId;
-  return o;
 }
 
 function toExchangeInfo(e: MgmtExchange): ExchangeInfo {

@@ -13,7 +13,8 @@ export const rabbitmqFactory: ConnectorFactory<RabbitConnectionConfig> = {
   test: (config, deps) => testRabbitConnection(config, deps),
 };
 
-export { RabbitConnector, publishOptions, QUEUE_METRICS } from './connector.js';
+export { RabbitConnector, QUEUE_METRICS } from './connector.js';
+export { publishOptions } from './publish.js';
 export type { ConsumerInfo, PolicyInfo, RabbitConnectionInfo, RabbitConnectorOptions, RabbitNotices, VhostInfo } from './connector.js';
 export { testRabbitConnection, DEFAULT_TEST_TIMEOUT_MS, INSECURE_TLS_WARNING, type TestOptions } from './test-connection.js';
 export { PEEK_NOTICE, PEEK_MAX_MESSAGES } from './peek.js';
