@@ -41,6 +41,7 @@ import { load } from './load.js';
 import { MetricsHistory } from './metrics.js';
 import * as publishing from './publish.js';
 import * as browsing from './queues/browse.js';
+import { basicGet, type BasicGetOptions } from './queues/basic-get.js';
 import * as consumers from './queues/consumers.js';
 import { listDeadLetterQueues } from './queues/dead-letter.js';
 import { scheduleDispatch } from './queues/dispatch.js';
@@ -460,6 +461,16 @@ export class Engine {
   async get(queue: string, options: GetOptions): Promise<BrowsedMessage[]> {
     this.assertOpen();
     return consumers.get(this.ctx, queue, options);
+  }
+
+  /**
+   * AMQP's basic.get: takes the next ready message (null when there is none).
+   * Without noAck it stays unacked, held for `owner`, until ack, nack or
+   * closeOwner(owner), like a consumer's delivery.
+   */
+  basicGet(queue: string, options: BasicGetOptions): { delivery: Delivery; messageCount: number } | null {
+    this.assertOpen();
+    return basicGet(this.ctx, queue, options);
   }
 
   // ---- browsing ----------------------------------------------------------------------------

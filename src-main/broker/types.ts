@@ -146,6 +146,8 @@ export interface ConsumeOptions {
   consumerTag?: string;
   /** Connection/channel owning the consumer: closeOwner() returns its messages. */
   owner?: string;
+  /** The connection of that channel, when it is not the owner: an exclusive queue admits consumers of its own connection. */
+  connection?: string;
   /** Called when the engine cancels the consumer (queue deleted). */
   onCancel?: (reason: string) => void;
 }

@@ -7,6 +7,7 @@
  */
 import type { BrokerHost } from '../broker/host.js';
 import type { Logger } from '../ground/logger.js';
+import { createAmqpListener } from '../protocols/amqp/server.js';
 import { createKafkaListener } from '../protocols/kafka/server.js';
 import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
 
@@ -18,6 +19,8 @@ export interface ListenerConfig {
   /** Interface to bind (loopback by default). */
   host?: string;
   tls?: ListenerTls;
+  /** The data folder, for what a listener keeps of its own (the AMQP listener's users); null or absent: in memory. */
+  dataDir?: string | null;
 }
 
 /** Which listeners to start; a protocol left out (or false) is not started. */
@@ -48,6 +51,7 @@ export interface RunningListeners {
 
 /** The protocols this build can serve. */
 const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {
+  amqp: createAmqpListener,
   kafka: createKafkaListener,
 };
 

@@ -27,7 +27,9 @@ export function consume(ctx: EngineContext, queue: string, options: ConsumeOptio
   const prefetch = options?.prefetch ?? 0;
   checkInt(prefetch, 'prefetch', 0, 65535);
   const owner = options?.owner ?? null;
-  if (q.exclusive && q.owner !== null && owner !== q.owner) {
+  // An exclusive queue belongs to a connection; its consumers may be owned by that connection's channels.
+  const holderId = options?.connection ?? owner;
+  if (q.exclusive && q.owner !== null && holderId !== q.owner) {
     throw new BrokerError('RESOURCE_LOCKED', `queue ${JSON.stringify(queue)} is exclusive to another connection`, 'queue');
   }
   if (q.consumers.some((c) => c.exclusive)) throw new BrokerError('RESOURCE_LOCKED', `queue ${JSON.stringify(queue)} has an exclusive consumer`, 'queue');
@@ -131,6 +133,8 @@ export function ack(ctx: EngineContext, deliveryTag: number, options: { multiple
   ctx.gc.write(() => {
     for (const u of list) {
       forget(ctx, u);
+      // A message taken by basic.get whose queue was deleted since went with the queue.
+      if (u.queue.deleted) continue;
       dropRow(ctx, u.queue, u);
       u.queue.totals.ack++;
     }
@@ -147,6 +151,7 @@ export function nack(ctx: EngineContext, deliveryTag: number, options: { requeue
     const read = requeue ? [] : list.map((u) => readMessage(ctx, u.id)).map((row, i) => (row ? { row, env: storedEnvelope(ctx, list[i]!.queue, row) } : undefined));
     list.forEach((u, i) => {
       forget(ctx, u);
+      if (u.queue.deleted) return;
       if (requeue) requeueMessage(ctx, u.queue, u.id, u.seq, u.prio, u.returns);
       else if (read[i]) rejectNoRequeue(ctx, u.queue, u.id, u.returns, read[i]);
     });

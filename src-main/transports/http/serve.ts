@@ -19,16 +19,20 @@ export interface ServeOptions {
   token: string;
   /** Bytes; undefined keeps the embedded broker's default (50 MB). */
   diskFreeLimit?: number;
+  /** The AMQP 0-9-1 listener's port (0: a free one); null: no AMQP listener. */
+  amqpPort?: number | null;
 }
 
-const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>] [--disk-free-limit 50MB]
+const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>] [--disk-free-limit 50MB] [--amqp-port 5672]
   --port             TCP port to listen on (default 8787; 0 picks a free one)
   --host             address to listen on (default 127.0.0.1; keep it on loopback)
   --data-dir         where the databases live (default ~/.brokerdeck)
   --token            access token (default: $BROKERDECK_TOKEN, else a random one)
   --disk-free-limit  the embedded broker refuses publishing while its disk has less free
                      space than this, as RabbitMQ's disk_free_limit (default 50MB; 0 = off;
-                     bytes, or with kB, MB, GB, KiB, MiB, GiB)`;
+                     bytes, or with kB, MB, GB, KiB, MiB, GiB)
+  --amqp-port        the embedded broker's AMQP 0-9-1 port for apps (default 5672; 0 picks a
+                     free one; off: none); when the port is taken a free one is used and logged`;
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
@@ -51,6 +55,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       'data-dir': { type: 'string' },
       token: { type: 'string' },
       'disk-free-limit': { type: 'string' },
+      'amqp-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -63,13 +68,24 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port: expected an integer from 0 to 65535, got "${values.port}"`);
   const token = values.token ?? env.BROKERDECK_TOKEN ?? randomBytes(24).toString('base64url');
   if (token.length < 1) throw new Error('--token: must not be empty');
+  const amqpPort = parsePortOption(values['amqp-port'], '--amqp-port');
   return {
+    ...(amqpPort !== undefined ? { amqpPort } : {}),
     host: values.host ?? '127.0.0.1',
     port,
     dataDir: resolve(values['data-dir'] ?? join(homedir(), '.brokerdeck')),
     token,
     ...(values['disk-free-limit'] !== undefined ? { diskFreeLimit: parseBytes(values['disk-free-limit'], '--disk-free-limit') } : {}),
   };
+}
+
+/** A listener's port: an integer 0–65535, or `off` (null: not started); undefined when not given (the default applies). */
+function parsePortOption(text: string | undefined, option: string): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'off') return null;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new Error(`${option}: expected a port from 0 to 65535 or "off", got "${text}"`);
+  return port;
 }
 
 function packageVersion(): string {
@@ -92,7 +108,14 @@ export async function runServe(argv: string[]): Promise<void> {
   }
   const logger = consoleLogger();
   const here = dirname(fileURLToPath(import.meta.url));
-  const core = await startCore({ dataDir: options.dataDir, version: packageVersion(), logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
+  const amqp = options.amqpPort === null ? false : { port: options.amqpPort ?? 5672, dataDir: options.dataDir };
+  const core = await startCore({
+    dataDir: options.dataDir,
+    version: packageVersion(),
+    logger,
+    listeners: { amqp },
+    ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}),
+  });
   let server;
   try {
     server = await startHttpServer({ core, host: options.host, port: options.port, token: options.token, staticDir: join(here, '..', 'renderer'), logger });

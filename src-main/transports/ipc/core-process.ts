@@ -32,7 +32,10 @@ if (!dataDir) {
 }
 
 const logger = consoleLogger();
-const core = await startCore({ dataDir, version: process.env.BROKERDECK_VERSION ?? '0.0.0', logger });
+// The AMQP listener for apps: port 5672 unless BROKERDECK_AMQP_PORT says otherwise (0: a free one, off: none).
+const amqpPortSetting = process.env.BROKERDECK_AMQP_PORT;
+const amqpPort = amqpPortSetting === 'off' ? null : /^\d+$/.test(amqpPortSetting ?? '') && Number(amqpPortSetting) <= 65535 ? Number(amqpPortSetting) : 5672;
+const core = await startCore({ dataDir, version: process.env.BROKERDECK_VERSION ?? '0.0.0', logger, listeners: { amqp: amqpPort === null ? false : { port: amqpPort, dataDir } } });
 
 parentPort.on('message', (event) => {
   const data = event.data as { type?: string } | null;
