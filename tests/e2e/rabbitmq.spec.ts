@@ -147,3 +147,38 @@ test('a quorum queue with a delivery limit is not peeked until the person accept
   expect((await drain(b, 'payments')).map((m) => m.body)).toEqual(['payment 0', 'payment 1', 'payment 2']);
   await server.api('DELETE', `/api/connections/${id}`);
 });
+
+test('a RabbitMQ message without a timestamp shows no date, and a body with many headers stays readable', async ({ page, server, signedIn: _ }) => {
+  test.skip(!env.ok, `no RabbitMQ: ${env.ok ? '' : env.reason}`);
+  if (!env.ok) return;
+  const b = env;
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < 40; i++) headers[`x-trace-${i}`] = `value ${i}`;
+  const conn = await b.connect();
+  try {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('untimed', { durable: true });
+    // amqplib sets no timestamp unless asked: the message carries none.
+    ch.sendToQueue('untimed', Buffer.from(JSON.stringify({ note: 'read me', lines: Array.from({ length: 30 }, (_, i) => `line ${i}`) })), { messageId: 'u-1', contentType: 'application/json', headers });
+    await ch.waitForConfirms();
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+  const name = unique('rabbit');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, ...(process.env.RABBITMQ_MANAGEMENT_URL ? { managementUrl: process.env.RABBITMQ_MANAGEMENT_URL } : {}) });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await expect(page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: /^untimed\b/ })).toBeVisible({ timeout: 30_000 });
+  await openFromSidebar(page, 'untimed');
+  const row = page.getByRole('grid', { name: 'Messages' }).getByRole('row').nth(1);
+  await expect(row).toContainText('read me', { timeout: 20_000 });
+  await expect(row).not.toContainText('1970');
+  await row.click();
+  const detail = page.getByRole('region', { name: 'Message detail' });
+  await expect(detail.getByRole('table', { name: 'Headers' })).toContainText('x-trace-39');
+  await expect(detail).not.toContainText('1970');
+  await expect(detail.getByRole('table', { name: 'Properties' })).toContainText('not recorded');
+  // The body is not squeezed by the 40 headers below it: it keeps a readable height.
+  await expect.poll(async () => (await detail.getByRole('region', { name: 'Body' }).boundingBox())?.height ?? 0).toBeGreaterThanOrEqual(120);
+  await server.api('DELETE', `/api/connections/${id}`);
+});

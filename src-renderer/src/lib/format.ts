@@ -29,9 +29,17 @@ function pad(n: number, w = 2): string {
   return String(n).padStart(w, '0');
 }
 
+/**
+ * Whether a time is known: 0 (the epoch) is what a message without a timestamp
+ * reads as (RabbitMQ's timestamp property is optional), never a real time here.
+ */
+export function knownTime(ms: number | null | undefined): ms is number {
+  return ms !== null && ms !== undefined && Number.isFinite(ms) && ms > 0;
+}
+
 /** Local time with milliseconds: messages published in a burst differ only there. */
 export function formatTime(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (!knownTime(ms)) return '—';
   const d = new Date(ms);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
@@ -67,7 +75,7 @@ export function fromLocalInput(value: string): number | undefined {
 
 /** Time of day with milliseconds, prefixed by the date only when it is not today: list cells stay narrow. */
 export function formatShortTime(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (!knownTime(ms)) return '—';
   const d = new Date(ms);
   const now = new Date();
   const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
