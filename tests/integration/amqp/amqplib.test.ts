@@ -11,7 +11,7 @@ import { startBroker, type TestBroker } from './server.js';
 
 // amqplib's generated method ids (its lib/defs.js), for the methods its API leaves out.
 const require = createRequire(import.meta.url);
-const defs = require(join(dirname(require.resolve('amqplib')), 'lib', 'defs.js')) as Record<string, number>;
+const defs = require(join(dirname(require.resolve('amqplib')), 'lib', 'defs.js')) as Record<'TxSelect' | 'TxSelectOk' | 'TxCommit' | 'TxCommitOk' | 'TxRollback' | 'TxRollbackOk', number>;
 
 let b: TestBroker;
 const open: ChannelModel[] = [];
@@ -160,7 +160,7 @@ describe('publishing and consuming', () => {
     expect(second.fields.redelivered).toBe(true);
     ch.reject(second, false);
     const dead = await nextMessage(ch, dlq);
-    const deaths = dead.properties.headers!['x-death'] as Array<Record<string, unknown>>;
+    const deaths = dead.properties.headers!['x-death'] as unknown as Array<Record<string, unknown>>;
     expect(deaths).toHaveLength(1);
     expect(deaths[0]).toMatchObject({ count: 1, reason: 'rejected', queue: 'work', exchange: '', 'routing-keys': ['work'] });
     expect(typeof deaths[0]!.time).toBe('object');
@@ -266,8 +266,9 @@ describe('publishing and consuming', () => {
     const c = await connect();
     const ch = await c.createConfirmChannel();
     await confirmed(ch, '', 'nowhere', 'x');
-    const blocked = new Promise<string>((r) => c.connection.once('blocked', r));
-    const unblocked = new Promise<void>((r) => c.connection.once('unblocked', () => r()));
+    const events = c.connection as unknown as import('node:events').EventEmitter;
+    const blocked = new Promise<string>((r) => events.once('blocked', r));
+    const unblocked = new Promise<void>((r) => events.once('unblocked', () => r()));
     b.host.live().setDiskFreeLimit(Number.MAX_SAFE_INTEGER);
     expect(await blocked).toBe('low on disk');
     b.host.live().setDiskFreeLimit(0);
