@@ -347,6 +347,15 @@ export const operations = {
        * limit counts one delivery attempt per message (refused without it).
        */
       allowQuorumPeek: boolFromQuery('allowQuorumPeek').default(false),
+      /**
+       * RabbitMQ classic and quorum queues: read past the first 1,000 messages, up to the whole
+       * queue (or `scanLimit` messages from the head). Every message up to where the scan stops
+       * is taken and handed back: marked redelivered, order kept on a classic queue, delivery
+       * count +1 on a quorum queue. The answer's `cost` says so.
+       */
+      scanAll: boolFromQuery('scanAll').optional(),
+      /** With `scanAll`: read at most this many messages from the head (default 1,000,000). */
+      scanLimit: intFromQuery('scanLimit', 1, 10_000_000).optional(),
       ...filterSchema.shape,
     }),
   ),

@@ -191,6 +191,18 @@ export interface BrowsePage<T> {
   nextCursor: string | null;
   scanned: number;
   matched: number;
+  /** Messages the queue held (ready) when the read began, where the system says (RabbitMQ). */
+  total?: number;
+  /**
+   * Whether the read reached the end of the queue. `false` with `nextCursor: null` means the
+   * browse stopped where it can reach (RabbitMQ: the first 1,000 messages) and the rest was not
+   * looked at: say "scanned N of `total`" and offer `scanAll`, never "no match".
+   */
+  complete?: boolean;
+  /** How many messages from the head a browse can reach without `scanAll` (RabbitMQ classic and quorum: 1,000): rows past it cannot be filled. */
+  reachable?: number;
+  /** What the read did to the queue, when it is worth telling (a full RabbitMQ scan). */
+  cost?: string;
 }
 
 export interface PublishResult {

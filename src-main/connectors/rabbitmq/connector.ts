@@ -55,7 +55,7 @@ import {
   type MgmtVhost,
 } from './management.js';
 import { compileQueueFilter, IdAssigner, matches, messageKey, toView } from './messages.js';
-import { DEFAULT_LIMITS, holdFromHead, PEEK_NOTICE, quorumRefusal, readStream, type PeekLimits } from './peek.js';
+import { DEFAULT_LIMITS, holdFromHead, PEEK_NOTICE, quorumRefusal, readStream, SCAN_ALL_HOLD_MS, SCAN_ALL_MAX, SCAN_ALL_NOTICE, scanFromHead, type PeekLimits } from './peek.js';
 import { REDRIVE_NOTICE, RedriveRun, type RedrivePlan } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
 import { deadLetterSources, deliveryLimit, matchingPolicy, policyDefinition, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
@@ -677,10 +677,13 @@ export class RabbitConnector implements Connector {
 
     if (type === 'quorum') await this.quorumGuard(q, a.allowQuorumPeek);
     const start = startAt();
+    if (a.scanAll) return this.scanQueue(a, start, type === 'quorum');
+    const reachable = limits.maxMessages;
     if (start >= limits.maxMessages) {
       throw new ApiError(
         'INVALID_ARGUMENT',
-        `a ${type} queue can only be peeked within its first ${limits.maxMessages} messages (RabbitMQ has no way to read further without taking them)`,
+        `a ${type} queue can only be peeked within its first ${limits.maxMessages} messages (RabbitMQ has no way to read further without taking them); ` +
+          'scanAll=true reads further, taking and handing back every message up to where it stops',
         'cursor',
       );
     }
@@ -693,11 +696,60 @@ export class RabbitConnector implements Connector {
         const window = all.slice(start);
         const matched = window.filter((v) => matches(v, a));
         const more = held.messages.length === want && held.more && want < limits.maxMessages;
-        return { messages: matched, nextCursor: more ? String(want) : null, scanned: window.length, matched: matched.length };
+        const total = held.messages.length > 0 ? held.depth : (q.messages_ready ?? 0);
+        // The end of the queue was reached only when nothing followed the last message read.
+        const complete = held.messages.length === 0 || !held.more;
+        return { messages: matched, nextCursor: more ? String(want) : null, scanned: window.length, matched: matched.length, total, complete, reachable };
       } finally {
         // Only a quorum queue takes returns back asynchronously enough to be worth waiting for.
         await held.release(type === 'quorum');
       }
+    });
+  }
+
+  /**
+   * A browse past the first 1,000 messages (`scanAll`): reads from the head with a
+   * consumer that never acks, keeps only the matches (up to `limit`) and hands
+   * everything back at the end. The cursor is a position from the head.
+   */
+  private async scanQueue(a: Args<'queues/messages'>, start: number, quorum: boolean): Promise<BrowsePage<MessageView>> {
+    const model = await this.amqp();
+    const maxRead = start + (a.scanLimit ?? SCAN_ALL_MAX);
+    return this.exclusive(a.queue, async () => {
+      const ids = new IdAssigner();
+      const found: MessageView[] = [];
+      let scanned = 0;
+      let last = start - 1;
+      const r = await scanFromHead(
+        model,
+        a.queue,
+        {
+          skip: start,
+          maxRead,
+          maxHoldMs: SCAN_ALL_HOLD_MS,
+          visit: (m, position) => {
+            scanned++;
+            last = position;
+            const v = toView(m, { id: ids.next(messageKey(m.properties.messageId, m.content)), position });
+            if (matches(v, a)) found.push(v);
+            return found.length < a.limit;
+          },
+        },
+        this.r.scrub,
+        this.queueMissing(a.queue),
+        quorum,
+      );
+      const complete = r.reachedEnd;
+      return {
+        messages: found,
+        nextCursor: complete ? null : String(last + 1),
+        scanned,
+        matched: found.length,
+        total: r.depth,
+        complete,
+        reachable: r.depth,
+        cost: SCAN_ALL_NOTICE,
+      };
     });
   }
 

@@ -112,6 +112,99 @@ async function untilReturned(model: ChannelModel, queue: string, depth: number):
   }
 }
 
+/** What a full scan tells the person it costs, in the answer and the README. */
+export const SCAN_ALL_NOTICE =
+  'A RabbitMQ queue can only be read without removing messages by taking them and handing them back: scanning past the first 1,000 takes every ' +
+  'message up to where the scan stops, holds them unacked (invisible to consumers meanwhile) and returns them when it ends. They keep their order on a ' +
+  'classic queue but come back marked redelivered; on a quorum queue each one\'s delivery count goes up by one.';
+
+/** Upper bound of one full scan unless the request gives its own `scanLimit`. */
+export const SCAN_ALL_MAX = 1_000_000;
+/** How long a full scan may hold messages. */
+export const SCAN_ALL_HOLD_MS = 120_000;
+/** A scan that receives nothing for this long has reached what it can get (consumers took the rest). */
+const SCAN_IDLE_MS = 1_000;
+
+export interface ScanResult {
+  /** Messages received from the head, the skipped ones included. */
+  read: number;
+  /** Ready messages when the scan began. */
+  depth: number;
+  /** Whether every message the queue held at the start was read. */
+  reachedEnd: boolean;
+}
+
+/**
+ * Reads a classic or quorum queue from its head with a consumer that never
+ * acks (faster than one basic.get per message), hands messages from position
+ * `skip` on to `visit` until it returns false, `maxRead` messages were read,
+ * or the queue's depth at the start is reached; then closes the channel,
+ * which returns every message to the queue. `visit` must not keep messages it
+ * does not need: a scan of a large queue reads them all.
+ */
+export async function scanFromHead(
+  model: ChannelModel,
+  queue: string,
+  o: { skip: number; maxRead: number; maxHoldMs: number; visit: (m: ConsumeMessage, position: number) => boolean },
+  scrub: (s: string) => string,
+  notFound: string,
+  waitForReturn: boolean,
+): Promise<ScanResult> {
+  const channel = await openChannel(model);
+  let read = 0;
+  let depth = 0;
+  try {
+    depth = (await channel.checkQueue(queue)).messageCount;
+    const target = Math.min(depth, o.maxRead);
+    if (target === 0) return { read: 0, depth, reachedEnd: true };
+    // Prefetch is a 16-bit count; 0 means no limit, and the scan stops itself at `target`.
+    await channel.prefetch(target <= 65_535 ? target : 0);
+    await new Promise<void>((resolve, reject) => {
+      let idle: NodeJS.Timeout | undefined;
+      let finished = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(idle);
+        clearTimeout(deadline);
+        resolve();
+      };
+      const deadline = setTimeout(done, o.maxHoldMs);
+      const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(done, SCAN_IDLE_MS);
+      };
+      arm();
+      channel.once('close', done);
+      channel
+        .consume(
+          queue,
+          (m) => {
+            if (!m) return done();
+            if (finished) return;
+            const position = read++;
+            if (position >= o.skip && !o.visit(m, position)) return done();
+            if (read >= target) return done();
+            arm();
+          },
+          { noAck: false },
+        )
+        .catch((e: unknown) => {
+          finished = true;
+          clearTimeout(idle);
+          clearTimeout(deadline);
+          reject(e);
+        });
+    });
+  } catch (error) {
+    await closeQuietly(channel);
+    throw toApiError(error, scrub, notFound);
+  }
+  await closeQuietly(channel);
+  if (waitForReturn && read > 0) await untilReturned(model, queue, depth);
+  return { read, depth, reachedEnd: read >= depth };
+}
+
 export interface StreamRead {
   messages: Array<{ offset: number; message: ConsumeMessage }>;
   /** The offset to read from next. */
