@@ -156,7 +156,12 @@ export class AmqpConnection implements ProtocolConnection, ConnectionSide {
     }
     if (f.channel === 0) {
       if (f.type !== 1) throw unexpectedFrame(`content frame of type ${f.type} on channel 0`);
-      return this.onConnectionMethod(this.decode(f));
+      const m = this.decode(f);
+      try {
+        return this.onConnectionMethod(m);
+      } catch (err) {
+        throw err instanceof AmqpError ? err.at(m.classId, m.methodId) : err;
+      }
     }
     if (this.state !== 'running') throw unexpectedFrame(`frame on channel ${f.channel} before the connection is open`);
     const ch = this.channels.get(f.channel);
