@@ -182,3 +182,61 @@ test('a RabbitMQ message without a timestamp shows no date, and a body with many
   await expect.poll(async () => (await detail.getByRole('region', { name: 'Body' }).boundingBox())?.height ?? 0).toBeGreaterThanOrEqual(120);
   await server.api('DELETE', `/api/connections/${id}`);
 });
+
+test('a bulk publish to RabbitMQ shows progress and can be cancelled; a number header takes {{i}}; the history is the connection’s own', async ({ page, server, signedIn: _ }) => {
+  test.skip(!env.ok, `no RabbitMQ: ${env.ok ? '' : env.reason}`);
+  if (!env.ok) return;
+  const b = env;
+  const conn = await b.connect();
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertQueue('bulk', { durable: true });
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+  const name = unique('rabbit');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, ...(process.env.RABBITMQ_MANAGEMENT_URL ? { managementUrl: process.env.RABBITMQ_MANAGEMENT_URL } : {}) });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Publisher' }).click();
+  await page.getByRole('tab', { name: 'Queue', exact: true }).click();
+  await page.getByRole('combobox', { name: 'Queue' }).fill('bulk');
+  await page.getByRole('textbox', { name: 'Message body' }).fill('{"n": {{i}}}');
+  await page.getByRole('button', { name: 'Add header' }).click();
+  await page.getByRole('textbox', { name: 'Header 1 name' }).fill('seq');
+  await page.getByRole('combobox', { name: 'Header 1 type' }).selectOption('number');
+  await page.getByRole('textbox', { name: 'Header 1 value' }).fill('{{i}}');
+  // A million copies take minutes at RabbitMQ's pace: the cancel lands long before the end.
+  await page.getByRole('textbox', { name: 'Count' }).fill('1000000');
+  await page.getByRole('button', { name: /^Publish/ }).click();
+
+  const progress = page.getByRole('region', { name: 'Publish progress' });
+  await expect.poll(async () => Number((await progress.getByTestId('publish-confirmed').textContent())?.replace(/,/g, '')), { timeout: 60_000 }).toBeGreaterThan(0);
+  await progress.getByRole('button', { name: 'Cancel' }).click();
+  await expect(progress).toHaveAttribute('data-state', 'cancelled', { timeout: 60_000 });
+  await expect(progress.getByTestId('publish-state')).toContainText('Cancelled');
+  const confirmed = Number((await progress.getByTestId('publish-confirmed').textContent())?.replace(/,/g, ''));
+  expect(confirmed).toBeLessThan(1_000_000);
+
+  // What arrived has its placeholders expanded: the first copy is n 1 with the number header seq 1.
+  const check = await b.connect();
+  try {
+    const ch = await check.createChannel();
+    const m = await ch.get('bulk', { noAck: true });
+    expect(m && JSON.parse(m.content.toString())).toEqual({ n: 1 });
+    expect(m && m.properties.headers?.seq).toBe(1);
+    await ch.close();
+  } finally {
+    await check.close();
+  }
+
+  // The history lists the publish on this connection, by name, and not on the embedded broker's.
+  const history = page.getByRole('region', { name: 'History' });
+  await expect(history).toContainText(`History on ${name}`);
+  await expect(history).toContainText('bulk', { timeout: 20_000 });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: /^status \w+ Embedded broker/ }).click();
+  await page.getByRole('tab', { name: 'Publisher' }).click();
+  await expect(page.getByRole('region', { name: 'History' })).toContainText('History on Embedded broker');
+  await expect(page.getByRole('region', { name: 'History' })).not.toContainText('bulk');
+  await server.api('DELETE', `/api/connections/${id}`);
+});

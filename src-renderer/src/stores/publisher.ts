@@ -5,7 +5,8 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { HistoryEntry, MessageProperties, MessageView, PublishResult, RecordView, Template } from '@contract/types';
+import type { HistoryEntry, MessageProperties, MessageView, PublishJob, PublishResult, RecordView, Template } from '@contract/types';
+import { FINAL_JOB_STATES } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 import { toText } from '../lib/body';
@@ -196,9 +197,14 @@ export function jsonProblem(text: string): JsonProblem | null {
   }
 }
 
+/** Placeholders the core expands per copy. */
+const PLACEHOLDER = /\{\{(i|uuid|now)\}\}/;
+
 function parseHeader(row: HeaderRow): unknown {
   switch (row.type) {
     case 'number': {
+      // `{{i}}` in a number header: the core expands the text per copy and sends the number.
+      if (PLACEHOLDER.test(row.value)) return { $number: row.value };
       const n = Number(row.value);
       if (row.value.trim() === '' || !Number.isFinite(n)) throw new Error(`header "${row.name}" must be a number`);
       return n;
@@ -295,8 +301,14 @@ function setup(connectionId: string) {
     }
     if (f.targetKind === 'topic') {
       if (!f.topic) throw Object.assign(new Error('Choose a topic to produce to.'), { field: 'topic' });
+      // Kafka header values are strings: a typed value travels as its text (placeholders expand in it).
       const strHeaders: Record<string, string> = {};
-      for (const [k, v] of Object.entries(headers)) strHeaders[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      for (const row of f.headers) {
+        const k = row.name.trim();
+        if (!k) continue;
+        const v = headers[k];
+        strHeaders[k] = typeof v === 'string' ? v : row.type === 'number' ? row.value : JSON.stringify(v);
+      }
       return {
         op: 'topics/produce',
         input: {
@@ -351,6 +363,10 @@ function setup(connectionId: string) {
       errorField.value = (e as { field?: string }).field ?? null;
       return;
     }
+    if (request.op === 'publish' && request.input.count !== undefined && request.input.count > 1) {
+      await startJob(request.input, targetLabel(form.value));
+      return;
+    }
     sending.value = true;
     try {
       const result = request.op === 'publish' ? await api.call('publish', request.input) : await api.call('topics/produce', request.input);
@@ -361,6 +377,65 @@ function setup(connectionId: string) {
       errorField.value = (e as { field?: string }).field ?? null;
     } finally {
       sending.value = false;
+    }
+  }
+
+  /** A publish of many copies runs as a job: progress, rate and Cancel while it runs, its result at the end. */
+  const job = shallowRef<PublishJob | null>(null);
+  let stopWatching: (() => void) | null = null;
+
+  function watchJob(id: string, target: string) {
+    stopWatching?.();
+    let timer: ReturnType<typeof setInterval> | null = null;
+    let unsubscribe: (() => void) | null = null;
+    const stop = () => {
+      unsubscribe?.();
+      unsubscribe = null;
+      if (timer) clearInterval(timer);
+      timer = null;
+    };
+    stopWatching = stop;
+    const update = (j: PublishJob) => {
+      if (j.id !== id) return;
+      const cur = job.value;
+      // A late stream event must not overwrite a newer state.
+      if (cur && cur.id === j.id && FINAL_JOB_STATES.includes(cur.state) && !FINAL_JOB_STATES.includes(j.state)) return;
+      job.value = j;
+      if (FINAL_JOB_STATES.includes(j.state)) {
+        stop();
+        sending.value = false;
+        if (j.result) outcome.value = { at: j.finishedAt ?? Date.now(), target, result: j.result };
+        if (j.state === 'failed') error.value = `Not all sent: ${j.error ?? 'the publish failed'}`;
+        void loadHistory();
+      }
+    };
+    unsubscribe = api.subscribe('publishJobs', { id }, update);
+    // The stream is throttled and may be missed across a reconnect; a slow poll guarantees the end state is seen.
+    timer = setInterval(() => {
+      api.call('publish/job', { id }).then(update, () => undefined);
+    }, 1000);
+  }
+
+  async function startJob(input: Input<'publish'>, target: string) {
+    sending.value = true;
+    try {
+      const j = await api.call('publish/start', input);
+      job.value = j;
+      watchJob(j.id, target);
+    } catch (e) {
+      sending.value = false;
+      error.value = `Not sent: ${describeError(e)}`;
+      errorField.value = (e as { field?: string }).field ?? null;
+    }
+  }
+
+  async function cancelJob() {
+    const j = job.value;
+    if (!j) return;
+    try {
+      job.value = await api.call('publish/cancel', { id: j.id });
+    } catch (e) {
+      error.value = `Could not cancel: ${describeError(e)}`;
     }
   }
 
@@ -546,6 +621,8 @@ function setup(connectionId: string) {
   return {
     connectionId,
     targetKinds,
+    job,
+    cancelJob,
     form,
     prefilled,
     sending,
