@@ -6,10 +6,12 @@
 import type { Factories } from './deps.js';
 import { kafkaFactory } from './kafka/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';
+import { sqsFactory } from './sqs/index.js';
 
 export type { AuditLog, ConnectorDeps, ConnectorFactory, Factories } from './deps.js';
 
 export const factories: Factories = {
   rabbitmq: rabbitmqFactory,
   kafka: kafkaFactory,
+  sqs: sqsFactory,
 };

@@ -24,6 +24,7 @@ import type {
   PolicyInfo,
   PublishJob,
   PublishResult,
+  QueueDeclareResult,
   QueueInfo,
   RecordView,
   RedriveJob,
@@ -142,6 +143,12 @@ export const publishSchema = z.object({
   properties: messagePropertiesSchema.default({}),
   count: z.number().int('count must be an integer').min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1,000,000').default(1),
   mandatory: z.boolean().default(true),
+  /** SQS FIFO queues and SNS FIFO topics: the message group (order is kept within a group). */
+  messageGroupId: z.string({ error: 'messageGroupId must be a string' }).min(1, 'messageGroupId must not be empty').max(128, 'messageGroupId must be at most 128 characters').optional(),
+  /** SQS FIFO queues and SNS FIFO topics: the deduplication id (needed unless content-based deduplication is on). */
+  deduplicationId: z.string({ error: 'deduplicationId must be a string' }).min(1, 'deduplicationId must not be empty').max(128, 'deduplicationId must be at most 128 characters').optional(),
+  /** SQS standard queues: seconds before the message becomes visible (0–900). */
+  delaySeconds: z.number({ error: 'delaySeconds must be a number' }).int('delaySeconds must be an integer').min(0, 'delaySeconds must be 0–900').max(900, 'delaySeconds must be 0–900').optional(),
 });
 
 export const produceSchema = z.object({
@@ -172,6 +179,10 @@ export const redriveSchema = z
     ratePerSecond: z.number().positive('ratePerSecond must be positive').max(1_000_000).optional(),
     /** Kafka: re-drive records even if Brokerdeck already re-drove them once. */
     force: z.boolean().optional(),
+    /** SQS: hand the whole dead-letter queue to SQS's own message-move task (StartMessageMoveTask) instead of moving each message here. */
+    useMoveTask: z.boolean().optional(),
+    /** SQS: accept that reading past unselected messages raises their receive count (refused on a queue with a redrive policy without it). */
+    allowReceiveCountRisk: z.boolean().optional(),
   })
   .refine((v) => v.all === true || (v.messageIds !== undefined && v.messageIds.length > 0), {
     message: 'give messageIds (one or more) or set all: true',
@@ -227,12 +238,57 @@ export const kafkaConnectionSchema = z.object({
   readOnly: z.boolean().default(false),
 });
 
-export const connectionConfigSchema = z.discriminatedUnion('kind', [rabbitConnectionSchema, kafkaConnectionSchema], {
-  error: 'kind must be "rabbitmq" or "kafka"',
-});
+/**
+ * Amazon SQS, SNS and Kinesis: a region and credentials (an access key pair, a named
+ * profile from ~/.aws, or, with neither, the SDK's default chain); `endpoint` points at
+ * another server (a VPC endpoint, a local stand-in).
+ */
+const awsConnectionFields = {
+  name: name('name'),
+  endpoint: z.string({ error: 'endpoint must be a string' }).regex(/^https?:\/\/[^\s]+$/, 'endpoint must be an http(s) URL such as https://sqs.eu-west-1.amazonaws.com').optional(),
+  region: z
+    .string({ error: 'region must be a string' })
+    .regex(/^[a-z0-9-]{1,64}$/, 'region must be an AWS region name such as eu-west-1')
+    .optional(),
+  accessKeyId: z.string({ error: 'accessKeyId must be a string' }).min(1, 'accessKeyId must not be empty').max(256).optional(),
+  secretAccessKey: z.string({ error: 'secretAccessKey must be a string' }).min(1, 'secretAccessKey must not be empty').max(1024).optional(),
+  sessionToken: z.string({ error: 'sessionToken must be a string' }).max(10_000).optional(),
+  profile: z.string({ error: 'profile must be a string' }).min(1, 'profile must not be empty').max(256).optional(),
+  readOnly: z.boolean().default(false),
+};
+
+type AwsCredentialFields = { accessKeyId?: string | undefined; secretAccessKey?: string | undefined; profile?: string | undefined };
+const awsCredentialsChecks = <T extends z.ZodType<AwsCredentialFields>>(schema: T) =>
+  schema
+    .refine((v) => (v.accessKeyId === undefined) === (v.secretAccessKey === undefined), {
+      message: 'give accessKeyId and secretAccessKey together',
+      path: ['secretAccessKey'],
+    })
+    .refine((v) => v.profile === undefined || v.accessKeyId === undefined, { message: 'give either a profile or an access key pair, not both', path: ['profile'] });
+
+export const sqsConnectionSchema = awsCredentialsChecks(
+  z.object({
+    kind: z.literal('sqs'),
+    ...awsConnectionFields,
+    /** Browsing receives messages, which raises their receive count: allowed on queues with a redrive policy only when set. */
+    allowReceiveCountRisk: z.boolean().default(false),
+  }),
+);
+export const snsConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('sns'), ...awsConnectionFields }));
+export const kinesisConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('kinesis'), ...awsConnectionFields }));
+
+export const connectionConfigSchema = z.discriminatedUnion(
+  'kind',
+  [rabbitConnectionSchema, kafkaConnectionSchema, sqsConnectionSchema, snsConnectionSchema, kinesisConnectionSchema],
+  { error: 'kind must be "rabbitmq", "kafka", "sqs", "sns" or "kinesis"' },
+);
 export type ConnectionConfig = z.output<typeof connectionConfigSchema>;
 export type RabbitConnectionConfig = z.output<typeof rabbitConnectionSchema>;
 export type KafkaConnectionConfig = z.output<typeof kafkaConnectionSchema>;
+export type SqsConnectionConfig = z.output<typeof sqsConnectionSchema>;
+export type SnsConnectionConfig = z.output<typeof snsConnectionSchema>;
+export type KinesisConnectionConfig = z.output<typeof kinesisConnectionSchema>;
+export type AwsConnectionConfig = SqsConnectionConfig | SnsConnectionConfig | KinesisConnectionConfig;
 
 const groupId = name('groupId');
 
@@ -318,15 +374,24 @@ export const operations = {
 
   'queues/list': op<QueueInfo[]>()(z.object({ connectionId, vhost })),
   'queues/get': op<QueueInfo>()(z.object({ connectionId, vhost, queue: name('queue') })),
-  'queues/declare': op<QueueInfo>()(
+  /**
+   * Every argument the broker knows is checked by name and type (README, "Declaring"); `type`
+   * sets x-queue-type. A dead-letter exchange or queue that does not exist is created first with
+   * `createDeadLetter` (the UI sends it on by default), else named in the answer's `warnings`.
+   */
+  'queues/declare': op<QueueDeclareResult>()(
     z.object({
       connectionId,
       vhost,
       queue: name('queue'),
+      type: z.enum(['classic', 'quorum', 'stream'], { error: 'type must be classic, quorum or stream' }).optional(),
       durable: z.boolean().default(true),
       exclusive: z.boolean().default(false),
       autoDelete: z.boolean().default(false),
       arguments: args.default({}),
+      createDeadLetter: z.boolean({ error: 'createDeadLetter must be true or false' }).optional(),
+      /** The dead-letter queue to create when `createDeadLetter` finds none (default `<queue>.dlq`). */
+      deadLetterQueue: name('deadLetterQueue').optional(),
     }),
   ),
   'queues/delete': op<{ messageCount: number }>()(
@@ -356,6 +421,11 @@ export const operations = {
       scanAll: boolFromQuery('scanAll').optional(),
       /** With `scanAll`: read at most this many messages from the head (default 1,000,000). */
       scanLimit: intFromQuery('scanLimit', 1, 10_000_000).optional(),
+      /**
+       * SQS: the person accepts that browsing receives each message read, raising its
+       * receive count toward the queue's maxReceiveCount (refused without it on a queue with a redrive policy).
+       */
+      allowReceiveCountRisk: boolFromQuery('allowReceiveCountRisk').optional(),
       ...filterSchema.shape,
     }),
   ),

@@ -5,7 +5,7 @@
  */
 
 export type BodyEncoding = 'utf8' | 'base64';
-export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka';
+export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka' | 'sqs' | 'sns' | 'kinesis';
 export type ConnectionStatus = 'connected' | 'connecting' | 'disconnected' | 'error';
 
 export interface Health {
@@ -67,7 +67,7 @@ export interface VhostInfo {
 /** What "Test connection" found: each failure has its own `problem`. */
 export interface ConnectionTestResult {
   ok: boolean;
-  problem?: 'unreachable' | 'auth_failed' | 'vhost_missing' | 'vhost_forbidden' | 'management_unavailable' | 'management_auth_failed' | 'tls_error' | 'timeout' | 'protocol_error';
+  problem?: 'unreachable' | 'auth_failed' | 'vhost_missing' | 'vhost_forbidden' | 'management_unavailable' | 'management_auth_failed' | 'tls_error' | 'timeout' | 'protocol_error' | 'forbidden' | 'config_error';
   message: string;
   /** Server facts when it worked: version, cluster name, broker count… */
   details?: Record<string, unknown>;
@@ -144,6 +144,14 @@ export interface QueueInfo {
   rates: QueueRates;
 }
 
+/** A declared queue, with what the declare did for its dead-lettering. */
+export interface QueueDeclareResult extends QueueInfo {
+  /** What `createDeadLetter` created first, each named: `exchange "dlx" (fanout)`, `queue "orders.dlq"`, `binding "dlx" → "orders.dlq"`. */
+  created?: string[];
+  /** What is missing for dead-lettered messages to be kept, each named (without `createDeadLetter`, or what it could not create). */
+  warnings?: string[];
+}
+
 export interface ExchangeInfo {
   name: string;
   type: string;
@@ -184,6 +192,8 @@ export interface MessageView {
   enqueuedAt: number;
   state?: 'ready' | 'unacked' | 'delayed';
   consumerTag?: string;
+  /** Attributes the system itself keeps on the message (SQS: SentTimestamp, MessageGroupId, SequenceNumber…), apart from the sender's headers. */
+  attributes?: Record<string, string>;
 }
 
 export interface BrowsePage<T> {

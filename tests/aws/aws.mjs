@@ -162,7 +162,7 @@ function startSqs(dataDir, port) {
     ].join('\n'),
   );
   const heap = (process.env.ELASTICMQ_HEAP_OPTS ?? '-Xms64m -Xmx384m').split(/\s+/).filter(Boolean);
-  return launch(dataDir, 'sqs', 'java', [...heap, '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', `-Dconfig.file=${config}`, '-cp', cp, 'org.elasticmq.server.Main']);
+  return launch(dataDir, 'sqs', 'java', [...heap, '-XX:+UseSerialGC', `-Dconfig.file=${config}`, '-cp', cp, 'org.elasticmq.server.Main']);
 }
 
 function startSns(dataDir, port) {
