@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerHost } from '../../../src-main/broker/host.js';
-import { silentLogger } from '../../../src-main/ground/logger.js';
+import { silentLogger, type Logger } from '../../../src-main/ground/logger.js';
 import { createAmqpListener, type AmqpListenerConfig } from '../../../src-main/protocols/amqp/server.js';
 
 export interface TestBroker {
@@ -19,10 +19,10 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-export async function startBroker(config: Partial<AmqpListenerConfig> = {}): Promise<TestBroker> {
+export async function startBroker(config: Partial<AmqpListenerConfig> = {}, logger: Logger = silentLogger): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'brokerdeck-amqp-'));
   const host = BrokerHost.open({ dataDir, logger: silentLogger, diskFreeLimit: 0 });
-  const listener = createAmqpListener(host, { port: 0, host: '127.0.0.1', dataDir, ...config }, silentLogger);
+  const listener = createAmqpListener(host, { port: 0, host: '127.0.0.1', dataDir, ...config }, logger);
   const port = await listener.listen();
   return {
     host,
