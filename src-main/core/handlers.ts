@@ -9,6 +9,7 @@ import type { OperationName, Output, ParsedInput } from '../contract/operations.
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
 import type { AppStore } from './app-store.js';
+import { declareQueue } from './declare.js';
 import { cancelPublishJob, getPublishJob, messageTemplate, publishJobs, recordTemplate, startPublishJob } from './publish.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
@@ -123,7 +124,10 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
     'queues/list': async (i) => r(i, 'listQueues', 'list queues')(),
     'queues/get': async (i) => r(i, 'getQueue', 'show queues')(i.queue),
-    'queues/declare': async (i) => r(i, 'declareQueue', 'declare queues', true)(without(i)),
+    'queues/declare': async (i) => {
+      r(i, 'declareQueue', 'declare queues', true);
+      return declareQueue(ctx.connector(i.connectionId, i.vhost), i, without(i));
+    },
     'queues/delete': async (i) => r(i, 'deleteQueue', 'delete queues', true)(without(i)),
     'queues/purge': async (i) => r(i, 'purgeQueue', 'purge queues', true)(without(i)),
     'queues/messages': async (i) => r(i, 'browseQueue', 'browse queues')(without(i)),

@@ -1,0 +1,116 @@
+/**
+ * Declaring queues through the core on the embedded broker and a real
+ * RabbitMQ: a dead-letter exchange or queue that does not exist is named in
+ * `warnings`, or created (exchange, queue, binding) with `createDeadLetter`,
+ * after which an expired message really lands in the dead-letter queue;
+ * arguments are checked by name before any broker sees them, and every
+ * argument the broker supports is accepted and shown back.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCore, type Core } from '../../src-main/core/core.js';
+import { prepareBroker } from './rabbitmq/broker.js';
+
+const rabbit = await prepareBroker();
+const id = () => randomUUID().slice(0, 8);
+
+let core: Core;
+let rabbitId = '';
+
+beforeAll(async () => {
+  core = await startCore({ dataDir: null, version: '0.0.0-test' });
+  if (rabbit.ok) rabbitId = (await core.call('connections/create', rabbit.config({ name: 'declare' }))).id;
+});
+
+afterAll(async () => {
+  await core?.close();
+  if (rabbit.ok) await rabbit.cleanup();
+});
+
+const targets: Array<[string, () => string, boolean]> = [
+  ['the embedded broker', () => 'local', true],
+  [`RabbitMQ${rabbit.ok ? '' : ` (skipped: ${rabbit.reason})`}`, () => rabbitId, rabbit.ok],
+];
+
+describe.each(targets)('declaring queues on %s', (_label, connection, available) => {
+  it.skipIf(!available)('names a missing dead-letter exchange in warnings, and creates it with createDeadLetter', async () => {
+    const connectionId = connection();
+    const dlx = `dlx-${id()}`;
+    const warned = await core.call('queues/declare', { connectionId, queue: `orders-${id()}`, durable: false, arguments: { 'x-dead-letter-exchange': dlx } });
+    expect(warned.warnings).toEqual([expect.stringContaining(`"${dlx}" does not exist`)]);
+    await expect(core.call('exchanges/get', { connectionId, exchange: dlx })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const queue = `orders-${id()}`;
+    const made = await core.call('queues/declare', {
+      connectionId,
+      queue,
+      durable: false,
+      arguments: { 'x-dead-letter-exchange': dlx, 'x-message-ttl': 1 },
+      createDeadLetter: true,
+    });
+    expect(made.warnings).toBeUndefined();
+    expect(made.created).toEqual([`exchange "${dlx}" (fanout)`, `queue "${queue}.dlq"`, `binding "${dlx}" → "${queue}.dlq"`]);
+    // An expiring message now reaches the dead-letter queue instead of vanishing.
+    await core.call('publish', { connectionId, routingKey: queue, body: 'expires' });
+    await expect.poll(async () => (await core.call('queues/get', { connectionId, queue: `${queue}.dlq` })).messages).toBe(1);
+  });
+
+  it.skipIf(!available)('creates the dead-letter queue named by the routing key on the default exchange', async () => {
+    const connectionId = connection();
+    const dlq = `parked-${id()}`;
+    const warned = await core.call('queues/declare', { connectionId, queue: `a-${id()}`, durable: false, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    expect(warned.warnings).toEqual([expect.stringContaining(`"${dlq}"`)]);
+    const made = await core.call('queues/declare', {
+      connectionId,
+      queue: `b-${id()}`,
+      durable: false,
+      arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq },
+      createDeadLetter: true,
+    });
+    expect(made.created).toEqual([`queue "${dlq}"`]);
+    expect((await core.call('queues/get', { connectionId, queue: dlq })).name).toBe(dlq);
+  });
+
+  it.skipIf(!available)('refuses a bad argument naming it, before the broker sees it', async () => {
+    const connectionId = connection();
+    const queue = `bad-${id()}`;
+    await expect(core.call('queues/declare', { connectionId, queue, arguments: { 'x-max-length': 'ten' } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'arguments.x-max-length',
+    });
+    await expect(core.call('queues/declare', { connectionId, queue, arguments: { 'x-overflow': 'drop-tail' } })).rejects.toMatchObject({ field: 'arguments.x-overflow' });
+    await expect(core.call('queues/declare', { connectionId, queue, type: 'quorum', arguments: { 'x-queue-type': 'classic' } })).rejects.toMatchObject({ field: 'type' });
+    await expect(core.call('queues/declare', { connectionId, queue, arguments: { 'x-dead-letter-routing-key': 'k' } })).rejects.toMatchObject({
+      field: 'arguments.x-dead-letter-routing-key',
+    });
+    await expect(core.call('queues/get', { connectionId, queue })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it.skipIf(!available)('accepts the classic and quorum arguments and custom ones, shown back as given', async () => {
+    const connectionId = connection();
+    const classic = {
+      'x-max-length': 100,
+      'x-max-length-bytes': 1_000_000,
+      'x-overflow': 'reject-publish',
+      'x-max-priority': 5,
+      'x-message-ttl': 60_000,
+      'x-expires': 3_600_000,
+      'x-single-active-consumer': true,
+      'x-custom-thing': 'kept',
+    };
+    const c = await core.call('queues/declare', { connectionId, queue: `classic-${id()}`, durable: true, arguments: classic });
+    expect(c.arguments).toMatchObject(classic);
+    const q = await core.call('queues/declare', { connectionId, queue: `quorum-${id()}`, type: 'quorum', durable: true, arguments: { 'x-delivery-limit': 5 } });
+    expect(q.arguments).toMatchObject({ 'x-queue-type': 'quorum', 'x-delivery-limit': 5 });
+  });
+});
+
+describe.skipIf(!rabbit.ok)('RabbitMQ-only queue types', () => {
+  it('declares a stream with its retention', async () => {
+    const s = await core.call('queues/declare', { connectionId: rabbitId, queue: `stream-${id()}`, type: 'stream', durable: true, arguments: { 'x-max-age': '7D' } });
+    await expect.poll(async () => (await core.call('queues/get', { connectionId: rabbitId, queue: s.name })).type).toBe('stream');
+    await expect(core.call('queues/declare', { connectionId: rabbitId, queue: `stream-${id()}`, type: 'stream', arguments: { 'x-max-age': 'a week' } })).rejects.toMatchObject({
+      field: 'arguments.x-max-age',
+    });
+  });
+});
