@@ -55,7 +55,7 @@ const connectionId = name('connectionId');
 const vhost = z
   .string({ error: 'vhost must be a string' })
   .min(1, 'vhost must not be empty')
-  .refine((v) => Buffer.byteLength(v, 'utf8') <= 255, 'vhost must be at most 255 bytes of UTF-8')
+  .refine((v) => new TextEncoder().encode(v).length <= 255, 'vhost must be at most 255 bytes of UTF-8')
   .optional();
 const intFromQuery = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
