@@ -26,11 +26,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brokersSeen, clusterId } from '../kafka/wire.mjs';
+import { alive, freePort, has, killIfOurs, logger, ours, readState, runMain, saveState as save, sleep, tailFiles, terminate, Unavailable, waitExit } from '../servers/kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const singleBroker = join(here, '..', 'kafka', 'kafka.mjs');
@@ -38,8 +39,7 @@ const workDir = join(os.tmpdir(), 'brokerdeck-kafka-cluster');
 const READY_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
 const HEAP = process.env.KAFKA_HEAP_OPTS ?? '-Xms128m -Xmx384m';
-
-class Unavailable extends Error {}
+const log = logger('kafka-cluster');
 
 function parseArgs(argv) {
   const args = { command: argv[0] ?? 'start', rest: [], state: process.env.KAFKA_CLUSTER_STATE_FILE ?? join(workDir, 'cluster.json'), kill: false };
@@ -51,16 +51,6 @@ function parseArgs(argv) {
   return args;
 }
 
-function log(message) {
-  process.stderr.write(`[kafka-cluster] ${message}\n`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function has(command) {
-  return !spawnSync(command, ['-version'], { stdio: 'ignore' }).error;
-}
-
 /** The broker's classpath, resolved (and cached) by the single-broker script. */
 function classpath() {
   const r = spawnSync(process.execPath, [singleBroker, 'classpath'], { encoding: 'utf8', timeout: 15 * 60_000 });
@@ -70,61 +60,8 @@ function classpath() {
   return r.stdout.trim().split('\n').pop();
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** As Kafka's Uuid.randomUuid: never starting with '-', which the storage tool would read as an option. */
-function clusterId() {
-  for (;;) {
-    const id = randomBytes(16).toString('base64url');
-    if (!id.startsWith('-')) return id;
-  }
-}
-
-/** Running, and not a zombie waiting to be reaped. */
-function alive(pid) {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if (error.code !== 'EPERM') return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
-
-function ours(pid, marker) {
-  if (!alive(pid)) return false;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
-  } catch {
-    return true;
-  }
-}
-
-function readState(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 function saveState(s) {
-  mkdirSync(dirname(s.stateFile), { recursive: true });
-  writeFileSync(s.stateFile, JSON.stringify(s, null, 2));
+  save(s.stateFile, s);
 }
 
 function serverProperties(s, b) {
@@ -193,76 +130,15 @@ function launch(b, cp) {
   b.pid = child.pid;
 }
 
-/** One request on a fresh socket: `[size][apiKey][apiVersion][correlationId][clientId][body]`. */
-function request(port, apiKey, apiVersion, body, timeoutMs = 2_000) {
-  return new Promise((resolve, reject) => {
-    const clientId = Buffer.from('kafka-cluster.mjs');
-    const header = Buffer.alloc(10);
-    header.writeInt16BE(apiKey, 0);
-    header.writeInt16BE(apiVersion, 2);
-    header.writeInt32BE(7, 4);
-    header.writeInt16BE(clientId.length, 8);
-    const payload = Buffer.concat([header, clientId, body]);
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(payload.length);
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let data = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(new Error('timed out')), timeoutMs);
-    socket.on('connect', () => socket.write(Buffer.concat([size, payload])));
-    socket.on('data', (chunk) => {
-      data = Buffer.concat([data, chunk]);
-      if (data.length >= 4 && data.length >= 4 + data.readInt32BE(0)) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(data.subarray(4, 4 + data.readInt32BE(0)));
-      }
-    });
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error('connection closed'));
-    });
-  });
-}
-
-/** How many brokers the broker on `port` lists in its metadata (Metadata v1: correlation id, then the broker array); 0 when it does not answer. */
-async function brokersSeen(port) {
-  try {
-    const versions = await request(port, 18, 0, Buffer.alloc(0));
-    if (versions.readInt16BE(4) !== 0) return 0;
-    const topicsNull = Buffer.alloc(4);
-    topicsNull.writeInt32BE(-1);
-    const metadata = await request(port, 3, 1, topicsNull);
-    return metadata.readInt32BE(4);
-  } catch {
-    return 0;
-  }
-}
-
-function tail(b) {
-  const lines = [];
-  for (const f of ['stdout.log', 'server.log']) {
-    try {
-      lines.push(...readFileSync(join(b.dir, f), 'utf8').trim().split('\n').slice(-15));
-    } catch {
-      /* not written yet */
-    }
-  }
-  return lines.join('\n');
-}
-
 /** The broker answers and lists every broker of the cluster. */
 async function waitReady(s, b) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (!alive(b.pid)) throw new Error(`broker ${b.id} exited while starting; its log:\n${tail(b)}`);
+    if (!alive(b.pid)) throw new Error(`broker ${b.id} exited while starting; its log:\n${tailFiles(b.dir, ['stdout.log', 'server.log'], 15)}`);
     if ((await brokersSeen(b.port)) >= s.brokers.length) return;
     await sleep(250);
   }
-  throw new Error(`broker ${b.id} did not see all ${s.brokers.length} brokers within ${READY_TIMEOUT_MS / 1000} s; its log:\n${tail(b)}`);
+  throw new Error(`broker ${b.id} did not see all ${s.brokers.length} brokers within ${READY_TIMEOUT_MS / 1000} s; its log:\n${tailFiles(b.dir, ['stdout.log', 'server.log'], 15)}`);
 }
 
 function printState(s) {
@@ -331,41 +207,14 @@ function broker(s, which) {
   return b;
 }
 
-async function waitExit(pid, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(100);
-  return !alive(pid);
-}
-
 /** SIGTERM runs Kafka's controlled shutdown (leadership moves first); SIGKILL is a crash. */
 async function stopBroker(s, b, kill) {
   if (!ours(b.pid, s.dir)) return;
-  try {
-    process.kill(b.pid, kill ? 'SIGKILL' : 'SIGTERM');
-  } catch {
-    return;
-  }
-  if (!(await waitExit(b.pid, kill ? 10_000 : STOP_TIMEOUT_MS))) {
-    log(`broker ${b.id} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killing it`);
-    try {
-      process.kill(b.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    await waitExit(b.pid, 10_000);
-  }
+  await terminate(b.pid, { timeoutMs: STOP_TIMEOUT_MS, kill, log, what: `broker ${b.id}` });
 }
 
 async function cleanup(s) {
-  for (const b of s.brokers) {
-    if (ours(b.pid, s.dir)) {
-      try {
-        process.kill(b.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
+  for (const b of s.brokers) killIfOurs(b.pid, s.dir);
   await Promise.all(s.brokers.map((b) => waitExit(b.pid, 10_000)));
   if (s.dir && s.dir.startsWith(workDir)) rmSync(s.dir, { recursive: true, force: true });
   if (s.stateFile) rmSync(s.stateFile, { force: true });
@@ -417,12 +266,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof Unavailable) {
-    console.log(`KAFKA_UNAVAILABLE=${error.message.replace(/\s*\n\s*/g, ' | ')}`);
-    process.exitCode = 3;
-  } else {
-    log(error.stack ?? String(error));
-    process.exitCode = 1;
-  }
-});
+runMain(main, { marker: 'KAFKA_UNAVAILABLE', log });

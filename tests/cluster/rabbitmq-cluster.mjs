@@ -30,9 +30,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { alive, freePort, killIfOurs, logger, ours, portOpen, readState, runMain, saveState as save, sleep, tailFiles, terminate, Unavailable, waitExit } from '../servers/kit.mjs';
 
 const RABBIT_BIN = process.env.RABBITMQ_BIN_DIR ?? '/usr/lib/rabbitmq/bin';
 const EPMD = ['/usr/bin/epmd', '/usr/lib/erlang/bin/epmd'].find((p) => existsSync(p)) ?? 'epmd';
@@ -40,8 +40,7 @@ const workDir = join(os.tmpdir(), 'brokerdeck-rabbitmq-cluster');
 const READY_TIMEOUT_MS = 180_000;
 const STOP_TIMEOUT_MS = 60_000;
 const CTL_TIMEOUT_MS = 120_000;
-
-class Unavailable extends Error {}
+const log = logger('rabbitmq-cluster');
 
 function parseArgs(argv) {
   const args = { command: argv[0] ?? 'start', rest: [], state: process.env.RABBITMQ_CLUSTER_STATE_FILE ?? join(workDir, 'cluster.json'), nodes: 3, kill: false };
@@ -55,80 +54,8 @@ function parseArgs(argv) {
   return args;
 }
 
-function log(message) {
-  process.stderr.write(`[rabbitmq-cluster] ${message}\n`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Running, and not a zombie waiting to be reaped. */
-function alive(pid) {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if (error.code !== 'EPERM') return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Whether `pid` is still a process of this cluster: its command line (the VM's names HOME, the
- * cluster's folder; epmd's its port) or its environment (the start script's) holds `marker`.
- */
-function ours(pid, marker) {
-  if (!alive(pid)) return false;
-  for (const f of ['cmdline', 'environ']) {
-    try {
-      if (readFileSync(`/proc/${pid}/${f}`, 'utf8').includes(marker)) return true;
-    } catch (error) {
-      // No /proc (not Linux): the recorded pid is trusted.
-      if (error.code === 'ENOENT' && !existsSync('/proc/self')) return true;
-    }
-  }
-  return false;
-}
-
-function readState(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 function saveState(s) {
-  mkdirSync(dirname(s.stateFile), { recursive: true });
-  writeFileSync(s.stateFile, JSON.stringify(s, null, 2));
+  save(s.stateFile, s);
 }
 
 /** The environment the server scripts and the CLI tools of one node run with. */
@@ -221,15 +148,7 @@ function beamPid(node) {
 }
 
 function tail(node) {
-  const lines = [];
-  for (const f of ['stdout.log', join('log', `${node.name}.log`)]) {
-    try {
-      lines.push(...readFileSync(join(node.dir, f), 'utf8').trim().split('\n').slice(-15));
-    } catch {
-      /* not written yet */
-    }
-  }
-  return lines.join('\n');
+  return tailFiles(node.dir, ['stdout.log', join('log', `${node.name}.log`)], 15);
 }
 
 /** Both listeners answer: the node has booted, and its management plugin is up. */
@@ -347,31 +266,12 @@ function node(s, which) {
   return n;
 }
 
-async function waitExit(pid, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(100);
-  return !alive(pid);
-}
-
 /** Stops one node: SIGTERM makes RabbitMQ shut down as `rabbitmqctl stop` does; SIGKILL is a crash. */
 async function stopNode(s, n, kill) {
   const beam = n.beamPid || beamPid(n);
   const target = beam && ours(beam, s.dir) ? beam : ours(n.pid, s.dir) ? n.pid : 0;
   if (!target) return;
-  try {
-    process.kill(target, kill ? 'SIGKILL' : 'SIGTERM');
-  } catch {
-    /* already gone */
-  }
-  if (!(await waitExit(target, kill ? 10_000 : STOP_TIMEOUT_MS))) {
-    log(`${n.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killing it`);
-    try {
-      process.kill(target, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-    await waitExit(target, 10_000);
-  }
+  await terminate(target, { timeoutMs: STOP_TIMEOUT_MS, kill, log, what: n.name });
   // The script that started the VM exits with it.
   await waitExit(n.pid, 10_000);
 }
@@ -379,25 +279,11 @@ async function stopNode(s, n, kill) {
 async function cleanup(s) {
   await Promise.all(
     s.nodes.map(async (n) => {
-      for (const pid of [n.beamPid || beamPid(n), n.pid]) {
-        if (pid && ours(pid, s.dir)) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-      }
+      for (const pid of [n.beamPid || beamPid(n), n.pid]) if (pid) killIfOurs(pid, s.dir);
       await waitExit(n.beamPid || n.pid, 10_000);
     }),
   );
-  if (s.epmdPid && ours(s.epmdPid, `\0${s.epmdPort}\0`)) {
-    try {
-      process.kill(s.epmdPid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  if (s.epmdPid) killIfOurs(s.epmdPid, `\0${s.epmdPort}\0`);
   if (s.dir && s.dir.startsWith(workDir)) rmSync(s.dir, { recursive: true, force: true });
   if (s.stateFile) rmSync(s.stateFile, { force: true });
 }
@@ -457,12 +343,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof Unavailable) {
-    console.log(`RABBITMQ_UNAVAILABLE=${error.message.replace(/\s*\n\s*/g, ' | ')}`);
-    process.exitCode = 3;
-  } else {
-    log(error.stack ?? String(error));
-    process.exitCode = 1;
-  }
-});
+runMain(main, { marker: 'RABBITMQ_UNAVAILABLE', log });

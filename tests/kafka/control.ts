@@ -1,43 +1,19 @@
 /**
- * Runs tests/kafka/kafka.mjs (start, stop, halt, resume…) and reads the
- * `NAME=value` lines it prints. Free of any test runner, so both vitest's
- * broker hooks and the Playwright tests use it.
+ * Runs tests/kafka/kafka.mjs (start, stop, halt, resume…) through the shared
+ * script runner, for vitest's broker hooks and the Playwright tests.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { runScript, whyUnavailable as why, type ScriptResult } from '../servers/control.js';
+
+export { parseLines } from '../servers/control.js';
 
 export const kafkaScript = join(import.meta.dirname, 'kafka.mjs');
 
-export function runKafkaScript(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [kafkaScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: stderr + String(error) });
-    });
-  });
-}
-
-/** The `NAME=value` lines of the script's output. */
-export function parseLines(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
+export function runKafkaScript(args: string[], timeoutMs: number): Promise<ScriptResult> {
+  return runScript(kafkaScript, args, timeoutMs);
 }
 
 /** Why the script could not start a broker, from its output. */
-export function whyUnavailable(r: { code: number | null; stdout: string; stderr: string }): string {
-  return parseLines(r.stdout).KAFKA_UNAVAILABLE ?? (r.stderr.trim().split('\n').slice(-6).join(' | ') || `kafka.mjs exited with ${r.code}`);
+export function whyUnavailable(r: Pick<ScriptResult, 'code' | 'stdout' | 'stderr'>): string {
+  return why(r, 'KAFKA_UNAVAILABLE');
 }

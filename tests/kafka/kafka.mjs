@@ -22,13 +22,14 @@
  * Exit codes: 0 done; 3 a prerequisite is missing (java, mvn, keytool, the jars), with a
  * KAFKA_UNAVAILABLE=<reason> line; 1 anything else.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
-import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive, freePort, has, logger, mavenClasspath, readState, run, runMain, sleep, tailFiles, terminate, Unavailable } from '../servers/kit.mjs';
+import { brokersSeen, clusterId } from './wire.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pom = join(here, 'pom.xml');
@@ -36,8 +37,7 @@ const workDir = join(os.tmpdir(), 'brokerdeck-kafka');
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 15_000;
 const HEAP = process.env.KAFKA_HEAP_OPTS ?? '-Xms128m -Xmx512m';
-
-class Unavailable extends Error {}
+const log = logger('kafka');
 
 function parseArgs(argv) {
   const args = { command: argv[0] ?? 'start', state: process.env.KAFKA_STATE_FILE ?? join(workDir, 'broker.json') };
@@ -46,79 +46,6 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return args;
-}
-
-function log(message) {
-  process.stderr.write(`[kafka] ${message}\n`);
-}
-
-function has(command) {
-  const r = spawnSync(command, ['-version'], { stdio: 'ignore' });
-  return !r.error;
-}
-
-/** Maven resolves the broker's jars once; the classpath is cached per pom.xml content. */
-function classpath() {
-  mkdirSync(workDir, { recursive: true });
-  const digest = createHash('sha1').update(readFileSync(pom)).digest('hex').slice(0, 12);
-  const cache = join(workDir, `classpath-${digest}.txt`);
-  if (existsSync(cache)) {
-    const cp = readFileSync(cache, 'utf8').trim();
-    if (cp && cp.split(':').every((jar) => existsSync(jar))) return cp;
-  }
-  if (!has('mvn')) throw new Unavailable('mvn (Maven) is not installed: the broker jars cannot be resolved');
-  log('resolving the Kafka jars with Maven (cached after the first run)…');
-  const r = spawnSync('mvn', ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${cache}`, '-Dmdep.includeScope=runtime'], {
-    encoding: 'utf8',
-    timeout: 10 * 60_000,
-  });
-  if (r.status !== 0 || !existsSync(cache)) {
-    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
-    throw new Unavailable(`Maven could not resolve the Kafka jars (no network to Maven Central?): ${out || r.error?.message || 'exit ' + r.status}`);
-  }
-  return readFileSync(cache, 'utf8').trim();
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. As in Kafka's
- * own `Uuid.randomUuid()`, one starting with '-' is drawn again: the storage tool would read
- * it as an option and refuse to format (about one start in 64).
- */
-function clusterId() {
-  for (;;) {
-    const id = randomBytes(16).toString('base64url');
-    if (!id.startsWith('-')) return id;
-  }
-}
-
-function readState(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
-function alive(pid) {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
 }
 
 function serverProperties(s) {
@@ -181,14 +108,6 @@ function log4jProperties(dataDir) {
   ].join('\n');
 }
 
-function run(cmd, args, what) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) {
-    throw new Error(`${what} failed: ${(r.stderr || r.stdout || r.error?.message || '').trim().split('\n').slice(-10).join('\n')}`);
-  }
-  return r.stdout;
-}
-
 /** A self-signed certificate for 127.0.0.1/localhost; its PEM is what a client trusts. */
 function makeCertificate(s) {
   const keystore = join(s.dataDir, 'broker.p12');
@@ -226,75 +145,24 @@ function launch(s, cp) {
   return child.pid;
 }
 
-/** One request on a fresh socket: `[size][apiKey][apiVersion][correlationId][clientId][body]`. */
-function request(port, apiKey, apiVersion, body, timeoutMs = 2_000) {
-  return new Promise((resolve, reject) => {
-    const clientId = Buffer.from('kafka.mjs');
-    const header = Buffer.alloc(10);
-    header.writeInt16BE(apiKey, 0);
-    header.writeInt16BE(apiVersion, 2);
-    header.writeInt32BE(7, 4);
-    header.writeInt16BE(clientId.length, 8);
-    const payload = Buffer.concat([header, clientId, body]);
-    const size = Buffer.alloc(4);
-    size.writeInt32BE(payload.length);
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let data = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(new Error('timed out')), timeoutMs);
-    socket.on('connect', () => socket.write(Buffer.concat([size, payload])));
-    socket.on('data', (chunk) => {
-      data = Buffer.concat([data, chunk]);
-      if (data.length >= 4 && data.length >= 4 + data.readInt32BE(0)) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(data.subarray(4, 4 + data.readInt32BE(0)));
-      }
-    });
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      reject(new Error('connection closed'));
-    });
-  });
+/** Maven resolves the broker's jars once; the classpath is cached per pom.xml content. */
+function classpath() {
+  return mavenClasspath({ pom, cacheDir: workDir, what: 'Kafka', log });
 }
 
 /** Ready means: ApiVersions answers without error and Metadata lists this broker. */
 async function answers(port) {
-  try {
-    const versions = await request(port, 18, 0, Buffer.alloc(0));
-    if (versions.readInt16BE(4) !== 0) return false;
-    const topicsNull = Buffer.alloc(4);
-    topicsNull.writeInt32BE(-1);
-    const metadata = await request(port, 3, 1, topicsNull);
-    return metadata.readInt32BE(4) > 0;
-  } catch {
-    return false;
-  }
+  return (await brokersSeen(port)) > 0;
 }
 
 async function waitReady(s) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (!alive(s.pid)) throw new Error(`the broker exited while starting; its log:\n${tail(s)}`);
+    if (!alive(s.pid)) throw new Error(`the broker exited while starting; its log:\n${tailFiles(s.dataDir, ['stdout.log', 'server.log'], 20)}`);
     if (await answers(s.ports.plain)) return;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
-  throw new Error(`the broker did not answer within ${READY_TIMEOUT_MS / 1000} s; its log:\n${tail(s)}`);
-}
-
-function tail(s) {
-  const lines = [];
-  for (const f of ['stdout.log', 'server.log']) {
-    try {
-      lines.push(...readFileSync(join(s.dataDir, f), 'utf8').trim().split('\n').slice(-20));
-    } catch {
-      /* not written yet */
-    }
-  }
-  return lines.join('\n');
+  throw new Error(`the broker did not answer within ${READY_TIMEOUT_MS / 1000} s; its log:\n${tailFiles(s.dataDir, ['stdout.log', 'server.log'], 20)}`);
 }
 
 function printState(s) {
@@ -355,25 +223,6 @@ async function start(stateFile) {
   printState(s);
 }
 
-async function terminate(pid) {
-  if (!alive(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function cleanup(s) {
   if (s.pid && alive(s.pid)) {
     try {
@@ -392,7 +241,7 @@ async function stop(stateFile) {
     log('no broker is recorded in ' + stateFile);
     return;
   }
-  await terminate(s.pid);
+  await terminate(s.pid, { timeoutMs: STOP_TIMEOUT_MS, log });
   cleanup(s);
   log(`stopped and removed ${s.dataDir}`);
 }
@@ -400,7 +249,7 @@ async function stop(stateFile) {
 async function halt(stateFile) {
   const s = readState(stateFile);
   if (!s) throw new Error('no broker is recorded in ' + stateFile);
-  await terminate(s.pid);
+  await terminate(s.pid, { timeoutMs: STOP_TIMEOUT_MS, log });
   log(`halted pid ${s.pid}; data kept in ${s.dataDir}`);
 }
 
@@ -445,12 +294,4 @@ async function main() {
   }
 }
 
-main().catch((error) => {
-  if (error instanceof Unavailable) {
-    console.log(`KAFKA_UNAVAILABLE=${error.message.replace(/\s*\n\s*/g, ' | ')}`);
-    process.exitCode = 3;
-  } else {
-    log(error.stack ?? String(error));
-    process.exitCode = 1;
-  }
-});
+runMain(main, { marker: 'KAFKA_UNAVAILABLE', log });
