@@ -5,9 +5,9 @@
  * starting one node through rabbitmq-cluster.mjs.
  */
 import { randomBytes } from 'node:crypto';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { rabbitConnectionSchema, type RabbitConnectionConfig } from '../../src-main/contract/operations.js';
-import { eventually } from '../integration/rabbitmq/broker.js';
+import { eventually, rejectAll } from '../integration/rabbitmq/broker.js';
 import { mustRun, rabbitmqClusterScript, type RabbitClusterInfo } from './control.js';
 
 export type RunningRabbitCluster = Extract<RabbitClusterInfo, { ok: true }>;
@@ -131,17 +131,7 @@ export async function deadLetter(model: ChannelModel, queue: string, dlq: string
     if (i % 1_000 === 999) await ch.waitForConfirms();
   }
   await ch.waitForConfirms();
-  const rejecter: Channel = await model.createChannel();
-  await rejecter.prefetch(500);
-  let rejected = 0;
-  await new Promise<void>((resolve) => {
-    void rejecter.consume(queue, (m) => {
-      if (!m) return;
-      rejecter.nack(m, false, false);
-      if (++rejected === n) resolve();
-    });
-  });
-  await rejecter.close();
+  await rejectAll(model, queue, n, 500);
   const got = await eventually(
     () => ch.checkQueue(dlq),
     (q) => q.messageCount >= before + n,
