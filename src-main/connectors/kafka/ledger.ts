@@ -117,7 +117,16 @@ export class RedriveLedger {
     p.dirty = true;
   }
 
-  /** Writes every partition that changed since the last commit. */
+  /** Finds the group's coordinator ahead of the first commit, so a job's start pays for that round trip beside its other work. */
+  async prepare(): Promise<void> {
+    this.coordinator ??= await findCoordinator(this.admin, this.group);
+  }
+
+  /**
+   * Writes every partition that changed since the last commit. What it writes
+   * is taken when it is called: records added while it runs are left for the
+   * next commit, and a failed commit leaves its partitions to be written again.
+   */
   async commit(): Promise<void> {
     const dirty = [...this.partitions].filter(([, p]) => p.dirty);
     if (dirty.length === 0) return;
@@ -133,15 +142,16 @@ export class RedriveLedger {
       }
       return { partitionIndex: partition, committedOffset: BigInt(p.watermark), committedLeaderEpoch: -1, committedMetadata: metadata };
     });
+    for (const [, p] of dirty) p.dirty = false;
     try {
       this.coordinator ??= await findCoordinator(this.admin, this.group);
       await commitWithMetadata(this.admin, this.coordinator, this.group, [{ name: this.topic, partitions }]);
     } catch (error) {
       // The coordinator may have moved (or the broker restarted): ask again next time.
       this.coordinator = null;
+      for (const [, p] of dirty) p.dirty = true;
       throw error;
     }
-    for (const [, p] of dirty) p.dirty = false;
   }
 }
 

@@ -45,6 +45,14 @@ export const HEADER_JOB = 'x-redriven-job';
 export const HEADER_AT = 'x-redriven-at';
 
 const BATCH = 2_000;
+/**
+ * Producers a job writes with, each owning the target partitions whose number
+ * modulo LANES is its own. One producer has a single produce request in flight
+ * (its idempotent sequence numbers advance only with an answer), so several
+ * keep the broker busy while each target partition still receives its
+ * records in order, from one producer.
+ */
+const LANES = 3;
 export const DEFAULT_OUTAGE_TIMEOUT_MS = 120_000;
 
 export interface KafkaRedriveJob extends RedriveJob {
@@ -120,6 +128,15 @@ class Limiter {
     const due = this.start + (this.sent / this.rate) * 1000;
     while (!signal.cancelled && Date.now() < due) await sleep(Math.min(100, due - Date.now()));
   }
+}
+
+interface Lane {
+  producer: Producer;
+  /** Resolves once the producer has its id (or failed to get one: the first send then reports why). */
+  ready: Promise<void>;
+  batch: Array<{ from: RawRecord; out: OutRecord }>;
+  bytes: number;
+  sending: Promise<void>;
 }
 
 type Tracked = TrackedRedrive<KafkaRedriveJob>;
@@ -229,13 +246,20 @@ export class Redrives {
       running.finish(state);
     };
 
-    let producer: Producer | null = null;
     const targets = new Set<string>();
+    const lanes: Lane[] = [];
+    // Acknowledged records entered in the ledger whose commit is still to come, and the commit running.
+    let uncommitted = 0;
+    let committing: Promise<void> | null = null;
+    let commitError: unknown = null;
+    /** Waits for every send and ledger commit already started, whatever their outcome. */
+    const drain = async () => {
+      await Promise.allSettled(lanes.map((l) => l.sending));
+      while (committing) await committing;
+    };
     try {
       running.running();
       const ledger = new RedriveLedger(ctx.admin, a.source, ctx.logger);
-      await this.withRecovery(running, () => ledger.load());
-      producer = ctx.newProducer();
       const limiter = new Limiter(a.ratePerSecond ?? null);
       const batchSize = a.ratePerSecond ? Math.max(1, Math.min(BATCH, Math.floor(a.ratePerSecond / 4))) : BATCH;
       const counts = new Map<string, number>();
@@ -251,36 +275,82 @@ export class Redrives {
       /** Per target partition: an offset before which none of this job's in-doubt records can be. */
       const knownEnd = new Map<string, number>();
       let roundRobin = 0;
-
-      let batch: Array<{ from: RawRecord; out: OutRecord }> = [];
-      let batchBytes = 0;
-      let ledgerWrite: Promise<void> = Promise.resolve();
-      // One batch is sent while the next is read: the previous send always finishes first.
-      let sending: Promise<void> = Promise.resolve();
-      const handOff = async () => {
-        await sending;
-        const full = batch;
-        batch = [];
-        batchBytes = 0;
-        sending = flush(full);
-        sending.catch(() => {});
+      const learnEnds = async (topic: string) => {
+        const count = await partitionsOf(topic);
+        const ends = await this.withRecovery(running, () => ctx.fetcher.offsets(topic, Array.from({ length: count }, (_, i) => i), -1));
+        for (const [p, o] of ends) if (!knownEnd.has(`${topic}\u0000${p}`)) knownEnd.set(`${topic}\u0000${p}`, o);
       };
-      const flush = async (batch: Array<{ from: RawRecord; out: OutRecord }>) => {
+      const lane = (i: number): Lane => {
+        let l = lanes[i];
+        if (!l) {
+          const producer = ctx.newProducer();
+          // The producer id is fetched now, not with the first send, so that round trip overlaps the first read.
+          const ready = producer.initIdempotentProducer({}).then(
+            () => {},
+            () => {},
+          );
+          lanes[i] = l = { producer, ready, batch: [], bytes: 0, sending: Promise.resolve() };
+        }
+        return l;
+      };
+
+      // What a job waits for before its first send, done side by side: the ledger, the producers'
+      // ids, and the target topic's partitions and ends when the dead-letter topic's name gives it.
+      const likelyTarget = a.target?.exchange || ctx.naming.sourceFromName(a.source);
+      await Promise.all([
+        this.withRecovery(running, () => ledger.load()),
+        likelyTarget
+          ? partitionsOf(likelyTarget).then(
+              (n) => {
+                for (let i = 0; i < Math.min(LANES, n); i++) lane(i);
+                return learnEnds(likelyTarget);
+              },
+              () => {},
+            )
+          : Promise.resolve(),
+        ledger.prepare().catch(() => {}),
+      ]);
+
+      /**
+       * Ledger commits follow the sends without holding them up: each commit
+       * writes everything acknowledged since the one before, and a record counts
+       * as moved once the commit holding it is done.
+       */
+      const commitLoop = async () => {
+        while (uncommitted > 0 && commitError === null) {
+          const n = uncommitted;
+          uncommitted = 0;
+          try {
+            await this.withRecovery(running, () => ledger.commit());
+          } catch (error) {
+            commitError = error;
+            return;
+          }
+          job.moved += n;
+          running.progress();
+        }
+      };
+      const acknowledged = (n: number) => {
+        uncommitted += n;
+        committing ??= commitLoop().finally(() => {
+          committing = null;
+        });
+      };
+
+      const flush = async (l: Lane, batch: Array<{ from: RawRecord; out: OutRecord }>) => {
         if (batch.length === 0) return;
         await limiter.take(batch.length, running);
+        await l.ready;
         // Everything not yet known to have landed; shrinks when an in-doubt send is resolved.
         let pending = batch;
         for (let attempt = 0; pending.length > 0; attempt++) {
+          if (commitError !== null) throw commitError;
           // The end of every target partition before this job first writes to it: one request per new topic.
           const unknown = new Set<string>();
           for (const { out } of pending) if (!knownEnd.has(`${out.topic}\u0000${out.partition}`)) unknown.add(out.topic);
-          for (const topic of unknown) {
-            const count = await partitionsOf(topic);
-            const ends = await this.withRecovery(running, () => ctx.fetcher.offsets(topic, Array.from({ length: count }, (_, i) => i), -1));
-            for (const [p, o] of ends) if (!knownEnd.has(`${topic}\u0000${p}`)) knownEnd.set(`${topic}\u0000${p}`, o);
-          }
+          for (const topic of unknown) await learnEnds(topic);
           try {
-            const offsets = await sendRecords(producer!, pending.map((x) => x.out), undefined);
+            const offsets = await sendRecords(l.producer, pending.map((x) => x.out), undefined);
             pending.forEach(({ out }, i) => {
               const k = `${out.topic}\u0000${out.partition}`;
               if (offsets[i]! >= 0) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, offsets[i]! + 1));
@@ -290,24 +360,26 @@ export class Redrives {
             if (!isTransient(error)) throw error;
             ctx.logger.warn('re-drive send failed; checking what landed before retrying', { job: job.id, error: classify(error).message });
             // The producer's sequence numbers are unreliable after a failed send: start a new one.
-            const old = producer!;
-            producer = ctx.newProducer();
+            const old = l.producer;
+            l.producer = ctx.newProducer();
             void closeQuietly(old);
             const landed = await this.withRecovery(running, () => this.landed(job.id, pending.map((x) => x.out), knownEnd));
             pending = pending.filter(({ out }) => !landed.has(headerValue(out.headers, HEADER_FROM) ?? ''));
             if (pending.length > 0) await sleep(Math.min(2_000, 100 * 2 ** attempt));
           }
         }
-        // The ledger is written once the batch is acknowledged; that write overlaps the next
-        // batch's send, and the one before it always finishes first.
-        await ledgerWrite;
+        // Entered in the ledger once acknowledged; committed by the ledger's own loop.
         for (const { from } of batch) ledger.add(from.partition, from.offset);
-        const done = batch.length;
-        ledgerWrite = this.withRecovery(running, () => ledger.commit()).then(() => {
-          job.moved += done;
-          running.progress();
-        });
-        ledgerWrite.catch(() => {});
+        acknowledged(batch.length);
+      };
+      /** Starts a lane's batch once the lane's previous send is done: a target partition's records keep their order. */
+      const handOff = async (l: Lane) => {
+        await l.sending;
+        const full = l.batch;
+        l.batch = [];
+        l.bytes = 0;
+        l.sending = flush(l, full);
+        l.sending.catch(() => {});
       };
 
       const marks = { job: Buffer.from(job.id), at: Buffer.from(String(Date.now())) };
@@ -317,6 +389,7 @@ export class Redrives {
           stream.seek(x);
           for (;;) {
             if (running.cancelled) break outer;
+            if (commitError !== null) throw commitError;
             const r = stream.buffered() ?? (await this.withRecovery(running, () => stream.peek()));
             if (r === null || r.offset > y) break;
             stream.take();
@@ -350,20 +423,24 @@ export class Redrives {
             const headers = redriveHeaders(r, a, marks);
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
-            batch.push({ from: r, out: { topic, partition: target, key, value, headers } });
-            batchBytes += (key?.length ?? 0) + (value?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
-            if (batch.length >= batchSize || batchBytes >= CHUNK_BYTES) await handOff();
+            const l = lane(target % LANES);
+            l.batch.push({ from: r, out: { topic, partition: target, key, value, headers } });
+            l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
+            if (l.batch.length >= batchSize || l.bytes >= CHUNK_BYTES) await handOff(l);
           }
         }
       }
-      await handOff();
-      await sending;
-      await ledgerWrite;
+      for (const l of lanes) if (l.batch.length > 0) await handOff(l);
+      for (const l of lanes) await l.sending;
+      while (committing) await committing;
+      if (commitError !== null) throw commitError;
       if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');
       if (running.cancelled) finish('cancelled');
       else if (job.failed > 0 && job.moved === 0) finish('failed', job.error ? undefined : 'no record could be re-driven');
       else finish('completed');
     } catch (error) {
+      // Sends already under way finish first, so what landed is in the ledger and counted.
+      await drain();
       if (targets.size > 0 && !a.target?.exchange) job.target = [...targets].sort().join(', ');
       if (running.cancelled && error instanceof CancelledError) finish('cancelled');
       else {
@@ -372,7 +449,7 @@ export class Redrives {
         finish('failed', message);
       }
     } finally {
-      if (producer) await closeQuietly(producer);
+      await Promise.all(lanes.map((l) => closeQuietly(l.producer)));
     }
   }
 

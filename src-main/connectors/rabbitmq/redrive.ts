@@ -284,15 +284,23 @@ export class RedriveRun {
     let consume: Channel | null = null;
     let publish: ConfirmChannel | null = null;
     try {
-      model = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (read)`);
-      publisher = await this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (write)`);
+      // Both connections open side by side: each handshake is several round trips.
+      const [read, write] = await Promise.allSettled([
+        this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (read)`),
+        this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (write)`),
+      ]);
+      // Kept even when the other failed, so `finally` closes it.
+      if (read.status === 'fulfilled') model = read.value;
+      if (write.status === 'fulfilled') publisher = write.value;
+      if (read.status === 'rejected') throw read.reason;
+      if (write.status === 'rejected') throw write.reason;
+      if (!model || !publisher) throw new Error('the connections to RabbitMQ could not be opened');
       for (const c of [model, publisher]) {
         c.on('close', (err?: Error) => {
           this.fail(new Error(`the connection to RabbitMQ was closed${err ? `: ${serverText(err)}` : ''}`));
         });
       }
-      consume = await openChannel(model);
-      publish = await openConfirmChannel(publisher);
+      [consume, publish] = await Promise.all([openChannel(model), openConfirmChannel(publisher)]);
       const consumeChannel = consume;
       this.consumeChannel = consume;
       const publishChannel = publish;
@@ -361,10 +369,9 @@ export class RedriveRun {
       if (consume && this.consumerTag) await consume.cancel(this.consumerTag).catch(() => {});
       // Closing hands every unacked message back to the dead-letter queue:
       // the ones kept back, failed or never confirmed.
-      await closeQuietly(publish);
-      await closeQuietly(consume);
-      await closeQuietly(publisher);
-      await closeQuietly(model);
+      // No ack goes out once `closing` is set, so the order of the closes changes
+      // nothing: the two connections close side by side.
+      await Promise.all([closeQuietly(publish).then(() => closeQuietly(publisher)), closeQuietly(consume).then(() => closeQuietly(model))]);
       this.finish();
     }
   }
@@ -548,18 +555,18 @@ export class RedriveRun {
       if (set.size === 0) this.outstanding.delete(key);
     }
     if (this.control.final) return;
-    const where = out.exchange === '' ? `queue "${out.routingKey}"` : `exchange "${out.exchange}" with routing key "${out.routingKey}"`;
+    const where = () => (out.exchange === '' ? `queue "${out.routingKey}"` : `exchange "${out.exchange}" with routing key "${out.routingKey}"`);
     if (err) {
       // A nack, or the channel closed before the confirm: either way the
       // dead-lettered copy was not acked and stays.
       if (!this.fatal && /nack/i.test(String((err as Error).message))) {
         this.job.failed++;
-        this.problem(`RabbitMQ refused the copy for ${where} (nack)`);
+        this.problem(`RabbitMQ refused the copy for ${where()} (nack)`);
         this.countKeptBack(out.entry);
       }
     } else if (out.returned) {
       this.job.failed++;
-      this.problem(out.exchange === '' ? `${where} does not exist (unroutable)` : `nothing is bound to ${where} (unroutable)`);
+      this.problem(out.exchange === '' ? `${where()} does not exist (unroutable)` : `nothing is bound to ${where()} (unroutable)`);
       this.countKeptBack(out.entry);
     } else {
       out.entry.state = 'confirmed';
