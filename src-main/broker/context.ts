@@ -37,7 +37,7 @@ import type { RedriveJobs } from './redrive.js';
 import type { SQL } from './queues/sql.js';
 import type { Streams } from './streams.js';
 import type { TopicMatcher } from './topic.js';
-import type { BindingInfo, Delivery, EngineEvents, ExchangeInfo, ExchangeType, FieldTable, QueueRates } from './types.js';
+import type { BindingInfo, Delivery, EngineEvents, ExchangeInfo, ExchangeType, FieldTable, QueueRates, SharedPrefetch } from './types.js';
 
 // ---- queue state ------------------------------------------------------------------
 
@@ -74,6 +74,8 @@ export interface Consumer {
   onDelivery: (d: Delivery) => void;
   onCancel: ((reason: string) => void) | null;
   active: boolean;
+  /** A prefetch limit shared with other consumers (basic.qos global=true); see queues/dispatch.ts. */
+  shared?: SharedPrefetch;
 }
 
 export interface Totals {

@@ -91,6 +91,7 @@ import type {
   QueueOptions,
   RedriveJob,
   RedriveRequest,
+  SharedPrefetch,
   StatsSnapshot,
   TopicInfo,
   TopicOptions,
@@ -417,6 +418,12 @@ export class Engine {
   consume(queue: string, options: ConsumeOptions, onDelivery: (d: Delivery) => void): string {
     this.assertOpen();
     return consumers.consume(this.ctx, queue, options, onDelivery);
+  }
+
+  /** Changes a prefetch limit shared by consumers (AMQP's basic.qos global=true); they get more at once if it grew. */
+  setSharedPrefetch(shared: SharedPrefetch, limit: number): void {
+    this.assertOpen();
+    consumers.setSharedPrefetch(this.ctx, shared, limit);
   }
 
   /** The consumers of one queue or of all, in the order they subscribed. */

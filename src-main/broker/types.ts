@@ -138,6 +138,19 @@ export interface ReturnedMessage {
   replyText: 'NO_ROUTE';
 }
 
+/**
+ * A prefetch limit shared by several consumers: AMQP's basic.qos with
+ * global=true, which RabbitMQ applies to a channel as a whole. The caller
+ * makes one per channel and passes it to each consume; the engine counts the
+ * consumers' unacked deliveries in it.
+ */
+export interface SharedPrefetch {
+  /** Unacked deliveries allowed across its consumers; 0 = unlimited. */
+  limit: number;
+  /** Kept by the engine. */
+  unacked: number;
+}
+
 export interface ConsumeOptions {
   /** Unacked deliveries allowed at once; 0 = unlimited. Default 0. */
   prefetch?: number;
@@ -148,6 +161,8 @@ export interface ConsumeOptions {
   owner?: string;
   /** The connection of that channel, when it is not the owner: an exclusive queue admits consumers of its own connection. */
   connection?: string;
+  /** A limit shared with other consumers (see SharedPrefetch), besides `prefetch`. */
+  shared?: SharedPrefetch;
   /** Called when the engine cancels the consumer (queue deleted). */
   onCancel?: (reason: string) => void;
 }

@@ -10,11 +10,11 @@ import type { Envelope } from '../envelope.js';
 import { BrokerError, invalid, shown } from '../errors.js';
 import { browsed } from './browse.js';
 import { deadLetter, rejectNoRequeue, requeueMessage } from './dead-letter.js';
-import { forget, scheduleDispatch } from './dispatch.js';
+import { forget, joinShared, leaveShared, scheduleDispatch, wakeShared } from './dispatch.js';
 import { dropQueue } from './queues.js';
 import type { MsgRow } from './sql.js';
 import { applyPending, dropRow, readMessage, returnToReady, storedEnvelope, takeReady } from './store.js';
-import type { BrowsedMessage, ConsumeOptions, ConsumerSummary, Delivery, GetOptions } from '../types.js';
+import type { BrowsedMessage, ConsumeOptions, ConsumerSummary, Delivery, GetOptions, SharedPrefetch } from '../types.js';
 
 /**
  * Starts delivering messages of `queue` to `onDelivery`. Competing
@@ -50,7 +50,9 @@ export function consume(ctx: EngineContext, queue: string, options: ConsumeOptio
     onDelivery,
     onCancel: options?.onCancel ?? null,
     active: true,
+    ...(options?.shared ? { shared: options.shared } : {}),
   };
+  joinShared(c);
   ctx.consumers.set(tag, c);
   if (owner) {
     let set = ctx.byOwner.get(owner);
@@ -107,6 +109,7 @@ function removeConsumer(ctx: EngineContext, c: Consumer): void {
     forget(ctx, u);
     requeueMessage(ctx, q, u.id, u.seq, u.prio, u.returns);
   }
+  leaveShared(c);
   q.lastUsed = ctx.now();
   if (q.autoDelete && q.consumers.length === 0 && q.hadConsumer && !q.deleted) dropQueue(ctx, q, 'auto-delete');
   else scheduleDispatch(ctx, q);
@@ -229,4 +232,11 @@ export async function get(ctx: EngineContext, queue: string, options: GetOptions
   q.lastUsed = ctx.now();
   await ctx.gc.whenCommitted();
   return out;
+}
+
+/** Changes a shared prefetch limit (basic.qos global=true on a channel that already consumes). */
+export function setSharedPrefetch(ctx: EngineContext, shared: SharedPrefetch, limit: number): void {
+  checkInt(limit, 'prefetch', 0, 65535);
+  shared.limit = limit;
+  wakeShared(ctx, shared);
 }

@@ -12,7 +12,7 @@ import { movableEnvelope, unreadableProps } from '../envelope.js';
 import { deadLetter } from './dead-letter.js';
 import type { MsgRow } from './sql.js';
 import { dropRow, readyCount, returnToReady, takeReady } from './store.js';
-import type { Delivery, MessageProperties } from '../types.js';
+import type { Delivery, MessageProperties, SharedPrefetch } from '../types.js';
 
 const DISPATCH_BATCH = 512;
 
@@ -25,7 +25,32 @@ export function hasCredit(ctx: EngineContext, q: QueueState): boolean {
 }
 
 function consumerHasCredit(ctx: EngineContext, c: Consumer): boolean {
-  return c.active && (c.noAck || c.prefetch === 0 || c.unacked.size < c.prefetch);
+  return c.active && (c.noAck || ((c.prefetch === 0 || c.unacked.size < c.prefetch) && sharedRoom(c) > 0));
+}
+
+/** Room under a consumer's shared limit (basic.qos global=true): the channel's, shared by all its consumers. */
+function sharedRoom(c: Consumer): number {
+  const s = c.shared;
+  return !s || s.limit === 0 ? Infinity : s.limit - s.unacked;
+}
+
+/** Consumers by the shared limit they count against, to wake them when it frees up. */
+const sharing = new WeakMap<SharedPrefetch, Set<Consumer>>();
+
+export function joinShared(c: Consumer): void {
+  if (!c.shared) return;
+  let set = sharing.get(c.shared);
+  if (!set) sharing.set(c.shared, (set = new Set()));
+  set.add(c);
+}
+
+export function leaveShared(c: Consumer): void {
+  if (c.shared) sharing.get(c.shared)?.delete(c);
+}
+
+/** A shared limit changed (or freed up): its consumers' queues get a dispatch turn. */
+export function wakeShared(ctx: EngineContext, s: SharedPrefetch): void {
+  for (const c of sharing.get(s) ?? []) if (c.active) scheduleDispatch(ctx, c.queue);
 }
 
 function creditOf(ctx: EngineContext, q: QueueState): number {
@@ -33,8 +58,11 @@ function creditOf(ctx: EngineContext, q: QueueState): number {
   let total = 0;
   for (const c of list) {
     if (!c.active) continue;
-    if (c.noAck || c.prefetch === 0) return Infinity;
-    total += Math.max(0, c.prefetch - c.unacked.size);
+    if (c.noAck) return Infinity;
+    // Counted once per consumer even when shared: an upper bound, as each delivery still asks pickConsumer.
+    const room = Math.min(c.prefetch === 0 ? Infinity : c.prefetch - c.unacked.size, sharedRoom(c));
+    if (room === Infinity) return Infinity;
+    total += Math.max(0, room);
   }
   return total;
 }
@@ -144,6 +172,7 @@ export function deliver(ctx: EngineContext, q: QueueState, c: Consumer, row: Msg
   else {
     const u: Unacked = { tag, id: row.id, seq, prio: row.prio, size: row.size, returns, redelivered, queue: q, consumer: c };
     c.unacked.set(tag, u);
+    if (c.shared) c.shared.unacked++;
     q.unacked.set(row.id, u);
     q.unackedBytes += row.size;
     ctx.tags.set(tag, u);
@@ -173,6 +202,12 @@ function deliveredProps(ctx: EngineContext, row: MsgRow): MessageProperties {
 }
 
 export function forget(ctx: EngineContext, u: Unacked): void {
+  const s = u.consumer.shared;
+  if (s && u.consumer.unacked.has(u.tag)) {
+    s.unacked--;
+    // A channel at its shared limit holds back every one of its consumers: all of them may go on now.
+    if (s.limit > 0 && s.unacked === s.limit - 1) wakeShared(ctx, s);
+  }
   u.consumer.unacked.delete(u.tag);
   u.queue.unacked.delete(u.id);
   u.queue.unackedBytes -= u.size;

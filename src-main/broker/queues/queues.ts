@@ -127,6 +127,8 @@ export function dropQueue(ctx: EngineContext, q: QueueState, reason: string): vo
   for (const c of q.consumers) {
     c.active = false;
     for (const u of c.unacked.values()) ctx.tags.delete(u.tag);
+    // Deliveries that go with the queue no longer count against a shared limit.
+    if (c.shared) c.shared.unacked -= c.unacked.size;
     c.unacked.clear();
     ctx.consumers.delete(c.tag);
     if (c.owner) ctx.byOwner.get(c.owner)?.delete(c);

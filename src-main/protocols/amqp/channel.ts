@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../../broker/engine.js';
-import type { Delivery, ExchangeType, MessageProperties } from '../../broker/types.js';
+import type { Delivery, ExchangeType, MessageProperties, SharedPrefetch } from '../../broker/types.js';
 import type { ConnectionSide, ContentHeader, ReplyTarget } from './session.js';
 import { AmqpError, accessRefused, commandInvalid, fromBrokerError, notAllowed, notFound, notImplemented, preconditionFailed, resourceLocked, unexpectedFrame } from './errors.js';
 import type { DecodedMethod, MethodArgs } from './generated/spec.js';
@@ -52,6 +52,8 @@ export class Channel implements ReplyTarget {
   private readonly unacked = new Map<number, UnackedRec>();
   private nextTag = 1;
   private prefetch = 0;
+  /** The channel-wide limit (basic.qos global=true), counted by the engine across the channel's consumers. */
+  private readonly shared: SharedPrefetch = { limit: 0, unacked: 0 };
   private confirm = false;
   private publishSeq = 0;
   private tx: TxOp[] | null = null;
@@ -224,9 +226,10 @@ export class Channel implements ReplyTarget {
       case 'basic.qos': {
         const a = m.args;
         if (a.prefetchSize !== 0) throw notImplemented(`prefetch_size!=0 (${a.prefetchSize})`);
-        // global=false (RabbitMQ's per-consumer meaning): the limit of consumers started from now on.
-        // global=true, a limit shared by the channel's consumers, is applied here to each of them.
-        this.prefetch = a.prefetchCount;
+        // RabbitMQ's meaning: global=false limits each consumer started from now on;
+        // global=true limits the channel's consumers together, at once.
+        if (a.global) this.engine().setSharedPrefetch(this.shared, a.prefetchCount);
+        else this.prefetch = a.prefetchCount;
         send(id, 'basic.qos-ok', {});
         return;
       }
@@ -468,7 +471,7 @@ export class Channel implements ReplyTarget {
     if (!a.nowait) this.conn.send(this.id, 'basic.consume-ok', { consumerTag: tag });
     this.consumers.set(tag, rec);
     try {
-      engine.consume(queue, { prefetch: this.prefetch, noAck: a.noAck, exclusive: a.exclusive, consumerTag: rec.engineTag!, owner: this.owner, connection: this.conn.id, onCancel: () => this.cancelledByBroker(tag) }, (d) => this.deliver(tag, rec, d));
+      engine.consume(queue, { prefetch: this.prefetch, shared: this.shared, noAck: a.noAck, exclusive: a.exclusive, consumerTag: rec.engineTag!, owner: this.owner, connection: this.conn.id, onCancel: () => this.cancelledByBroker(tag) }, (d) => this.deliver(tag, rec, d));
     } catch (err) {
       this.consumers.delete(tag);
       const e = fromBrokerError(err, this.vhost);

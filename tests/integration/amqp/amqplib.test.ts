@@ -139,6 +139,25 @@ describe('publishing and consuming', () => {
     expect(got.map((m) => m.content.toString())).toEqual(['0', '1', '2', '3']);
   });
 
+  test('basic.qos with global=true limits the channel\'s consumers together (RabbitMQ\'s meaning)', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const q1 = (await ch.assertQueue('', { exclusive: true })).queue;
+    const q2 = (await ch.assertQueue('', { exclusive: true })).queue;
+    for (let i = 0; i < 4; i++) {
+      ch.sendToQueue(q1, Buffer.from(`a${i}`));
+      ch.sendToQueue(q2, Buffer.from(`b${i}`));
+    }
+    await ch.prefetch(3, true);
+    const got: ConsumeMessage[] = [];
+    await ch.consume(q1, (m) => m && got.push(m));
+    await ch.consume(q2, (m) => m && got.push(m));
+    await expect.poll(() => got.length).toBe(3);
+    await expect.poll(() => b.host.live().getQueue(q1).unacked + b.host.live().getQueue(q2).unacked).toBe(3);
+    ch.ack(got[0]!);
+    await expect.poll(() => got.length).toBe(4);
+  });
+
   test('nack with requeue redelivers (redelivered set); reject without requeue dead-letters with x-death as RabbitMQ writes it', async () => {
     const c = await connect();
     const ch = await c.createChannel();
