@@ -45,8 +45,9 @@ test('published over AMQP, counted, browsed and re-driven through the core, rece
     await new Promise<void>((resolve, reject) => ch.sendToQueue('orders', Buffer.from(JSON.stringify({ id })), { persistent: true, messageId: id, contentType: 'application/json' }, (e) => (e ? reject(e) : resolve())));
   }
   const bad = await ch.get('orders');
-  expect(bad && bad.properties.messageId).toBe('o-1');
-  ch.reject(bad as ConsumeMessage, false);
+  if (!bad) throw new Error('basic.get found the queue empty');
+  expect(bad.properties.messageId).toBe('o-1');
+  ch.reject(bad, false);
 
   const counts = async () => Object.fromEntries((await core.call('queues/list', { connectionId: 'local' })).filter((q) => q.name.startsWith('orders')).map((q) => [q.name, q.messages]));
   await expect.poll(counts).toEqual({ orders: 2, 'orders.dlq': 1 });
