@@ -61,6 +61,8 @@ export interface Connector {
   createVhost?(name: string, description: string): Promise<VhostInfo>;
   deleteVhost?(name: string): Promise<void>;
   listPolicies?(): Promise<PolicyInfo[]>;
+  declarePolicy?(args: Args<'policies/declare'>): Promise<PolicyInfo>;
+  deletePolicy?(name: string): Promise<void>;
   listConsumers?(queue?: string): Promise<ConsumerInfo[]>;
 
   listExchanges?(): Promise<ExchangeInfo[]>;
@@ -104,6 +106,7 @@ export interface Connector {
   deleteGroup?(groupId: string): Promise<void>;
   clusterOverview?(): Promise<ClusterOverview>;
   describeTopicConfig?(topic: string): Promise<TopicConfigEntry[]>;
+  alterTopicConfig?(args: Args<'topics/alterConfig'>): Promise<TopicConfigEntry[]>;
   listDeadLetters?(): Promise<DeadLetterQueueInfo[]>;
 
   startRedrive?(args: Args<'redrives/start'>): Promise<{ id: string }>;

@@ -329,6 +329,19 @@ export const operations = {
   ),
   'vhosts/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost: vhost.unwrap() })),
   'policies/list': op<PolicyInfo[]>()(z.object({ connectionId, vhost })),
+  /** RabbitMQ: creates or replaces a policy of the connection's vhost (the management API's PUT /api/policies/{vhost}/{name}). */
+  'policies/declare': op<PolicyInfo>()(
+    z.object({
+      connectionId,
+      vhost,
+      name: name('name'),
+      pattern: z.string({ error: 'pattern must be a regular expression' }).max(1_000),
+      applyTo: z.enum(['all', 'queues', 'exchanges', 'classic_queues', 'quorum_queues', 'streams'], { error: 'applyTo must be all, queues, exchanges, classic_queues, quorum_queues or streams' }).default('all'),
+      priority: z.number().int('priority must be an integer').min(0, 'priority must be at least 0').max(1_000_000).default(0),
+      definition: z.record(z.string(), z.unknown(), { error: 'definition must be an object' }),
+    }),
+  ),
+  'policies/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, name: name('name') })),
   'consumers/list': op<ConsumerInfo[]>()(z.object({ connectionId, vhost, queue: name('queue').optional() })),
 
   'exchanges/list': op<ExchangeInfo[]>()(z.object({ connectionId, vhost })),
@@ -465,6 +478,24 @@ export const operations = {
       partitions: z.number().int('partitions must be an integer').min(1, 'partitions must be at least 1').max(10_000).default(1),
       retentionMs: z.number().int().min(-1).optional(),
       retentionBytes: z.number().int().min(-1).optional(),
+      /** Kafka: copies of each partition (default: the broker's default.replication.factor). */
+      replicationFactor: z.number().int('replicationFactor must be an integer').min(1, 'replicationFactor must be at least 1').max(32_767).optional(),
+      /** Kafka topic configs by name (`cleanup.policy`, `min.insync.replicas`…); the embedded broker keeps retention.ms and retention.bytes only. */
+      configs: z.record(z.string().min(1).max(255), z.string({ error: 'a topic config value must be a string' }).max(10_000)).optional(),
+    }),
+  ),
+  /**
+   * Kafka: changes topic configs (incrementally: names not given keep their value); a value of
+   * null removes the topic's own value, so the broker default applies again. Answers with the
+   * topic's configuration after the change. `validateOnly` asks the broker to check only.
+   */
+  'topics/alterConfig': op<TopicConfigEntry[]>()(
+    z.object({
+      connectionId,
+      vhost,
+      topic: name('topic'),
+      configs: z.record(z.string().min(1).max(255), z.string().max(10_000).nullable(), { error: 'configs must be an object of names to values (or null)' }),
+      validateOnly: z.boolean().default(false),
     }),
   ),
   'topics/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, topic: name('topic') })),

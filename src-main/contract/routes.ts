@@ -33,6 +33,8 @@ export const routes: readonly Route[] = [
   { method: 'PUT', path: `${c}/vhosts/:vhost`, op: 'vhosts/create' },
   { method: 'DELETE', path: `${c}/vhosts/:vhost`, op: 'vhosts/delete' },
   { method: 'GET', path: `${c}/policies`, op: 'policies/list' },
+  { method: 'PUT', path: `${c}/policies/:name`, op: 'policies/declare' },
+  { method: 'DELETE', path: `${c}/policies/:name`, op: 'policies/delete' },
   { method: 'GET', path: `${c}/consumers`, op: 'consumers/list' },
   { method: 'GET', path: `${c}/exchanges`, op: 'exchanges/list' },
   { method: 'GET', path: `${c}/exchanges/:exchange`, op: 'exchanges/get' },
@@ -71,6 +73,7 @@ export const routes: readonly Route[] = [
   { method: 'DELETE', path: `${c}/consumer-groups/:groupId`, op: 'groups/delete' },
   { method: 'GET', path: `${c}/cluster`, op: 'cluster/overview' },
   { method: 'GET', path: `${c}/topics/:topic/config`, op: 'topics/config' },
+  { method: 'PUT', path: `${c}/topics/:topic/config`, op: 'topics/alterConfig' },
   { method: 'GET', path: `${c}/dead-letters`, op: 'deadletters/list' },
   { method: 'GET', path: `${c}/history`, op: 'metrics/history' },
 

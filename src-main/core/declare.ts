@@ -103,3 +103,27 @@ export async function declareQueue(c: Connector, input: ParsedInput<'queues/decl
   const info: QueueInfo = await need(c, 'declareQueue', 'declare queues')(plain);
   return { ...info, ...(created.length > 0 ? { created } : {}), ...(warnings.length > 0 ? { warnings } : {}) };
 }
+
+/**
+ * A topic's creation as its connection can carry it out. The embedded broker
+ * keeps two settings of a topic (retention.ms, retention.bytes) and one copy
+ * of each partition: anything else is refused naming it, rather than ignored.
+ */
+export function topicCreateArgs(c: Connector, a: Args<'topics/create'>): Args<'topics/create'> {
+  if (c.info().kind !== 'embedded') return a;
+  if (a.replicationFactor !== undefined && a.replicationFactor > 1) {
+    throw new ApiError('INVALID_ARGUMENT', 'replicationFactor: the embedded broker keeps one copy of each partition', 'replicationFactor');
+  }
+  const { configs, replicationFactor: _one, ...rest } = a;
+  const out: Args<'topics/create'> = { ...rest };
+  for (const [key, value] of Object.entries(configs ?? {})) {
+    const n = Number(value);
+    if (key !== 'retention.ms' && key !== 'retention.bytes') {
+      throw new ApiError('INVALID_ARGUMENT', `configs.${key}: the embedded broker keeps only retention.ms and retention.bytes of a topic`, `configs.${key}`);
+    }
+    if (!/^-?\d+$/.test(value) || n < -1) throw new ApiError('INVALID_ARGUMENT', `configs.${key} must be an integer from -1 up, got ${JSON.stringify(value)}`, `configs.${key}`);
+    if (key === 'retention.ms') out.retentionMs = n;
+    else out.retentionBytes = n;
+  }
+  return out;
+}

@@ -9,7 +9,7 @@ import type { OperationName, Output, ParsedInput } from '../contract/operations.
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
 import type { AppStore } from './app-store.js';
-import { declareQueue } from './declare.js';
+import { declareQueue, topicCreateArgs } from './declare.js';
 import { cancelPublishJob, getPublishJob, messageTemplate, publishJobs, recordTemplate, startPublishJob } from './publish.js';
 
 export type Handlers = { [N in OperationName]: (input: ParsedInput<N>) => Promise<Output<N>> };
@@ -106,6 +106,11 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return { deleted: true };
     },
     'policies/list': async (i) => r(i, 'listPolicies', 'list policies')(),
+    'policies/declare': async (i) => r(i, 'declarePolicy', 'declare policies (the embedded broker has none: set queue arguments instead)', true)(without(i)),
+    'policies/delete': async (i) => {
+      await r(i, 'deletePolicy', 'delete policies', true)(i.name);
+      return { deleted: true };
+    },
     'consumers/list': async (i) => r(i, 'listConsumers', 'list consumers')(i.queue),
     'exchanges/list': async (i) => r(i, 'listExchanges', 'list exchanges')(),
     'exchanges/get': async (i) => r(i, 'getExchange', 'show exchanges')(i.exchange),
@@ -160,7 +165,8 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
     'topics/list': async (i) => r(i, 'listTopics', 'list topics')(),
     'topics/get': async (i) => r(i, 'getTopic', 'show topics')(i.topic),
-    'topics/create': async (i) => r(i, 'createTopic', 'create topics', true)(without(i)),
+    'topics/create': async (i) => r(i, 'createTopic', 'create topics', true)(topicCreateArgs(ctx.connector(i.connectionId, i.vhost), without(i))),
+    'topics/alterConfig': async (i) => r(i, 'alterTopicConfig', 'change topic configuration', true)(without(i)),
     'topics/delete': async (i) => {
       await r(i, 'deleteTopic', 'delete topics', true)(without(i));
       return { deleted: true };

@@ -114,3 +114,18 @@ describe.skipIf(!rabbit.ok)('RabbitMQ-only queue types', () => {
     });
   });
 });
+
+describe('topic creation on the embedded broker', () => {
+  it('keeps retention configs and refuses the ones it cannot keep, naming them', async () => {
+    const topic = `t-${id()}`;
+    const t = await core.call('topics/create', { connectionId: 'local', topic, partitions: 2, configs: { 'retention.ms': '60000' } });
+    expect(t.partitions).toHaveLength(2);
+    expect(t.config).toMatchObject({ 'retention.ms': 60_000 });
+    await expect(core.call('topics/create', { connectionId: 'local', topic: `t-${id()}`, configs: { 'cleanup.policy': 'compact' } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'configs.cleanup.policy',
+    });
+    await expect(core.call('topics/create', { connectionId: 'local', topic: `t-${id()}`, replicationFactor: 3 })).rejects.toMatchObject({ field: 'replicationFactor' });
+    await expect(core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'retention.ms': '1' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});

@@ -70,6 +70,9 @@ const CONFIG_SOURCES: Record<number, string> = {
 };
 
 const RESOURCE_TOPIC = 2;
+/** IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType). */
+const ALTER_SET = 0 as const;
+const ALTER_DELETE = 1 as const;
 const DLT_SAMPLE_PER_PARTITION = 20;
 const DLT_SAMPLE_PARTITIONS = 16;
 
@@ -302,6 +305,23 @@ export class KafkaConnector implements Connector {
     return out;
   }
 
+  /**
+   * Changes a topic's configs with IncrementalAlterConfigs: a value sets it, null
+   * deletes the topic's own value (the broker's default applies again); configs
+   * not named keep theirs. The broker's refusal names the config it rejected.
+   */
+  async alterTopicConfig(a: Args<'topics/alterConfig'>): Promise<TopicConfigEntry[]> {
+    return this.op(`changing the configuration of "${a.topic}"`, async () => {
+      await this.fetcher.topic(a.topic);
+      const configs = Object.entries(a.configs).map(([name, value]) =>
+        value === null ? { name, configOperation: ALTER_DELETE } : { name, configOperation: ALTER_SET, value },
+      );
+      if (configs.length === 0) throw new ApiError('INVALID_ARGUMENT', 'configs must name at least one config', 'configs');
+      await this.admin.incrementalAlterConfigs({ resources: [{ resourceType: RESOURCE_TOPIC, resourceName: a.topic, configs }], validateOnly: a.validateOnly });
+      return (await this.topicConfigs([a.topic], null)).get(a.topic) ?? [];
+    });
+  }
+
   async describeTopicConfig(topic: string): Promise<TopicConfigEntry[]> {
     return this.op(`reading the configuration of "${topic}"`, async () => {
       await this.fetcher.topic(topic);
@@ -346,11 +366,12 @@ export class KafkaConnector implements Connector {
 
   async createTopic(a: Args<'topics/create'>): Promise<TopicInfo> {
     return this.op(`creating topic "${a.topic}"`, async () => {
-      const configs: Array<{ name: string; value: string }> = [];
+      const configs: Array<{ name: string; value: string }> = Object.entries(a.configs ?? {}).map(([name, value]) => ({ name, value }));
       if (a.retentionMs !== undefined) configs.push({ name: 'retention.ms', value: String(a.retentionMs) });
       if (a.retentionBytes !== undefined) configs.push({ name: 'retention.bytes', value: String(a.retentionBytes) });
       try {
-        await this.admin.createTopics({ topics: [a.topic], partitions: a.partitions, replicas: -1, configs });
+        // -1: the broker's default.replication.factor.
+        await this.admin.createTopics({ topics: [a.topic], partitions: a.partitions, replicas: a.replicationFactor ?? -1, configs });
       } catch (error) {
         if (classify(error).apiId === 'TOPIC_ALREADY_EXISTS') throw new ApiError('CONFLICT', `topic "${a.topic}" already exists`, 'topic');
         throw error;

@@ -430,6 +430,34 @@ export class RabbitConnector implements Connector {
     return policies.map((p) => ({ name: p.name, pattern: p.pattern, applyTo: p['apply-to'], priority: p.priority, definition: p.definition }));
   }
 
+  /** Creates or replaces a policy (PUT /api/policies/{vhost}/{name}); RabbitMQ's refusal (an unknown key, a bad value) comes back as its text. */
+  async declarePolicy(a: Args<'policies/declare'>): Promise<PolicyInfo> {
+    this.writable('declare policies');
+    try {
+      new RegExp(a.pattern);
+    } catch (error) {
+      throw new ApiError('INVALID_ARGUMENT', `pattern is not a regular expression: ${(error as Error).message}`, 'pattern');
+    }
+    try {
+      await this.mgmt.put(apiPath('policies', this.r.vhost, a.name), { pattern: a.pattern, 'apply-to': a.applyTo, priority: a.priority, definition: a.definition });
+    } catch (error) {
+      const e = this.mgmtError(error, this.vhostMissing());
+      throw e.code === 'INVALID_ARGUMENT' ? new ApiError('INVALID_ARGUMENT', e.message, 'definition') : e;
+    }
+    this.topologyCache = null;
+    return { name: a.name, pattern: a.pattern, applyTo: a.applyTo, priority: a.priority, definition: a.definition };
+  }
+
+  async deletePolicy(name: string): Promise<void> {
+    this.writable('delete policies');
+    try {
+      await this.mgmt.delete(apiPath('policies', this.r.vhost, name));
+    } catch (error) {
+      throw this.mgmtError(error, `policy "${name}" does not exist in vhost "${this.r.vhost}"`);
+    }
+    this.topologyCache = null;
+  }
+
   /** Consumers of this vhost, with their prefetch and their channel's unacked count. */
   async listConsumers(queue?: string): Promise<ConsumerInfo[]> {
     const [consumers, channels] = await Promise.all([

@@ -11,12 +11,14 @@ import { groupsSuite } from './groups.suite.js';
 import { produceSuite } from './produce.suite.js';
 import { restartSuite } from './restart.suite.js';
 import { singleResourceSuite } from './single.suite.js';
+import { topicConfigSuite } from './topic-config.suite.js';
 import { topicsSuite } from './topics.suite.js';
 
 const kafka = useKafkaBroker();
 
 connectionSuite(kafka);
 topicsSuite(kafka);
+topicConfigSuite(kafka);
 browseSuite(kafka);
 produceSuite(kafka);
 groupsSuite(kafka);
