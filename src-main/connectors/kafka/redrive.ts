@@ -45,6 +45,8 @@ export const HEADER_JOB = 'x-redriven-job';
 export const HEADER_AT = 'x-redriven-at';
 
 const BATCH = 2_000;
+/** Bytes per read of the dead-letter topic: small enough that the first sends start early. */
+const READ_BYTES = 1024 * 1024;
 /**
  * Producers a job writes with, each owning the target partitions whose number
  * modulo LANES is its own. One producer has a single produce request in flight
@@ -383,8 +385,18 @@ export class Redrives {
       };
 
       const marks = { job: Buffer.from(job.id), at: Buffer.from(String(Date.now())) };
-      outer: for (const [partition, ranges] of plan) {
-        const stream = new PartitionStream(ctx.fetcher, a.source, partition, ranges[0]![0], ranges[ranges.length - 1]![1] + 1);
+      // Reads in chunks of READ_BYTES, the next one fetched while this one is sent, and the next
+      // partition's first chunk fetched while this partition's records are handed on.
+      const order = [...plan];
+      const streams = order.map(([partition, ranges]) => new PartitionStream(ctx.fetcher, a.source, partition, ranges[0]![0], ranges[ranges.length - 1]![1] + 1, READ_BYTES));
+      // A stream is read by one caller at a time: the early read of the next partition is awaited before its records are.
+      const warming: Array<Promise<unknown> | undefined> = [];
+      outer: for (let i = 0; i < order.length; i++) {
+        const [partition, ranges] = order[i]!;
+        const stream = streams[i]!;
+        await warming[i];
+        const next = streams[i + 1];
+        if (next) warming[i + 1] = next.peek().catch(() => {});
         for (const [x, y] of ranges) {
           stream.seek(x);
           for (;;) {
