@@ -18,6 +18,7 @@ import type {
   GroupInfo,
   GroupOffsetsPreview,
   Health,
+  ListenerInfo,
   HistoryEntry,
   HistorySeries,
   MessageView,
@@ -309,6 +310,7 @@ export const groupOffsetsResetSchema = z
 
 export const operations = {
   'system/health': op<Health>()(z.object({})),
+  'listeners/list': op<ListenerInfo[]>()(z.object({})),
 
   'connections/list': op<ConnectionInfo[]>()(z.object({})),
   'connections/get': op<ConnectionInfo>()(z.object({ connectionId })),

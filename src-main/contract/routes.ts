@@ -20,6 +20,7 @@ const c = '/api/connections/:connectionId';
 
 export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/health', op: 'system/health', public: true },
+  { method: 'GET', path: '/api/listeners', op: 'listeners/list' },
 
   { method: 'GET', path: '/api/connections', op: 'connections/list' },
   { method: 'POST', path: '/api/connections', op: 'connections/create', status: 201 },

@@ -8,6 +8,21 @@ export type BodyEncoding = 'utf8' | 'base64';
 export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka' | 'sqs' | 'sns' | 'kinesis';
 export type ConnectionStatus = 'connected' | 'connecting' | 'disconnected' | 'error';
 
+/** One wire listener of the embedded broker: where apps connect to it. */
+export interface ListenerInfo {
+  protocol: 'amqp' | 'kafka';
+  host: string;
+  /** The port asked for. */
+  requestedPort: number;
+  /** The bound port, or null when not listening. */
+  port: number | null;
+  tls: boolean;
+  /** Open connections right now. */
+  connections: number;
+  /** Why it listens elsewhere than asked (the port was taken), or why it does not listen at all. */
+  note: string | null;
+}
+
 export interface Health {
   status: 'ok';
   version: string;

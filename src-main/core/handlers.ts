@@ -66,6 +66,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
   return {
     'system/health': async () => ({ status: 'ok', version: ctx.version }),
+    'listeners/list': async () => ctx.listeners.status(),
 
     'connections/list': async () => [...ctx.connectors.values()].map((c) => c.info()),
     'connections/get': async ({ connectionId }) => ctx.connector(connectionId).info(),

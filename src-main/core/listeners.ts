@@ -6,6 +6,7 @@
  * where to point their apps.
  */
 import type { BrokerHost } from '../broker/host.js';
+import type { ListenerInfo } from '../contract/types.js';
 import type { Logger } from '../ground/logger.js';
 import { createAmqpListener } from '../protocols/amqp/server.js';
 import { createKafkaListener } from '../protocols/kafka/server.js';
@@ -28,18 +29,8 @@ export type ListenersOptions = Partial<Record<ListenerProtocol, ListenerConfig |
 
 export const DEFAULT_PORTS: Record<ListenerProtocol, number> = { amqp: 5672, kafka: 9092 };
 
-export interface ListenerStatus {
-  protocol: ListenerProtocol;
-  host: string;
-  /** The port asked for. */
-  requestedPort: number;
-  /** The bound port, or null when not listening. */
-  port: number | null;
-  tls: boolean;
-  connections: number;
-  /** Why it listens elsewhere than asked, or why it does not listen at all. */
-  note: string | null;
-}
+/** Where a listener listens, as the API shows it. */
+export type ListenerStatus = ListenerInfo;
 
 /** Builds a protocol's listener over the broker host; each protocol module provides one. */
 export type ListenerFactory = (host: BrokerHost, config: ListenerConfig & { port: number }, logger: Logger) => Listener<ProtocolConnection>;
