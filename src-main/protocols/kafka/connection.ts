@@ -93,6 +93,8 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
   private queue: Buffer[] = [];
   private busy = false;
   private closed = false;
+  /** The request being handled, for logs. */
+  private current: RequestHeader | null = null;
 
   constructor(
     readonly socket: net.Socket,
@@ -148,17 +150,25 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     }
   }
 
+  /**
+   * Closes the connection after bytes that are not the protocol (a warning:
+   * the client's fault) or a request the broker failed on (an error: ours).
+   */
   private fail(error: Error): void {
     if (this.closed) return;
     this.closed = true;
-    this.logger.warn('kafka connection closed: the client sent what is not the Kafka protocol', { remote: this.info.remote, clientId: this.client.clientId, error: error.message });
+    const fields = { remote: this.info.remote, clientId: this.client.clientId, api: this.current ? `${this.current.apiKey} v${this.current.apiVersion}` : null, error: error.message };
+    if (error instanceof ProtocolError) this.logger.warn('kafka connection closed: the client sent what is not the Kafka protocol', fields);
+    else this.logger.error('kafka connection closed: a request failed', { ...fields, stack: error.stack });
     this.socket.destroy();
   }
 
   /** Handles one request frame; resolves with the response frame, or null when none is owed (acks=0). */
   private async handle(frame: Buffer): Promise<Buffer | null> {
     const r = new Reader(frame);
+    this.current = null;
     const { header, schema } = readRequestHeader(r);
+    this.current = header;
     this.client.clientId = header.clientId;
     const served = this.server.served.get(header.apiKey);
     if (!schema || !served) {

@@ -74,7 +74,8 @@ export class KafkaServer implements ServerState {
         if (this.waiters.size === 0) this.unwatch();
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      // setTimeout takes at most 2^31-1 ms; a client may ask for more.
+      const timer = setTimeout(done, Math.min(Math.max(0, ms), 2 ** 31 - 1));
       this.waiters.add(done);
       if (!this.watched) {
         try {
