@@ -56,6 +56,10 @@ export class Channel implements ReplyTarget {
   private readonly shared: SharedPrefetch = { limit: 0, unacked: 0 };
   private confirm = false;
   private publishSeq = 0;
+  /** Confirms not yet sent, by publish sequence number, and the lowest one still to send. */
+  private readonly confirms = new Map<number, boolean>();
+  private confirmFloor = 1;
+  private confirmScheduled = false;
   private tx: TxOp[] | null = null;
   private replyToken: string | null = null;
   private timeoutTimer: NodeJS.Timeout | null = null;
@@ -406,7 +410,7 @@ export class Channel implements ReplyTarget {
         const target = conn.server.replyChannel(a.routingKey.slice(REPLY_TO_PREFIX.length));
         if (target) target.deliverReply(a.routingKey, props, body);
         else if (a.mandatory) this.sendReturn(a, props, body);
-        if (seq) conn.send(this.id, 'basic.ack', { deliveryTag: seq, multiple: false });
+        if (seq) this.confirmed(seq, true);
         return;
       }
     } catch (err) {
@@ -418,16 +422,51 @@ export class Channel implements ReplyTarget {
       const result = await this.engine().publish({ exchange: a.exchange, routingKey: a.routingKey, body, properties: props, mandatory: a.mandatory });
       if (this.closing) return;
       if (result.returned) this.sendReturn(a, props, body);
-      if (seq) conn.send(this.id, result.rejected?.length ? 'basic.nack' : 'basic.ack', { deliveryTag: seq, multiple: false, ...(result.rejected?.length ? { requeue: false } : {}) });
+      if (seq) this.confirmed(seq, !result.rejected?.length);
     } catch (err) {
       if (this.closing) return;
       const e = fromBrokerError(err, this.vhost);
       if (e.code === 406 && /is internal/.test(e.detail)) this.closeWith(accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${this.vhost}'`).at(60, 40));
-      else if (e.code === 541 && seq) conn.send(this.id, 'basic.nack', { deliveryTag: seq, multiple: false, requeue: false });
+      else if (e.code === 541 && seq) this.confirmed(seq, false);
       else this.closeWith(e.at(60, 40));
     } finally {
       conn.publishDone();
     }
+  }
+
+  /**
+   * Records a publish's confirm. Confirms go out in publish order, consecutive
+   * acks as one basic.ack with multiple set (as RabbitMQ sends them), so a
+   * client with many publishes in flight reads one frame per commit, not one
+   * per message; a nack (reject-publish overflow, the store failing) goes alone.
+   */
+  private confirmed(seq: number, ok: boolean): void {
+    this.confirms.set(seq, ok);
+    if (this.confirmScheduled) return;
+    this.confirmScheduled = true;
+    setImmediate(() => this.sendConfirms());
+  }
+
+  private sendConfirms(): void {
+    this.confirmScheduled = false;
+    if (this.closing) return;
+    let run = 0;
+    const flushRun = () => {
+      if (run === 0) return;
+      this.conn.send(this.id, 'basic.ack', { deliveryTag: this.confirmFloor - 1, multiple: run > 1 });
+      run = 0;
+    };
+    for (let ok = this.confirms.get(this.confirmFloor); ok !== undefined; ok = this.confirms.get(this.confirmFloor)) {
+      this.confirms.delete(this.confirmFloor);
+      if (ok) run++;
+      else {
+        flushRun();
+        this.conn.send(this.id, 'basic.nack', { deliveryTag: this.confirmFloor, multiple: false, requeue: false });
+      }
+      this.confirmFloor++;
+    }
+    flushRun();
+    this.conn.flush();
   }
 
   private sendReturn(a: PublishArgs, props: MessageProperties, body: Buffer): void {
