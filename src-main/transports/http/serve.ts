@@ -21,9 +21,11 @@ export interface ServeOptions {
   diskFreeLimit?: number;
   /** The AMQP 0-9-1 listener's port (0: a free one); null: no AMQP listener. */
   amqpPort?: number | null;
+  /** The Kafka listener's port (0: a free one); null: no Kafka listener. */
+  kafkaPort?: number | null;
 }
 
-const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>] [--disk-free-limit 50MB] [--amqp-port 5672]
+const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-dir ~/.brokerdeck] [--token <token>] [--disk-free-limit 50MB] [--amqp-port 5672] [--kafka-port 9092]
   --port             TCP port to listen on (default 8787; 0 picks a free one)
   --host             address to listen on (default 127.0.0.1; keep it on loopback)
   --data-dir         where the databases live (default ~/.brokerdeck)
@@ -32,7 +34,9 @@ const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-
                      space than this, as RabbitMQ's disk_free_limit (default 50MB; 0 = off;
                      bytes, or with kB, MB, GB, KiB, MiB, GiB)
   --amqp-port        the embedded broker's AMQP 0-9-1 port for apps (default 5672; 0 picks a
-                     free one; off: none); when the port is taken a free one is used and logged`;
+                     free one; off: none); when the port is taken a free one is used and logged
+  --kafka-port       the embedded broker's Kafka port for apps (bootstrap.servers; default 9092;
+                     0 picks a free one; off: none); when the port is taken a free one is used and logged`;
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
@@ -56,6 +60,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       token: { type: 'string' },
       'disk-free-limit': { type: 'string' },
       'amqp-port': { type: 'string' },
+      'kafka-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -69,8 +74,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const token = values.token ?? env.BROKERDECK_TOKEN ?? randomBytes(24).toString('base64url');
   if (token.length < 1) throw new Error('--token: must not be empty');
   const amqpPort = parsePortOption(values['amqp-port'], '--amqp-port');
+  const kafkaPort = parsePortOption(values['kafka-port'], '--kafka-port');
   return {
     ...(amqpPort !== undefined ? { amqpPort } : {}),
+    ...(kafkaPort !== undefined ? { kafkaPort } : {}),
     host: values.host ?? '127.0.0.1',
     port,
     dataDir: resolve(values['data-dir'] ?? join(homedir(), '.brokerdeck')),
@@ -113,7 +120,7 @@ export async function runServe(argv: string[]): Promise<void> {
     dataDir: options.dataDir,
     version: packageVersion(),
     logger,
-    listeners: { amqp },
+    listeners: { amqp, kafka: options.kafkaPort === null ? false : { port: options.kafkaPort ?? 9092 } },
     ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}),
   });
   let server;
