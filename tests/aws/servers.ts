@@ -11,14 +11,13 @@
  * Credentials and region: AWS_REGION (default us-east-1), AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY when set (local servers accept any), or AWS_PROFILE.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { awsScript, parseLines, runAwsScript } from './control.js';
 
 export type AwsServerName = 'sqs' | 'sns' | 'kinesis';
-
-export const awsScript = join(import.meta.dirname, 'aws.mjs');
 
 export interface AwsTestServer {
   endpoint: string;
@@ -35,34 +34,6 @@ export interface AwsServerHandle {
 }
 
 const ENV: Record<AwsServerName, string> = { sqs: 'SQS', sns: 'SNS', kinesis: 'KINESIS' };
-
-export function runAwsScript(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [awsScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ code: -1, stdout, stderr: stderr + String(error) });
-    });
-  });
-}
-
-export function parseLines(stdout: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
-}
 
 function credentials(local: boolean): AwsTestServer['credentials'] {
   const env = process.env;

@@ -421,20 +421,27 @@ export class SqsConnector implements Connector {
   }
 
   /**
-   * Reads up to `limit` messages (at most BROWSE_MAX) and makes them visible again.
-   * SQS returns them in no fixed order (a FIFO queue: in order within each group),
-   * and cannot be paged: there is never a next page.
+   * Reads up to `position + limit` messages (at most BROWSE_MAX), answers from
+   * `position` on, and makes them all visible again. SQS returns them in no fixed
+   * order (a FIFO queue: in order within each group), so two reads of a standard
+   * queue can order them differently; there is never a cursor to a next page.
    */
   async browseQueue(a: Args<'queues/messages'>): Promise<BrowsePage<MessageView>> {
     const filter = compileMessageFilter(a, 'queue');
     const url = await this.urlOf(a.queue);
     const attrs = await this.attributesOf(a.queue, url);
-    this.receiveCountGuard(a.queue, attrs, a.allowReceiveCountRisk);
-    if (a.cursor) throw new ApiError('INVALID_ARGUMENT', 'cursor: SQS queues cannot be paged; read up to 1,000 messages with limit', 'cursor');
-    const want = Math.min(a.limit, BROWSE_MAX);
+    // The UI's "Peek anyway" sends allowQuorumPeek for any queue whose read has a cost: the same consent.
+    this.receiveCountGuard(a.queue, attrs, a.allowReceiveCountRisk || a.allowQuorumPeek);
+    if (a.cursor) throw new ApiError('INVALID_ARGUMENT', `cursor: SQS queues cannot be paged by cursor; give a position below ${BROWSE_MAX}`, 'cursor');
+    const start = a.position ?? 0;
+    if (start >= BROWSE_MAX) {
+      throw new ApiError('INVALID_ARGUMENT', `position: an SQS queue can only be read within its first ${BROWSE_MAX} messages (each read holds them in flight)`, 'position');
+    }
+    // A later page is read from the head again: SQS has no positions, so a page is the same read, further along.
+    const want = Math.min(start + a.limit, BROWSE_MAX);
     const held = await this.receiveUpTo(url, want, BROWSE_VISIBILITY_S, Number(attrs.ApproximateNumberOfMessages ?? 0));
     try {
-      const views = held.map((m, i) => toView(m, a.queue, i));
+      const views = held.map((m, i) => toView(m, a.queue, i)).slice(start);
       const matched = views.filter((v) => matchesFilter(filter, v));
       return { messages: matched, nextCursor: null, scanned: views.length, matched: matched.length };
     } finally {

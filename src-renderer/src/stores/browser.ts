@@ -107,8 +107,9 @@ function setup(connectionId: string) {
   let untail: (() => void) | null = null;
   const openError = ref<string | null>(null);
   /**
-   * Set when RabbitMQ refused to peek a quorum queue with a delivery limit; the
-   * person may accept the cost (one delivery attempt per message) for that queue.
+   * Set when RabbitMQ refused to peek a quorum queue with a delivery limit (or SQS a
+   * queue with a redrive policy); the person may accept the cost (one delivery
+   * attempt, or receive, per message) for that queue.
    */
   const quorumRefused = ref<string | null>(null);
   const quorumConsent = new Set<string>();
@@ -176,7 +177,7 @@ function setup(connectionId: string) {
       }
     } catch (e) {
       openError.value = `Could not open ${kind} "${name}": ${describeError(e)}`;
-      if (kind === 'queue' && e instanceof ClientError && e.code === 'PRECONDITION_FAILED' && /quorum queue with a delivery limit/.test(e.message)) quorumRefused.value = name;
+      if (kind === 'queue' && e instanceof ClientError && e.code === 'PRECONDITION_FAILED' && (/quorum queue with a delivery limit/.test(e.message) || e.field === 'allowReceiveCountRisk')) quorumRefused.value = name;
       pager.close();
       return;
     }
