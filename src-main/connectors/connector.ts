@@ -76,6 +76,8 @@ export interface Connector {
   deleteBinding?(args: Args<'bindings/delete'>): Promise<void>;
 
   listQueues?(): Promise<QueueInfo[]>;
+  /** One page of the queues by name (1-based), when the system pages them itself; otherwise the core cuts the page from listQueues. */
+  listQueuesPage?(page: number, pageSize: number): Promise<QueueInfo[]>;
   getQueue?(queue: string): Promise<QueueInfo>;
   declareQueue?(args: Args<'queues/declare'>): Promise<QueueInfo>;
   deleteQueue?(args: Args<'queues/delete'>): Promise<{ messageCount: number }>;

@@ -387,7 +387,14 @@ export const operations = {
     }),
   ),
 
-  'queues/list': op<QueueInfo[]>()(z.object({ connectionId, vhost })),
+  /**
+   * All queues, by name. With `page` (1-based) and/or `pageSize` (default 100, at most 500):
+   * only that page, which RabbitMQ serves from the management API's paginated list, so a
+   * vhost with thousands of queues shows its first rows at once (then ask without them).
+   */
+  'queues/list': op<QueueInfo[]>()(
+    z.object({ connectionId, vhost, page: intFromQuery('page', 1, 1_000_000).optional(), pageSize: intFromQuery('pageSize', 1, 500).optional() }),
+  ),
   'queues/get': op<QueueInfo>()(z.object({ connectionId, vhost, queue: name('queue') })),
   /**
    * Every argument the broker knows is checked by name and type (README, "Declaring"); `type`

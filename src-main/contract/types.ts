@@ -204,6 +204,7 @@ export interface MessageView {
   properties: MessageProperties;
   redelivered: boolean;
   deliveryCount: number;
+  /** When the message arrived, ms; 0 when the system did not record it (a RabbitMQ message without a timestamp): show "not recorded", never 1970. */
   enqueuedAt: number;
   state?: 'ready' | 'unacked' | 'delayed';
   consumerTag?: string;

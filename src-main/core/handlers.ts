@@ -128,7 +128,15 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return { deleted: true };
     },
 
-    'queues/list': async (i) => r(i, 'listQueues', 'list queues')(),
+    'queues/list': async (i) => {
+      if (i.page === undefined && i.pageSize === undefined) return r(i, 'listQueues', 'list queues')();
+      const page = i.page ?? 1;
+      const pageSize = i.pageSize ?? 100;
+      const connector = ctx.connector(i.connectionId, i.vhost);
+      if (connector.listQueuesPage) return r(i, 'listQueuesPage', 'list queues')(page, pageSize);
+      const all = await r(i, 'listQueues', 'list queues')();
+      return all.slice((page - 1) * pageSize, page * pageSize);
+    },
     'queues/get': async (i) => r(i, 'getQueue', 'show queues')(i.queue),
     'queues/declare': async (i) => {
       r(i, 'declareQueue', 'declare queues', true);

@@ -33,6 +33,7 @@ import type {
 } from '../../contract/types.js';
 import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
 import { PUBLISH_NOTICE, publishCopies } from './publish.js';
+import { checkShortstr } from './names.js';
 import { decodeBytes } from '../encoding.js';
 import { compileMessage, type MessageTemplate } from '../../ground/placeholders.js';
 import { redriveJobs } from '../../jobs/redrives.js';
@@ -497,11 +498,13 @@ export class RabbitConnector implements Connector {
 
   /** One exchange, read alone (the management API names the default exchange `amq.default`). */
   async getExchange(exchange: string): Promise<ExchangeInfo> {
+    checkShortstr(exchange, 'exchange');
     const path = `${apiPath('exchanges', this.r.vhost, exchange === '' ? 'amq.default' : exchange)}?columns=name,type,durable,auto_delete,internal,arguments`;
     return toExchangeInfo(await this.api<MgmtExchange>(path, this.exchangeMissing(exchange)));
   }
 
   async declareExchange(a: Args<'exchanges/declare'>): Promise<ExchangeInfo> {
+    checkShortstr(a.exchange, 'exchange');
     this.writable('declare exchanges');
     await this.withChannel((ch) =>
       ch.assertExchange(a.exchange, a.type, { durable: a.durable, autoDelete: a.autoDelete, internal: a.internal, arguments: a.arguments }),
@@ -511,6 +514,7 @@ export class RabbitConnector implements Connector {
   }
 
   async deleteExchange(a: Args<'exchanges/delete'>): Promise<void> {
+    checkShortstr(a.exchange, 'exchange');
     this.writable('delete exchanges');
     // RabbitMQ deletes a missing exchange without complaint; the user should hear it was not there.
     await this.withChannel((ch) => ch.checkExchange(a.exchange), this.exchangeMissing(a.exchange));
@@ -534,6 +538,9 @@ export class RabbitConnector implements Connector {
   }
 
   async createBinding(a: Args<'bindings/create'>): Promise<BindingInfo> {
+    checkShortstr(a.source, 'source');
+    checkShortstr(a.destination, 'destination');
+    checkShortstr(a.routingKey, 'routingKey');
     this.writable('create bindings');
     await this.withChannel((ch) =>
       a.destinationType === 'queue'
@@ -545,6 +552,9 @@ export class RabbitConnector implements Connector {
   }
 
   async deleteBinding(a: Args<'bindings/delete'>): Promise<void> {
+    checkShortstr(a.source, 'source');
+    checkShortstr(a.destination, 'destination');
+    checkShortstr(a.routingKey, 'routingKey');
     this.writable('delete bindings');
     const { bindings } = await this.topologyParts(true);
     const exists = bindings.some(
@@ -577,7 +587,31 @@ export class RabbitConnector implements Connector {
     return infos;
   }
 
+  /**
+   * One page of the queues, by name, from the management API's paginated list
+   * with only the columns shown: one request, so a vhost of thousands of queues
+   * shows its first rows long before the whole list (which also needs every
+   * binding) arrives. The management API orders pages by name itself; asking it
+   * to sort costs more than the page. Dead-letter sources can be on any page:
+   * they come from the last full sample when there is one, and the whole list
+   * (`queues/list` without paging) has them all.
+   */
+  async listQueuesPage(page: number, pageSize: number): Promise<QueueInfo[]> {
+    const path = `${apiPath('queues', this.r.vhost)}?page=${page}&page_size=${pageSize}&columns=${QUEUE_COLUMNS}`;
+    const answer = await this.api<{ items?: MgmtQueue[] }>(path, this.vhostMissing()).catch((error: unknown) => {
+      // A page past the last is an HTTP 400 "Page out of range": as a list, it is empty.
+      if (error instanceof ApiError && /page out of range/i.test(error.message)) return { items: [] };
+      throw error;
+    });
+    const known = new Map((this.snapshot?.queues ?? []).map((q) => [q.name, q.deadLetterFor]));
+    const policies = this.topologyCache?.policies ?? [];
+    return (answer.items ?? [])
+      .map((q) => toQueueInfo(this.withCurrentPolicy(q, policies), known.get(q.name) ?? []))
+      .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  }
+
   async getQueue(queue: string): Promise<QueueInfo> {
+    checkShortstr(queue, 'queue');
     return (await this.queueDetails(queue)).info;
   }
 
@@ -594,6 +628,7 @@ export class RabbitConnector implements Connector {
   }
 
   async declareQueue(a: Args<'queues/declare'>): Promise<QueueInfo> {
+    checkShortstr(a.queue, 'queue');
     this.writable('declare queues');
     const ok = await this.withChannel((ch) =>
       ch.assertQueue(a.queue, { durable: a.durable, exclusive: a.exclusive, autoDelete: a.autoDelete, arguments: a.arguments }),
@@ -619,6 +654,7 @@ export class RabbitConnector implements Connector {
   }
 
   async deleteQueue(a: Args<'queues/delete'>): Promise<{ messageCount: number }> {
+    checkShortstr(a.queue, 'queue');
     this.writable('delete queues');
     const notFound = this.queueMissing(a.queue);
     await this.withChannel((ch) => ch.checkQueue(a.queue), notFound);
@@ -628,6 +664,7 @@ export class RabbitConnector implements Connector {
   }
 
   async purgeQueue(a: Args<'queues/purge'>): Promise<{ messageCount: number }> {
+    checkShortstr(a.queue, 'queue');
     this.writable('purge queues');
     const ok = await this.withChannel((ch) => ch.purgeQueue(a.queue), this.queueMissing(a.queue));
     return { messageCount: ok.messageCount };
@@ -677,6 +714,7 @@ export class RabbitConnector implements Connector {
    * `matched` how many passed.
    */
   async browseQueue(a: Args<'queues/messages'>): Promise<BrowsePage<MessageView>> {
+    checkShortstr(a.queue, 'queue');
     compileQueueFilter(a);
     const q = await this.mgmtQueue(a.queue);
     const type = queueType(q);
@@ -783,6 +821,7 @@ export class RabbitConnector implements Connector {
 
   /** The management UI's "Get messages": ack removes them, reject dead-letters (or drops) them, requeue hands them back. */
   async getMessages(a: Args<'queues/getMessages'>): Promise<MessageView[]> {
+    checkShortstr(a.queue, 'queue');
     if (a.ackMode !== 'requeue') this.writable(a.ackMode === 'ack' ? 'take messages' : 'reject messages');
     const q = await this.mgmtQueue(a.queue);
     const type = queueType(q);
@@ -811,6 +850,8 @@ export class RabbitConnector implements Connector {
   // ---------------------------------------------------------------- publish
 
   async publish(a: Args<'publish'>, given?: MessageTemplate<MessageProperties>, control?: PublishControl): Promise<PublishResult> {
+    checkShortstr(a.exchange, 'exchange');
+    checkShortstr(a.routingKey, 'routingKey');
     this.writable('publish');
     let template = given;
     if (!template) {
@@ -834,6 +875,7 @@ export class RabbitConnector implements Connector {
   }
 
   async startRedrive(a: Args<'redrives/start'>): Promise<{ id: string }> {
+    checkShortstr(a.source, 'source');
     this.writable('re-drive messages');
     if (a.filter) compileQueueFilter(a.filter, 'filter.');
     const { raw: q, info: source } = await this.queueDetails(a.source);

@@ -167,9 +167,18 @@ export function toView(m: Message, o: ViewOptions): MessageView {
   // elsewhere only "delivered before or not" is known.
   const counted = headers?.['x-delivery-count'];
   const deliveryCount = typeof counted === 'number' ? counted : m.fields.redelivered ? 1 : 0;
-  // AMQP timestamps are seconds; without one, the last dead-lettering time is
-  // the best known "when it got here".
-  const enqueuedAt = typeof m.properties.timestamp === 'number' ? m.properties.timestamp * 1000 : (deaths[0]?.time ?? 0);
+  // AMQP timestamps are seconds; without one, RabbitMQ's own arrival time (the
+  // `timestamp_in_ms` header its message interceptor can add) or the last
+  // dead-lettering time is the best known "when it got here". With none of
+  // them the time is not recorded: 0, never a date in 1970, and the
+  // message's properties carry no timestamp.
+  const arrived = headers?.['timestamp_in_ms'];
+  const enqueuedAt =
+    typeof m.properties.timestamp === 'number' && m.properties.timestamp > 0
+      ? m.properties.timestamp * 1000
+      : typeof arrived === 'number' && arrived > 0
+        ? arrived
+        : (deaths[0]?.time ?? 0);
   return {
     id: o.id,
     ...(o.position !== undefined ? { position: o.position } : {}),
@@ -206,6 +215,8 @@ export function compileQueueFilter(f: MessageFilter, prefix = ''): CompiledFilte
 export function matches(view: MessageView, f: MessageFilter): boolean {
   const filter = compileQueueFilter(f);
   if (!filter) return true;
+  // A message whose time is not recorded is in no time range.
+  if (view.enqueuedAt <= 0 && (f.from !== undefined || f.to !== undefined)) return false;
   const body = view.bodyEncoding === 'base64' ? Buffer.from(view.body, 'base64') : Buffer.from(view.body, 'utf8');
   return filter.all({
     body,
