@@ -358,6 +358,22 @@ describe('errors raise what amqplib users know', () => {
     expect(await err).toMatchObject({ code: 403, message: expect.stringContaining("ACCESS_REFUSED - write access to exchange 'amq.direct' in vhost '/' refused for user 'reader'") });
   });
 
+  test('virtual hosts: a user needs permissions on one; deleting it closes its connections with 320', async () => {
+    b.host.createVhost('staging');
+    await expect(amqp.connect(`amqp://guest:guest@127.0.0.1:${b.port}/staging`)).rejects.toThrow(/ConnectionClose/);
+    b.listener.amqp.users.setPermissions('guest', 'staging', { configure: '.*', write: '.*', read: '.*' });
+    const c = await connect(`amqp://guest:guest@127.0.0.1:${b.port}/staging`);
+    const ch = await c.createChannel();
+    await ch.assertQueue('only-in-staging', { durable: false });
+    expect(b.host.live('staging').listQueues().map((q) => q.name)).toContain('only-in-staging');
+    expect(b.host.live().listQueues().map((q) => q.name)).not.toContain('only-in-staging');
+    // amqplib reports 320 on 'close' (with the error), not on 'error'.
+    const closed = new Promise<Error>((resolve) => c.once('close', resolve));
+    b.host.deleteVhost('staging');
+    expect((await closed).message).toMatch(/320 \(CONNECTION-FORCED\) with message "CONNECTION_FORCED - vhost 'staging' is deleted"/);
+    open.splice(open.indexOf(c), 1);
+  });
+
   test('AMQPLAIN works as PLAIN does', async () => {
     const c = await connect(b.url, { credentials: { mechanism: 'AMQPLAIN', response: () => Buffer.from(amqplainResponse('guest', 'guest')), username: 'guest', password: 'guest' } });
     const ch = await c.createChannel();
