@@ -71,6 +71,7 @@ function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<Fetc
   const maxBytes = ctx.version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
   const responses = req.topics.map((ft) => {
     const name = ctx.version >= 13 ? topicNameById(ctx.server, ft.topicId) : ft.topic;
+    if (ctx.version >= 13) ft.topic = name ?? '';
     const t = name === null ? undefined : topics.get(name);
     return {
       topic: name ?? '',
@@ -140,6 +141,6 @@ function listOffsets(ctx: RequestContext, req: ListOffsetsRequest): Encodable<Li
 }
 
 export const fetchApis: ApiTable = {
-  1: { min: 0, max: 12, handle: fetch },
+  1: { min: 0, max: 17, handle: fetch },
   2: { min: 0, max: 10, handle: listOffsets },
 };
