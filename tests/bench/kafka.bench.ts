@@ -3,7 +3,8 @@
  * (KAFKA_BROKERS, or one started with tests/kafka/kafka.mjs and stopped at
  * the end): filtered scan throughput beside kcat reading the same topic,
  * group-lag refresh time for 50 groups × 20 partitions, re-drive throughput,
- * and heap use while a browse scans ever more records.
+ * heap use while a browse scans ever more records, and the re-drive beside a
+ * kcat pipe at 10,000 and 100,000 records (kafka-redrive.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +17,7 @@ import { createKafkaConnector, type KafkaConnector } from '../../src-main/connec
 import { silentLogger } from '../../src-main/ground/logger.js';
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
 import type { BenchResult as Result } from './bench-result.js';
+import { compareWithKcat, kcatInstalled } from './kafka-redrive.js';
 
 
 const script = join(import.meta.dirname, '..', 'kafka', 'kafka.mjs');
@@ -23,6 +25,7 @@ const SCAN_RECORDS = 200_000;
 const GROUPS = 50;
 const GROUP_PARTITIONS = 20;
 const REDRIVE_RECORDS = 10_000;
+const REDRIVE_SIZES = [10_000, 100_000];
 
 function startBroker(stateFile: string): { brokers: string } | { error: string } {
   const r = spawnSync(process.execPath, [script, 'start', '--state', stateFile], { encoding: 'utf8', timeout: 300_000 });
@@ -233,6 +236,10 @@ export async function run(): Promise<Result[]> {
     });
 
     for (const t of [scanTopic, lagTopic, original, dlt]) await admin.deleteTopics({ topics: [t] }).catch(() => {});
+
+    // 5. Re-drive beside a kcat pipe, 1 KiB records, at two sizes.
+    if (!kcatInstalled()) results.push({ name: 'kafka: re-drive vs kcat pipe', value: 0, unit: 'skipped', notes: 'skipped: kcat is not installed' });
+    else for (const n of REDRIVE_SIZES) results.push(...(await compareWithKcat(brokers, admin, n)));
   } finally {
     await c.close();
     await admin.close();

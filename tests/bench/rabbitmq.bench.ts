@@ -1,7 +1,8 @@
 /**
  * Benchmarks of the RabbitMQ connector against the real server on loopback:
- * re-driving 10,000 dead-lettered messages, listing 2,000 queues, peeking 100
- * messages. RabbitMQ's own throughput for the same kind of work (durable
+ * re-driving dead-lettered messages beside RabbitMQ's own shovel (10,000 and
+ * 100,000 of 1 KiB), re-driving 10,000 small ones, listing 2,000 queues,
+ * peeking 100 messages. RabbitMQ's own throughput for the same kind of work (durable
  * publish with confirms plus consume with acks, and the same
  * consume → publish → ack-after-confirm pipeline written directly against
  * amqplib) is measured alongside, so the re-drive figure can be read against
@@ -13,6 +14,7 @@ import { RabbitConnector } from '../../src-main/connectors/rabbitmq/index.js';
 import { prepareBroker, rejectAll, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
 
 import type { BenchResult } from './bench-result.js';
+import { enableShovel, shovelQueue } from './rabbitmq-shovel.js';
 
 const REDRIVE_N = 10_000;
 const QUEUES_N = 2_000;
@@ -23,15 +25,16 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function deadLetter(model: ChannelModel, queue: string, dlq: string, n: number): Promise<void> {
+async function deadLetter(model: ChannelModel, queue: string, dlq: string, n: number, bodyBytes = 0): Promise<void> {
   const ch = await model.createConfirmChannel();
   for (let i = 0; i < n; i++) {
-    ch.sendToQueue(queue, Buffer.from(JSON.stringify({ i, payload: 'x'.repeat(64) })), { messageId: `m-${i}`, persistent: true, contentType: 'application/json' });
+    const body = bodyBytes > 0 ? Buffer.from(`{"i":${String(i).padStart(8, '0')},"pad":"${'x'.repeat(bodyBytes - 24)}"}`) : Buffer.from(JSON.stringify({ i, payload: 'x'.repeat(64) }));
+    ch.sendToQueue(queue, body, { messageId: `m-${i}`, persistent: true, contentType: 'application/json' });
     if (i % 2_000 === 1_999) await ch.waitForConfirms();
   }
   await ch.waitForConfirms();
   await rejectAll(model, queue, n);
-  const until = Date.now() + 60_000;
+  const until = Date.now() + 60_000 + n * 5;
   while ((await ch.checkQueue(dlq)).messageCount < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   await ch.close();
 }
@@ -86,6 +89,81 @@ async function pipelineBaseline(model: ChannelModel, from: string, to: string, n
   return n / seconds;
 }
 
+const SHOVEL_SIZES = [10_000, 100_000];
+
+/**
+ * Brokerdeck's re-drive and a dynamic shovel (rabbitmq-shovel.ts) move the
+ * same dead-lettered messages back to the queue they died in, twice per
+ * size, each going first once. Each round's ratio compares the two runs of
+ * that round, which are minutes apart at most.
+ */
+async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: RabbitConnector): Promise<BenchResult[]> {
+  const shovel = await enableShovel(b);
+  if ('skipped' in shovel) return [{ name: 'rabbitmq: re-drive vs shovel', value: 0, unit: 'skipped', notes: `skipped: ${shovel.skipped}` }];
+  const results: BenchResult[] = [];
+  try {
+    const setup = await raw.createChannel();
+    await setup.assertExchange('orders.dlx', 'direct', { durable: true });
+    await setup.assertQueue('orders', { durable: true, arguments: { 'x-dead-letter-exchange': 'orders.dlx', 'x-dead-letter-routing-key': 'orders' } });
+    await setup.assertQueue('orders.dlq', { durable: true });
+    await setup.bindQueue('orders.dlq', 'orders.dlx', 'orders');
+    await setup.close();
+    const fill = async (n: number) => {
+      const purge = await raw.createChannel();
+      await purge.purgeQueue('orders');
+      await purge.purgeQueue('orders.dlq');
+      await purge.close();
+      await deadLetter(raw, 'orders', 'orders.dlq', n, 1024);
+    };
+    const ours = async (n: number) => {
+      await fill(n);
+      const started = performance.now();
+      const { id } = await rabbit.startRedrive({ source: 'orders.dlq', all: true });
+      const job = await rabbit.waitForRedrive(id);
+      const seconds = (performance.now() - started) / 1000;
+      if (job?.state !== 'completed' || job.moved !== n) throw new Error(`re-drive ended ${job?.state} with ${job?.moved} of ${n} moved: ${job?.error}`);
+      return n / seconds;
+    };
+    const theirs = async (n: number) => {
+      await fill(n);
+      const { seconds } = await shovelQueue(b, raw, 'orders.dlq', 'orders', n);
+      return n / seconds;
+    };
+    for (const n of SHOVEL_SIZES) {
+      const rounds: Array<{ ours: number; theirs: number }> = [];
+      for (let round = 0; round < 2; round++) {
+        if (round === 0) {
+          const o = await ours(n);
+          rounds.push({ ours: o, theirs: await theirs(n) });
+        } else {
+          const t = await theirs(n);
+          rounds.push({ ours: await ours(n), theirs: t });
+        }
+      }
+      const ratios = rounds.map((r) => r.ours / r.theirs);
+      const low = Math.min(...ratios);
+      results.push({
+        name: `rabbitmq: re-drive ${n.toLocaleString('en')} × 1 KiB persistent messages vs dynamic shovel (Brokerdeck/shovel, lower of two rounds)`,
+        value: Number(low.toFixed(2)),
+        unit: '×',
+        target: '≥ 1',
+        pass: low >= 1,
+        notes:
+          rounds
+            .map((r, i) => `round ${i + 1}${n === SHOVEL_SIZES[0] && i === 0 ? ' (first re-drive of a fresh connector)' : ''}: Brokerdeck ${Math.round(r.ours)} msg/s, shovel ${Math.round(r.theirs)} msg/s, ${ratios[i]!.toFixed(2)}×`)
+            .join('; ') +
+          '. Brokerdeck: startRedrive to settled, confirms, ack after confirm, x-redriven-* headers; shovel: ack-mode on-confirm, src-prefetch-count 1000, src-delete-after queue-length, declared to deleted',
+      });
+    }
+    const cleanup = await raw.createChannel();
+    await cleanup.purgeQueue('orders');
+    await cleanup.close();
+  } finally {
+    await shovel.restore();
+  }
+  return results;
+}
+
 async function withBroker(b: TestBroker): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   const raw = await b.connect();
@@ -101,6 +179,10 @@ async function withBroker(b: TestBroker): Promise<BenchResult[]> {
     await setup.assertQueue('pipe-b', { durable: true });
     await setup.assertQueue('peek', { durable: true });
     await setup.close();
+
+    // Re-drive beside RabbitMQ's shovel, 1 KiB persistent messages, first thing on a fresh
+    // connector (its first re-drive is the cold one), at two sizes.
+    results.push(...(await compareWithShovel(b, raw, rabbit)));
 
     // Re-drive of 10,000 messages, best of two runs (the machine is shared).
     const redriveRates: number[] = [];
