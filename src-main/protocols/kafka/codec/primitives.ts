@@ -217,6 +217,19 @@ export class Writer {
     this.buf[at] = byte;
   }
 
+  /**
+   * Replaces the `reserved` bytes at `at` with `prefix` (at most as long),
+   * moving what follows back: lets a length be written before what it measures.
+   */
+  closeGap(at: number, reserved: number, prefix: Buffer): void {
+    prefix.copy(this.buf, at);
+    const shift = reserved - prefix.length;
+    if (shift > 0) {
+      this.buf.copy(this.buf, at + prefix.length, at + reserved, this.length);
+      this.length -= shift;
+    }
+  }
+
   /** The bytes written; a view, valid until the next write. */
   result(): Buffer {
     return this.buf.subarray(0, this.length);

@@ -213,18 +213,30 @@ export function buildBatch(baseOffset: number, records: Array<{ offset: number; 
   const first = records[0]!;
   const baseTs = records.reduce((m, r) => Math.min(m, r.timestamp), first.timestamp);
   const maxTs = records.reduce((m, r) => Math.max(m, r.timestamp), first.timestamp);
-  const body = new Writer(256);
+  // One writer sized for the whole body: each record's length prefix is written after the record,
+  // into the few bytes left free before it (a varint of at most 5 bytes), then the gap is closed.
+  let estimate = 0;
   for (const rec of records) {
-    const w = new Writer(64);
-    w.int8(0).varlong(BigInt(rec.timestamp - baseTs)).varint(rec.offset - baseOffset);
-    putBytes(w, rec.key);
-    putBytes(w, rec.value);
-    w.varint(rec.headers.length);
+    estimate += 40 + (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
+    for (const [k, v] of rec.headers) estimate += 20 + k.length * 3 + (v?.length ?? 0);
+  }
+  const body = new Writer(estimate);
+  const scratch = new Writer(16);
+  for (const rec of records) {
+    const start = body.length;
+    body.int32(0).int8(0); // 5 bytes reserved for the length varint
+    body.int8(0).varlong(BigInt(rec.timestamp - baseTs)).varint(rec.offset - baseOffset);
+    putBytes(body, rec.key);
+    putBytes(body, rec.value);
+    body.varint(rec.headers.length);
     for (const [k, v] of rec.headers) {
-      putBytes(w, Buffer.from(k, 'utf8'));
-      putBytes(w, v);
+      putBytes(body, Buffer.from(k, 'utf8'));
+      putBytes(body, v);
     }
-    body.varint(w.length).raw(w.result());
+    const length = body.length - start - 5;
+    scratch.length = 0;
+    scratch.varint(length);
+    body.closeGap(start, 5, scratch.result());
   }
   const out = new Writer(BATCH_HEADER_BYTES + body.length);
   out.int64(BigInt(baseOffset)).int32(BATCH_HEADER_BYTES - 12 + body.length).int32(0).int8(2).uint32(0);
