@@ -52,7 +52,7 @@ describe('Kafka record batches', () => {
 
   it('refuses a batch whose bytes do not match its CRC', () => {
     const batch = buildBatch(0, [{ offset: 0, timestamp: 1, key: null, value: Buffer.from('hello'), headers: [] }]);
-    batch[batch.length - 2] ^= 0xff;
+    batch[batch.length - 2] = batch[batch.length - 2]! ^ 0xff;
     const [{ header, bytes: b }] = splitBatches(batch) as [ReturnType<typeof splitBatches>[number]];
     expect(() => checkCrc(b, header)).toThrow(BatchError);
   });
