@@ -6,6 +6,7 @@
 import type { Factories } from './deps.js';
 import { kafkaFactory } from './kafka/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';
+import { snsFactory } from './sns/index.js';
 import { sqsFactory } from './sqs/index.js';
 
 export type { AuditLog, ConnectorDeps, ConnectorFactory, Factories } from './deps.js';
@@ -14,4 +15,5 @@ export const factories: Factories = {
   rabbitmq: rabbitmqFactory,
   kafka: kafkaFactory,
   sqs: sqsFactory,
+  sns: snsFactory,
 };

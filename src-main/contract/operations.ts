@@ -240,7 +240,7 @@ export const kafkaConnectionSchema = z.object({
 });
 
 /**
- * Amazon SQS, SNS and Kinesis: a region and credentials (an access key pair, a named
+ * Amazon SQS and SNS: a region and credentials (an access key pair, a named
  * profile from ~/.aws, or, with neither, the SDK's default chain); `endpoint` points at
  * another server (a VPC endpoint, a local stand-in).
  */
@@ -276,20 +276,18 @@ export const sqsConnectionSchema = awsCredentialsChecks(
   }),
 );
 export const snsConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('sns'), ...awsConnectionFields }));
-export const kinesisConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('kinesis'), ...awsConnectionFields }));
 
 export const connectionConfigSchema = z.discriminatedUnion(
   'kind',
-  [rabbitConnectionSchema, kafkaConnectionSchema, sqsConnectionSchema, snsConnectionSchema, kinesisConnectionSchema],
-  { error: 'kind must be "rabbitmq", "kafka", "sqs", "sns" or "kinesis"' },
+  [rabbitConnectionSchema, kafkaConnectionSchema, sqsConnectionSchema, snsConnectionSchema],
+  { error: 'kind must be "rabbitmq", "kafka", "sqs" or "sns"' },
 );
 export type ConnectionConfig = z.output<typeof connectionConfigSchema>;
 export type RabbitConnectionConfig = z.output<typeof rabbitConnectionSchema>;
 export type KafkaConnectionConfig = z.output<typeof kafkaConnectionSchema>;
 export type SqsConnectionConfig = z.output<typeof sqsConnectionSchema>;
 export type SnsConnectionConfig = z.output<typeof snsConnectionSchema>;
-export type KinesisConnectionConfig = z.output<typeof kinesisConnectionSchema>;
-export type AwsConnectionConfig = SqsConnectionConfig | SnsConnectionConfig | KinesisConnectionConfig;
+export type AwsConnectionConfig = SqsConnectionConfig | SnsConnectionConfig;
 
 const groupId = name('groupId');
 

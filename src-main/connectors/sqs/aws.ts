@@ -1,5 +1,5 @@
 /**
- * What the SQS, SNS and Kinesis connections share: how a saved configuration
+ * What the SQS and SNS connections share: how a saved configuration
  * becomes an AWS SDK v3 client configuration, and how the SDK's errors become
  * errors a person can act on (unreachable, bad credentials, no permission).
  *
@@ -41,8 +41,9 @@ export function regionOf(config: AwsConnectionConfig): string {
 
 /**
  * One client configuration. The HTTP handler is the SDK's plain Node handler with
- * keep-alive agents of our own: Kinesis's client otherwise picks an HTTP/2 handler,
- * which a plain-HTTP endpoint (a local server) does not speak.
+ * keep-alive agents of our own, sized for the work (a re-drive runs many requests at
+ * once), and timeouts, so a server that stops answering fails a call instead of
+ * holding it.
  */
 export function clientConfig(config: AwsConnectionConfig, options: AwsClientOptions = {}): AwsClientConfig {
   const maxSockets = options.maxSockets ?? 50;

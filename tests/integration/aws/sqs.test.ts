@@ -303,19 +303,19 @@ describe('SQS re-drive', () => {
       await client.send(new ReceiveMessageCommand({ QueueUrl: src.url, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }));
     }
     await expect.poll(async () => (await counts(dlq.url)).visible).toBe(20);
-    await fill(dlq.url, 280, 'direct');
+    await fill(dlq.url, 100, 'direct');
 
     const { id } = await connector.startRedrive({ source: dlqName, all: true });
     const job = await finished(id);
-    expect(job).toMatchObject({ state: 'completed', moved: 300, failed: 0, source: dlqName, target: srcName });
+    expect(job).toMatchObject({ state: 'completed', moved: 120, failed: 0, source: dlqName, target: srcName });
     await expect.poll(() => counts(dlq.url)).toMatchObject({ visible: 0, inFlight: 0 });
     const back = await drain(src.url);
-    expect(back).toHaveLength(300);
+    expect(back).toHaveLength(120);
     const bodies = new Set(back.map((m) => m.Body));
-    expect(bodies.size).toBe(300);
+    expect(bodies.size).toBe(120);
     expect(back.every((m) => m.MessageAttributes?.['x-redriven-count']?.StringValue === '1')).toBe(true);
     expect(back.filter((m) => m.MessageAttributes?.origin?.StringValue === 'real')).toHaveLength(20);
-    expect(deps.audits.find((a) => a.id === id)).toMatchObject({ action: 'redrive', source: dlqName, target: srcName, count: 300, state: 'completed' });
+    expect(deps.audits.find((a) => a.id === id)).toMatchObject({ action: 'redrive', source: dlqName, target: srcName, count: 120, state: 'completed' });
   });
 
   it('moves only the chosen messages, or those a filter picks, and leaves the rest visible', async (ctx) => {
@@ -390,10 +390,10 @@ describe('SQS re-drive', () => {
     expect(await drain(src.url)).toHaveLength(50);
   });
 
-  // 2,000 by default to keep the run short; SQS_REDRIVE_COUNT=10000 gives the benchmark's figure.
+  // 1,000 by default to keep the run short; SQS_REDRIVE_COUNT=10000 gives the benchmark's figure.
   it('re-drives a few thousand messages and reports the rate beside the server\'s own send rate', async (ctx) => {
     sqs.require(ctx);
-    const n = Number(process.env.SQS_REDRIVE_COUNT ?? 2_000);
+    const n = Number(process.env.SQS_REDRIVE_COUNT ?? 1_000);
     const { dlqName, dlq, src } = await deadLetterPair(1);
     const filled = Date.now();
     await fill(dlq.url, n, 'bench');
