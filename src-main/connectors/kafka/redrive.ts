@@ -374,14 +374,19 @@ export class Redrives {
         for (const { from } of batch) ledger.add(from.partition, from.offset);
         acknowledged(batch.length);
       };
-      /** Starts a lane's batch once the lane's previous send is done: a target partition's records keep their order. */
+      /**
+       * Queues a lane's batch behind the lane's previous one (a target partition's records keep
+       * their order); reading goes on while one batch is sent and the next waits, and pauses when
+       * the batch before the waiting one is still being sent.
+       */
       const handOff = async (l: Lane) => {
-        await l.sending;
         const full = l.batch;
         l.batch = [];
         l.bytes = 0;
-        l.sending = flush(l, full);
+        const previous = l.sending;
+        l.sending = previous.then(() => flush(l, full));
         l.sending.catch(() => {});
+        await previous;
       };
 
       const marks = { job: Buffer.from(job.id), at: Buffer.from(String(Date.now())) };
