@@ -101,3 +101,31 @@ test('a priority queue is listed in the order its consumers get it, with each me
   const got = await server.api<Array<{ body: string }>>('POST', `/api/connections/local/queues/${q}/get`, { count: 5, ackMode: 'ack' });
   expect(got.map((m) => m.body)).toEqual(['high', 'mid', 'low-a', 'low-b', 'none']);
 });
+
+test('End shows the last row whole, with classic scrollbars, as the detail panel opens', async ({ page, server, signedIn: _ }) => {
+  const q = unique('end');
+  await declareQueue(server, q);
+  await publish(server, q, '{"n":{{i}},"padding":"a body wide enough to need the whole column"}', 300);
+  // Scrollbars that take room, as on Windows and Linux desktops (headless Chromium overlays them).
+  await page.setViewportSize({ width: 1100, height: 700 });
+  await page.addStyleTag({ content: '::-webkit-scrollbar { width: 15px; height: 15px; background: #ddd; } ::-webkit-scrollbar-thumb { background: #999; }' });
+  await openFromSidebar(page, q);
+  const grid = page.getByRole('grid', { name: 'Messages' });
+  await expect(grid).toHaveAttribute('aria-rowcount', '301', { timeout: 60_000 });
+  const lastFullyInView = () =>
+    grid.locator('.vgrid-body').evaluate((body) => {
+      const row = [...body.querySelectorAll('[role=row]')].find((r) => r.textContent?.includes('"n":300,'));
+      if (!row) return false;
+      return row.getBoundingClientRect().bottom <= body.getBoundingClientRect().top + body.clientHeight + 0.5;
+    });
+  // End opens the last message's detail, which narrows the grid: the last row must stay whole.
+  await page.getByRole('button', { name: 'End', exact: true }).click();
+  await expect(page.getByRole('region', { name: 'Message detail' })).toBeVisible();
+  await expect.poll(lastFullyInView).toBe(true);
+  // And by keyboard, with the detail already open.
+  await page.keyboard.press('Home');
+  await grid.getByRole('row').nth(1).click();
+  await page.keyboard.press('End');
+  await expect(grid.getByRole('row', { name: /"n":300,/ })).toBeVisible();
+  await expect.poll(lastFullyInView).toBe(true);
+});

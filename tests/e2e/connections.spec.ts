@@ -74,8 +74,16 @@ test('switching connections keeps each one its own dead letters, selection and p
   await expect(rgrid.getByRole('row').nth(1)).toContainText('rejected', { timeout: 20_000 });
   await expect(page.getByTestId('selection')).toHaveText('0 selected');
 
-  // Kafka: the publisher offers topics only, and none of the AMQP properties.
+  // Kafka: the overview's empty state speaks of topics, not of AMQP or "New queue".
   await nav(page).getByRole('button', { name: new RegExp(`^status \\w+ ${kafka}`) }).click();
+  await page.getByRole('tab', { name: 'Overview' }).click();
+  const hint = page.getByTestId('empty-hint');
+  await expect(hint).toContainText('New topic');
+  await expect(hint).not.toContainText('AMQP');
+  await expect(hint).not.toContainText('New queue');
+  await expect(page.getByRole('button', { name: 'New queue' })).toHaveCount(0);
+
+  // Kafka: the publisher offers topics only, and none of the AMQP properties.
   await page.getByRole('tab', { name: 'Publisher' }).click();
   const targetTabs = page.getByRole('tablist', { name: 'Target type' });
   await expect(targetTabs.getByRole('tab', { name: 'Topic' })).toHaveAttribute('aria-selected', 'true');

@@ -118,3 +118,21 @@ test('a re-drive that moved nothing says so, in the colours of a warning, with w
   await expect(progress).not.toContainText('Done:');
   expect((await queueInfo(server, work)).messages).toBe(0);
 });
+
+test('when messages leave a dead-letter queue, its list shrinks with it: no empty rows linger', async ({ page, server, signedIn: _ }) => {
+  const work = unique('shrink');
+  const dlq = `${work}.dlq`;
+  await declareQueue(server, dlq);
+  await declareQueue(server, work, { deadLetterTo: dlq });
+  await publish(server, work, '{"n":{{i}}}', 5);
+  await server.api('POST', `/api/connections/local/queues/${work}/get`, { count: 5, ackMode: 'reject' });
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  await page.getByRole('complementary', { name: 'Dead-letter queues' }).getByRole('button', { name: new RegExp(dlq.replace(/\./g, '\\.')) }).click();
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlq}` });
+  await expect(grid).toHaveAttribute('aria-rowcount', '6');
+  // Another consumer takes three of them.
+  await server.api('POST', `/api/connections/local/queues/${dlq}/get`, { count: 3, ackMode: 'ack' });
+  await expect(grid).toHaveAttribute('aria-rowcount', '3', { timeout: 30_000 });
+  await expect(grid.getByRole('row').nth(1)).toContainText('"n":4');
+  await expect(grid.getByRole('row').nth(2)).toContainText('"n":5');
+});

@@ -77,16 +77,38 @@ function setup(connectionId: string) {
   const kind = computed<'queue' | 'topic'>(() => (connections.canFor(connectionId, 'topics') && !connections.canFor(connectionId, 'queues') ? 'topic' : 'queue'));
   const selectedCount = computed(() => (allMatching.value ? listedAtSelect.value : selection.value.size));
 
+  /** The open queue's count in the list when last compared, to see it shrink. */
+  let lastListed: number | null = null;
+
   async function refresh() {
     try {
       list.value = await api.call('deadletters/list', { connectionId });
       listError.value = null;
     } catch (e) {
       listError.value = `Could not list dead-letter queues: ${describeError(e)}`;
+      return;
     }
+    followShrink();
+  }
+
+  /**
+   * Messages that left the open queue (consumed, purged, re-driven elsewhere) would
+   * stay as empty rows: the list is read again when the queue's count falls below
+   * the rows shown. Not while the person holds a selection (its rows would change
+   * under it) or a re-drive runs; its end reads the list again anyway.
+   */
+  function followShrink() {
+    const q = selectedQueue.value;
+    if (!q || kind.value !== 'queue' || pager.mode.value !== 'positional') return;
+    const count = list.value.find((d) => d.queue === q)?.count;
+    if (count === undefined || count === lastListed) return;
+    lastListed = count;
+    const busy = selection.value.size > 0 || allMatching.value || (job.value !== null && !isFinal(job.value));
+    if (count < pager.total.value && !busy) void open(q);
   }
 
   async function open(queue: string) {
+    if (queue !== selectedQueue.value) lastListed = null;
     selectedQueue.value = queue;
     selection.value = new Set();
     allMatching.value = false;
