@@ -427,8 +427,11 @@ export class Channel implements ReplyTarget {
       if (this.closing) return;
       const e = fromBrokerError(err, this.vhost);
       if (e.code === 406 && /is internal/.test(e.detail)) this.closeWith(accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${this.vhost}'`).at(60, 40));
-      else if (e.code === 541 && seq) this.confirmed(seq, false);
-      else this.closeWith(e.at(60, 40));
+      // The store refused it (the disk alarm, a failed write): nacked when confirms were asked for, else
+      // dropped, as nothing was promised; the channel stays open.
+      else if (e.code === 541) {
+        if (seq) this.confirmed(seq, false);
+      } else this.closeWith(e.at(60, 40));
     } finally {
       conn.publishDone();
     }

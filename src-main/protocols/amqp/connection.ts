@@ -377,6 +377,9 @@ export class AmqpConnection implements ProtocolConnection, ConnectionSide {
 
   publishStarted(): void {
     this.hasPublished = true;
+    // A connection that starts publishing during the disk alarm is blocked from then on, as the others are.
+    const alarm = this.server.alarmReason;
+    if (alarm !== null && !this.blocked) this.setBlocked(alarm);
     if (++this.inflight >= HIGH_WATER && !this.pausedForInflight) {
       this.pausedForInflight = true;
       this.socket.pause();
@@ -439,6 +442,8 @@ export function parseCredentials(mechanism: string, response: Buffer): { user: s
 /** What the connection itself asks of the listener, beyond what its channels do. */
 export interface ConnectionServer {
   readonly heartbeat: number;
+  /** Why publishers are blocked (the disk alarm), or null. */
+  readonly alarmReason: string | null;
   engine(vhost: string): Engine;
   hasVhost(name: string): boolean;
   isLoopbackOnly(user: string): boolean;

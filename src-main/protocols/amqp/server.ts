@@ -75,6 +75,10 @@ export class AmqpServer implements ServerSide {
     this.unsubscribe.push(() => events.off('vhostDeleted', onVhostDeleted));
   }
 
+  get alarmReason(): string | null {
+    return this.alarm;
+  }
+
   engine(vhost: string): Engine {
     return (this.host as unknown as VhostAware).live(vhost);
   }

@@ -294,6 +294,20 @@ describe('publishing and consuming', () => {
     await unblocked;
     await confirmed(ch, '', 'nowhere', 'again');
   });
+
+  test('a connection that starts publishing during the disk alarm gets a nack and is blocked', async () => {
+    b.host.live().setDiskFreeLimit(Number.MAX_SAFE_INTEGER);
+    try {
+      const c = await connect();
+      const events = c.connection as unknown as import('node:events').EventEmitter;
+      const blocked = new Promise<string>((r) => events.once('blocked', r));
+      const ch = await c.createConfirmChannel();
+      await expect(confirmed(ch, '', 'nowhere', 'refused')).rejects.toThrow(/nack/i);
+      expect(await blocked).toBe('low on disk');
+    } finally {
+      b.host.live().setDiskFreeLimit(0);
+    }
+  });
 });
 
 describe('errors raise what amqplib users know', () => {
