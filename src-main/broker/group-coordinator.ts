@@ -24,8 +24,17 @@
  *
  * Time comes from `now()`; deadlines are checked by `tick()` (the engine's
  * maintenance timer, or a test with a fake clock).
+ *
+ * It is also where the members of the app's own consumers live (the API's
+ * joinGroup/leaveGroup): "direct" members, which run no client-side assignor,
+ * so the coordinator assigns them itself with Kafka's RangeAssignor and a new
+ * generation on every join and leave. A group has members of one kind at a
+ * time: a Kafka client cannot join a group of direct members, nor the other way.
+ * Committed offsets are not kept here but in the streams store.
  */
 import { randomUUID } from 'node:crypto';
+import { BrokerError } from './errors.js';
+import type { GroupMemberInfo, TopicPartitionRef } from './types.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable';
 
@@ -107,6 +116,8 @@ interface Group {
   members: Map<string, Member>;
   /** PreparingRebalance: completes at the latest at this time. */
   rebalanceDeadline: number;
+  /** Members assigned by the broker itself, by id: their subscriptions and assignments. */
+  direct: Map<string, { topics: string[]; assignments: TopicPartitionRef[] }>;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -125,6 +136,7 @@ export class GroupCoordinator {
       Promise.resolve({ error, generation: -1, protocol: null, leader: '', memberId: req.memberId, members: [] });
     if (req.sessionTimeoutMs < MIN_SESSION_TIMEOUT_MS || req.sessionTimeoutMs > MAX_SESSION_TIMEOUT_MS) return fail('INVALID_SESSION_TIMEOUT');
     const g = this.group(req.groupId);
+    if (g.direct.size > 0) return fail('INCONSISTENT_GROUP_PROTOCOL');
     if (req.protocols.length === 0 || (g.protocolType !== null && g.members.size > 0 && g.protocolType !== req.protocolType)) return fail('INCONSISTENT_GROUP_PROTOCOL');
     if (g.members.size > 0 && !this.candidates(g, req.protocols).length) return fail('INCONSISTENT_GROUP_PROTOCOL');
     let m = req.memberId === '' ? undefined : g.members.get(req.memberId);
@@ -223,9 +235,78 @@ export class GroupCoordinator {
     }
   }
 
-  /** Groups that have members. */
+  /** Groups that have members of either kind. */
   ids(): string[] {
-    return [...this.groups.values()].filter((g) => g.members.size > 0).map((g) => g.id);
+    return [...this.groups.values()].filter((g) => g.members.size > 0 || g.direct.size > 0).map((g) => g.id);
+  }
+
+  /** Every group the coordinator knows, members or not (until forgotten). */
+  known(): string[] {
+    // A join refused at once (a bad session timeout, an unknown member) leaves no group behind.
+    return [...this.groups.values()].filter((g) => g.generation > 0).map((g) => g.id);
+  }
+
+  /** Drops a group that has no members (its offsets were deleted). */
+  forget(groupId: string): void {
+    const g = this.groups.get(groupId);
+    if (g && g.members.size === 0 && g.direct.size === 0) this.groups.delete(groupId);
+  }
+
+  // ---- direct members (the app's own consumers) ----------------------------------
+
+  /**
+   * Adds (or re-subscribes) a direct member and rebalances the group's direct
+   * members with the RangeAssignor; `partitionsOf` tells a topic's partition
+   * count (undefined: no such topic, not assigned).
+   */
+  joinDirect(groupId: string, memberId: string, topics: string[], partitionsOf: (topic: string) => number | undefined): { generation: number; assignments: TopicPartitionRef[]; members: GroupMemberInfo[] } {
+    const g = this.group(groupId);
+    if (g.members.size > 0) throw new BrokerError('CONFLICT', `consumer group ${JSON.stringify(groupId)} has Kafka clients as members; its members are assigned by them`, 'groupId');
+    g.direct.set(memberId, { topics: [...new Set(topics)], assignments: [] });
+    this.assignDirect(g, partitionsOf);
+    return { generation: g.generation, assignments: g.direct.get(memberId)!.assignments, members: this.directMembers(groupId) };
+  }
+
+  leaveDirect(groupId: string, memberId: string, partitionsOf: (topic: string) => number | undefined): { generation: number; members: GroupMemberInfo[] } {
+    const g = this.groups.get(groupId);
+    if (!g || !g.direct.has(memberId)) throw new BrokerError('NOT_FOUND', `member ${JSON.stringify(memberId)} is not in group ${JSON.stringify(groupId)}`, 'memberId');
+    g.direct.delete(memberId);
+    this.assignDirect(g, partitionsOf);
+    return { generation: g.generation, members: this.directMembers(groupId) };
+  }
+
+  /** A deleted topic is no longer assigned to anyone. */
+  dropTopic(topic: string): void {
+    for (const g of this.groups.values()) for (const m of g.direct.values()) m.assignments = m.assignments.filter((a) => a.topic !== topic);
+  }
+
+  /** The direct members, by id, with copies of their assignments. */
+  directMembers(groupId: string): GroupMemberInfo[] {
+    const g = this.groups.get(groupId);
+    if (!g) return [];
+    return [...g.direct].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([memberId, m]) => ({ memberId, assignments: m.assignments.map((x) => ({ ...x })) }));
+  }
+
+  /** Kafka's RangeAssignor: per topic, members sorted by id take consecutive ranges, the first ones one extra. */
+  private assignDirect(g: Group, partitionsOf: (topic: string) => number | undefined): void {
+    g.generation++;
+    g.state = g.direct.size > 0 ? 'Stable' : 'Empty';
+    for (const m of g.direct.values()) m.assignments = [];
+    const byTopic = new Map<string, string[]>();
+    for (const [id, m] of g.direct) for (const topic of m.topics) byTopic.set(topic, [...(byTopic.get(topic) ?? []), id]);
+    for (const [topic, ids] of [...byTopic].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      const n = partitionsOf(topic);
+      if (n === undefined) continue;
+      ids.sort();
+      const per = Math.floor(n / ids.length);
+      const extra = n % ids.length;
+      ids.forEach((id, i) => {
+        const start = per * i + Math.min(i, extra);
+        const len = per + (i < extra ? 1 : 0);
+        const m = g.direct.get(id)!;
+        for (let p = start; p < start + len; p++) m.assignments.push({ topic, partition: p });
+      });
+    }
   }
 
   describe(groupId: string): GroupDescription | null {
@@ -245,7 +326,7 @@ export class GroupCoordinator {
   private group(id: string): Group {
     let g = this.groups.get(id);
     if (!g) {
-      g = { id, state: 'Empty', generation: 0, protocolType: null, protocol: null, leader: null, members: new Map(), rebalanceDeadline: 0 };
+      g = { id, state: 'Empty', generation: 0, protocolType: null, protocol: null, leader: null, members: new Map(), rebalanceDeadline: 0, direct: new Map() };
       this.groups.set(id, g);
     }
     return g;

@@ -1,7 +1,9 @@
 /**
  * Streams (the Kafka model): topics of partitions, each an append-only log
- * of records with offsets; consumer groups with members, range assignment
- * and committed offsets.
+ * of records with offsets, and consumer groups' committed offsets. Group
+ * membership (members, generations, assignments) lives in the group
+ * coordinator (group-coordinator.ts), for the app's consumers and Kafka
+ * clients alike; this file asks it who is in a group.
  *
  * Record rows use the same rowid scheme as messages: id = pid * 2^36 +
  * offset, so a partition is one contiguous, ordered rowid range and reading
@@ -9,6 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { SqliteDatabase } from '../storage/database.js';
+import type { GroupCoordinator } from './group-coordinator.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { prepareStatements } from '../storage/statements.js';
@@ -53,11 +56,8 @@ export interface StreamContext {
   /** Most key + value bytes one produce call may store. */
   maxCallBytes: number;
   audit: (action: string, source: string, target: string, count: number, selection: string) => void;
-  /** Groups whose members a wire listener drives through the group coordinator (group-coordinator.ts). */
-  coordinated?: {
-    ids(): string[];
-    describe(groupId: string): { state: string; generation: number; members: Array<{ memberId: string; clientId: string }> } | null;
-  };
+  /** Where group membership lives: the group coordinator (group-coordinator.ts). */
+  coordinated: Pick<GroupCoordinator, 'ids' | 'known' | 'forget' | 'describe' | 'joinDirect' | 'leaveDirect' | 'dropTopic' | 'directMembers'>;
 }
 
 interface PartitionState {
@@ -76,11 +76,6 @@ interface TopicState {
   retentionMs: number | null;
   retentionBytes: number | null;
   rr: number;
-}
-
-interface GroupState {
-  generation: number;
-  members: Map<string, { topics: string[]; assignments: TopicPartitionRef[] }>;
 }
 
 interface RecordRow {
@@ -112,7 +107,6 @@ function toBuffer(v: Buffer | string | null | undefined): Buffer | null {
 
 export class Streams {
   private readonly topics = new Map<string, TopicState>();
-  private readonly groups = new Map<string, GroupState>();
   private readonly usedPids = new Set<number>();
   private readonly st;
 
@@ -215,7 +209,7 @@ export class Streams {
     });
     this.topics.delete(name);
     for (const p of t.partitions) this.usedPids.delete(p.pid);
-    for (const g of this.groups.values()) for (const m of g.members.values()) m.assignments = m.assignments.filter((a) => a.topic !== name);
+    this.ctx.coordinated.dropTopic(name);
   }
 
   listTopics(): TopicInfo[] {
@@ -516,49 +510,16 @@ export class Streams {
     checkName(groupId, 'groupId');
     checkName(memberId, 'memberId');
     if (!Array.isArray(topics) || topics.some((x) => typeof x !== 'string')) throw invalid('topics', `expected a list of topic names, got ${shown(topics)}`);
-    let g = this.groups.get(groupId);
-    if (!g) {
-      g = { generation: 0, members: new Map() };
-      this.groups.set(groupId, g);
-    }
-    g.members.set(memberId, { topics: [...new Set(topics)], assignments: [] });
-    this.rebalance(g);
-    return { groupId, memberId, generation: g.generation, assignments: g.members.get(memberId)!.assignments, members: this.memberInfo(g) };
+    const r = this.ctx.coordinated.joinDirect(groupId, memberId, topics, this.partitionCount);
+    return { groupId, memberId, generation: r.generation, assignments: r.assignments, members: r.members };
   }
 
   leaveGroup(groupId: string, memberId: string): LeaveGroupResult {
-    const g = this.groups.get(groupId);
-    if (!g || !g.members.has(memberId)) throw new BrokerError('NOT_FOUND', `member ${JSON.stringify(memberId)} is not in group ${JSON.stringify(groupId)}`, 'memberId');
-    g.members.delete(memberId);
-    this.rebalance(g);
-    return { groupId, generation: g.generation, members: this.memberInfo(g) };
+    const r = this.ctx.coordinated.leaveDirect(groupId, memberId, this.partitionCount);
+    return { groupId, generation: r.generation, members: r.members };
   }
 
-  /** Kafka's RangeAssignor: per topic, members sorted by id take consecutive ranges, the first ones one extra. */
-  private rebalance(g: GroupState): void {
-    g.generation++;
-    for (const m of g.members.values()) m.assignments = [];
-    const byTopic = new Map<string, string[]>();
-    for (const [id, m] of g.members) for (const topic of m.topics) byTopic.set(topic, [...(byTopic.get(topic) ?? []), id]);
-    for (const [topic, ids] of [...byTopic].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-      const t = this.topics.get(topic);
-      if (!t) continue;
-      ids.sort();
-      const n = t.partitions.length;
-      const per = Math.floor(n / ids.length);
-      const extra = n % ids.length;
-      ids.forEach((id, i) => {
-        const start = per * i + Math.min(i, extra);
-        const len = per + (i < extra ? 1 : 0);
-        const m = g.members.get(id)!;
-        for (let p = start; p < start + len; p++) m.assignments.push({ topic, partition: p });
-      });
-    }
-  }
-
-  private memberInfo(g: GroupState): GroupMemberInfo[] {
-    return [...g.members].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([memberId, m]) => ({ memberId, assignments: m.assignments.map((a) => ({ ...a })) }));
-  }
+  private readonly partitionCount = (topic: string): number | undefined => this.topics.get(topic)?.partitions.length;
 
   commitOffsets(groupId: string, offsets: OffsetCommit[]): Promise<void> {
     checkName(groupId, 'groupId');
@@ -572,23 +533,21 @@ export class Streams {
     this.ctx.gc.run(() => {
       for (const o of offsets) this.st.upsertOffset.run(groupId, o.topic, o.partition, o.offset, now);
     });
-    if (!this.groups.has(groupId)) this.groups.set(groupId, { generation: 0, members: new Map() });
     return this.ctx.gc.whenCommitted();
   }
 
   listGroups(): GroupInfo[] {
-    const ids = new Set<string>(this.groups.keys());
+    const ids = new Set<string>(this.ctx.coordinated.known());
     for (const r of this.st.groupIds.all() as Array<{ group_id: string }>) ids.add(r.group_id);
-    for (const id of this.ctx.coordinated?.ids() ?? []) ids.add(id);
     return [...ids].sort().map((id) => this.groupInfo(id));
   }
 
   groupInfo(groupId: string): GroupInfo {
-    const g = this.groups.get(groupId);
+    const direct = this.ctx.coordinated.directMembers(groupId);
     const committed = new Map<string, number>();
     for (const r of this.st.groupOffsets.all(groupId) as Array<{ topic: string; partition: number; committed: number }>) committed.set(`${r.topic}\0${r.partition}`, r.committed);
     const keys = new Set(committed.keys());
-    if (g) for (const m of g.members.values()) for (const a of m.assignments) keys.add(`${a.topic}\0${a.partition}`);
+    for (const m of direct) for (const a of m.assignments) keys.add(`${a.topic}\0${a.partition}`);
     const now = this.ctx.now();
     const partitions: GroupPartitionLag[] = [];
     for (const key of [...keys].sort()) {
@@ -606,7 +565,7 @@ export class Streams {
       }
       partitions.push({ topic, partition: p.partition, committed: c ?? null, end: p.next, lag, timeLagMs });
     }
-    const members = g ? this.memberInfo(g) : [];
+    const members = direct;
     // Members of the coordinator's protocol: their assignments are the clients' bytes, not read here.
     const wire = this.coordinatedMembers(groupId);
     if (wire) for (const m of wire.members) members.push({ memberId: m.memberId, assignments: [] });
@@ -614,7 +573,7 @@ export class Streams {
       groupId,
       // A group with members is active (Stable here) whether or not the coordinator is rebalancing it.
       state: members.length > 0 ? 'Stable' : 'Empty',
-      generation: wire ? wire.generation : (g?.generation ?? 0),
+      generation: this.ctx.coordinated.describe(groupId)?.generation ?? 0,
       members,
       partitions,
       totalLag: partitions.reduce((s, p) => s + p.lag, 0),
@@ -633,7 +592,7 @@ export class Streams {
     if (req.to === 'offset' && !(Number.isInteger(req.offset) && req.offset! >= 0)) throw invalid('offset', 'to "offset" needs a non-negative offset');
     if (req.partitions && req.topic === undefined) throw invalid('partitions', 'partitions need a topic');
     const committed = this.st.groupOffsets.all(req.groupId) as Array<{ topic: string; partition: number; committed: number }>;
-    if (!this.groups.has(req.groupId) && committed.length === 0 && req.topic === undefined) throw notFound('consumer group', req.groupId, 'groupId');
+    if (!this.knownGroup(req.groupId) && committed.length === 0 && req.topic === undefined) throw notFound('consumer group', req.groupId, 'groupId');
     let rows: Array<{ topic: string; partition: number; committed: number | null }>;
     if (req.topic !== undefined) {
       const t = this.topic(req.topic);
@@ -688,24 +647,29 @@ export class Streams {
     const members = this.activeMembers(groupId);
     if (members > 0) return Promise.reject(new BrokerError('PRECONDITION_FAILED', `consumer group ${JSON.stringify(groupId)} has ${members} active member${members === 1 ? '' : 's'}: stop its consumers before deleting it`, 'groupId'));
     this.ctx.gc.run(() => this.st.deleteGroupOffsets.run(groupId));
-    this.groups.delete(groupId);
+    this.ctx.coordinated.forget(groupId);
     this.ctx.audit('delete-group', groupId, '', 0, 'group');
     return this.ctx.gc.whenCommitted();
   }
 
   hasGroup(groupId: string): boolean {
-    return this.groups.has(groupId) || this.st.groupOffsets.all(groupId).length > 0 || this.coordinatedMembers(groupId) !== null;
+    return this.knownGroup(groupId) || this.st.groupOffsets.all(groupId).length > 0;
+  }
+
+  /** A group the coordinator has seen members in (it stays known, empty, until deleted). */
+  private knownGroup(groupId: string): boolean {
+    return (this.ctx.coordinated.describe(groupId)?.generation ?? 0) > 0;
   }
 
   /** The coordinator's view of a group while it has members, else null. */
   private coordinatedMembers(groupId: string): { state: string; generation: number; members: Array<{ memberId: string; clientId: string }> } | null {
-    const d = this.ctx.coordinated?.describe(groupId);
+    const d = this.ctx.coordinated.describe(groupId);
     return d && d.members.length > 0 ? d : null;
   }
 
   /** Members of both kinds: an active group refuses offset resets and deletion, as Kafka does. */
   private activeMembers(groupId: string): number {
-    return (this.groups.get(groupId)?.members.size ?? 0) + (this.coordinatedMembers(groupId)?.members.length ?? 0);
+    return this.ctx.coordinated.directMembers(groupId).length + (this.coordinatedMembers(groupId)?.members.length ?? 0);
   }
 }
 
