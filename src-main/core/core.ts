@@ -21,7 +21,7 @@ import { loadSecretKey, secretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
 import { publishJobs } from './publish.js';
 import type { CoreContext } from './context.js';
-import { startListeners, type ListenersOptions } from './listeners.js';
+import { startListeners, type ListenersOptions, type ListenerStatus } from './listeners.js';
 import type { Logger } from '../ground/logger.js';
 import { silentLogger } from '../ground/logger.js';
 
@@ -44,6 +44,8 @@ export interface Core {
   callUnchecked(op: string, input: unknown): Promise<unknown>;
   subscribe<S extends StreamName>(stream: S, params: unknown, listener: (event: StreamEvent<S>) => void): Unsubscribe;
   subscribeUnchecked(stream: string, params: unknown, listener: (event: unknown) => void): Unsubscribe;
+  /** Where the embedded broker's wire listeners listen (a taken port is replaced by a free one). */
+  listeners(): ListenerStatus[];
   close(): Promise<void>;
 }
 
@@ -225,6 +227,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
 
   return {
     version: options.version,
+    listeners: () => wireListeners.status(),
     call: (op, input) => run(op, input) as never,
     callUnchecked(op, input) {
       if (!isOperationName(op)) return Promise.reject(new ApiError('NOT_FOUND', `unknown operation "${op}"`, 'op'));

@@ -137,6 +137,11 @@ export async function runServe(argv: string[]): Promise<void> {
     logger.warn('listening on a non-loopback address: anyone who can reach it and has the token can use this broker', { host: options.host });
   }
   process.stdout.write(`Brokerdeck ${core.version} is running (data in ${options.dataDir}).\nOpen this URL in a browser:\n\n    ${server.url}/?token=${encodeURIComponent(options.token)}\n\n`);
+  for (const l of core.listeners()) {
+    if (l.protocol !== 'amqp') continue;
+    if (l.port === null) process.stdout.write(`The AMQP listener is not running: ${l.note ?? 'unknown reason'}\n\n`);
+    else process.stdout.write(`Apps connect to the embedded broker over AMQP 0-9-1 at amqp://guest:guest@${l.host}:${l.port}${l.note ? ` (${l.note}; choose one with --amqp-port)` : ''}\n\n`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {
