@@ -97,7 +97,7 @@ export interface Connector {
   createTopic?(args: Args<'topics/create'>): Promise<TopicInfo>;
   deleteTopic?(args: Args<'topics/delete'>): Promise<void>;
   browseTopic?(args: Args<'topics/messages'>): Promise<BrowsePage<RecordView>>;
-  produce?(args: Args<'topics/produce'>, template?: RecordTemplate): Promise<PublishResult>;
+  produce?(args: Args<'topics/produce'>, template?: RecordTemplate, control?: PublishControl): Promise<PublishResult>;
   tail?(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe;
 
   listGroups?(): Promise<GroupInfo[]>;

@@ -468,6 +468,8 @@ export const operations = {
    * with `publish/cancel`. `publish` itself still answers when the last copy is confirmed.
    */
   'publish/start': op<PublishJob>()(publishSchema),
+  /** `topics/produce` as a job, followed and cancelled as `publish/start`'s. */
+  'topics/produceStart': op<PublishJob>()(produceSchema),
   'publish/job': op<PublishJob>()(z.object({ id: name('id') })),
   /** Stops sending; the job ends 'cancelled' with what was confirmed until then. */
   'publish/cancel': op<PublishJob>()(z.object({ id: name('id') })),

@@ -66,6 +66,7 @@ export const routes: readonly Route[] = [
   { method: 'DELETE', path: `${c}/topics/:topic`, op: 'topics/delete' },
   { method: 'GET', path: `${c}/topics/:topic/messages`, op: 'topics/messages' },
   { method: 'POST', path: `${c}/topics/:topic/publish`, op: 'topics/produce' },
+  { method: 'POST', path: `${c}/topics/:topic/publish-jobs`, op: 'topics/produceStart', status: 202 },
 
   { method: 'GET', path: `${c}/consumer-groups`, op: 'groups/list' },
   { method: 'GET', path: `${c}/consumer-groups/:groupId`, op: 'groups/get' },

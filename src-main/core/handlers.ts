@@ -164,8 +164,23 @@ export function createHandlers(ctx: CoreContext): Handlers {
     'publish/start': async (i) => {
       const send = r(i, 'publish', 'publish', true);
       const target = `${i.exchange === '' ? '(default)' : i.exchange} → ${i.routingKey}`;
-      return startPublishJob(ctx, i, target, send, without(i), (result) =>
-        remember({ connectionId: i.connectionId, target, count: result.published, summary: summarize(result), payload: without(i) }),
+      const template = messageTemplate(i);
+      return startPublishJob(
+        ctx,
+        { connectionId: i.connectionId, target, total: i.count },
+        (control) => send(without(i), template, control),
+        (result) => remember({ connectionId: i.connectionId, target, count: result.published, summary: summarize(result), payload: without(i) }),
+      );
+    },
+    'topics/produceStart': async (i) => {
+      const send = r(i, 'produce', 'produce to topics', true);
+      const target = `${i.topic}${i.partition !== undefined ? `[${i.partition}]` : ''}${i.key ? ` key=${i.key}` : ''}`;
+      const template = recordTemplate(i);
+      return startPublishJob(
+        ctx,
+        { connectionId: i.connectionId, target, total: i.count },
+        (control) => send(without(i), template, control),
+        (result) => remember({ connectionId: i.connectionId, target, count: result.published, summary: summarize(result), payload: without(i) }),
       );
     },
     'publish/job': async ({ id }) => getPublishJob(ctx, id),

@@ -73,29 +73,26 @@ export function publishJobs(ctx: CoreContext): Jobs<PublishJob, PublishJob> {
   return jobs;
 }
 
-export type PublishSend = (args: Args<'publish'>, template: MessageTemplate<MessageProperties>, control: PublishControl) => Promise<PublishResult>;
-
 /**
- * Starts a publish job and answers with it at once. `done` runs with the
- * result when the publish ends normally or by cancel (the publish history).
+ * Starts a publish job and answers with it at once. `run` publishes (honouring
+ * the control's signal and reporting progress through it where the connection
+ * can); `done` runs with the result when the publish ends normally or by
+ * cancel (the publish history).
  */
 export function startPublishJob(
   ctx: CoreContext,
-  input: ParsedInput<'publish'>,
-  target: string,
-  send: PublishSend,
-  args: Args<'publish'>,
+  start: { connectionId: string; target: string; total: number },
+  run: (control: PublishControl) => Promise<PublishResult>,
   done: (result: PublishResult) => void,
 ): PublishJob {
-  const template = messageTemplate(input);
   const jobs = publishJobs(ctx);
   const job: PublishJob = {
     id: jobs.newId(),
     kind: 'publish',
-    connectionId: input.connectionId,
-    target,
+    connectionId: start.connectionId,
+    target: start.target,
     state: 'pending',
-    total: input.count,
+    total: start.total,
     sent: 0,
     confirmed: 0,
     ratePerSecond: 0,
@@ -111,7 +108,7 @@ export function startPublishJob(
     return seconds > 0 ? Math.round(job.confirmed / seconds) : 0;
   };
   void control.run(async (c) => {
-    const result = await send(args, template, {
+    const result = await run({
       signal: c.signal,
       progress(sent, confirmed) {
         job.sent = sent;

@@ -3,9 +3,12 @@
  * and {{uuid}} in the body, string and number-typed headers and the message
  * id goes through the core to the embedded broker, a real RabbitMQ (read back
  * with plain amqplib, message_id included) and a real Kafka topic, and every
- * copy must arrive with its own expanded values.
+ * copy must arrive with its own expanded values. The same publishes run as
+ * jobs end with the same counts, and a cancelled Kafka produce job has
+ * appended exactly what it reports.
  */
 import { randomUUID } from 'node:crypto';
+import type { PublishJob } from '../../src-main/contract/types.js';
 import type { ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCore, type Core } from '../../src-main/core/core.js';
@@ -93,6 +96,51 @@ describe('publish placeholders on every connection', { timeout: 120_000 }, () =>
     const page = await core.call('topics/messages', { connectionId: id, topic, limit: 100, seek: 'earliest' });
     checkCopies(page.messages.map((m) => ({ body: m.value ?? '', headers: m.headers })));
     expect(page.messages.map((m) => m.key)).toEqual(['k-1', 'k-2', 'k-3', 'k-4', 'k-5']);
+  });
+
+  /** Resolves with the job's final state, from the publishJobs stream. */
+  function ended(id: string, seen: PublishJob[] = []): Promise<PublishJob> {
+    return new Promise((resolve) => {
+      const off = core.subscribe('publishJobs', { id }, (job) => {
+        seen.push(job);
+        if (['completed', 'cancelled', 'failed'].includes(job.state)) {
+          off();
+          resolve(job);
+        }
+      });
+    });
+  }
+
+  it('runs a publish job on the embedded broker to the same result', async () => {
+    const queue = `placeholders-job-${randomUUID().slice(0, 8)}`;
+    await core.call('queues/declare', { connectionId: 'local', queue, durable: false });
+    const job = await core.call('publish/start', { connectionId: 'local', routingKey: queue, ...request, count: 1_000 });
+    const final = job.state === 'completed' ? job : await ended(job.id);
+    expect(final).toMatchObject({ state: 'completed', total: 1_000, confirmed: 1_000, result: { published: 1_000, routed: { [queue]: 1_000 } } });
+  });
+
+  it('runs a produce job on Kafka with progress, and a cancelled one appended what it reports', async (ctx) => {
+    const broker = kafka.require(ctx);
+    const { id } = await core.call('connections/create', { kind: 'kafka', name: 'produce jobs', brokers: broker.brokers });
+    const topic = `produce-job-${randomUUID().slice(0, 8)}`;
+    await core.call('topics/create', { connectionId: id, topic, partitions: 1 });
+    const job = await core.call('topics/produceStart', { connectionId: id, topic, value: 'v-{{i}}', count: 10_000 });
+    expect(job).toMatchObject({ kind: 'publish', total: 10_000 });
+    const final = job.state === 'completed' ? job : await ended(job.id);
+    expect(final).toMatchObject({ state: 'completed', confirmed: 10_000, result: { published: 10_000 } });
+
+    const seen: PublishJob[] = [];
+    const big = await core.call('topics/produceStart', { connectionId: id, topic, value: 'w-{{i}}', count: 1_000_000 });
+    const end = ended(big.id, seen);
+    await expect.poll(() => seen.some((e) => e.confirmed > 0)).toBe(true);
+    await core.call('publish/cancel', { id: big.id });
+    const cancelled = await end;
+    expect(cancelled.state).toBe('cancelled');
+    const appended = cancelled.result!.published;
+    expect(appended).toBeGreaterThan(0);
+    expect(appended).toBeLessThan(1_000_000);
+    const t = await core.call('topics/get', { connectionId: id, topic });
+    expect(t.partitions[0]!.endOffset).toBe(10_000 + appended);
   });
 
   it('refuses a number-typed header that does not expand to a number, naming it', async () => {

@@ -13,7 +13,7 @@ import { Admin, Consumer, Producer } from '@platformatic/kafka';
 import { ApiError } from '../../contract/errors.js';
 import type { KafkaConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionInfo, ConnectionStatus, DeadLetterQueueInfo, GroupInfo, HistorySeries, PublishResult, RecordView, StatsSnapshot, TopicInfo } from '../../contract/types.js';
-import type { Args, Connector, Unsubscribe } from '../connector.js';
+import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../deps.js';
 import { baseOptions, classify, target, toApiError, type ClientTuning } from './client.js';
@@ -415,12 +415,12 @@ export class KafkaConnector implements Connector {
     });
   }
 
-  async produce(a: Args<'topics/produce'>, template?: RecordTemplate): Promise<PublishResult> {
+  async produce(a: Args<'topics/produce'>, template?: RecordTemplate, control?: PublishControl): Promise<PublishResult> {
     return this.op(`publishing to "${a.topic}"`, async () => {
       const count = await this.fetcher.partitionCount(a.topic);
       this.producer ??= this.newProducer('producer');
       try {
-        return await produce(this.producer, count, a, template);
+        return await produce(this.producer, count, a, template, control);
       } catch (error) {
         // A failed idempotent producer may be left with sequence numbers the broker rejects.
         if (!(error instanceof ApiError)) {

@@ -13,7 +13,7 @@ import { partitionForKey } from '../../ground/murmur2.js';
 import { compileRecord, type RecordTemplate } from '../../ground/placeholders.js';
 import { ApiError } from '../../contract/errors.js';
 import type { PublishResult } from '../../contract/types.js';
-import type { Args } from '../connector.js';
+import type { Args, PublishControl } from '../connector.js';
 import { decodeBytes } from '../encoding.js';
 
 /**
@@ -89,7 +89,18 @@ export function recordTemplate(a: Args<'topics/produce'>): RecordTemplate {
   return compileRecord(a.key ?? null, value, a.headers);
 }
 
-export async function produce(producer: Producer, partitions: number, a: Args<'topics/produce'>, template: RecordTemplate = recordTemplate(a)): Promise<PublishResult> {
+/**
+ * Produces `a.count` copies of the template in chunks. With a job's `control`,
+ * progress is reported after each chunk the broker acknowledged, and a cancel
+ * stops before the next record (what was sent stays sent).
+ */
+export async function produce(
+  producer: Producer,
+  partitions: number,
+  a: Args<'topics/produce'>,
+  template: RecordTemplate = recordTemplate(a),
+  control?: PublishControl,
+): Promise<PublishResult> {
   checkCompression(a.compression);
   if (a.partition !== undefined && a.partition >= partitions) {
     throw new ApiError('INVALID_ARGUMENT', `topic "${a.topic}" has ${partitions} partition${partitions === 1 ? '' : 's'} (0–${partitions - 1}); there is no partition ${a.partition}`, 'partition');
@@ -111,8 +122,9 @@ export async function produce(producer: Producer, partitions: number, a: Args<'t
     published += chunk.length;
     chunk = [];
     chunkBytes = 0;
+    control?.progress(published, published);
   };
-  for (let i = 1; i <= a.count; i++) {
+  for (let i = 1; i <= a.count && !control?.signal.aborted; i++) {
     const c = i === 1 ? first : template.copy(i);
     const headers: Array<[Buffer, Buffer]> = c.headers.map(([name, value]) => [Buffer.from(name, 'utf8'), Buffer.from(value, 'utf8')]);
     const partition = fixedPartition ?? (c.key ? javaPartition(c.key, partitions) : roundRobin++ % partitions);
