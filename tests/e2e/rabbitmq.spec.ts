@@ -240,3 +240,44 @@ test('a bulk publish to RabbitMQ shows progress and can be cancelled; a number h
   await expect(page.getByRole('region', { name: 'History' })).not.toContainText('bulk');
   await server.api('DELETE', `/api/connections/${id}`);
 });
+
+test('a RabbitMQ search says how far it went, offers to search the whole queue, and lists no rows it cannot fill', async ({ page, server, signedIn: _ }) => {
+  test.skip(!env.ok, `no RabbitMQ: ${env.ok ? '' : env.reason}`);
+  if (!env.ok) return;
+  const b = env;
+  const N = 3_000;
+  const NEEDLE = 2_500;
+  const conn = await b.connect();
+  try {
+    const ch = await conn.createConfirmChannel();
+    await ch.assertQueue('haystack', { durable: true });
+    for (let i = 0; i < N; i++) ch.sendToQueue('haystack', Buffer.from(i === NEEDLE ? '{"needle":true}' : `{"hay":${i}}`), { messageId: `h-${i}` });
+    await ch.waitForConfirms();
+    await ch.close();
+  } finally {
+    await conn.close();
+  }
+  await expect.poll(() => queueDepth(b, 'haystack'), { timeout: 20_000 }).toBe(N);
+  const name = unique('rabbit');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, ...(process.env.RABBITMQ_MANAGEMENT_URL ? { managementUrl: process.env.RABBITMQ_MANAGEMENT_URL } : {}) });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await expect(page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: /^haystack\b/ })).toBeVisible({ timeout: 30_000 });
+  await openFromSidebar(page, 'haystack');
+
+  // Unfiltered: only the rows a peek can reach are listed, and the list says why.
+  const grid = page.getByRole('grid', { name: 'Messages' });
+  await expect(grid).toHaveAttribute('aria-rowcount', '1001', { timeout: 30_000 });
+  await expect(page.getByTestId('capped')).toContainText('first 1,000 of 3,000');
+
+  // A search stops where a peek reaches and says so, rather than "no match".
+  await page.getByRole('textbox', { name: 'Body contains' }).fill('needle');
+  await page.getByRole('button', { name: 'Apply filter' }).click();
+  await expect(page.getByTestId('coverage')).toContainText('scanned 1,000 of 3,000', { timeout: 30_000 });
+  await expect(grid).toContainText('No match in the first 1,000 of 3,000 messages');
+  // Searching the whole queue finds it, and every message is handed back.
+  await page.getByRole('button', { name: 'Search the whole queue' }).click();
+  await expect(page.getByTestId('matched')).toHaveText('1', { timeout: 60_000 });
+  await expect(grid.getByRole('row').nth(1)).toContainText('needle');
+  await expect.poll(() => queueDepth(b, 'haystack'), { timeout: 30_000 }).toBe(N);
+  await server.api('DELETE', `/api/connections/${id}`);
+});

@@ -41,6 +41,20 @@ export interface PagerTarget {
   partition?: number;
   /** RabbitMQ quorum queues with a delivery limit: the person accepted that a peek counts a delivery. */
   allowQuorumPeek?: boolean;
+  /** RabbitMQ: search past the first messages a peek reaches, taking and handing back each one read. */
+  scanAll?: boolean;
+}
+
+/** How far a read could go, as the system says (RabbitMQ answers these; others leave them out). */
+export interface Coverage {
+  /** Messages the queue held when the read began. */
+  total?: number;
+  /** Whether the read reached the end of the queue. */
+  complete?: boolean;
+  /** Messages from the head a read can reach without a full scan. */
+  reachable?: number;
+  /** What the read did to the queue (a full scan). */
+  cost?: string;
 }
 
 export function messageRow(m: MessageView, index: number): Row {
@@ -84,7 +98,7 @@ export function cleanFilter(f: MessageFilter): MessageFilter {
   return out as MessageFilter;
 }
 
-type Page = { messages: Row[]; nextCursor: string | null; scanned: number; matched: number };
+type Page = { messages: Row[]; nextCursor: string | null; scanned: number; matched: number } & Coverage;
 
 export async function fetchPage(
   target: PagerTarget,
@@ -100,6 +114,7 @@ export async function fetchPage(
       ...(opts.cursor ? { cursor: opts.cursor } : {}),
       ...(opts.position !== undefined ? { position: opts.position } : {}),
       ...(target.allowQuorumPeek ? { allowQuorumPeek: true } : {}),
+      ...(target.scanAll ? { scanAll: true } : {}),
       ...filter,
     });
     return { ...page, messages: page.messages.map((m, i) => messageRow(m, startIndex + i)) };
@@ -134,6 +149,10 @@ export function usePager() {
   const matched = ref(0);
   const running = ref(false);
   const error = ref<string | null>(null);
+  /** How far the reads went, from the last page that said (RabbitMQ's peek reaches only the head). */
+  const coverage = shallowRef<Coverage>({});
+  /** Positional rows past what a peek can reach are not listed: the queue's real count, when capped. */
+  const cappedFrom = ref<number | null>(null);
   const loadingPages = new Set<number>();
   let stopRequested = false;
   let generation = 0;
@@ -149,7 +168,19 @@ export function usePager() {
   }
 
   /** Opens a target. `count` and `start` describe the positional range when known. */
-  function open(t: PagerTarget, opts: { count: number; start: number; filter: MessageFilter; pageSize: number; head?: Row[] }) {
+  function note(page: Page) {
+    if (page.total === undefined && page.complete === undefined && page.reachable === undefined && page.cost === undefined) return;
+    coverage.value = { ...coverage.value, ...Object.fromEntries(Object.entries({ total: page.total, complete: page.complete, reachable: page.reachable, cost: page.cost }).filter(([, v]) => v !== undefined)) };
+  }
+
+  /** Rows that cannot be read (past what a peek reaches) are never listed as placeholders. */
+  function cap(reachable: number | undefined) {
+    if (reachable === undefined || mode.value !== 'positional' || total.value <= reachable) return;
+    cappedFrom.value = total.value;
+    total.value = reachable;
+  }
+
+  function open(t: PagerTarget, opts: { count: number; start: number; filter: MessageFilter; pageSize: number; head?: Row[]; coverage?: Coverage }) {
     generation++;
     target.value = t;
     filter.value = opts.filter;
@@ -164,6 +195,9 @@ export function usePager() {
     scanned.value = 0;
     matched.value = 0;
     error.value = null;
+    coverage.value = opts.coverage ?? {};
+    cappedFrom.value = null;
+    cap(opts.coverage?.reachable);
     stopRequested = false;
     loadingPages.clear();
     if (mode.value === 'scan') void loadMore();
@@ -196,6 +230,8 @@ export function usePager() {
     try {
       const page = await fetchPage(t, { limit: pageSize.value, position: base + k * pageSize.value }, k * pageSize.value);
       if (gen !== generation) return;
+      note(page);
+      cap(page.reachable);
       pages.value.set(k, page.messages);
       // A page shorter than asked, before the known end, means messages left the queue meanwhile.
       if (page.messages.length < pageSize.value && (k + 1) * pageSize.value < total.value) {
@@ -243,6 +279,7 @@ export function usePager() {
           scanRows.value.length,
         );
         if (gen !== generation) return;
+        note(page);
         scanned.value += page.scanned;
         matched.value += page.matched;
         if (page.messages.length) scanRows.value = scanRows.value.concat(page.messages);
@@ -317,6 +354,8 @@ export function usePager() {
     matched,
     running,
     error,
+    coverage,
+    cappedFrom,
     rowAt,
     rowCount,
     open,

@@ -6,7 +6,7 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { MessageFilter } from '@contract/operations';
 import { api, ClientError, describeError } from '../api/client';
-import { usePager, recordRow, hasFilter, fetchPage, type Row } from '../lib/pager';
+import { usePager, recordRow, hasFilter, fetchPage, type Coverage, type Row } from '../lib/pager';
 
 /** Rows read first when a queue opens: enough to fill the screen, small enough to come back fast. */
 const HEAD_ROWS = 60;
@@ -127,7 +127,7 @@ function setup(connectionId: string) {
   /** Opens a queue or topic (or re-reads the open one) with the applied filter. */
   function open(kind: 'queue' | 'topic', name: string): Promise<void> {
     // The view asks on mount and on selection; the same request in flight is shared.
-    const key = `${connectionId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}`;
+    const key = `${connectionId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}:${scanAllFor.has(name)}`;
     if (opening && opening.key === key) return opening.done;
     const done = doOpen(kind, name).finally(() => {
       if (opening?.done === done) opening = null;
@@ -148,6 +148,7 @@ function setup(connectionId: string) {
     let count = 0;
     let start = 0;
     let head: Row[] | undefined;
+    let headCoverage: Coverage | undefined;
     try {
       if (kind === 'queue') {
         // The count and the first rows are asked at once; the head is small so the
@@ -160,6 +161,7 @@ function setup(connectionId: string) {
             : fetchPage({ connectionId, kind: 'queue', name, ...(consented ? { allowQuorumPeek: true } : {}) }, { limit: Math.min(settings.pageSize, HEAD_ROWS), position: 0 }, 0),
         ]);
         head = first?.messages;
+        if (first) headCoverage = { ...(first.total !== undefined ? { total: first.total } : {}), ...(first.complete !== undefined ? { complete: first.complete } : {}), ...(first.reachable !== undefined ? { reachable: first.reachable } : {}) };
         const prio = q.arguments['x-max-priority'];
         maxPriority.value = typeof prio === 'number' && prio > 0 ? prio : null;
         // A remote broker's count can trail its queue (RabbitMQ's management statistics
@@ -181,10 +183,24 @@ function setup(connectionId: string) {
       pager.close();
       return;
     }
+    const scanAll = kind === 'queue' && scanAllFor.has(name) && hasFilter(applied.value);
     pager.open(
-      { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}), ...(consented ? { allowQuorumPeek: true } : {}) },
-      { count, start, filter: applied.value, pageSize: settings.pageSize, ...(head ? { head } : {}) },
+      { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}), ...(consented ? { allowQuorumPeek: true } : {}), ...(scanAll ? { scanAll: true } : {}) },
+      { count, start, filter: applied.value, pageSize: settings.pageSize, ...(head ? { head } : {}), ...(headCoverage ? { coverage: headCoverage } : {}) },
     );
+  }
+
+  /**
+   * Queues whose filtered searches read the whole queue: RabbitMQ peeks only the
+   * first 1,000 messages; past them every message read is taken and handed back,
+   * which the person accepts for this queue by asking for it.
+   */
+  const scanAllFor = new Set<string>();
+  async function searchWholeQueue() {
+    const t = pager.target.value;
+    if (!t || t.kind !== 'queue') return;
+    scanAllFor.add(t.name);
+    await open('queue', t.name);
   }
 
   /** Peeks the refused quorum queue anyway, now and for the rest of the session. */
@@ -325,6 +341,7 @@ function setup(connectionId: string) {
     quorumRefused,
     maxPriority,
     peekAnyway,
+    searchWholeQueue,
     exporting,
     exportError,
     target,
