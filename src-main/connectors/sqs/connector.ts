@@ -371,7 +371,7 @@ export class SqsConnector implements Connector {
     let empty = 0;
     // Once SQS's own count is reached, one empty answer ends the read; before, a long poll makes sure.
     while (out.length < want && empty < (out.length >= expected ? 1 : 2)) {
-      const lanes = Math.max(1, Math.min(4, Math.ceil((want - out.length) / 10)));
+      const lanes = Math.max(1, Math.min(10, Math.ceil((want - out.length) / 10)));
       const answers = await Promise.all(
         Array.from({ length: lanes }, (_, lane) =>
           this.call(() =>
@@ -403,7 +403,7 @@ export class SqsConnector implements Connector {
   private async release(url: string, messages: Message[]): Promise<void> {
     const batches: Message[][] = [];
     for (let i = 0; i < messages.length; i += 10) batches.push(messages.slice(i, i + 10));
-    await mapLimit(batches, 8, (batch) =>
+    await mapLimit(batches, 16, (batch) =>
       this.client
         .send(
           new ChangeMessageVisibilityBatchCommand({
