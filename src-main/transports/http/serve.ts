@@ -21,6 +21,8 @@ export interface ServeOptions {
   diskFreeLimit?: number;
   /** The AMQP 0-9-1 listener's port (0: a free one); null: no AMQP listener. */
   amqpPort?: number | null;
+  /** PEM files: with both, the AMQP listener speaks TLS (amqps), on 5671 unless --amqp-port says otherwise. */
+  amqpTls?: { cert: string; key: string };
   /** The Kafka listener's port (0: a free one); null: no Kafka listener. */
   kafkaPort?: number | null;
 }
@@ -35,6 +37,8 @@ const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-
                      bytes, or with kB, MB, GB, KiB, MiB, GiB)
   --amqp-port        the embedded broker's AMQP 0-9-1 port for apps (default 5672; 0 picks a
                      free one; off: none); when the port is taken a free one is used and logged
+  --amqp-tls-cert, --amqp-tls-key
+                     PEM certificate and key: the AMQP listener speaks TLS (amqps; default port 5671)
   --kafka-port       the embedded broker's Kafka port for apps (bootstrap.servers; default 9092;
                      0 picks a free one; off: none); when the port is taken a free one is used and logged`;
 
@@ -60,6 +64,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       token: { type: 'string' },
       'disk-free-limit': { type: 'string' },
       'amqp-port': { type: 'string' },
+      'amqp-tls-cert': { type: 'string' },
+      'amqp-tls-key': { type: 'string' },
       'kafka-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -74,9 +80,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const token = values.token ?? env.BROKERDECK_TOKEN ?? randomBytes(24).toString('base64url');
   if (token.length < 1) throw new Error('--token: must not be empty');
   const amqpPort = parsePortOption(values['amqp-port'], '--amqp-port');
+  const tlsCert = values['amqp-tls-cert'];
+  const tlsKey = values['amqp-tls-key'];
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new Error(`${tlsCert === undefined ? '--amqp-tls-cert' : '--amqp-tls-key'}: needed with ${tlsCert === undefined ? '--amqp-tls-key' : '--amqp-tls-cert'} (amqps takes both)`);
   const kafkaPort = parsePortOption(values['kafka-port'], '--kafka-port');
   return {
     ...(amqpPort !== undefined ? { amqpPort } : {}),
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { amqpTls: { cert: resolve(tlsCert), key: resolve(tlsKey) } } : {}),
     ...(kafkaPort !== undefined ? { kafkaPort } : {}),
     host: values.host ?? '127.0.0.1',
     port,
@@ -115,7 +125,14 @@ export async function runServe(argv: string[]): Promise<void> {
   }
   const logger = consoleLogger();
   const here = dirname(fileURLToPath(import.meta.url));
-  const amqp = options.amqpPort === null ? false : { port: options.amqpPort ?? 5672, dataDir: options.dataDir };
+  let amqpTls;
+  try {
+    amqpTls = options.amqpTls ? { cert: readFileSync(options.amqpTls.cert), key: readFileSync(options.amqpTls.key) } : undefined;
+  } catch (error) {
+    process.stderr.write(`brokerdeck serve: --amqp-tls-cert/--amqp-tls-key: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const amqp = options.amqpPort === null ? false : { port: options.amqpPort ?? (amqpTls ? 5671 : 5672), dataDir: options.dataDir, ...(amqpTls ? { tls: amqpTls } : {}) };
   const core = await startCore({
     dataDir: options.dataDir,
     version: packageVersion(),
@@ -140,7 +157,7 @@ export async function runServe(argv: string[]): Promise<void> {
   for (const l of core.listeners()) {
     if (l.protocol !== 'amqp') continue;
     if (l.port === null) process.stdout.write(`The AMQP listener is not running: ${l.note ?? 'unknown reason'}\n\n`);
-    else process.stdout.write(`Apps connect to the embedded broker over AMQP 0-9-1 at amqp://guest:guest@${l.host}:${l.port}${l.note ? ` (${l.note}; choose one with --amqp-port)` : ''}\n\n`);
+    else process.stdout.write(`Apps connect to the embedded broker over AMQP 0-9-1 at ${l.tls ? 'amqps' : 'amqp'}://guest:guest@${l.host}:${l.port}${l.note ? ` (${l.note}; choose one with --amqp-port)` : ''}\n\n`);
   }
 
   let stopping = false;

@@ -9,6 +9,11 @@ describe('serve --amqp-port', () => {
     expect(parseServeArgs(['--token', 't'])).not.toHaveProperty('amqpPort');
   });
 
+  test('amqps takes a certificate and a key together', () => {
+    expect(parseServeArgs(['--token', 't', '--amqp-tls-cert', 'c.pem', '--amqp-tls-key', 'k.pem']).amqpTls).toMatchObject({ cert: expect.stringMatching(/c\.pem$/), key: expect.stringMatching(/k\.pem$/) });
+    expect(() => parseServeArgs(['--token', 't', '--amqp-tls-cert', 'c.pem'])).toThrow(/--amqp-tls-key: needed with --amqp-tls-cert/);
+  });
+
   test('anything else is refused, naming the option', () => {
     expect(() => parseServeArgs(['--token', 't', '--amqp-port', '70000'])).toThrow(/--amqp-port: expected a port from 0 to 65535 or "off", got "70000"/);
     expect(() => parseServeArgs(['--token', 't', '--amqp-port', 'x'])).toThrow(/--amqp-port/);
