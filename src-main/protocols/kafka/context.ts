@@ -36,6 +36,8 @@ export interface ServerState {
   readonly logger: Logger;
   readonly autoCreateTopics: boolean;
   readonly defaultPartitions: number;
+  /** Kafka's max.message.bytes: the largest record batch a producer may send. */
+  readonly maxMessageBytes: number;
   nextProducerId: bigint;
   readonly sequences: Map<string, { epoch: number; lastSequence: number; lastBaseSequence: number; lastBaseOffset: number }>;
   engine(): Engine;

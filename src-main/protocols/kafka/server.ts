@@ -28,12 +28,18 @@ export interface KafkaListenerConfig {
   autoCreateTopics?: boolean;
   /** Kafka's num.partitions: partitions of an auto-created topic (default 1). */
   defaultPartitions?: number;
+  /** Kafka's max.message.bytes: the largest record batch (default Kafka's 1048588; the broker's own record limit still applies). */
+  maxMessageBytes?: number;
 }
+
+/** Kafka's default message.max.bytes. */
+export const KAFKA_MAX_MESSAGE_BYTES = 1_048_588;
 
 export class KafkaServer implements ServerState {
   readonly served: Map<number, ServedApi>;
   readonly autoCreateTopics: boolean;
   readonly defaultPartitions: number;
+  readonly maxMessageBytes: number;
   /** Idempotent producers: the next id to hand out, and per producer and partition the last batch appended. */
   nextProducerId = BigInt(Date.now()) * 1000n;
   readonly sequences = new Map<string, { epoch: number; lastSequence: number; lastBaseSequence: number; lastBaseOffset: number }>();
@@ -48,6 +54,7 @@ export class KafkaServer implements ServerState {
   ) {
     this.autoCreateTopics = config.autoCreateTopics ?? true;
     this.defaultPartitions = config.defaultPartitions ?? 1;
+    this.maxMessageBytes = config.maxMessageBytes ?? KAFKA_MAX_MESSAGE_BYTES;
     const table: ApiTable = { ...clusterApis, ...produceApis, ...fetchApis, ...groupApis };
     this.served = new Map(Object.entries(table).map(([k, v]) => [Number(k), v]));
   }

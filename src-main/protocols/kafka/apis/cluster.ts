@@ -85,12 +85,12 @@ function metadata(ctx: RequestContext, req: MetadataRequest): Encodable<Metadata
 
 const CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes'] as const;
 
-function topicConfigs(_server: KafkaServer, t: TopicInfo): Array<{ name: string; value: string; isDefault: boolean }> {
+function topicConfigs(server: KafkaServer, t: TopicInfo): Array<{ name: string; value: string; isDefault: boolean }> {
   return [
     { name: 'cleanup.policy', value: 'delete', isDefault: true },
     { name: 'retention.ms', value: String(t.retentionMs ?? -1), isDefault: t.retentionMs === null },
     { name: 'retention.bytes', value: String(t.retentionBytes ?? -1), isDefault: t.retentionBytes === null },
-    { name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES), isDefault: true },
+    { name: 'max.message.bytes', value: String(Math.min(server.maxMessageBytes, MAX_MESSAGE_BYTES)), isDefault: true },
   ];
 }
 

@@ -40,6 +40,7 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
   }
   let first = -1;
   for (const { header, bytes } of batches) {
+    if (bytes.length > ctx.server.maxMessageBytes) return answer(ERR.MESSAGE_TOO_LARGE, -1, `The request included a message larger than the max message size the server will accept (${ctx.server.maxMessageBytes} bytes).`);
     try {
       checkCrc(bytes, header);
     } catch (error) {

@@ -1,0 +1,125 @@
+/**
+ * Kafka's own error codes from the listener, seen through raw requests made
+ * with the generated codecs: an unknown topic with auto-create off, a record
+ * larger than the broker takes, a corrupt batch (CRC), an idempotent batch
+ * sent twice (answered with its first offset, stored once) and one with a gap
+ * in its sequence, an old message format, and an API this broker does not serve.
+ */
+import net from 'node:net';
+import { crc32c } from '@node-rs/crc32';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Reader, Writer } from '../../../src-main/protocols/kafka/codec/primitives.js';
+import { buildBatch } from '../../../src-main/protocols/kafka/codec/record-batch.js';
+import { ERR } from '../../../src-main/protocols/kafka/errors.js';
+import { API_SCHEMAS } from '../../../src-main/protocols/kafka/generated/index.js';
+import { startWireBroker, type WireBroker } from './helpers.js';
+
+let broker: WireBroker;
+let socket: net.Socket;
+let correlation = 0;
+
+beforeAll(async () => {
+  broker = await startWireBroker({ autoCreateTopics: false });
+  socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(broker.port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+});
+afterAll(async () => {
+  socket?.destroy();
+  await broker?.stop();
+});
+
+/** Sends one request and decodes its response (requests are answered in order, one at a time here). */
+function call(apiKey: number, version: number, body: Record<string, unknown>): Promise<any> {
+  const schema = API_SCHEMAS.get(apiKey)!;
+  const flexible = schema.firstFlexibleVersion >= 0 && version >= schema.firstFlexibleVersion;
+  const w = new Writer(256);
+  w.int32(0).int16(apiKey).int16(version).int32(++correlation).string('errors-test', false);
+  if (flexible) w.uvarint(0);
+  schema.writeRequest(w, version, body);
+  const frame = Buffer.from(w.result());
+  frame.writeInt32BE(frame.length - 4, 0);
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const onData = (c: Buffer) => {
+      got = Buffer.concat([got, c]);
+      if (got.length < 4 || got.length < 4 + got.readInt32BE(0)) return;
+      socket.off('data', onData);
+      const r = new Reader(got.subarray(4, 4 + got.readInt32BE(0)));
+      r.int32();
+      if (flexible && apiKey !== 18) r.taggedFields(() => false);
+      resolve(schema.readResponse(r, version));
+    };
+    socket.on('data', onData);
+    socket.write(frame);
+  });
+}
+
+function batch(values: string[], producer?: { id: bigint; epoch: number; sequence: number }): Buffer {
+  const b = buildBatch(0, values.map((v, i) => ({ offset: i, timestamp: Date.now(), key: null, value: Buffer.from(v), headers: [] })));
+  if (producer) {
+    b.writeBigInt64BE(producer.id, 43);
+    b.writeInt16BE(producer.epoch, 51);
+    b.writeInt32BE(producer.sequence, 53);
+    b.writeUInt32BE(crc32c(b.subarray(21)) >>> 0, 17);
+  }
+  return b;
+}
+
+const produce = (topic: string, records: Buffer) => call(0, 9, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] }).then((r) => r.responses[0].partitionResponses[0]);
+
+describe('Kafka error codes of the listener', () => {
+  it('answers an unknown topic with UNKNOWN_TOPIC_OR_PARTITION when auto-create is off', async () => {
+    const meta = await call(3, 12, { topics: [{ name: 'nowhere' }], allowAutoTopicCreation: true });
+    expect(meta.topics[0]).toMatchObject({ name: 'nowhere', errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION });
+    expect(broker.host.live().listTopics().some((t) => t.name === 'nowhere')).toBe(false);
+    expect((await produce('nowhere', batch(['x']))).errorCode).toBe(ERR.UNKNOWN_TOPIC_OR_PARTITION);
+  });
+
+  it('refuses a corrupt batch with CORRUPT_MESSAGE and an old message format with UNSUPPORTED_FOR_MESSAGE_FORMAT', async () => {
+    broker.host.live().createTopic('strict', { partitions: 1 });
+    const bad = batch(['hello']);
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 1;
+    expect((await produce('strict', bad)).errorCode).toBe(ERR.CORRUPT_MESSAGE);
+    const old = batch(['hello']);
+    old.writeInt8(1, 16);
+    expect((await produce('strict', old)).errorCode).toBe(ERR.UNSUPPORTED_FOR_MESSAGE_FORMAT);
+    expect(broker.host.live().listTopics().find((t) => t.name === 'strict')!.messages).toBe(0);
+  });
+
+  it('stores an idempotent batch sent twice once, and refuses a gap in the sequence', async () => {
+    broker.host.live().createTopic('idempotent', { partitions: 1 });
+    const init = await call(22, 4, { transactionalId: null, transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(init.errorCode).toBe(0);
+    const producer = { id: init.producerId as bigint, epoch: init.producerEpoch as number };
+    const first = await produce('idempotent', batch(['a', 'b'], { ...producer, sequence: 0 }));
+    const again = await produce('idempotent', batch(['a', 'b'], { ...producer, sequence: 0 }));
+    expect(first).toMatchObject({ errorCode: 0, baseOffset: 0n });
+    expect(again).toMatchObject({ errorCode: 0, baseOffset: 0n });
+    expect((await produce('idempotent', batch(['d'], { ...producer, sequence: 5 }))).errorCode).toBe(ERR.OUT_OF_ORDER_SEQUENCE_NUMBER);
+    expect(await produce('idempotent', batch(['c'], { ...producer, sequence: 2 }))).toMatchObject({ errorCode: 0, baseOffset: 2n });
+    expect(broker.host.live().fetch('idempotent', 0, { limit: 10 }).records.map((r) => r.value!.toString())).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses a record larger than the broker takes with MESSAGE_TOO_LARGE', async () => {
+    broker.host.live().createTopic('small', { partitions: 1 });
+    // Kafka's default max.message.bytes, 1048588.
+    const huge = 'x'.repeat(1_048_600);
+    expect((await produce('small', batch([huge]))).errorCode).toBe(ERR.MESSAGE_TOO_LARGE);
+  });
+
+  it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
+    const versions = await call(18, 3, { clientSoftwareName: 'errors-test', clientSoftwareVersion: '1' });
+    const keys = versions.apiKeys.map((a: { apiKey: number }) => a.apiKey);
+    expect(keys).toEqual(expect.arrayContaining([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 32, 42, 60]));
+    expect(versions.apiKeys.every((a: { minVersion: number }) => a.minVersion === 0)).toBe(true);
+    expect(keys).not.toContain(37);
+    const res = await call(37, 0, { topics: [{ name: 'small', count: 2, assignments: null }], timeoutMs: 1000, validateOnly: false });
+    expect(res).toBeDefined();
+    const writeTxn = await call(26, 0, { markers: [] });
+    expect(writeTxn).toBeDefined();
+    const init = await call(22, 4, { transactionalId: 'tx-1', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(init.errorCode).toBe(ERR.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  });
+});
