@@ -509,8 +509,6 @@ export class Channel implements ReplyTarget {
     const qinfo = engine.getQueue(queue);
     const timeoutMs = consumerTimeout(a.arguments['x-consumer-timeout'] ?? qinfo.arguments['x-consumer-timeout'], this.conn.server.consumerTimeoutMs);
     const rec: ConsumerRec = { queue, noAck: a.noAck, timeoutMs, engineTag: `${this.owner}/${tag}` };
-    // consume-ok goes before the first delivery: both are written in order into the connection's buffer.
-    if (!a.nowait) this.conn.send(this.id, 'basic.consume-ok', { consumerTag: tag });
     this.consumers.set(tag, rec);
     try {
       engine.consume(queue, { prefetch: this.prefetch, shared: this.shared, noAck: a.noAck, exclusive: a.exclusive, consumerTag: rec.engineTag!, owner: this.owner, connection: this.conn.id, onCancel: () => this.cancelledByBroker(tag) }, (d) => this.deliver(tag, rec, d));
@@ -520,6 +518,8 @@ export class Channel implements ReplyTarget {
       if (e.code === 405 && /exclusive consumer|must be the only one/.test(e.detail)) throw accessRefused(`queue '${queue}' in vhost '${this.vhost}' in exclusive use`);
       throw e;
     }
+    // The engine delivers on a later turn of the event loop, so consume-ok is written before the first delivery.
+    if (!a.nowait) this.conn.send(this.id, 'basic.consume-ok', { consumerTag: tag });
   }
 
   private deliver(tag: string, rec: ConsumerRec, d: Delivery): void {

@@ -124,6 +124,19 @@ describe('publishing and consuming', () => {
     await expect.poll(() => b.host.live().listQueues().some((q) => q.name === queue)).toBe(false);
   });
 
+  test('an exclusive consumer keeps others out (403 in exclusive use); an auto-delete queue goes with its last consumer', async () => {
+    const c = await connect();
+    const ch = await c.createChannel();
+    const { queue } = await ch.assertQueue('ad-q', { durable: false, autoDelete: true });
+    const { consumerTag } = await ch.consume(queue, () => {}, { exclusive: true });
+    const other = await c.createChannel();
+    const err = closedWith(other);
+    await expect(other.consume(queue, () => {})).rejects.toThrow(`ACCESS_REFUSED - queue '${queue}' in vhost '/' in exclusive use`);
+    expect((await err).code).toBe(403);
+    await ch.cancel(consumerTag);
+    await expect.poll(() => b.host.live().listQueues().some((q) => q.name === queue)).toBe(false);
+  });
+
   test('prefetch caps unacknowledged deliveries per consumer; acking lets the next ones through', async () => {
     const c = await connect();
     const ch = await c.createChannel();
