@@ -93,3 +93,41 @@ test('add connection dialog tests and validates settings', async ({ page, signed
   await expect(dialog.getByRole('combobox', { name: 'SASL mechanism' })).toBeVisible();
   await dialog.getByRole('button', { name: 'Cancel' }).click();
 });
+
+test('declare a queue with its arguments and its dead-letter queue created, an exchange and a binding, from the overview', async ({ page, server, signedIn: _ }) => {
+  const q = unique('declared');
+  const ex = unique('events');
+  await page.getByRole('button', { name: 'New queue' }).click();
+  let dialog = page.getByRole('dialog');
+  await dialog.getByRole('textbox', { name: 'Name' }).fill(q);
+  await dialog.getByRole('textbox', { name: 'Max length', exact: true }).fill('10');
+  await dialog.getByRole('combobox', { name: 'Overflow' }).selectOption('reject-publish');
+  await dialog.getByRole('textbox', { name: 'Message TTL' }).fill('60000');
+  await dialog.getByRole('textbox', { name: 'Dead-letter queue' }).fill(`${q}.dlq`);
+  await expect(dialog.getByRole('checkbox', { name: /Create the dead-letter queue/ })).toBeChecked();
+  await dialog.getByRole('textbox', { name: 'Custom arguments' }).fill('{"x-note": "made in the UI"}');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toHaveCount(0);
+  const info = await server.api<{ arguments: Record<string, unknown> }>('GET', `/api/connections/local/queues/${q}`);
+  expect(info.arguments).toMatchObject({ 'x-max-length': 10, 'x-overflow': 'reject-publish', 'x-message-ttl': 60000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': `${q}.dlq`, 'x-note': 'made in the UI' });
+  // The dead-letter queue it names was created with it.
+  await server.api('GET', `/api/connections/local/queues/${q}.dlq`);
+
+  await page.getByRole('button', { name: 'New exchange' }).click();
+  dialog = page.getByRole('dialog');
+  await dialog.getByRole('textbox', { name: 'Name' }).fill(ex);
+  await dialog.getByRole('combobox', { name: 'Exchange type' }).selectOption('topic');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'New binding' }).click();
+  dialog = page.getByRole('dialog');
+  await dialog.getByRole('combobox', { name: 'Source exchange' }).fill(ex);
+  await dialog.getByRole('combobox', { name: 'Destination', exact: true }).fill(q);
+  await dialog.getByRole('textbox', { name: 'Binding routing key' }).fill('order.*');
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await expect(dialog).toHaveCount(0);
+  // The binding routes: a message to the topic exchange reaches the queue.
+  const r = await server.api<{ routed: Record<string, number> }>('POST', '/api/connections/local/publish', { exchange: ex, routingKey: 'order.created', body: 'x' });
+  expect(r.routed[q]).toBe(1);
+});
