@@ -129,3 +129,21 @@ test('End shows the last row whole, with classic scrollbars, as the detail panel
   await expect(grid.getByRole('row', { name: /"n":300,/ })).toBeVisible();
   await expect.poll(lastFullyInView).toBe(true);
 });
+
+test('a queue is filtered by routing key in the core', async ({ page, server, signedIn: _ }) => {
+  const q = unique('routed');
+  const ex = unique('regions');
+  await declareQueue(server, q);
+  await server.api('PUT', `/api/connections/local/exchanges/${ex}`, { type: 'topic' });
+  await server.api('POST', '/api/connections/local/bindings', { source: ex, destination: q, routingKey: '#' });
+  for (const key of ['eu.order', 'us.order', 'eu.refund', 'apac.order']) await server.api('POST', '/api/connections/local/publish', { exchange: ex, routingKey: key, body: `{"key":"${key}"}` });
+  await openFromSidebar(page, q);
+  const grid = page.getByRole('grid', { name: 'Messages' });
+  await expect(grid).toHaveAttribute('aria-rowcount', '5');
+  await page.getByRole('button', { name: 'More filters' }).click();
+  await page.getByRole('textbox', { name: 'Routing key contains' }).fill('eu.');
+  await page.getByRole('button', { name: 'Apply filter' }).click();
+  await expect(page.getByTestId('matched')).toHaveText('2');
+  await expect(grid.getByRole('row').nth(1)).toContainText('eu.order');
+  await expect(grid.getByRole('row').nth(2)).toContainText('eu.refund');
+});
