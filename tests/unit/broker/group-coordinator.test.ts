@@ -159,3 +159,34 @@ describe('groups driven through the engine\'s coordinator', () => {
     }
   });
 });
+
+describe('direct members (the app\'s own consumers) in the coordinator', () => {
+  it('are assigned by the broker with the RangeAssignor, and never share a group with Kafka clients', async () => {
+    const { c, join } = setup();
+    const partitions = (t: string) => (t === 'orders' ? 3 : undefined);
+    const one = c.joinDirect('app', 'm-1', ['orders', 'missing'], partitions);
+    expect(one).toMatchObject({ generation: 1, assignments: [0, 1, 2].map((p) => ({ topic: 'orders', partition: p })) });
+    const two = c.joinDirect('app', 'm-2', ['orders'], partitions);
+    expect(two.members).toEqual([
+      { memberId: 'm-1', assignments: [{ topic: 'orders', partition: 0 }, { topic: 'orders', partition: 1 }] },
+      { memberId: 'm-2', assignments: [{ topic: 'orders', partition: 2 }] },
+    ]);
+    c.dropTopic('orders');
+    expect(c.directMembers('app').every((m) => m.assignments.length === 0)).toBe(true);
+    expect(c.ids()).toEqual(['app']);
+
+    // A Kafka client may not join a group of direct members, nor the other way round.
+    const refused = await c.joinGroup({ groupId: 'app', memberId: '', clientId: 'k', protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.alloc(0) }], sessionTimeoutMs: SESSION, rebalanceTimeoutMs: REBALANCE });
+    expect(refused.error).toBe('INCONSISTENT_GROUP_PROTOCOL');
+    await join('', 'k');
+    expect(() => c.joinDirect('g', 'm-3', ['orders'], partitions)).toThrow(/Kafka clients as members/);
+
+    expect(() => c.leaveDirect('app', 'nobody', partitions)).toThrow(/not in group/);
+    c.leaveDirect('app', 'm-1', partitions);
+    expect(c.leaveDirect('app', 'm-2', partitions)).toMatchObject({ members: [] });
+    expect(c.describe('app')?.state).toBe('Empty');
+    expect(c.known()).toContain('app');
+    c.forget('app');
+    expect(c.known()).not.toContain('app');
+  });
+});
