@@ -52,7 +52,7 @@ import { MetricsHistory } from '../../metrics/history.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
 import { clientConfig, mapLimit, targetOf, toApiError } from './aws.js';
-import { attributesFrom, matchesFilter, queueNameOf, receiveCount, toView } from './messages.js';
+import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.js';
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';
 
@@ -662,4 +662,3 @@ export class SqsConnector implements Connector {
 }
 
 export type { SqsRedriveJob };
-export { receiveCount };
