@@ -319,24 +319,27 @@ export class Redrives {
        * as moved once the commit holding it is done.
        */
       const commitLoop = async () => {
-        while (uncommitted > 0 && commitError === null) {
-          const n = uncommitted;
-          uncommitted = 0;
-          try {
-            await this.withRecovery(running, () => ledger.commit());
-          } catch (error) {
-            commitError = error;
-            return;
+        try {
+          while (uncommitted > 0 && commitError === null) {
+            const n = uncommitted;
+            uncommitted = 0;
+            try {
+              await this.withRecovery(running, () => ledger.commit());
+            } catch (error) {
+              commitError = error;
+              return;
+            }
+            job.moved += n;
+            running.progress();
           }
-          job.moved += n;
-          running.progress();
+        } finally {
+          // Cleared in the same turn as the last check above, so a record acknowledged after it starts a new loop.
+          committing = null;
         }
       };
       const acknowledged = (n: number) => {
         uncommitted += n;
-        committing ??= commitLoop().finally(() => {
-          committing = null;
-        });
+        if (!committing && commitError === null) committing = commitLoop();
       };
 
       const flush = async (l: Lane, batch: Array<{ from: RawRecord; out: OutRecord }>) => {
