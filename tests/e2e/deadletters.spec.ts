@@ -136,3 +136,52 @@ test('when messages leave a dead-letter queue, its list shrinks with it: no empt
   await expect(grid.getByRole('row').nth(1)).toContainText('"n":4');
   await expect(grid.getByRole('row').nth(2)).toContainText('"n":5');
 });
+
+test('Kafka dead letters: a detail panel with the whole error, the key edited before re-driving, and the re-driven record marked', async ({ page, server, signedIn: _ }) => {
+  // The embedded broker's own Kafka listener is a real Kafka endpoint: a Kafka connection points at it.
+  const listeners = await server.api<Array<{ protocol: string; port: number | null; note: string | null }>>('GET', '/api/listeners');
+  const kafkaListener = listeners.find((l) => l.protocol === 'kafka');
+  test.skip(!kafkaListener?.port, `the embedded broker's Kafka listener is not running: ${kafkaListener?.note ?? 'not listed'}`);
+  const original = unique('payments');
+  const dlt = `${original}.DLT`;
+  const longMessage = `Listener method could not be invoked with the incoming message: ${'amount must be positive; '.repeat(12)}end of message`;
+  await server.api('PUT', `/api/connections/local/topics/${original}`, { partitions: 1 });
+  await server.api('PUT', `/api/connections/local/topics/${dlt}`, { partitions: 1 });
+  await server.api('POST', `/api/connections/local/topics/${dlt}/publish`, {
+    key: 'payment-7',
+    value: '{"payment":7,"amount":-5}',
+    headers: {
+      'kafka_dlt-original-topic': original,
+      'kafka_dlt-original-partition': '0',
+      'kafka_dlt-original-offset': '41',
+      'kafka_dlt-exception-fqcn': 'org.springframework.kafka.listener.ListenerExecutionFailedException',
+      'kafka_dlt-exception-message': longMessage,
+    },
+  });
+  const name = unique('kafka');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'kafka', name, brokers: [`127.0.0.1:${kafkaListener!.port}`] });
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Dead letters' }).click();
+  await page.getByRole('complementary', { name: 'Dead-letter topics' }).getByRole('button', { name: new RegExp(dlt.replace(/\./g, '\\.')) }).click({ timeout: 30_000 });
+  const grid = page.getByRole('grid', { name: `Dead letters in ${dlt}` });
+  await grid.getByRole('row').nth(1).click();
+  // The detail shows the whole error message and value, not a cell's cut.
+  const detail = page.getByRole('region', { name: 'Message detail' });
+  await expect(detail.getByRole('table', { name: 'Headers' })).toContainText('end of message');
+  await expect(detail.getByRole('region', { name: 'Body' })).toContainText('payment');
+
+  // Edit & re-drive with a new key: the record lands in the original topic under that key.
+  await page.getByRole('button', { name: 'Edit & re-drive…' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog.getByRole('textbox', { name: 'Edited key' })).toHaveValue('payment-7');
+  await dialog.getByRole('textbox', { name: 'Edited key' }).fill('payment-7-fixed');
+  await dialog.getByRole('textbox', { name: 'Edited body' }).fill('{"payment":7,"amount":5}');
+  await dialog.getByRole('button', { name: 'Re-drive edited record' }).click();
+  await expect(page.getByRole('region', { name: 'Re-drive progress' })).toContainText('Done: 1 of 1', { timeout: 30_000 });
+  await expect
+    .poll(async () => (await server.api<{ messages: Array<{ key: string | null; value: string | null }> }>('GET', `/api/connections/local/topics/${original}/messages?limit=10`)).messages.map((r) => `${r.key} ${r.value}`), { timeout: 20_000 })
+    .toEqual(['payment-7-fixed {"payment":7,"amount":5}']);
+  // The record is marked as re-driven in the list.
+  await expect(grid.getByRole('row').nth(1)).toContainText('re-driven', { timeout: 20_000 });
+  await server.api('DELETE', `/api/connections/${id}`);
+});

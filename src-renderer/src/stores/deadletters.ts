@@ -107,7 +107,34 @@ function setup(connectionId: string) {
     if (count < pager.total.value && !busy) void open(q);
   }
 
+  /**
+   * Kafka: per partition, the offset below which Brokerdeck re-drove every record
+   * (the committed offset of its ledger group); ranges above it are not shown.
+   */
+  const redrivenBelow = shallowRef(new Map<number, number>());
+  /** Records re-driven from this view since it opened, by id. */
+  const redrivenIds = new Set<string>();
+  /** The records the running re-drive was asked for: marked once it ends having failed none. */
+  let pendingIds: string[] = [];
+  async function loadLedger(topic: string) {
+    try {
+      const g = await api.call('groups/get', { connectionId, groupId: `brokerdeck-redrive.${topic}` });
+      redrivenBelow.value = new Map(g.partitions.filter((p) => p.topic === topic && p.committed !== null).map((p) => [p.partition, p.committed!]));
+    } catch {
+      // No ledger yet: nothing was re-driven from this topic.
+      redrivenBelow.value = new Map();
+    }
+  }
+  function isRedriven(row: { id: string; record?: { partition: number; offset: number } }): boolean {
+    if (redrivenIds.has(row.id)) return true;
+    const r = row.record;
+    if (!r) return false;
+    const below = redrivenBelow.value.get(r.partition);
+    return below !== undefined && r.offset < below;
+  }
+
   async function open(queue: string) {
+    if (kind.value === 'topic') void loadLedger(queue);
     if (queue !== selectedQueue.value) lastListed = null;
     selectedQueue.value = queue;
     selection.value = new Set();
@@ -224,6 +251,8 @@ function setup(connectionId: string) {
       job.value = j;
       if (isFinal(j)) {
         stopWatching();
+        if (j.state === 'completed' && j.failed === 0) for (const m of pendingIds) redrivenIds.add(m);
+        pendingIds = [];
         void refresh();
         // The sidebar's and overview's counts of the source and target change at once.
         void resources.refresh();
@@ -264,6 +293,7 @@ function setup(connectionId: string) {
     const target = !req.target ? original : kind.value === 'topic' ? req.target.exchange : `${req.target.exchange} → ${req.target.routingKey}`;
     try {
       const { id } = await api.call('redrives/start', input);
+      pendingIds = kind.value === 'topic' ? (input.messageIds ?? []) : [];
       job.value = { id, connectionId: input.connectionId, source, target, state: 'pending', moved: 0, total: 0, failed: 0, ratePerSecond: req.ratePerSecond, startedAt: Date.now() };
       clearSelection();
       watchJob(id);
@@ -347,6 +377,7 @@ function setup(connectionId: string) {
     select,
     selectAllMatching,
     preview,
+    isRedriven,
     clearSelection,
     redrive,
     cancel,
