@@ -39,9 +39,14 @@ test(`SIGKILL while publishing with confirms, ${ROUNDS} times: every confirmed m
     const publishing = (async () => {
       while (!stop) {
         const id = `${round}-${i++}`;
-        ch.sendToQueue('crash', Buffer.from(id), { persistent: true }, (err) => {
-          if (!err) confirmed.add(id);
-        });
+        try {
+          ch.sendToQueue('crash', Buffer.from(id), { persistent: true }, (err) => {
+            if (!err) confirmed.add(id);
+          });
+        } catch {
+          // The broker was killed: amqplib refuses to publish on the dead channel.
+          break;
+        }
         if (i % 200 === 0) await new Promise((r) => setImmediate(r));
       }
     })();
@@ -52,6 +57,7 @@ test(`SIGKILL while publishing with confirms, ${ROUNDS} times: every confirmed m
     await broker.exited;
     stop = true;
     await publishing;
+    await conn.close().catch(() => {});
   }
   const broker = await startChildBroker(bundle, dataDir);
   const conn = await amqp.connect(broker.url);
