@@ -62,14 +62,14 @@ async function scenario(url: string): Promise<Record<string, unknown>> {
     const deliveries: ConsumeMessage[] = [];
     await ch.prefetch(10);
     await ch.consume(work, (m) => m && deliveries.push(m));
-    for (let i = 0; i < 500 && deliveries.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 3000 && deliveries.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
     seen.delivered = deliveries.map((m) => ({ body: m.content.toString(), redelivered: m.fields.redelivered, tag: m.fields.deliveryTag, persistent: m.properties.deliveryMode, headers: m.properties.headers }));
     ch.ack(deliveries[0]!);
     ch.reject(deliveries[1]!, false);
     ch.nack(deliveries[2]!, false, false);
     const dead: ConsumeMessage[] = [];
     await ch.consume(dlq, (m) => m && dead.push(m), { noAck: true });
-    for (let i = 0; i < 500 && dead.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 3000 && dead.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     seen.dead = dead.map((m) => {
       const deaths = (m.properties.headers?.['x-death'] as unknown as Array<Record<string, unknown>>) ?? [];
       return {
