@@ -56,7 +56,7 @@ public class JavaClientScenario {
       });
       ch.basicReject(tagF.get(10, TimeUnit.SECONDS), false);
       GetResponse dead = null;
-      for (int i = 0; i < 500 && dead == null; i++) {
+      for (int i = 0; i < 3000 && dead == null; i++) {
         dead = ch.basicGet(dlq, true);
         if (dead == null) Thread.sleep(10);
       }

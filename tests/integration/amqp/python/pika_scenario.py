@@ -37,7 +37,7 @@ while not got:
     conn.process_data_events(time_limit=0.05)
 ch.basic_reject(got[0], requeue=False)
 dead = None
-for _ in range(200):
+for _ in range(3000):
     dead = ch.basic_get(dlq, auto_ack=True)
     if dead[0]:
         break
