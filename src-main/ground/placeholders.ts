@@ -105,6 +105,8 @@ export interface MessageCopy<P> {
 export interface MessageTemplate<P extends TemplateProperties = TemplateProperties> {
   /** Whether any part differs from copy to copy (when not, every copy is the same objects). */
   readonly varies: boolean;
+  /** Whether the properties (headers, ids) differ from copy to copy; when not, every copy has the template's properties object. */
+  readonly propertiesVary: boolean;
   /** The largest body a copy can have, in bytes. */
   readonly maxBodyBytes: number;
   copy(i: number, nowMs?: number): MessageCopy<P>;
@@ -125,6 +127,7 @@ export function compileMessage<P extends TemplateProperties>(body: Buffer, prope
   const fixed: MessageCopy<P> = { body, properties };
   return {
     varies,
+    propertiesVary: headerTemplate !== null || propTemplates.length > 0,
     maxBodyBytes: body.length + (bodyTemplate === null ? 0 : worstCaseGrowth(bodyTemplate)),
     copy(i: number, nowMs = Date.now()): MessageCopy<P> {
       if (!varies) return fixed;

@@ -58,7 +58,8 @@ export async function publishCopies(
   } catch (error) {
     throw toApiError(error, target.scrub);
   }
-  const fixedOptions = template.varies ? null : publishOptions(a.properties, a.mandatory);
+  // Options are built once unless headers or ids change per copy.
+  const fixedOptions = template.propertiesVary ? null : publishOptions(a.properties, a.mandatory);
   let returned = 0;
   let nacked = 0;
   let confirmed = 0;
