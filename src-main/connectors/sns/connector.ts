@@ -49,6 +49,7 @@ export class SnsConnector implements Connector {
   private status: ConnectionStatus = 'connecting';
   private lastError: string | null = null;
   private closed = false;
+  private readonly configError: string | null = null;
 
   constructor(
     id: string,
@@ -64,6 +65,7 @@ export class SnsConnector implements Connector {
     } catch (error) {
       this.status = 'error';
       this.lastError = (error as Error).message;
+      this.configError = this.lastError;
       client = new SNSClient({ region: 'us-east-1', credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
     }
     this.client = client;
@@ -98,6 +100,8 @@ export class SnsConnector implements Connector {
 
   private async call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
     if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
+    // A configuration the SDK could not use never reaches AWS with the placeholder client.
+    if (this.configError) throw new ApiError('INVALID_ARGUMENT', this.configError, 'region');
     try {
       const out = await fn();
       this.status = 'connected';

@@ -103,6 +103,7 @@ export class SqsConnector implements Connector {
   private status: ConnectionStatus = 'connecting';
   private lastError: string | null = null;
   private closed = false;
+  private readonly configError: string | null = null;
   private sampleTimer: NodeJS.Timeout | null = null;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
@@ -131,6 +132,7 @@ export class SqsConnector implements Connector {
       // A configuration the SDK cannot use (no region anywhere) still gives a connection that says why.
       this.status = 'error';
       this.lastError = (error as Error).message;
+      this.configError = this.lastError;
       client = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
       bulk = client;
     }
@@ -175,6 +177,8 @@ export class SqsConnector implements Connector {
   /** Every call goes through here: its outcome sets the connection's status. */
   private async call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
     if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
+    // A configuration the SDK could not use never reaches AWS with the placeholder client.
+    if (this.configError) throw new ApiError('INVALID_ARGUMENT', this.configError, 'region');
     try {
       const out = await fn();
       this.status = 'connected';
@@ -289,7 +293,9 @@ export class SqsConnector implements Connector {
     this.sampleTimer.unref?.();
   }
 
+  /** Fresh: a sample already under way began before this call and may miss what the caller just did. */
   async listQueues(): Promise<QueueInfo[]> {
+    if (this.sampling) await this.sampling.catch(() => {});
     return this.sample();
   }
 

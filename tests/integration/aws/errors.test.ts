@@ -8,6 +8,8 @@ import { QueueDoesNotExist, SQSServiceException } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { classifyAwsError, regionOf, toApiError } from '../../../src-main/connectors/sqs/aws.js';
 import { connectionConfigSchema } from '../../../src-main/contract/operations.js';
+import { SqsConnector } from '../../../src-main/connectors/sqs/index.js';
+import { testDeps } from './helpers.js';
 
 const target = 'sqs.eu-west-1.amazonaws.com';
 
@@ -27,7 +29,7 @@ describe('AWS errors', () => {
     expect(toApiError(missing, target, { what: 'queue "orders"', field: 'queue' })).toMatchObject({ code: 'NOT_FOUND', field: 'queue', message: 'queue "orders" does not exist' });
   });
 
-  it('refuses half an access key pair, a profile with keys, and a missing region, naming the field', () => {
+  it('refuses half an access key pair, a profile with keys, and a missing region, naming the field', async () => {
     const bad = (input: object) => {
       const r = connectionConfigSchema.safeParse(input);
       return r.success ? null : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -41,6 +43,14 @@ describe('AWS errors', () => {
     delete process.env.AWS_DEFAULT_REGION;
     try {
       expect(() => regionOf({ kind: 'sqs', name: 'x', readOnly: false, allowReceiveCountRisk: false })).toThrow(expect.objectContaining({ field: 'region' }));
+      // A saved connection without a region says so, and never sends a request anywhere.
+      const connector = new SqsConnector('c-noregion', { kind: 'sqs', name: 'x', readOnly: false, allowReceiveCountRisk: false }, testDeps(), { sampleIntervalMs: 0 });
+      try {
+        expect(connector.info()).toMatchObject({ status: 'error', error: expect.stringMatching(/region/) });
+        await expect(connector.listQueues()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'region' });
+      } finally {
+        await connector.close();
+      }
     } finally {
       if (saved.region !== undefined) process.env.AWS_REGION = saved.region;
       if (saved.fallback !== undefined) process.env.AWS_DEFAULT_REGION = saved.fallback;
