@@ -114,7 +114,7 @@ test('End shows the last row whole, with classic scrollbars, as the detail panel
   await expect(grid).toHaveAttribute('aria-rowcount', '301', { timeout: 60_000 });
   const lastFullyInView = () =>
     grid.locator('.vgrid-body').evaluate((body) => {
-      const row = [...body.querySelectorAll('[role=row]')].find((r) => r.textContent?.includes('"n":300,'));
+      const row = Array.from(body.querySelectorAll('[role=row]')).find((r) => r.textContent?.includes('"n":300,'));
       if (!row) return false;
       return row.getBoundingClientRect().bottom <= body.getBoundingClientRect().top + body.clientHeight + 0.5;
     });
