@@ -115,3 +115,38 @@ test('switching connections keeps each one its own dead letters, selection and p
   await server.api('DELETE', `/api/connections/${rabbitId}`);
   await server.api('DELETE', `/api/connections/${kafkaId}`);
 });
+
+test('the embedded broker’s virtual hosts: chosen in the sidebar, each with its own resources, browser and publisher', async ({ page, server, signedIn: _ }) => {
+  const vhost = unique('team');
+  const inRoot = unique('root-q');
+  const inTeam = unique('team-q');
+  await server.api('PUT', `/api/connections/local/vhosts/${vhost}`, { description: 'a team of its own' });
+  await declareQueue(server, inRoot);
+  await server.api('PUT', `/api/connections/local/queues/${inTeam}`, { vhost, durable: true });
+  await server.api('POST', '/api/connections/local/publish', { vhost, exchange: '', routingKey: inTeam, body: '{"team":true}' });
+
+  const picker = nav(page).getByRole('combobox', { name: 'Virtual host' });
+  await expect(picker).toBeVisible({ timeout: 30_000 });
+  await expect(nav(page).getByRole('button', { name: new RegExp(`^${inRoot}\\b`) })).toBeVisible();
+  await picker.selectOption(vhost);
+  await expect(nav(page).getByRole('button', { name: new RegExp(`^${inTeam}\\b`) })).toBeVisible({ timeout: 30_000 });
+  await expect(nav(page).getByRole('button', { name: new RegExp(`^${inRoot}\\b`) })).toHaveCount(0);
+
+  // The browser reads the queue in that vhost.
+  await nav(page).getByRole('button', { name: new RegExp(`^${inTeam}\\b`) }).click();
+  await expect(page.getByRole('grid', { name: 'Messages' }).getByRole('row').nth(1)).toContainText('"team":true');
+
+  // The publisher sends into that vhost.
+  await page.getByRole('tab', { name: 'Publisher' }).click();
+  await page.getByRole('tab', { name: 'Queue', exact: true }).click();
+  await page.getByRole('combobox', { name: 'Queue' }).fill(inTeam);
+  await page.getByRole('textbox', { name: 'Message body' }).fill('{"second":true}');
+  await page.getByRole('button', { name: /^Publish/ }).click();
+  await expect(page.getByRole('region', { name: 'Last result' })).toContainText(inTeam);
+  await expect.poll(async () => (await server.api<{ messages: number }>('GET', `/api/connections/local/queues/${inTeam}?vhost=${vhost}`)).messages).toBe(2);
+
+  // Back on "/": its own queues, and the browser of "/" as it was.
+  await picker.selectOption('/');
+  await expect(nav(page).getByRole('button', { name: new RegExp(`^${inRoot}\\b`) })).toBeVisible({ timeout: 30_000 });
+  await expect(nav(page).getByRole('button', { name: new RegExp(`^${inTeam}\\b`) })).toHaveCount(0);
+});

@@ -211,6 +211,7 @@ function getBridge(): Bridge {
 
 export const api = {
   async call<N extends OperationName>(op: N, input: Input<N>): Promise<Output<N>> {
+    input = unscope(input);
     try {
       return (await getBridge().call(op, input)) as Output<N>;
     } catch (error) {
@@ -224,7 +225,7 @@ export const api = {
     listener: (event: StreamEvent<S>) => void,
     onError?: (error: ClientError) => void,
   ): () => void {
-    return getBridge().subscribe(stream, params, listener as (d: unknown) => void, onError ? (e) => onError(new ClientError(e)) : undefined);
+    return getBridge().subscribe(stream, unscope(params), listener as (d: unknown) => void, onError ? (e) => onError(new ClientError(e)) : undefined);
   },
   /** Opens the channel to the core now, so its handshake overlaps the app's first render. */
   connect(): void {
@@ -234,6 +235,18 @@ export const api = {
     return window.brokerdeck ? 'desktop' : 'web';
   },
 };
+
+/**
+ * The renderer keys a connection's virtual host into its id (`id` + NUL + `vhost`,
+ * see stores/connections): here it becomes the operation's `connectionId` and `vhost`.
+ */
+function unscope<T>(input: T): T {
+  const id = (input as { connectionId?: unknown } | null)?.connectionId;
+  if (typeof id !== 'string') return input;
+  const i = id.indexOf('\u0000');
+  if (i < 0) return input;
+  return { ...input, connectionId: id.slice(0, i), vhost: id.slice(i + 1) };
+}
 
 /** A message a person can act on, from anything a call may throw. */
 export function describeError(error: unknown): string {

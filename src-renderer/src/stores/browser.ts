@@ -367,7 +367,7 @@ function define(connectionId: string) {
 }
 
 /** The browser state of a connection (the selected one when none is named). */
-export function useBrowser(connectionId: string = useConnections().selectedId) {
+export function useBrowser(connectionId: string = useConnections().scopeId) {
   let def = definitions.get(connectionId);
   if (!def) {
     def = define(connectionId);

@@ -4,6 +4,22 @@ import type { ConnectionInfo, ConnectionTestResult } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 
+/**
+ * A connection's virtual host travels inside the renderer's connection id as
+ * `id` + NUL + `vhost` (the connection's own vhost leaves the id alone), so
+ * everything keyed by connection (stores, views, requests in flight) is keyed
+ * by (connection, vhost) too; the API client splits it into the operation's
+ * `connectionId` and `vhost` before a request leaves.
+ */
+const SEP = '\u0000';
+export function scopedId(connectionId: string, vhost?: string | null): string {
+  return vhost && vhost !== '/' ? `${connectionId}${SEP}${vhost}` : connectionId;
+}
+export function splitScope(id: string): { connectionId: string; vhost?: string } {
+  const i = id.indexOf(SEP);
+  return i < 0 ? { connectionId: id } : { connectionId: id.slice(0, i), vhost: id.slice(i + 1) };
+}
+
 export type View = 'overview' | 'details' | 'browser' | 'publisher' | 'lag' | 'deadletters';
 
 /** The selected resource a view works on; views share it so "Browse" in one opens the other. */
@@ -19,6 +35,15 @@ export const useConnections = defineStore('connections', () => {
   const selectedId = ref<string>('local');
   const view = ref<View>('overview');
   const resource = ref<ResourceRef | null>(null);
+  /** The virtual host chosen for each connection that has several (the embedded broker). */
+  const vhosts = ref<Record<string, string>>({});
+  /** The selected connection and virtual host, as the id stores and requests use. */
+  const scopeId = computed(() => scopedId(selectedId.value, vhosts.value[selectedId.value]));
+  const vhost = computed(() => vhosts.value[selectedId.value] ?? '/');
+  function setVhost(v: string) {
+    if ((vhosts.value[selectedId.value] ?? '/') !== v) resource.value = null;
+    vhosts.value = { ...vhosts.value, [selectedId.value]: v };
+  }
 
   const selected = computed(() => list.value.find((c) => c.id === selectedId.value) ?? null);
   const readOnly = computed(() => selected.value?.readOnly ?? false);
@@ -26,7 +51,8 @@ export const useConnections = defineStore('connections', () => {
     return selected.value?.capabilities.includes(capability) ?? false;
   }
   function info(id: string): ConnectionInfo | undefined {
-    return list.value.find((c) => c.id === id);
+    const base = splitScope(id).connectionId;
+    return list.value.find((c) => c.id === base);
   }
   /** What a given connection can do: state kept per connection asks its own, not the selected one's. */
   function canFor(id: string, capability: ConnectionInfo['capabilities'][number]): boolean {
@@ -86,5 +112,5 @@ export const useConnections = defineStore('connections', () => {
     await refresh();
   }
 
-  return { list, error, loading, selectedId, selected, readOnly, view, resource, can, info, canFor, nameOf, refresh, select, open, setReadOnly, test, create, remove };
+  return { list, error, loading, selectedId, scopeId, vhost, setVhost, selected, readOnly, view, resource, can, info, canFor, nameOf, refresh, select, open, setReadOnly, test, create, remove };
 });

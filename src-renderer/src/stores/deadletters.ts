@@ -9,7 +9,7 @@ import { FINAL_JOB_STATES } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 import { usePager } from '../lib/pager';
-import { useConnections } from './connections';
+import { splitScope, useConnections } from './connections';
 import { useResources } from './resources';
 import { useSettings } from './settings';
 
@@ -49,6 +49,8 @@ export interface RedrivePreview {
  */
 function setup(connectionId: string) {
   const connections = useConnections();
+  /** The connection without its virtual host: jobs and audit entries name only the connection. */
+  const baseId = splitScope(connectionId).connectionId;
   const settings = useSettings();
   const resources = useResources();
   const list = ref<DeadLetterQueueInfo[]>([]);
@@ -332,7 +334,7 @@ function setup(connectionId: string) {
   async function loadAudit() {
     try {
       // The audit log is kept for every connection; this view shows its own connection's entries.
-      audit.value = (await api.call('audit/list', { limit: 1000 })).filter((a) => a.connectionId === connectionId).slice(0, 200);
+      audit.value = (await api.call('audit/list', { limit: 1000 })).filter((a) => a.connectionId === baseId).slice(0, 200);
       auditError.value = null;
     } catch (e) {
       auditError.value = `Could not load the audit log: ${describeError(e)}`;
@@ -343,7 +345,7 @@ function setup(connectionId: string) {
   async function resumeRunning() {
     try {
       const jobs = await api.call('redrives/list', {});
-      const running = jobs.find((j) => j.connectionId === connectionId && !isFinal(j));
+      const running = jobs.find((j) => j.connectionId === baseId && !isFinal(j));
       if (running && !job.value) {
         job.value = running;
         watchJob(running.id);
@@ -394,7 +396,7 @@ function define(connectionId: string) {
 }
 
 /** The dead-letter state of a connection (the selected one when none is named). */
-export function useDeadLetters(connectionId: string = useConnections().selectedId) {
+export function useDeadLetters(connectionId: string = useConnections().scopeId) {
   let def = definitions.get(connectionId);
   if (!def) {
     def = define(connectionId);

@@ -89,8 +89,8 @@ export const useDetails = defineStore('details', () => {
   /** The latest load of each key; an older one that answers late is dropped. */
   const generations = new Map<string, number>();
 
-  const currentKey = computed(() => detailsKey(connections.selectedId, connections.resource));
-  const current = computed<Details>(() => entries.value.get(currentKey.value) ?? blank(connections.selectedId, connections.resource));
+  const currentKey = computed(() => detailsKey(connections.scopeId, connections.resource));
+  const current = computed<Details>(() => entries.value.get(currentKey.value) ?? blank(connections.scopeId, connections.resource));
 
   function patch(key: string, change: Partial<Details>) {
     const prev = entries.value.get(key);
@@ -116,7 +116,7 @@ export const useDetails = defineStore('details', () => {
 
   /** Reads what the selected connection and resource show; sections load side by side, each with its own error. */
   async function load(): Promise<void> {
-    const connectionId = connections.selectedId;
+    const connectionId = connections.scopeId;
     const res = connections.resource;
     const key = detailsKey(connectionId, res);
     const gen = (generations.get(key) ?? 0) + 1;
@@ -165,7 +165,7 @@ export const useDetails = defineStore('details', () => {
 
   /** Takes up to `count` ready messages of a queue with an ack mode, then reads the queue again. */
   async function getMessages(queue: string, count: number, ackMode: Input<'queues/getMessages'>['ackMode'], allowQuorumPeek: boolean): Promise<MessageView[]> {
-    const messages = await api.call('queues/getMessages', { connectionId: connections.selectedId, queue, count, ackMode, ...(allowQuorumPeek ? { allowQuorumPeek } : {}) });
+    const messages = await api.call('queues/getMessages', { connectionId: connections.scopeId, queue, count, ackMode, ...(allowQuorumPeek ? { allowQuorumPeek } : {}) });
     void load();
     return messages;
   }
@@ -183,7 +183,7 @@ export const useDetails = defineStore('details', () => {
 
   /** Deletes a group, forgets its details and goes back to the connection's. */
   async function deleteGroup(groupId: string): Promise<void> {
-    const connectionId = connections.selectedId;
+    const connectionId = connections.scopeId;
     await api.call('groups/delete', { connectionId, groupId });
     const key = detailsKey(connectionId, { kind: 'group', name: groupId });
     const next = new Map(entries.value);

@@ -128,7 +128,7 @@ export const useMetrics = defineStore('metrics', () => {
     error.value = null;
     const keys = kind === 'queue' ? QUEUE_METRICS : (['lag'] as const);
     series.value = emptySeries(keys);
-    const connectionId = connections.selectedId;
+    const connectionId = connections.scopeId;
     unsubscribe = resources.onSnapshot(onSnapshot);
     if (kind === 'group') {
       void loadGroup(connectionId, name, gen);

@@ -10,7 +10,7 @@ import { FINAL_JOB_STATES } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 import { toText } from '../lib/body';
-import { useConnections } from './connections';
+import { splitScope, useConnections } from './connections';
 
 export type HeaderType = 'string' | 'number' | 'boolean' | 'json';
 export interface HeaderRow {
@@ -538,7 +538,7 @@ function setup(connectionId: string) {
   async function loadHistory() {
     try {
       // The history is kept for every connection; each connection's publisher lists its own.
-      history.value = (await api.call('publishHistory/list', { limit: 500 })).filter((h) => h.connectionId === connectionId).slice(0, 100);
+      history.value = (await api.call('publishHistory/list', { limit: 500 })).filter((h) => h.connectionId === splitScope(connectionId).connectionId).slice(0, 100);
     } catch (e) {
       listError.value = `Could not load the publish history: ${describeError(e)}`;
     }
@@ -666,7 +666,7 @@ function define(connectionId: string) {
 }
 
 /** The publisher state of a connection (the selected one when none is named). */
-export function usePublisher(connectionId: string = useConnections().selectedId) {
+export function usePublisher(connectionId: string = useConnections().scopeId) {
   let def = definitions.get(connectionId);
   if (!def) {
     def = define(connectionId);

@@ -50,7 +50,7 @@ export const useResources = defineStore('resources', () => {
 
   /** `sampled`: queues and groups come from the stats stream, whose first sample is sent at once. */
   async function loadLists(connectionId: string, gen: number, sampled = false) {
-    const info = connections.list.find((c) => c.id === connectionId);
+    const info = connections.info(connectionId);
     const caps = info?.capabilities ?? [];
     const tasks: Array<Promise<void>> = [];
     if (caps.includes('queues') && !sampled)
@@ -65,7 +65,7 @@ export const useResources = defineStore('resources', () => {
   }
 
   async function refresh() {
-    const id = connections.selectedId;
+    const id = connections.scopeId;
     loading.value = true;
     try {
       await loadLists(id, generation);
@@ -154,7 +154,7 @@ export const useResources = defineStore('resources', () => {
   }
 
   watch(
-    () => [connections.selectedId, connections.list.length] as const,
+    () => [connections.scopeId, connections.list.length] as const,
     ([id], old) => {
       if (!old || old[0] !== id || currentId !== id) start(id);
     },
@@ -169,23 +169,23 @@ export const useResources = defineStore('resources', () => {
   }
 
   async function declareQueue(name: string, args: Record<string, unknown>) {
-    await api.call('queues/declare', { connectionId: connections.selectedId, queue: name, durable: true, arguments: args });
+    await api.call('queues/declare', { connectionId: connections.scopeId, queue: name, durable: true, arguments: args });
     await refresh();
   }
   async function purgeQueue(name: string) {
-    return api.call('queues/purge', { connectionId: connections.selectedId, queue: name });
+    return api.call('queues/purge', { connectionId: connections.scopeId, queue: name });
   }
   async function deleteQueue(name: string) {
-    const r = await api.call('queues/delete', { connectionId: connections.selectedId, queue: name });
+    const r = await api.call('queues/delete', { connectionId: connections.scopeId, queue: name });
     queues.value = queues.value.filter((q) => q.name !== name);
     return r;
   }
   async function createTopic(name: string, partitions: number) {
-    await api.call('topics/create', { connectionId: connections.selectedId, topic: name, partitions });
+    await api.call('topics/create', { connectionId: connections.scopeId, topic: name, partitions });
     await refresh();
   }
   async function deleteTopic(name: string) {
-    await api.call('topics/delete', { connectionId: connections.selectedId, topic: name });
+    await api.call('topics/delete', { connectionId: connections.scopeId, topic: name });
     topics.value = topics.value.filter((t) => t.name !== name);
   }
 
