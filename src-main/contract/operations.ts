@@ -6,6 +6,8 @@
  */
 import { z } from 'zod';
 import type {
+  AmqpChannelInfo,
+  AmqpConnectionInfo,
   AuditEntry,
   BindingInfo,
   BrowsePage,
@@ -309,6 +311,17 @@ export const groupOffsetsResetSchema = z
 export const operations = {
   'system/health': op<Health>()(z.object({})),
   'listeners/list': op<ListenerInfo[]>()(z.object({})),
+  /** The clients connected to the embedded broker's AMQP listener (empty when it does not run). */
+  'listeners/amqpConnections': op<AmqpConnectionInfo[]>()(z.object({})),
+  /** The channels of one of them, with their consumers. */
+  'listeners/amqpChannels': op<AmqpChannelInfo[]>()(z.object({ id: name('id') })),
+  /** Closes one with connection.close 320 CONNECTION_FORCED, as RabbitMQ's console does. */
+  'listeners/amqpClose': op<{ closed: true }>()(
+    z.object({
+      id: name('id'),
+      reason: z.string({ error: 'reason must be a string' }).max(200, 'reason must be at most 200 characters').default('Closed via Brokerdeck'),
+    }),
+  ),
 
   'connections/list': op<ConnectionInfo[]>()(z.object({})),
   'connections/get': op<ConnectionInfo>()(z.object({ connectionId })),

@@ -21,6 +21,9 @@ const c = '/api/connections/:connectionId';
 export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/health', op: 'system/health', public: true },
   { method: 'GET', path: '/api/listeners', op: 'listeners/list' },
+  { method: 'GET', path: '/api/listeners/amqp/connections', op: 'listeners/amqpConnections' },
+  { method: 'GET', path: '/api/listeners/amqp/connections/:id/channels', op: 'listeners/amqpChannels' },
+  { method: 'DELETE', path: '/api/listeners/amqp/connections/:id', op: 'listeners/amqpClose' },
 
   { method: 'GET', path: '/api/connections', op: 'connections/list' },
   { method: 'POST', path: '/api/connections', op: 'connections/create', status: 201 },

@@ -23,6 +23,56 @@ export interface ListenerInfo {
   note: string | null;
 }
 
+/** A consumer on a channel of the embedded broker's AMQP listener. */
+export interface AmqpConsumerInfo {
+  tag: string;
+  queue: string;
+  /** The client acknowledges deliveries (basic.consume with no_ack false). */
+  ack: boolean;
+}
+
+/** A channel of a connection to the embedded broker's AMQP listener. */
+export interface AmqpChannelInfo {
+  number: number;
+  /** Per-consumer prefetch (basic.qos global=false); 0 is unlimited. */
+  prefetch: number;
+  /** Channel-wide prefetch (basic.qos global=true, RabbitMQ's meaning); 0 is unlimited. */
+  globalPrefetch: number;
+  /** Deliveries sent and not yet acknowledged. */
+  unacked: number;
+  /** Publisher confirms are on (confirm.select). */
+  confirm: boolean;
+  /** The channel is transactional (tx.select). */
+  transactional: boolean;
+  consumers: AmqpConsumerInfo[];
+}
+
+/** A client connected to the embedded broker's AMQP listener, as RabbitMQ's console lists it. */
+export interface AmqpConnectionInfo {
+  id: string;
+  /** The client-provided connection name (client property connection_name). */
+  name: string | null;
+  product: string | null;
+  version: string | null;
+  platform: string | null;
+  /** `address:port` of the client. */
+  remote: string;
+  /** Null until the client has logged in. */
+  user: string | null;
+  vhost: string;
+  state: 'opening' | 'running' | 'closing' | 'closed';
+  tls: boolean;
+  channels: number;
+  /** Epoch ms. */
+  connectedAt: number;
+  /** Bytes read from and written to the socket since it opened. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes per second since the previous look at this connection, null on the first. */
+  rateIn: number | null;
+  rateOut: number | null;
+}
+
 export interface Health {
   status: 'ok';
   version: string;

@@ -67,6 +67,16 @@ export function createHandlers(ctx: CoreContext): Handlers {
   return {
     'system/health': async () => ({ status: 'ok', version: ctx.version }),
     'listeners/list': async () => ctx.listeners.status(),
+    'listeners/amqpConnections': async () => ctx.listeners.amqp()?.connections() ?? [],
+    'listeners/amqpChannels': async ({ id }) => {
+      const channels = ctx.listeners.amqp()?.channels(id);
+      if (!channels) throw new ApiError('NOT_FOUND', `AMQP connection "${id}" is not open`, 'id');
+      return channels;
+    },
+    'listeners/amqpClose': async ({ id, reason }) => {
+      if (!ctx.listeners.amqp()?.close(id, reason)) throw new ApiError('NOT_FOUND', `AMQP connection "${id}" is not open`, 'id');
+      return { closed: true as const };
+    },
 
     'connections/list': async () => [...ctx.connectors.values()].map((c) => c.info()),
     'connections/get': async ({ connectionId }) => ctx.connector(connectionId).info(),

@@ -8,7 +8,8 @@
 import type { BrokerHost } from '../broker/host.js';
 import type { ListenerInfo } from '../contract/types.js';
 import type { Logger } from '../ground/logger.js';
-import { createAmqpListener } from '../protocols/amqp/server.js';
+import { AmqpInspector } from '../protocols/amqp/inspect.js';
+import { createAmqpListener, type AmqpServer } from '../protocols/amqp/server.js';
 import { createKafkaListener } from '../protocols/kafka/server.js';
 import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
 
@@ -37,6 +38,8 @@ export type ListenerFactory = (host: BrokerHost, config: ListenerConfig & { port
 
 export interface RunningListeners {
   status(): ListenerStatus[];
+  /** The AMQP listener's connections, channels and consumers; null when it does not run. */
+  amqp(): AmqpInspector | null;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {
 
 export async function startListeners(host: BrokerHost, options: ListenersOptions, logger: Logger): Promise<RunningListeners> {
   const running: { status: ListenerStatus; listener: Listener<ProtocolConnection> | null }[] = [];
+  let inspector: AmqpInspector | null = null;
   for (const protocol of Object.keys(DEFAULT_PORTS) as ListenerProtocol[]) {
     const config = options[protocol];
     if (!config) continue;
@@ -77,9 +81,11 @@ export async function startListeners(host: BrokerHost, options: ListenersOptions
       }
     }
     running.push({ status, listener: status.port === null ? null : listener });
+    if (protocol === 'amqp' && status.port !== null) inspector = new AmqpInspector((listener as unknown as { amqp: AmqpServer }).amqp);
   }
   return {
     status: () => running.map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
+    amqp: () => inspector,
     async close() {
       await Promise.all(running.map(({ listener }) => listener?.close()));
     },

@@ -17,6 +17,7 @@ import type { Delivery, ExchangeType, MessageProperties, SharedPrefetch } from '
 import type { ConnectionSide, ContentHeader, ReplyTarget } from './session.js';
 import { AmqpError, accessRefused, commandInvalid, fromBrokerError, notAllowed, notFound, notImplemented, preconditionFailed, resourceLocked, unexpectedFrame } from './errors.js';
 import type { DecodedMethod, MethodArgs } from './generated/spec.js';
+import type { AmqpChannelInfo } from '../../contract/types.js';
 import { fromWire, toWire } from './properties.js';
 import type { PermissionKind } from './users.js';
 
@@ -655,6 +656,19 @@ export class Channel implements ReplyTarget {
   }
 
   /** Cancels the channel's consumers and returns its unacknowledged messages, marked redelivered. */
+  /** What the UI shows of this channel (read only). */
+  inspect(): AmqpChannelInfo {
+    return {
+      number: this.id,
+      prefetch: this.prefetch,
+      globalPrefetch: this.shared.limit,
+      unacked: this.unacked.size,
+      confirm: this.confirm,
+      transactional: this.tx !== null,
+      consumers: [...this.consumers.entries()].map(([tag, c]) => ({ tag, queue: c.queue, ack: !c.noAck })),
+    };
+  }
+
   release(): void {
     this.closing = true;
     this.pending = null;
