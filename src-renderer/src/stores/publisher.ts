@@ -371,6 +371,8 @@ function setup(connectionId: string) {
       errorField.value = (e as { field?: string }).field ?? null;
       return;
     }
+    // A finished job's panel gives way to what is sent next.
+    if (job.value && FINAL_JOB_STATES.includes(job.value.state)) job.value = null;
     if (request.op === 'publish' && request.input.count !== undefined && request.input.count > 1) {
       await startJob(request.input, targetLabel(form.value));
       return;
