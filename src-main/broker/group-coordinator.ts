@@ -423,6 +423,37 @@ export class GroupCoordinator {
   }
 }
 
+/**
+ * The partitions in a member's assignment when the group speaks Kafka's
+ * "consumer" protocol (ConsumerProtocolAssignment, every version: int16
+ * version, then [topic string, [int32 partition]], then user data), so that
+ * the app shows who consumes what; anything else, or bytes that do not parse,
+ * give none. Only read for display: the coordinator never acts on it.
+ */
+export function consumerAssignment(bytes: Buffer): TopicPartitionRef[] {
+  const out: TopicPartitionRef[] = [];
+  try {
+    let at = 2;
+    const topics = bytes.readInt32BE(at);
+    at += 4;
+    if (topics < 0 || topics > bytes.length) return [];
+    for (let t = 0; t < topics; t++) {
+      const n = bytes.readInt16BE(at);
+      at += 2;
+      if (n < 0 || at + n > bytes.length) return [];
+      const topic = bytes.toString('utf8', at, at + n);
+      at += n;
+      const count = bytes.readInt32BE(at);
+      at += 4;
+      if (count < 0 || at + count * 4 > bytes.length) return [];
+      for (let i = 0; i < count; i++, at += 4) out.push({ topic, partition: bytes.readInt32BE(at) });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
 function sameProtocols(a: GroupProtocol[], b: GroupProtocol[]): boolean {
   return a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata));
 }

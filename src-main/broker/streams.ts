@@ -11,7 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { SqliteDatabase } from '../storage/database.js';
-import type { GroupCoordinator } from './group-coordinator.js';
+import { consumerAssignment, type GroupCoordinator, type GroupDescription } from './group-coordinator.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { prepareStatements } from '../storage/statements.js';
@@ -548,6 +548,8 @@ export class Streams {
     for (const r of this.st.groupOffsets.all(groupId) as Array<{ topic: string; partition: number; committed: number }>) committed.set(`${r.topic}\0${r.partition}`, r.committed);
     const keys = new Set(committed.keys());
     for (const m of direct) for (const a of m.assignments) keys.add(`${a.topic}\0${a.partition}`);
+    const wireMembers = this.coordinatedMembers(groupId);
+    if (wireMembers?.protocolType === 'consumer') for (const m of wireMembers.members) for (const a of consumerAssignment(m.assignment)) keys.add(`${a.topic}\0${a.partition}`);
     const now = this.ctx.now();
     const partitions: GroupPartitionLag[] = [];
     for (const key of [...keys].sort()) {
@@ -566,9 +568,9 @@ export class Streams {
       partitions.push({ topic, partition: p.partition, committed: c ?? null, end: p.next, lag, timeLagMs });
     }
     const members = direct;
-    // Members of the coordinator's protocol: their assignments are the clients' bytes, not read here.
-    const wire = this.coordinatedMembers(groupId);
-    if (wire) for (const m of wire.members) members.push({ memberId: m.memberId, assignments: [] });
+    // Members of Kafka clients: their assignments are the leader's bytes, read when they are the consumer protocol's.
+    const wire = wireMembers;
+    if (wire) for (const m of wire.members) members.push({ memberId: m.memberId, assignments: wire.protocolType === 'consumer' ? consumerAssignment(m.assignment) : [] });
     return {
       groupId,
       // A group with members is active (Stable here) whether or not the coordinator is rebalancing it.
@@ -662,7 +664,7 @@ export class Streams {
   }
 
   /** The coordinator's view of a group while it has members, else null. */
-  private coordinatedMembers(groupId: string): { state: string; generation: number; members: Array<{ memberId: string; clientId: string }> } | null {
+  private coordinatedMembers(groupId: string): GroupDescription | null {
     const d = this.ctx.coordinated.describe(groupId);
     return d && d.members.length > 0 ? d : null;
   }

@@ -95,6 +95,8 @@ describe('kafkajs against the Kafka listener', () => {
 
     const b = await start('b');
     await expect.poll(() => [assigned.get('a'), assigned.get('b')]).toEqual([2, 2]);
+    // The broker's group view reads the members' assignments from the consumer protocol.
+    await expect.poll(() => broker.host.live().listGroups().find((g) => g.groupId === 'billing')?.members.map((m) => m.assignments.length)).toEqual([2, 2]);
     await send(40, 40);
     await expect.poll(() => seen.size).toBe(80);
     expect(new Set([...seen.values()].flat())).toEqual(new Set(['a', 'b']));
