@@ -30,22 +30,18 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive, freePort, has, logger, mavenClasspath, readState, saveState, sleep, terminate as stopPid, Unavailable } from '../servers/kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const workDir = join(os.tmpdir(), 'brokerdeck-aws');
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 10_000;
 const ALL = ['sqs', 'sns', 'kinesis'];
-
-class Unavailable extends Error {}
-
-function log(message) {
-  process.stderr.write(`[aws] ${message}\n`);
-}
+const log = logger('aws');
+const terminate = (pid) => stopPid(pid, { timeoutMs: STOP_TIMEOUT_MS, log });
 
 function parseArgs(argv) {
   const args = { command: argv[0] ?? 'start', which: ALL, state: process.env.AWS_TEST_STATE_FILE ?? join(workDir, 'servers.json') };
@@ -60,62 +56,10 @@ function parseArgs(argv) {
   return args;
 }
 
-function has(command, flag = '-version') {
-  return !spawnSync(command, [flag], { stdio: 'ignore' }).error;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function alive(pid) {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return error.code === 'EPERM';
-  }
-}
-
-function readState(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 /** ElasticMQ's jars, resolved by Maven once; the classpath is cached per pom.xml content. */
 function elasticmqClasspath() {
-  const pom = join(here, 'pom.xml');
-  mkdirSync(workDir, { recursive: true });
-  const digest = createHash('sha1').update(readFileSync(pom)).digest('hex').slice(0, 12);
-  const cache = join(workDir, `elasticmq-classpath-${digest}.txt`);
-  if (existsSync(cache)) {
-    const cp = readFileSync(cache, 'utf8').trim();
-    if (cp && cp.split(':').every((jar) => existsSync(jar))) return cp;
-  }
   if (!has('java')) throw new Unavailable('java is not installed: ElasticMQ cannot run');
-  if (!has('mvn')) throw new Unavailable('mvn (Maven) is not installed: the ElasticMQ jars cannot be resolved');
-  log('resolving the ElasticMQ jars with Maven (cached after the first run)…');
-  const r = spawnSync('mvn', ['-q', '-B', '-f', pom, 'dependency:build-classpath', `-Dmdep.outputFile=${cache}`, '-Dmdep.includeScope=runtime'], {
-    encoding: 'utf8',
-    timeout: 10 * 60_000,
-  });
-  if (r.status !== 0 || !existsSync(cache)) {
-    const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-10).join(' | ');
-    throw new Unavailable(`Maven could not resolve ElasticMQ (no network to Maven Central?): ${out || r.error?.message || 'exit ' + r.status}`);
-  }
-  return readFileSync(cache, 'utf8').trim();
+  return mavenClasspath({ pom: join(here, 'pom.xml'), cacheDir: join(workDir, 'elasticmq'), what: 'ElasticMQ', log });
 }
 
 /** The npm servers, installed once per package.json content into a folder of their own. */
@@ -220,7 +164,7 @@ async function waitReady(dataDir, name, server) {
   while (Date.now() < deadline) {
     if (!alive(server.pid)) throw new Error(`${name} exited while starting: ${tail(dataDir, name)}`);
     if (await answers(server.port)) return;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   throw new Error(`${name} did not answer within ${READY_TIMEOUT_MS / 1000} s: ${tail(dataDir, name)}`);
 }
@@ -248,10 +192,7 @@ async function start(stateFile, which) {
   const dataDir = join(workDir, `servers-${process.pid}-${Date.now()}`);
   mkdirSync(dataDir, { recursive: true });
   const s = { stateFile, dataDir, servers: {}, unavailable: {} };
-  const save = () => {
-    mkdirSync(dirname(stateFile), { recursive: true });
-    writeFileSync(stateFile, JSON.stringify(s, null, 2));
-  };
+  const save = () => saveState(stateFile, s);
   const starters = { sqs: startSqs, sns: startSns, kinesis: startKinesis };
   // Launched one after the other (each records its pid at once), then awaited together.
   for (const name of which) {
@@ -283,24 +224,6 @@ async function start(stateFile, which) {
   if (Object.keys(s.servers).length === 0) {
     await stop(stateFile);
     process.exitCode = 3;
-  }
-}
-
-async function terminate(pid) {
-  if (!alive(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + STOP_TIMEOUT_MS;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (alive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
   }
 }
 

@@ -11,10 +11,10 @@
  * Credentials and region: AWS_REGION (default us-east-1), AWS_ACCESS_KEY_ID and
  * AWS_SECRET_ACCESS_KEY when set (local servers accept any), or AWS_PROFILE.
  */
-import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { stopSync } from '../servers/control.js';
 import { awsScript, parseLines, runAwsScript } from './control.js';
 
 export type AwsServerName = 'sqs' | 'sns' | 'kinesis';
@@ -48,8 +48,8 @@ export function useAwsServer(name: AwsServerName): AwsServerHandle {
   const stateFile = join(tmpdir(), 'brokerdeck-aws', `test-${name}-${process.pid}-${Date.now()}.json`);
   const region = process.env.AWS_REGION ?? 'us-east-1';
   let started = false;
-  const stopSync = () => {
-    if (started) spawnSync(process.execPath, [awsScript, 'stop', '--state', stateFile], { stdio: 'ignore', timeout: 30_000 });
+  const stop = () => {
+    if (started) stopSync(awsScript, stateFile);
     started = false;
   };
 
@@ -72,7 +72,7 @@ export function useAwsServer(name: AwsServerName): AwsServerHandle {
     }
     started = true;
     // A test run that dies must not leave a server behind.
-    process.once('exit', stopSync);
+    process.once('exit', stop);
     state.server = { endpoint, region, credentials: credentials(true), local: true };
   }, 600_000);
 
@@ -80,7 +80,7 @@ export function useAwsServer(name: AwsServerName): AwsServerHandle {
     if (started) {
       await runAwsScript(['stop', '--state', stateFile], 30_000);
       started = false;
-      process.removeListener('exit', stopSync);
+      process.removeListener('exit', stop);
     }
   }, 60_000);
 
