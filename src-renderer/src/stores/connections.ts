@@ -20,7 +20,7 @@ export function splitScope(id: string): { connectionId: string; vhost?: string }
   return i < 0 ? { connectionId: id } : { connectionId: id.slice(0, i), vhost: id.slice(i + 1) };
 }
 
-export type View = 'overview' | 'details' | 'browser' | 'publisher' | 'lag' | 'deadletters';
+export type View = 'overview' | 'details' | 'browser' | 'publisher' | 'lag' | 'deadletters' | 'listener';
 
 /** The selected resource a view works on; views share it so "Browse" in one opens the other. */
 export interface ResourceRef {
