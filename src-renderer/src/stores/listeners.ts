@@ -70,12 +70,12 @@ export const useListeners = defineStore('listeners', () => {
   }
 
   let timer: ReturnType<typeof setTimeout> | null = null;
-  /** Bumped at each start and stop, so that a refresh still in flight from an earlier start schedules nothing. */
+  /** Views showing the listener now; it is refreshed while there is one. */
+  let watchers = 0;
+  /** Bumped at each start and stop of the refreshing, so that a refresh still in flight from an earlier start schedules nothing. */
   let generation = 0;
-  let live = false;
   function start(): void {
-    if (live) return;
-    live = true;
+    if (++watchers > 1) return;
     const mine = ++generation;
     const tick = async () => {
       await refresh();
@@ -84,7 +84,8 @@ export const useListeners = defineStore('listeners', () => {
     void tick();
   }
   function stop(): void {
-    live = false;
+    watchers = Math.max(0, watchers - 1);
+    if (watchers > 0) return;
     generation++;
     if (timer) clearTimeout(timer);
     timer = null;

@@ -49,6 +49,9 @@ describe("the AMQP listener's connections", () => {
       expect(listed.version).toMatch(/^\d+\.\d+/);
       expect(listed.bytesIn).toBeGreaterThan(0);
       expect(listed.bytesOut).toBeGreaterThan(0);
+      // Rates come from two looks at least a second apart; the first has none.
+      expect(listed.rateIn).toBeNull();
+      await expect.poll(async () => (await connections()).find((c) => c.id === listed.id)?.rateIn, { timeout: 10_000 }).toEqual(expect.any(Number));
 
       const channels = (await http('GET', `/api/listeners/amqp/connections/${listed.id}/channels`)).body as AmqpChannelInfo[];
       expect(channels).toEqual([
@@ -75,10 +78,13 @@ describe("the AMQP listener's connections", () => {
     await expect.poll(async () => (await connections()).some((c) => c.id === id)).toBe(false);
   });
 
-  it('answers an unknown connection with 404 naming the id', async () => {
+  it('answers an unknown connection with 404 naming the id, and a bad reason with 400 naming the field', async () => {
     const closing = await http('DELETE', '/api/listeners/amqp/connections/nope');
     expect(closing.status).toBe(404);
     expect(closing.body.error).toMatchObject({ code: 'NOT_FOUND', field: 'id' });
     expect((await http('GET', '/api/listeners/amqp/connections/nope/channels')).status).toBe(404);
+    const tooLong = await http('DELETE', `/api/listeners/amqp/connections/nope?reason=${'x'.repeat(201)}`);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'reason', message: expect.stringContaining('at most 200 characters') });
   });
 });
