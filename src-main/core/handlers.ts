@@ -74,6 +74,8 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return channels;
     },
     'listeners/amqpClose': async ({ id, reason }) => {
+      // Closing an app's connection is a write on the embedded broker, refused while it is read-only.
+      if (ctx.connector('local').info().readOnly) throw new ApiError('FORBIDDEN', 'the embedded broker is read-only: turn read-only off to close a connection', 'id');
       if (!ctx.listeners.amqp()?.close(id, reason)) throw new ApiError('NOT_FOUND', `AMQP connection "${id}" is not open`, 'id');
       return { closed: true as const };
     },

@@ -70,6 +70,13 @@ describe("the AMQP listener's connections", () => {
     await expect.poll(async () => (await connections()).some((c) => c.name === 'to-be-closed')).toBe(true);
     const id = (await connections()).find((c) => c.name === 'to-be-closed')!.id;
 
+    // Read-only protects the embedded broker's clients too.
+    await core.call('connections/setReadOnly', { connectionId: 'local', readOnly: true });
+    const refused = await http('DELETE', `/api/listeners/amqp/connections/${id}`);
+    await core.call('connections/setReadOnly', { connectionId: 'local', readOnly: false });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toContain('read-only');
+
     const res = await http('DELETE', `/api/listeners/amqp/connections/${id}?reason=${encodeURIComponent('maintenance')}`);
     expect(res).toEqual({ status: 200, body: { closed: true } });
     const err = (await closed) as Error & { code?: number };
