@@ -279,6 +279,19 @@ export class Jobs<T extends Tracked, V> implements JobsInternals<T> {
     return this.options.view(e.control.job);
   }
 
+  /**
+   * Asks a job to stop and waits, at most `waitMs`, for it to hand back what it holds,
+   * so that the answer shows its final state; null when unknown.
+   */
+  async cancelAndWait(id: string, waitMs: number): Promise<V | null> {
+    if (!this.cancel(id)) return null;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.settled(id), new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    const e = this.entries.get(id);
+    return e ? this.options.view(e.control.job) : null;
+  }
+
   /** Resolves with the job's final view once it has ended and its work's cleanup has run; null when unknown. */
   async settled(id: string): Promise<V | null> {
     const e = this.entries.get(id);

@@ -629,11 +629,7 @@ export class SqsConnector implements Connector {
   }
 
   async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    if (!this.jobs.cancel(id)) return null;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.jobs.settled(id), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
-    clearTimeout(timer);
-    return this.jobs.get(id);
+    return this.jobs.cancelAndWait(id, 5_000);
   }
 
   async listRedrives(): Promise<RedriveJob[]> {

@@ -163,6 +163,21 @@ describe('job machinery', () => {
     expect(jobs.get('stubborn')).toMatchObject({ state: 'cancelled' });
   });
 
+  it('cancelAndWait answers with the final state, or with the state it has after the wait', async () => {
+    const { jobs } = registry();
+    const polite = jobs.add(job('polite'));
+    void polite.run((ctl) => new Promise<void>((resolve) => ctl.onCancel(resolve)));
+    expect(await jobs.cancelAndWait('polite', 60_000)).toMatchObject({ state: 'cancelled' });
+    const stubborn = jobs.add(job('stubborn'));
+    let release!: () => void;
+    void stubborn.run(() => new Promise<void>((resolve) => (release = resolve)));
+    // Its work does not stop: the answer comes after the wait, with the state it has then.
+    expect(await jobs.cancelAndWait('stubborn', 30)).toMatchObject({ state: 'pending' });
+    release();
+    expect(await jobs.settled('stubborn')).toMatchObject({ state: 'cancelled' });
+    expect(await jobs.cancelAndWait('nope', 30)).toBeNull();
+  });
+
   it('keeps the newest finished jobs and the recent ones, bounded, and never an unfinished one', () => {
     const now = 10_000_000;
     const r = { keepLast: 2, keepForMs: 1_000, max: 4 };
