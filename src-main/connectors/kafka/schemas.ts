@@ -7,6 +7,7 @@
  * registry does not slow every page down.
  */
 import { ConfluentSchemaRegistry } from '@platformatic/kafka';
+import avro from 'avsc';
 import { jsonSafe } from '../encoding.js';
 import type { DecodedValue, KafkaRecordView, RawRecord } from './records.js';
 
@@ -76,20 +77,39 @@ export class SchemaDecoder {
   private readonly registry: ConfluentSchemaRegistry;
   private readonly failures = new Map<number, { at: number; message: string }>();
   private readonly inflight = new Map<number, Promise<void>>();
+  /** Avro schemas the registry served without a schemaType, which the client library skips. */
+  private readonly avroTypes = new Map<number, avro.Type>();
+  private readonly url: string;
 
   constructor(url: string) {
-    this.registry = new ConfluentSchemaRegistry({ url: url.replace(/\/+$/, '') });
+    this.url = url.replace(/\/+$/, '');
+    this.registry = new ConfluentSchemaRegistry({ url: this.url });
+  }
+
+  /**
+   * The Confluent API leaves schemaType out for Avro (its default), and so does
+   * Apicurio's; the client library stores only schemas that name their type.
+   */
+  private async untypedAvro(id: number): Promise<void> {
+    const res = await fetch(`${this.url}/schemas/ids/${id}`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`Failed to fetch a schema: [HTTP ${res.status}]`);
+    const body = (await res.json()) as { schema?: unknown; schemaType?: unknown };
+    if ((body.schemaType === undefined || body.schemaType === 'AVRO') && typeof body.schema === 'string') {
+      this.avroTypes.set(id, avro.Type.forSchema(JSON.parse(body.schema) as avro.Schema));
+    }
   }
 
   private async schema(id: number): Promise<void> {
-    if (this.registry.get(id)) return;
+    if (this.registry.get(id) || this.avroTypes.has(id)) return;
     const failed = this.failures.get(id);
     if (failed && Date.now() - failed.at < FAILURE_TTL_MS) throw new Error(failed.message);
     let p = this.inflight.get(id);
     if (!p) {
       p = new Promise<void>((resolve, reject) => {
         void this.registry.fetchSchema(id, (error) => (error ? reject(error) : resolve()));
-      }).finally(() => this.inflight.delete(id));
+      })
+        .then(() => (this.registry.get(id) ? undefined : this.untypedAvro(id)))
+        .finally(() => this.inflight.delete(id));
       this.inflight.set(id, p);
     }
     try {
@@ -105,9 +125,11 @@ export class SchemaDecoder {
     if (value.length < 5 || value[0] !== 0) return null;
     const schemaId = value.readInt32BE(1);
     await this.schema(schemaId);
+    const payload = value.subarray(5);
+    const untyped = this.avroTypes.get(schemaId);
+    if (untyped) return { format: 'avro', schemaId, value: jsonSafe(untyped.fromBuffer(payload)) };
     const schema = this.registry.get(schemaId);
     if (!schema) throw new Error(`schema ${schemaId}: the registry gave a schema type Brokerdeck cannot read`);
-    const payload = value.subarray(5);
     switch (schema.type) {
       case 'avro': {
         const type = schema.schema as { fromBuffer(b: Buffer): unknown };
