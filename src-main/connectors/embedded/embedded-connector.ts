@@ -79,17 +79,20 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   const others = new Map<string, Connector>();
   /** Every vhost's engine that is serving: jobs and the audit are looked up across them. */
   const engines = () => host.vhostNames().flatMap((name) => (host.storeErrorOf(name) ? [] : [host.live(name)]));
+  /** Where jobs and the audit are looked up: `local` answers for every vhost (job ids are unique), another vhost for its own. */
+  const jobEngines = () => (isRoot ? engines() : [live()]);
   if (isRoot) host.events.on('vhostDeleted', (name) => others.delete(name));
 
   const connector: Connector = {
     id: 'local',
     info(): ConnectionInfo {
+      const storeError = host.storeErrorOf(vhost);
       return {
         id: 'local',
         kind: 'embedded',
         name: 'Embedded broker',
-        status: host.storeErrorOf(vhost) ? 'error' : 'connected',
-        ...(host.storeErrorOf(vhost) ? { error: host.storeErrorOf(vhost) as string } : {}),
+        status: storeError ? 'error' : 'connected',
+        ...(storeError ? { error: storeError } : {}),
         ...(host.engine.diskAlarm ? { alarm: host.engine.diskAlarm.message } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
@@ -303,26 +306,25 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       });
     },
     // Jobs of other connections are looked up here too: an unknown id is "not mine", not an error.
-    // The connection `local` answers for the jobs and the audit of every vhost: job ids are unique.
     async getRedrive(id) {
-      for (const engine of isRoot ? engines() : [live()]) {
+      for (const engine of jobEngines()) {
         const job = orNull(() => engine.getRedrive(id));
         if (job) return job;
       }
       return null;
     },
     async cancelRedrive(id) {
-      for (const engine of isRoot ? engines() : [live()]) {
+      for (const engine of jobEngines()) {
         const job = orNull(() => engine.cancelRedrive(id));
         if (job) return job;
       }
       return null;
     },
     async listRedrives() {
-      return (isRoot ? engines() : [live()]).flatMap((engine) => engine.listRedrives());
+      return jobEngines().flatMap((engine) => engine.listRedrives());
     },
     async listAudit(limit) {
-      return (isRoot ? engines() : [live()])
+      return jobEngines()
         .flatMap((engine) => engine.listAudit(limit))
         .sort((a, b) => b.at - a.at)
         .slice(0, limit);
