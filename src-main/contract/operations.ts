@@ -278,18 +278,64 @@ export const sqsConnectionSchema = awsCredentialsChecks(
   }),
 );
 export const snsConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('sns'), ...awsConnectionFields }));
+export const kinesisConnectionSchema = awsCredentialsChecks(z.object({ kind: z.literal('kinesis'), ...awsConnectionFields }));
+
+/**
+ * Redis: streams, lists used as queues and pub/sub channels. `url` carries the
+ * user, password and database number (`redis://user:pass@host:6379/0`, or
+ * `rediss://` for TLS); `cluster` treats the URL's host as a seed of a Redis
+ * Cluster.
+ */
+export const redisConnectionSchema = z.object({
+  kind: z.literal('redis'),
+  name: name('name'),
+  url: z
+    .string({ error: 'url must be a string' })
+    .max(2_000, 'url must be at most 2000 characters')
+    .regex(/^rediss?:\/\/[^\s]+$/, 'url must look like redis://user:password@host:6379/0 (or rediss://)'),
+  tls: tlsSchema.optional(),
+  cluster: z.boolean().default(false),
+  /** Pending entries delivered at least this many times count as dead letters (per group overrides in `deadLetterDeliveries`). */
+  deadLetterAfterDeliveries: z.number().int().min(1).max(1_000_000).default(5),
+  deadLetterDeliveries: z.record(z.string().max(1_000), z.number().int().min(1).max(1_000_000)).optional(),
+  /** A pattern naming a stream's dead-letter stream, `{stream}` standing for the stream (besides `<stream>:dlq`, `<stream>.dlq` and `dlq:<stream>`). */
+  deadLetterPattern: z.string().max(1_000).optional(),
+  readOnly: z.boolean().default(false),
+});
+
+/**
+ * Google Cloud Pub/Sub: a project, with a service-account key file, the
+ * application default credentials, or an emulator (`emulatorHost`, host:port).
+ */
+export const pubsubConnectionSchema = z
+  .object({
+    kind: z.literal('pubsub'),
+    name: name('name'),
+    projectId: z
+      .string({ error: 'projectId must be a string' })
+      .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'projectId must be a Google Cloud project id: 6 to 30 lowercase letters, digits and hyphens, starting with a letter'),
+    emulatorHost: z.string({ error: 'emulatorHost must be a string' }).regex(/^[^\s:/]+:\d{1,5}$/, 'emulatorHost must be host:port').optional(),
+    keyFile: z.string({ error: 'keyFile must be a string' }).min(1, 'keyFile must not be empty').max(4_096).optional(),
+    /** Browsing a subscription with a dead-letter policy counts as a delivery attempt: allowed only when set (or per request). */
+    allowDeliveryAttemptRisk: z.boolean().default(false),
+    readOnly: z.boolean().default(false),
+  })
+  .refine((v) => v.emulatorHost === undefined || v.keyFile === undefined, { message: 'give either emulatorHost or keyFile, not both', path: ['keyFile'] });
 
 export const connectionConfigSchema = z.discriminatedUnion(
   'kind',
-  [rabbitConnectionSchema, kafkaConnectionSchema, sqsConnectionSchema, snsConnectionSchema],
-  { error: 'kind must be "rabbitmq", "kafka", "sqs" or "sns"' },
+  [rabbitConnectionSchema, kafkaConnectionSchema, sqsConnectionSchema, snsConnectionSchema, kinesisConnectionSchema, redisConnectionSchema, pubsubConnectionSchema],
+  { error: 'kind must be "rabbitmq", "kafka", "sqs", "sns", "kinesis", "redis" or "pubsub"' },
 );
 export type ConnectionConfig = z.output<typeof connectionConfigSchema>;
 export type RabbitConnectionConfig = z.output<typeof rabbitConnectionSchema>;
 export type KafkaConnectionConfig = z.output<typeof kafkaConnectionSchema>;
 export type SqsConnectionConfig = z.output<typeof sqsConnectionSchema>;
 export type SnsConnectionConfig = z.output<typeof snsConnectionSchema>;
-export type AwsConnectionConfig = SqsConnectionConfig | SnsConnectionConfig;
+export type KinesisConnectionConfig = z.output<typeof kinesisConnectionSchema>;
+export type AwsConnectionConfig = SqsConnectionConfig | SnsConnectionConfig | KinesisConnectionConfig;
+export type RedisConnectionConfig = z.output<typeof redisConnectionSchema>;
+export type PubsubConnectionConfig = z.output<typeof pubsubConnectionSchema>;
 
 const groupId = name('groupId');
 

@@ -5,7 +5,7 @@
  */
 
 export type BodyEncoding = 'utf8' | 'base64';
-export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka' | 'sqs' | 'sns';
+export type ConnectionKind = 'embedded' | 'rabbitmq' | 'kafka' | 'sqs' | 'sns' | 'kinesis' | 'redis' | 'pubsub';
 export type ConnectionStatus = 'connected' | 'connecting' | 'disconnected' | 'error';
 
 /** One wire listener of the embedded broker: where apps connect to it. */
