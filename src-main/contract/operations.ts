@@ -575,6 +575,8 @@ export const operations = {
       partition: intFromQuery('partition').optional(),
       offset: intFromQuery('offset').optional(),
       timestamp: intFromQuery('timestamp').optional(),
+      /** Where the system places records by ids of its own: start at this one (a Redis stream entry id, a Kinesis sequence number). */
+      position: z.string({ error: 'position must be a string' }).min(1, 'position must not be empty').max(200, 'position must be at most 200 characters').optional(),
       limit: intFromQuery('limit', 1, 100_000).default(100),
       cursor: z.string().max(2_000).optional(),
       seek: z.enum(['earliest', 'latest'], { error: 'seek must be earliest or latest' }).optional(),

@@ -143,7 +143,23 @@ export interface ConnectionTestResult {
  * cluster overview (brokers, controller); `topicConfig`: every setting of a topic with its
  * source; `vhosts`, `policies`: the server's virtual hosts and the policies of the connection's.
  */
-export type Capability = 'queues' | 'exchanges' | 'topics' | 'groups' | 'publish' | 'redrive' | 'get' | 'cluster' | 'topicConfig' | 'vhosts' | 'policies';
+/**
+ * `positions`: topic records are placed by the system's own ids (`RecordView.position`),
+ * and `topics/messages` takes a `position` to start from.
+ */
+export type Capability =
+  | 'queues'
+  | 'exchanges'
+  | 'topics'
+  | 'groups'
+  | 'publish'
+  | 'redrive'
+  | 'get'
+  | 'cluster'
+  | 'topicConfig'
+  | 'vhosts'
+  | 'policies'
+  | 'positions';
 
 export interface MessageProperties {
   contentType?: string;
@@ -378,7 +394,14 @@ export interface RecordView {
   decoded?: DecodedValue;
   decodeError?: string;
   partition: number;
+  /**
+   * Kafka's offset. Where the system places records by an id of its own
+   * (`position`), the record's ordinal within what was read, counted from the
+   * start of the browse.
+   */
   offset: number;
+  /** The system's own place of the record when it is not a number: a Redis stream entry id, a Kinesis sequence number, a Pub/Sub message id. */
+  position?: string;
   timestamp: number;
   key: string | null;
   keyEncoding: BodyEncoding;
