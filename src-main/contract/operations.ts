@@ -186,6 +186,8 @@ export const redriveSchema = z
     useMoveTask: z.boolean().optional(),
     /** SQS: accept that reading past unselected messages raises their receive count (refused on a queue with a redrive policy without it). */
     allowReceiveCountRisk: z.boolean().optional(),
+    /** Google Pub/Sub: accept that pulling past unselected messages counts a delivery attempt (refused on a subscription with a dead-letter policy without it). */
+    allowDeliveryAttemptRisk: z.boolean().optional(),
   })
   .refine((v) => v.all === true || (v.messageIds !== undefined && v.messageIds.length > 0), {
     message: 'give messageIds (one or more) or set all: true',
@@ -505,6 +507,11 @@ export const operations = {
        * receive count toward the queue's maxReceiveCount (refused without it on a queue with a redrive policy).
        */
       allowReceiveCountRisk: boolFromQuery('allowReceiveCountRisk').optional(),
+      /**
+       * Google Pub/Sub: the person accepts that browsing pulls each message read, which counts a
+       * delivery attempt toward the subscription's dead-letter policy (refused without it on such a subscription).
+       */
+      allowDeliveryAttemptRisk: boolFromQuery('allowDeliveryAttemptRisk').optional(),
       ...filterSchema.shape,
     }),
   ),
