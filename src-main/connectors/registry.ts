@@ -5,6 +5,7 @@
  */
 import type { Factories } from './deps.js';
 import { kafkaFactory } from './kafka/index.js';
+import { kinesisFactory } from './kinesis/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';
 import { snsFactory } from './sns/index.js';
 import { sqsFactory } from './sqs/index.js';
@@ -16,4 +17,5 @@ export const factories: Factories = {
   kafka: kafkaFactory,
   sqs: sqsFactory,
   sns: snsFactory,
+  kinesis: kinesisFactory,
 };

@@ -165,6 +165,12 @@ export const produceSchema = z.object({
   partition: z.number().int().min(0, 'partition must be at least 0').optional(),
   count: z.number().int().min(1, 'count must be at least 1').max(1_000_000, 'count must be at most 1,000,000').default(1),
   compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).optional(),
+  /** Kinesis: the hash key (a decimal 128-bit integer) that picks the shard instead of the MD5 of the partition key. */
+  explicitHashKey: z
+    .string({ error: 'explicitHashKey must be a string' })
+    .regex(/^(0|[1-9][0-9]{0,38})$/, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
+    .refine((v) => BigInt(v) < 2n ** 128n, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
+    .optional(),
 });
 
 const redriveTarget = z.object({ exchange: exchangeName, routingKey: z.string().max(255) });

@@ -310,6 +310,10 @@ export interface PublishResult {
   confirmed: boolean;
   /** Topic publishes: where each record landed. */
   offsets?: Array<{ partition: number; offset: number }>;
+  /** Where the system places records by ids of its own (Kinesis): each record's partition, its id (shard id) and position (sequence number), in the order sent. */
+  positions?: Array<{ partition: number; id: string; position: string }>;
+  /** Records the system refused one by one while taking the others (Kinesis PutRecords): the copy (1-based) and why. */
+  failures?: Array<{ copy: number; code: string; message: string }>;
 }
 
 export interface PartitionInfo {
@@ -317,6 +321,19 @@ export interface PartitionInfo {
   startOffset: number;
   endOffset: number;
   bytes: number;
+  /** The system's own name of the partition (a Kinesis shard id). */
+  id?: string;
+  /** Kinesis: the shard's parents, hash-key range and sequence-number range; a closed shard (split or merged) has an ending sequence number and takes no new records. */
+  shard?: KinesisShardInfo;
+}
+
+export interface KinesisShardInfo {
+  open: boolean;
+  parentShardId: string | null;
+  adjacentParentShardId: string | null;
+  /** Decimal 128-bit integers, both ends included. */
+  hashKeyRange: { start: string; end: string };
+  sequenceRange: { start: string; end: string | null };
 }
 
 export interface TopicInfo {
@@ -326,6 +343,8 @@ export interface TopicInfo {
   bytes: number;
   config: Record<string, string | number | null>;
   deadLetterFor?: string[];
+  /** The system does not say how many records a topic holds (Kinesis): `messages`, `bytes` and the partitions' offsets are 0, not counts. */
+  countsUnknown?: boolean;
 }
 
 export interface ClusterOverview {

@@ -1,5 +1,5 @@
 /**
- * What the SQS and SNS connections share: how a saved configuration
+ * What the SQS, SNS and Kinesis connections share: how a saved configuration
  * becomes an AWS SDK v3 client configuration, and how the SDK's errors become
  * errors a person can act on (unreachable, bad credentials, no permission).
  *
@@ -119,7 +119,7 @@ export function classifyAwsError(error: unknown, target: string): { problem: Non
   return { problem: 'protocol_error', message: `${target} answered with an error${name ? ` (${name})` : ''}: ${text}` };
 }
 
-/** Names an SQS or SNS error code that means "no such resource". */
+/** Names an SQS, SNS or Kinesis error code that means "no such resource". */
 export function isNotFound(error: unknown): boolean {
   const name = errorName((error ?? {}) as AwsLikeError);
   return /NonExistentQueue|QueueDoesNotExist|NotFound|ResourceNotFound/i.test(name);

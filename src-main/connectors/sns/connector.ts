@@ -27,7 +27,7 @@ import type { SnsConnectionConfig } from '../../contract/operations.js';
 import type { BindingInfo, Capability, ConnectionInfo, ConnectionStatus, ExchangeInfo, PublishResult } from '../../contract/types.js';
 import type { Args, Connector } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
-import { clientConfig, mapLimit, targetOf, toApiError } from '../sqs/aws.js';
+import { clientConfig, mapLimit, targetOf, toApiError } from '../aws/client.js';
 import { attributesFrom, queueNameOfArn } from '../sqs/messages.js';
 
 const CAPABILITIES: Capability[] = ['exchanges', 'publish'];

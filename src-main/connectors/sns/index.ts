@@ -6,7 +6,7 @@ import { ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SnsConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
 import type { ConnectorFactory } from '../deps.js';
-import { classifyAwsError, clientConfig, targetOf } from '../sqs/aws.js';
+import { classifyAwsError, clientConfig, targetOf } from '../aws/client.js';
 import { SnsConnector } from './connector.js';
 
 /** Lists topics: that needs the endpoint, valid credentials and the sns:ListTopics permission. */

@@ -51,7 +51,7 @@ import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
-import { clientConfig, mapLimit, targetOf, toApiError } from './aws.js';
+import { clientConfig, mapLimit, targetOf, toApiError } from '../aws/client.js';
 import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.js';
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';

@@ -6,7 +6,7 @@ import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SqsConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
 import type { ConnectorFactory } from '../deps.js';
-import { classifyAwsError, clientConfig, targetOf } from './aws.js';
+import { classifyAwsError, clientConfig, targetOf } from '../aws/client.js';
 import { SqsConnector } from './connector.js';
 
 /** Lists one queue: that needs the endpoint, valid credentials and the sqs:ListQueues permission. */

@@ -6,7 +6,7 @@
  */
 import { QueueDoesNotExist, SQSServiceException } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { classifyAwsError, regionOf, toApiError } from '../../../src-main/connectors/sqs/aws.js';
+import { classifyAwsError, regionOf, toApiError } from '../../../src-main/connectors/aws/client.js';
 import { connectionConfigSchema } from '../../../src-main/contract/operations.js';
 import { SqsConnector } from '../../../src-main/connectors/sqs/index.js';
 import { testDeps } from './helpers.js';
