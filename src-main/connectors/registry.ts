@@ -6,7 +6,9 @@
 import type { Factories } from './deps.js';
 import { kafkaFactory } from './kafka/index.js';
 import { kinesisFactory } from './kinesis/index.js';
+import { pubsubFactory } from './pubsub/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';
+import { redisFactory } from './redis/index.js';
 import { snsFactory } from './sns/index.js';
 import { sqsFactory } from './sqs/index.js';
 
@@ -18,4 +20,6 @@ export const factories: Factories = {
   sqs: sqsFactory,
   sns: snsFactory,
   kinesis: kinesisFactory,
+  pubsub: pubsubFactory,
+  redis: redisFactory,
 };
