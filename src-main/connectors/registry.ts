@@ -8,6 +8,7 @@ import { kafkaFactory } from './kafka/index.js';
 import { kinesisFactory } from './kinesis/index.js';
 import { pubsubFactory } from './pubsub/index.js';
 import { rabbitmqFactory } from './rabbitmq/index.js';
+import { redisFactory } from './redis/index.js';
 import { snsFactory } from './sns/index.js';
 import { sqsFactory } from './sqs/index.js';
 
@@ -20,4 +21,5 @@ export const factories: Factories = {
   sns: snsFactory,
   kinesis: kinesisFactory,
   pubsub: pubsubFactory,
+  redis: redisFactory,
 };

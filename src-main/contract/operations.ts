@@ -171,6 +171,17 @@ export const produceSchema = z.object({
     .regex(/^(0|[1-9][0-9]{0,38})$/, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
     .refine((v) => BigInt(v) < 2n ** 128n, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
     .optional(),
+  /** Redis streams: the entry id to add (`<ms>-<seq>`, or `<ms>-*` for the next sequence of that ms); default: the server picks one. */
+  position: z.string({ error: 'position must be a string' }).regex(/^\d{1,20}-(\d{1,20}|\*)$/, 'position must be a stream entry id such as 1700000000000-0 (or 1700000000000-*)').optional(),
+  /** Redis streams: trims the stream as each entry is added (XADD MAXLEN or MINID; `~`, Redis's cheaper near-trim, unless `exact`). */
+  trim: z
+    .object({
+      maxLen: z.number({ error: 'trim.maxLen must be a number' }).int('trim.maxLen must be an integer').min(0, 'trim.maxLen must be at least 0').optional(),
+      minId: z.string({ error: 'trim.minId must be a string' }).regex(/^\d{1,20}(-\d{1,20})?$/, 'trim.minId must be a stream entry id such as 1700000000000-0').optional(),
+      exact: z.boolean().default(false),
+    })
+    .refine((t) => (t.maxLen === undefined) !== (t.minId === undefined), { message: 'trim needs exactly one of maxLen and minId', path: ['maxLen'] })
+    .optional(),
 });
 
 const redriveTarget = z.object({ exchange: exchangeName, routingKey: z.string().max(255) });
