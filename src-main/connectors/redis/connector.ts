@@ -495,7 +495,7 @@ export class RedisConnector implements Connector {
         if (!target) throw new ApiError('INVALID_ARGUMENT', `target: "${a.source}" is not named after a list (<list>:processing, <list>:dlq…): name the list to move to`, 'target');
         await requireTarget(target, 'list');
         const total = await this.client.llen(a.source);
-        return new RedisRedriveRun(this.jobs, { kind: 'list', source: a.source, key: a.source, target, targetGiven: given !== null, ids, filter, ratePerSecond: a.ratePerSecond ?? null, total: ids?.length ?? total }, this.client, this.id, this.deps.logger);
+        return new RedisRedriveRun(this.jobs, { kind: 'list', source: a.source, key: a.source, target, targetGiven: given !== null, ids, filter, ratePerSecond: a.ratePerSecond ?? null, total: ids?.length ?? total, length: total }, this.client, this.id, this.deps.logger);
       }
       if (type === 'stream') {
         const fromName = this.naming.sourceOf(a.source);

@@ -75,6 +75,8 @@ export interface RedrivePlan {
   total: number;
   /** Dead-letter streams and lists: only what was there when the job started (the last id, the length). */
   endId?: string | null;
+  /** Lists: their length when the job began. */
+  length?: number;
 }
 
 class RateLimit {
@@ -320,7 +322,7 @@ export class RedisRedriveRun {
     const target = this.plan.target!;
     if (!this.plan.ids && !this.plan.filter) {
       // The whole list, as long as it was when the job began: LMOVE takes the oldest each time, atomically.
-      let left = this.plan.total;
+      let left = this.plan.length ?? 0;
       while (left > 0 && !this.control.cancelled) {
         const n = Math.min(left, this.batch);
         await this.rate.take(n, this.control.signal);
@@ -339,7 +341,7 @@ export class RedisRedriveRun {
       wanted.set(h, (wanted.get(h) ?? 0) + 1);
     }
     const values: Buffer[] = [];
-    const length = this.plan.total;
+    const length = this.plan.length ?? 0;
     for (let at = 0; at < length && !this.control.cancelled; at += 1_000) {
       const chunk = await readFromHead(this.client, key, at, Math.min(1_000, length - at));
       if (chunk.length === 0) break;
