@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type {
   AmqpChannelInfo,
   AmqpConnectionInfo,
+  AmqpUserInfo,
   AuditEntry,
   BindingInfo,
   BrowsePage,
@@ -60,6 +61,28 @@ const vhost = z
   .min(1, 'vhost must not be empty')
   .refine((v) => new TextEncoder().encode(v).length <= 255, 'vhost must be at most 255 bytes of UTF-8')
   .optional();
+/** A user name of the AMQP listener: as RabbitMQ, up to 255 bytes of UTF-8, no control characters. */
+const amqpUserName = z
+  .string({ error: 'user must be a string' })
+  .min(1, 'user must not be empty')
+  .refine((v) => new TextEncoder().encode(v).length <= 255, 'user must be at most 255 bytes of UTF-8')
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'user must not contain control characters');
+const requiredVhost = z
+  .string({ error: 'vhost must be a string' })
+  .min(1, 'vhost must not be empty')
+  .refine((v) => new TextEncoder().encode(v).length <= 255, 'vhost must be at most 255 bytes of UTF-8');
+/** A permission: a regular expression searched in resource names, as RabbitMQ's (empty matches nothing). */
+const permissionPattern = (what: string) =>
+  z
+    .string({ error: `${what} must be a string (a regular expression)` })
+    .max(1_000, `${what} must be at most 1000 characters`)
+    .superRefine((v, ctx) => {
+      try {
+        new RegExp(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `${what} is not a valid regular expression: ${(e as Error).message}` });
+      }
+    });
 const intFromQuery = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce
     .number({ error: `${what} must be a number` })
@@ -387,6 +410,28 @@ export const operations = {
       reason: z.string({ error: 'reason must be a string' }).max(200, 'reason must be at most 200 characters').default('Closed via Brokerdeck'),
     }),
   ),
+
+  /** The AMQP listener's users with their permissions (RabbitMQ's `/api/users`, `/api/permissions`). */
+  'listeners/amqpUsers': op<AmqpUserInfo[]>()(z.object({})),
+  /** Adds a user or changes its password and tags; its permissions are kept. */
+  'listeners/amqpUserPut': op<AmqpUserInfo>()(
+    z.object({
+      user: amqpUserName,
+      password: z.string({ error: 'password must be a string' }).min(1, 'password must not be empty').max(1_024, 'password must be at most 1024 characters'),
+      tags: z
+        .array(z.string({ error: 'each tag must be a string' }).regex(/^[A-Za-z0-9_.-]{1,64}$/, 'each tag must be 1 to 64 letters, digits, dots, hyphens or underscores'), { error: 'tags must be a list of strings' })
+        .max(32, 'tags must list at most 32 tags')
+        .default([]),
+    }),
+  ),
+  /** Deletes a user; its open connections are closed with 320, as RabbitMQ does. */
+  'listeners/amqpUserDelete': op<{ deleted: true }>()(z.object({ user: amqpUserName })),
+  /** Sets a user's configure, write and read regular expressions on a virtual host. */
+  'listeners/amqpPermissionsPut': op<AmqpUserInfo>()(
+    z.object({ user: amqpUserName, vhost: requiredVhost, configure: permissionPattern('configure'), write: permissionPattern('write'), read: permissionPattern('read') }),
+  ),
+  /** Takes a user's access to a virtual host away; open connections are refused from their next operation. */
+  'listeners/amqpPermissionsDelete': op<AmqpUserInfo>()(z.object({ user: amqpUserName, vhost: requiredVhost })),
 
   'connections/list': op<ConnectionInfo[]>()(z.object({})),
   'connections/get': op<ConnectionInfo>()(z.object({ connectionId })),

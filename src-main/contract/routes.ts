@@ -24,6 +24,11 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/listeners/amqp/connections', op: 'listeners/amqpConnections' },
   { method: 'GET', path: '/api/listeners/amqp/connections/:id/channels', op: 'listeners/amqpChannels' },
   { method: 'DELETE', path: '/api/listeners/amqp/connections/:id', op: 'listeners/amqpClose' },
+  { method: 'GET', path: '/api/listeners/amqp/users', op: 'listeners/amqpUsers' },
+  { method: 'PUT', path: '/api/listeners/amqp/users/:user', op: 'listeners/amqpUserPut' },
+  { method: 'DELETE', path: '/api/listeners/amqp/users/:user', op: 'listeners/amqpUserDelete' },
+  { method: 'PUT', path: '/api/listeners/amqp/permissions/:vhost/:user', op: 'listeners/amqpPermissionsPut' },
+  { method: 'DELETE', path: '/api/listeners/amqp/permissions/:vhost/:user', op: 'listeners/amqpPermissionsDelete' },
 
   { method: 'GET', path: '/api/connections', op: 'connections/list' },
   { method: 'POST', path: '/api/connections', op: 'connections/create', status: 201 },

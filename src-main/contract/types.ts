@@ -73,6 +73,19 @@ export interface AmqpConnectionInfo {
   rateOut: number | null;
 }
 
+/** A user of the embedded broker's AMQP listener, as RabbitMQ's console lists users (no password hash). */
+export interface AmqpUserInfo {
+  name: string;
+  /** RabbitMQ's user tags (`administrator`, `monitoring`, …); shown, not enforced on the wire. */
+  tags: string[];
+  /** Per virtual host: the configure, write and read regular expressions. */
+  permissions: Array<{ vhost: string; configure: string; write: string; read: string }>;
+  /** May connect only from this machine (RabbitMQ's `loopback_users`: guest). */
+  loopbackOnly: boolean;
+  /** Its connections open right now. */
+  connections: number;
+}
+
 export interface Health {
   status: 'ok';
   version: string;

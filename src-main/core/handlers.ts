@@ -64,6 +64,17 @@ export function createHandlers(ctx: CoreContext): Handlers {
     throw new ApiError('NOT_FOUND', `re-drive "${id}" does not exist`, 'id');
   }
 
+  /** What apps do over the listeners is a write on the embedded broker, refused while it is read-only. */
+  function embeddedWritable(what: string, field = 'user'): void {
+    if (ctx.connector('local').info().readOnly) throw new ApiError('FORBIDDEN', `the embedded broker is read-only: turn read-only off to ${what}`, field);
+  }
+
+  function amqpUsers() {
+    const admin = ctx.listeners.amqpUsers();
+    if (!admin) throw new ApiError('UNAVAILABLE', 'the AMQP listener is not running, so it has no users to manage', 'user');
+    return admin;
+  }
+
   return {
     'system/health': async () => ({ status: 'ok', version: ctx.version }),
     'listeners/list': async () => ctx.listeners.status(),
@@ -74,10 +85,34 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return channels;
     },
     'listeners/amqpClose': async ({ id, reason }) => {
-      // Closing an app's connection is a write on the embedded broker, refused while it is read-only.
-      if (ctx.connector('local').info().readOnly) throw new ApiError('FORBIDDEN', 'the embedded broker is read-only: turn read-only off to close a connection', 'id');
+      embeddedWritable('close a connection', 'id');
       if (!ctx.listeners.amqp()?.close(id, reason)) throw new ApiError('NOT_FOUND', `AMQP connection "${id}" is not open`, 'id');
       return { closed: true as const };
+    },
+
+    'listeners/amqpUsers': async () => amqpUsers().list(),
+    'listeners/amqpUserPut': async ({ user, password, tags }) => {
+      embeddedWritable('change a user');
+      return amqpUsers().put(user, password, tags);
+    },
+    'listeners/amqpUserDelete': async ({ user }) => {
+      embeddedWritable('delete a user');
+      if (!amqpUsers().delete(user)) throw new ApiError('NOT_FOUND', `user "${user}" does not exist`, 'user');
+      return { deleted: true as const };
+    },
+    'listeners/amqpPermissionsPut': async ({ user, vhost, configure, write, read }) => {
+      embeddedWritable('change permissions');
+      const admin = amqpUsers();
+      if (!admin.get(user)) throw new ApiError('NOT_FOUND', `user "${user}" does not exist`, 'user');
+      if (!ctx.broker.hasVhost(vhost)) throw new ApiError('NOT_FOUND', `virtual host "${vhost}" does not exist`, 'vhost');
+      return admin.setPermissions(user, vhost, { configure, write, read });
+    },
+    'listeners/amqpPermissionsDelete': async ({ user, vhost }) => {
+      embeddedWritable('change permissions');
+      const admin = amqpUsers();
+      if (!admin.get(user)) throw new ApiError('NOT_FOUND', `user "${user}" does not exist`, 'user');
+      if (!admin.clearPermissions(user, vhost)) throw new ApiError('NOT_FOUND', `user "${user}" has no permissions on virtual host "${vhost}"`, 'vhost');
+      return admin.get(user)!;
     },
 
     'connections/list': async () => [...ctx.connectors.values()].map((c) => c.info()),

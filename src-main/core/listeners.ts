@@ -10,6 +10,7 @@ import type { ListenerInfo } from '../contract/types.js';
 import type { Logger } from '../ground/logger.js';
 import { AmqpInspector } from '../protocols/amqp/inspect.js';
 import { createAmqpListener, type AmqpServer } from '../protocols/amqp/server.js';
+import { AmqpUserAdmin } from '../protocols/amqp/user-admin.js';
 import { createKafkaListener } from '../protocols/kafka/server.js';
 import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
 
@@ -40,6 +41,8 @@ export interface RunningListeners {
   status(): ListenerStatus[];
   /** The AMQP listener's connections, channels and consumers; null when it does not run. */
   amqp(): AmqpInspector | null;
+  /** The AMQP listener's users and permissions; null when it does not run. */
+  amqpUsers(): AmqpUserAdmin | null;
   close(): Promise<void>;
 }
 
@@ -52,6 +55,7 @@ const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {
 export async function startListeners(host: BrokerHost, options: ListenersOptions, logger: Logger): Promise<RunningListeners> {
   const running: { status: ListenerStatus; listener: Listener<ProtocolConnection> | null }[] = [];
   let inspector: AmqpInspector | null = null;
+  let users: AmqpUserAdmin | null = null;
   for (const protocol of Object.keys(DEFAULT_PORTS) as ListenerProtocol[]) {
     const config = options[protocol];
     if (!config) continue;
@@ -81,11 +85,16 @@ export async function startListeners(host: BrokerHost, options: ListenersOptions
       }
     }
     running.push({ status, listener: status.port === null ? null : listener });
-    if (protocol === 'amqp' && status.port !== null) inspector = new AmqpInspector((listener as unknown as { amqp: AmqpServer }).amqp);
+    if (protocol === 'amqp' && status.port !== null) {
+      const amqp = (listener as unknown as { amqp: AmqpServer }).amqp;
+      inspector = new AmqpInspector(amqp);
+      users = new AmqpUserAdmin(amqp);
+    }
   }
   return {
     status: () => running.map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
     amqp: () => inspector,
+    amqpUsers: () => users,
     async close() {
       await Promise.all(running.map(({ listener }) => listener?.close()));
     },

@@ -70,6 +70,8 @@ export class AmqpServer implements ServerSide {
     const events = host.events as unknown as { on(e: string, f: (name: string) => void): void; off(e: string, f: (name: string) => void): void };
     const onVhostDeleted = (name: string) => {
       for (const c of this.connections) if (c.vhost === name && c.state === 'running') c.closeWith(new AmqpError(320, `vhost '${name}' is deleted`));
+      // As RabbitMQ, a deleted vhost takes its permissions along: one created again under that name starts with none.
+      for (const u of this.users.list()) if (Object.hasOwn(u.permissions, name)) this.users.clearPermissions(u.name, name);
     };
     events.on('vhostDeleted', onVhostDeleted);
     this.unsubscribe.push(() => events.off('vhostDeleted', onVhostDeleted));
