@@ -505,7 +505,7 @@ export class PubsubConnector implements Connector {
       async (b) => {
         if (control?.signal.aborted) return;
         const messages = Array.from({ length: Math.min(1000, a.count - b * 1000) }, (_, k) => (b === 0 && k === 0 ? first : messageOf(b * 1000 + k)));
-        const [r] = await this.call((c) => c.publisher.publish({ topic: path, messages }, { timeout: 60_000 }), { what: `topic "${a.topic}"`, field: 'topic' });
+        const [r] = await this.call((c) => c.publisher.publish({ topic: path, messages }, { timeout: 60_000, isBundling: false }), { what: `topic "${a.topic}"`, field: 'topic' });
         ids[b] = r.messageIds ?? [];
         published += ids[b]!.length;
         control?.progress(published, published);

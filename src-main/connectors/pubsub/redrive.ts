@@ -246,7 +246,7 @@ export class PubsubRedriveRun {
     for (const [topic, group] of byTopic) {
       let published = false;
       try {
-        const [r] = await this.clients.publisher.publish({ topic, messages: group.map((m) => copyOf(m.message ?? {})) }, { timeout: 60_000 });
+        const [r] = await this.clients.publisher.publish({ topic, messages: group.map((m) => copyOf(m.message ?? {})) }, { timeout: 60_000, isBundling: false });
         published = (r.messageIds?.length ?? 0) === group.length;
         if (!published) this.note(`Pub/Sub confirmed ${r.messageIds?.length ?? 0} of ${group.length} messages published to ${shortName(topic, this.plan.project)}`);
       } catch (error) {
