@@ -72,8 +72,6 @@ function baseOptions(config: RedisConnectionConfig, p: ParsedUrl, tuning: Client
     connectTimeout: tuning.connectTimeoutMs ?? 5_000,
     maxRetriesPerRequest: tuning.maxRetriesPerRequest ?? 1,
     enableReadyCheck: true,
-    // Commands given together (Promise.all) travel together, per node in a cluster.
-    enableAutoPipelining: true,
     connectionName: tuning.name ?? 'brokerdeck',
     retryStrategy: tuning.retry === false ? () => null : (times) => Math.min(200 * 2 ** Math.min(times, 5), 5_000),
   };
@@ -104,13 +102,15 @@ export function createClient(config: RedisConnectionConfig, tuning: ClientTuning
       redisOptions: base,
       clusterRetryStrategy: tuning.retry === false ? () => null : (times) => Math.min(200 * 2 ** Math.min(times, 5), 5_000),
       enableOfflineQueue: true,
-      enableAutoPipelining: true,
+      // Not in a cluster: ioredis sends a command whose key it cannot place (XINFO) to any node, and an
+      // auto-pipelined batch does not follow the MOVED answer; sent one by one, each is redirected.
+      enableAutoPipelining: false,
       slotsRefreshTimeout: tuning.connectTimeoutMs ?? 5_000,
       // Nodes announce the addresses they were configured with; a TLS certificate names the seed host.
       ...(base.tls ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {}),
     });
   }
-  return new Redis({ ...base, host: p.host, port: p.port, db: p.db });
+  return new Redis({ ...base, enableAutoPipelining: true, host: p.host, port: p.port, db: p.db });
 }
 
 /** The nodes that hold keys: the masters of a cluster, or the one server. */

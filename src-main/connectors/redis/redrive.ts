@@ -327,7 +327,21 @@ export class RedisRedriveRun {
         const n = Math.min(left, this.batch);
         await this.rate.take(n, this.control.signal);
         if (this.control.cancelled) break;
-        const results = await Promise.allSettled(Array.from({ length: n }, () => this.lmove(target)));
+        // The first move finds out whether LMOVE can span the two keys; copies made one after
+        // another (keys on different cluster nodes) must not race for the same last element.
+        const first = this.job.moved + this.job.failed + (this.job.skipped ?? 0) === 0;
+        const results: PromiseSettledResult<string | null>[] = [];
+        if (first || this.mode === 'sequential') {
+          for (let k = 0; k < n; k++) {
+            const [r] = await Promise.allSettled([this.lmove(target)]);
+            results.push(r!);
+            if (r!.status === 'fulfilled' && r.value === null) break;
+            if (first && this.mode !== 'sequential' && k === 0) {
+              results.push(...(await Promise.allSettled(Array.from({ length: n - 1 }, () => this.lmove(target)))));
+              break;
+            }
+          }
+        } else results.push(...(await Promise.allSettled(Array.from({ length: n }, () => this.lmove(target)))));
         left -= n;
         this.count(results);
         if (results.some((r) => r.status === 'fulfilled' && r.value === null)) break;
