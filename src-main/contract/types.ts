@@ -308,6 +308,12 @@ export interface BrowsePage<T> {
   reachable?: number;
   /** What the read did to the queue, when it is worth telling (a full RabbitMQ scan). */
   cost?: string;
+  /**
+   * Where records that arrive later will be read from, when the read reached the tip of a
+   * log that is still written to (one open Kinesis shard): `nextCursor` is null there, and
+   * this cursor, passed later, reads what came since.
+   */
+  resumeCursor?: string;
 }
 
 export interface PublishResult {

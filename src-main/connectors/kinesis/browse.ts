@@ -322,7 +322,15 @@ export async function browseStream(ctx: BrowseContext, a: Args<'topics/messages'
     }
   }
 
-  // At the tip of one open shard the cursor is where new records will appear; at the end of everything there is nothing more.
-  const nextCursor = stopped === 'end' ? null : encodeCursor(state);
-  return { messages: out, nextCursor, scanned, matched: out.length, complete: stopped === 'end' || stopped === 'tip' };
+  // At the tip of one open shard there is nothing more for now, as at the end of everything;
+  // the resume cursor is where records that arrive later will be read from.
+  const done = stopped === 'end' || stopped === 'tip';
+  return {
+    messages: out,
+    nextCursor: done ? null : encodeCursor(state),
+    scanned,
+    matched: out.length,
+    complete: done,
+    ...(stopped === 'tip' ? { resumeCursor: encodeCursor(state) } : {}),
+  };
 }

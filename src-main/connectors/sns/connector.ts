@@ -24,10 +24,11 @@ import {
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../../contract/errors.js';
 import type { SnsConnectionConfig } from '../../contract/operations.js';
-import type { BindingInfo, Capability, ConnectionInfo, ConnectionStatus, ExchangeInfo, PublishResult } from '../../contract/types.js';
+import type { BindingInfo, Capability, ConnectionInfo, ExchangeInfo, PublishResult } from '../../contract/types.js';
 import type { Args, Connector } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
-import { clientConfig, mapLimit, targetOf, toApiError } from '../aws/client.js';
+import { mapLimit, targetOf } from '../aws/client.js';
+import { AwsConnectionState } from '../aws/connection.js';
 import { attributesFrom, queueNameOfArn } from '../sqs/messages.js';
 
 const CAPABILITIES: Capability[] = ['exchanges', 'publish'];
@@ -43,13 +44,8 @@ function topicNameOf(arn: string): string {
 export class SnsConnector implements Connector {
   readonly id: string;
   private readonly client: SNSClient;
-  private readonly target: string;
+  private readonly state: AwsConnectionState;
   private readonly arns = new Map<string, string>();
-  private readOnly: boolean;
-  private status: ConnectionStatus = 'connecting';
-  private lastError: string | null = null;
-  private closed = false;
-  private readonly configError: string | null = null;
 
   constructor(
     id: string,
@@ -57,18 +53,8 @@ export class SnsConnector implements Connector {
     private readonly deps: ConnectorDeps,
   ) {
     this.id = id;
-    this.readOnly = config.readOnly;
-    this.target = targetOf(config, 'sns');
-    let client: SNSClient;
-    try {
-      client = new SNSClient(clientConfig(config, { maxSockets: 16 }));
-    } catch (error) {
-      this.status = 'error';
-      this.lastError = (error as Error).message;
-      this.configError = this.lastError;
-      client = new SNSClient({ region: 'us-east-1', credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
-    }
-    this.client = client;
+    this.state = new AwsConnectionState(id, targetOf(config, 'sns'), config.readOnly);
+    this.client = new SNSClient(this.state.clientConfig(config, { maxSockets: 16 }));
   }
 
   info(): ConnectionInfo {
@@ -76,45 +62,28 @@ export class SnsConnector implements Connector {
       id: this.id,
       kind: 'sns',
       name: this.config.name,
-      status: this.status,
-      readOnly: this.readOnly,
-      target: this.target,
-      ...(this.lastError ? { error: this.lastError } : {}),
+      ...this.state.infoFields(),
+      target: this.state.target,
       capabilities: [...CAPABILITIES],
       notices: { publish: PUBLISH_NOTICE },
     };
   }
 
   setReadOnly(readOnly: boolean): void {
-    this.readOnly = readOnly;
+    this.state.readOnly = readOnly;
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.state.closed = true;
     this.client.destroy();
   }
 
   private writable(what: string): void {
-    if (this.readOnly) throw new ApiError('FORBIDDEN', `connection "${this.id}" is read-only: turn read-only off to ${what}`, 'connectionId');
+    this.state.writable(what);
   }
 
-  private async call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
-    if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
-    // A configuration the SDK could not use never reaches AWS with the placeholder client.
-    if (this.configError) throw new ApiError('INVALID_ARGUMENT', this.configError, 'region');
-    try {
-      const out = await fn();
-      this.status = 'connected';
-      this.lastError = null;
-      return out;
-    } catch (error) {
-      const e = toApiError(error, this.target, notFound);
-      if (e.code === 'UNAVAILABLE' || e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') {
-        this.status = 'error';
-        this.lastError = e.message;
-      }
-      throw e;
-    }
+  private call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
+    return this.state.call(fn, notFound);
   }
 
   // ---------------------------------------------------------------- topics

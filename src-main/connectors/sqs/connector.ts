@@ -37,7 +37,6 @@ import type {
   BrowsePage,
   Capability,
   ConnectionInfo,
-  ConnectionStatus,
   DeadLetterQueueInfo,
   HistorySeries,
   MessageView,
@@ -51,7 +50,8 @@ import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { Args, Connector, Unsubscribe } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
-import { clientConfig, mapLimit, targetOf, toApiError } from '../aws/client.js';
+import { mapLimit, targetOf, toApiError } from '../aws/client.js';
+import { AwsConnectionState } from '../aws/connection.js';
 import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.js';
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';
@@ -95,15 +95,10 @@ export class SqsConnector implements Connector {
   private readonly client: SQSClient;
   /** Re-drives run on a client of their own with more sockets, so they never starve browsing. */
   private readonly bulk: SQSClient;
-  private readonly target: string;
+  private readonly state: AwsConnectionState;
   private readonly jobs: ReturnType<typeof redriveJobs>;
   private readonly options: Required<SqsConnectorOptions>;
   private readonly urls = new Map<string, string>();
-  private readOnly: boolean;
-  private status: ConnectionStatus = 'connecting';
-  private lastError: string | null = null;
-  private closed = false;
-  private readonly configError: string | null = null;
   private sampleTimer: NodeJS.Timeout | null = null;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
@@ -115,30 +110,17 @@ export class SqsConnector implements Connector {
     options: SqsConnectorOptions = {},
   ) {
     this.id = id;
-    this.readOnly = config.readOnly;
-    this.target = targetOf(config, 'sqs');
+    this.state = new AwsConnectionState(id, targetOf(config, 'sqs'), config.readOnly);
     this.jobs = redriveJobs({ idPrefix: 'sq-', audit: deps.audit, log: deps.logger });
     this.options = {
       sampleIntervalMs: options.sampleIntervalMs ?? 2_000,
       redriveWorkers: options.redriveWorkers ?? 16,
       moveTaskPollMs: options.moveTaskPollMs ?? 500,
     };
-    let client: SQSClient;
-    let bulk: SQSClient;
-    try {
-      client = new SQSClient(clientConfig(config, { maxSockets: 16 }));
-      bulk = new SQSClient(clientConfig(config, { maxSockets: 64 }));
-    } catch (error) {
-      // A configuration the SDK cannot use (no region anywhere) still gives a connection that says why.
-      this.status = 'error';
-      this.lastError = (error as Error).message;
-      this.configError = this.lastError;
-      client = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' } });
-      bulk = client;
-    }
-    this.client = client;
-    this.bulk = bulk;
-    if (this.status !== 'error' && this.options.sampleIntervalMs > 0) this.scheduleSample(0);
+    // A configuration the SDK cannot use (no region anywhere) still gives a connection that says why.
+    this.client = new SQSClient(this.state.clientConfig(config, { maxSockets: 16 }));
+    this.bulk = this.state.configError ? this.client : new SQSClient(this.state.clientConfig(config, { maxSockets: 64 }));
+    if (this.state.status !== 'error' && this.options.sampleIntervalMs > 0) this.scheduleSample(0);
   }
 
   // ---------------------------------------------------------------- connection
@@ -148,21 +130,19 @@ export class SqsConnector implements Connector {
       id: this.id,
       kind: 'sqs',
       name: this.config.name,
-      status: this.status,
-      readOnly: this.readOnly,
-      target: this.target,
-      ...(this.lastError ? { error: this.lastError } : {}),
+      ...this.state.infoFields(),
+      target: this.state.target,
       capabilities: [...CAPABILITIES],
       notices: { peek: PEEK_NOTICE, redrive: REDRIVE_NOTICE, publish: PUBLISH_NOTICE },
     };
   }
 
   setReadOnly(readOnly: boolean): void {
-    this.readOnly = readOnly;
+    this.state.readOnly = readOnly;
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.state.closed = true;
     if (this.sampleTimer) clearTimeout(this.sampleTimer);
     await this.jobs.cancelAll(5_000);
     this.jobs.dispose();
@@ -171,27 +151,12 @@ export class SqsConnector implements Connector {
   }
 
   private writable(what: string): void {
-    if (this.readOnly) throw new ApiError('FORBIDDEN', `connection "${this.id}" is read-only: turn read-only off to ${what}`, 'connectionId');
+    this.state.writable(what);
   }
 
   /** Every call goes through here: its outcome sets the connection's status. */
-  private async call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
-    if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
-    // A configuration the SDK could not use never reaches AWS with the placeholder client.
-    if (this.configError) throw new ApiError('INVALID_ARGUMENT', this.configError, 'region');
-    try {
-      const out = await fn();
-      this.status = 'connected';
-      this.lastError = null;
-      return out;
-    } catch (error) {
-      const e = toApiError(error, this.target, notFound);
-      if (e.code === 'UNAVAILABLE' || e.code === 'UNAUTHORIZED' || e.code === 'FORBIDDEN') {
-        this.status = 'error';
-        this.lastError = e.message;
-      }
-      throw e;
-    }
+  private call<T>(fn: () => Promise<T>, notFound?: { what: string; field: string }): Promise<T> {
+    return this.state.call(fn, notFound);
   }
 
   // ---------------------------------------------------------------- queues
@@ -282,7 +247,7 @@ export class SqsConnector implements Connector {
 
   /** As for RabbitMQ: the next sample only after the previous one, spaced out when SQS answers slowly, backed off on failure. */
   private scheduleSample(delay: number): void {
-    if (this.closed) return;
+    if (this.state.closed) return;
     this.sampleTimer = setTimeout(() => {
       const started = Date.now();
       this.sample().then(
@@ -591,7 +556,7 @@ export class SqsConnector implements Connector {
       try {
         await run.start();
       } catch (error) {
-        throw toApiError(error, this.target, { what: `queue "${a.source}"`, field: 'source' });
+        throw toApiError(error, this.state.target, { what: `queue "${a.source}"`, field: 'source' });
       }
       this.deps.logger.info('SQS message-move task started', { connectionId: this.id, jobId: run.job.id, source: a.source, target });
       return { id: run.job.id };
