@@ -20,10 +20,10 @@
  * missing (REDIS_UNAVAILABLE=<reason>); 1 anything else.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { alive, freePort, killIfOurs, logger, ours, readState, runMain, saveState, sleep, tailFiles, terminate, Unavailable } from '../servers/kit.mjs';
+import { alive, freePort, logger, ours, readState, runMain, saveState, sleep, tailFiles, terminate, Unavailable } from '../servers/kit.mjs';
 
 const workDir = join(os.tmpdir(), 'brokerdeck-redis');
 const READY_TIMEOUT_MS = 30_000;
@@ -51,10 +51,24 @@ function launch(dir, port, extra) {
   mkdirSync(dir, { recursive: true });
   const out = openSync(join(dir, 'redis.log'), 'a');
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning', ...extra];
-  const child = spawn(server, args, { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(server, args, { cwd: dir, detached: true, stdio: ['ignore', out, out] });
   child.unref();
   closeSync(out);
   return child.pid;
+}
+
+/**
+ * Whether `pid` is a server of ours: redis-server rewrites its command line (and the
+ * memory behind its environment) into its title, so it is known by its working folder,
+ * which is its --dir inside our folder.
+ */
+function serverOfOurs(pid, dir) {
+  if (!alive(pid)) return false;
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`).startsWith(dir);
+  } catch {
+    return ours(pid, dir);
+  }
 }
 
 function ping(port, password) {
@@ -110,7 +124,9 @@ async function start(args, cluster) {
     log(`${cluster ? 'cluster' : 'server'} ready on ${s.nodes.map((n) => `127.0.0.1:${n.port}`).join(', ')}`);
     printState(s);
   } catch (error) {
-    for (const n of s.nodes) killIfOurs(n.pid, dir);
+    for (const n of s.nodes) {
+      if (serverOfOurs(n.pid, dir)) process.kill(n.pid, 'SIGKILL');
+    }
     rmSync(dir, { recursive: true, force: true });
     rmSync(args.state, { force: true });
     throw error;
@@ -123,7 +139,7 @@ async function stop(stateFile) {
     log(`nothing is recorded in ${stateFile}`);
     return;
   }
-  await Promise.all(s.nodes.filter((n) => ours(n.pid, s.dir)).map((n) => terminate(n.pid, { timeoutMs: 10_000, log, what: `redis-server ${n.port}` })));
+  await Promise.all(s.nodes.filter((n) => serverOfOurs(n.pid, s.dir)).map((n) => terminate(n.pid, { timeoutMs: 10_000, log, what: `redis-server ${n.port}` })));
   if (s.dir && s.dir.startsWith(workDir)) rmSync(s.dir, { recursive: true, force: true });
   rmSync(stateFile, { force: true });
   log(`stopped ${s.nodes.map((n) => n.port).join(', ')}`);
