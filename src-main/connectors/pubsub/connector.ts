@@ -89,6 +89,11 @@ export interface PubsubConnectorOptions {
   redriveWorkers?: number;
   /** Messages pulled per request by a re-drive. */
   redriveBatch?: number;
+  /**
+   * How long a listing or lookup may take, retries included (ms). The client library retries
+   * an unreachable server until then: short for an emulator, which answers at once when it runs.
+   */
+  callTimeoutMs?: number;
 }
 
 export class PubsubConnector implements Connector {
@@ -123,6 +128,7 @@ export class PubsubConnector implements Connector {
       sampleIntervalMs: options.sampleIntervalMs ?? 10_000,
       redriveWorkers: options.redriveWorkers ?? 4,
       redriveBatch: options.redriveBatch ?? 250,
+      callTimeoutMs: options.callTimeoutMs ?? (config.emulatorHost ? 5_000 : 30_000),
     };
     let clients: PubsubClients | null = null;
     try {
@@ -205,16 +211,16 @@ export class PubsubConnector implements Connector {
   // ---------------------------------------------------------------- listing
 
   private async allTopics(): Promise<Topic[]> {
-    return this.call(async (c) => (await c.publisher.listTopics({ project: `projects/${this.project}` }, { autoPaginate: true, timeout: 30_000 }))[0]);
+    return this.call(async (c) => (await c.publisher.listTopics({ project: `projects/${this.project}` }, { autoPaginate: true, timeout: this.options.callTimeoutMs }))[0]);
   }
 
   private async allSubscriptions(): Promise<Subscription[]> {
-    return this.call(async (c) => (await c.subscriber.listSubscriptions({ project: `projects/${this.project}` }, { autoPaginate: true, timeout: 30_000 }))[0]);
+    return this.call(async (c) => (await c.subscriber.listSubscriptions({ project: `projects/${this.project}` }, { autoPaginate: true, timeout: this.options.callTimeoutMs }))[0]);
   }
 
   private async subscription(name: string, field = 'queue'): Promise<Subscription> {
     return this.call(
-      async (c) => (await c.subscriber.getSubscription({ subscription: fullSubscription(this.project, name) }, { timeout: 30_000 }))[0],
+      async (c) => (await c.subscriber.getSubscription({ subscription: fullSubscription(this.project, name) }, { timeout: this.options.callTimeoutMs }))[0],
       { what: `subscription "${name}"`, field },
     );
   }
@@ -433,8 +439,8 @@ export class PubsubConnector implements Connector {
 
   async getTopic(topic: string): Promise<TopicInfo> {
     const path = fullTopic(this.project, topic);
-    const [t] = await this.call((c) => c.publisher.getTopic({ topic: path }, { timeout: 30_000 }), { what: `topic "${topic}"`, field: 'topic' });
-    const [names] = await this.call((c) => c.publisher.listTopicSubscriptions({ topic: path }, { autoPaginate: true, timeout: 30_000 }), { what: `topic "${topic}"`, field: 'topic' });
+    const [t] = await this.call((c) => c.publisher.getTopic({ topic: path }, { timeout: this.options.callTimeoutMs }), { what: `topic "${topic}"`, field: 'topic' });
+    const [names] = await this.call((c) => c.publisher.listTopicSubscriptions({ topic: path }, { autoPaginate: true, timeout: this.options.callTimeoutMs }), { what: `topic "${topic}"`, field: 'topic' });
     const subs = await this.allSubscriptions();
     return toTopicInfo(t, this.project, names.map((n) => shortName(n, this.project)).sort(), this.deadLetterSources(subs).get(path) ?? []);
   }
@@ -483,7 +489,7 @@ export class PubsubConnector implements Connector {
     checkAttributes(a.headers);
     if (!template) throw new ApiError('INTERNAL', 'produce needs the compiled record');
     const path = fullTopic(this.project, a.topic);
-    await this.call((c) => c.publisher.getTopic({ topic: path }, { timeout: 30_000 }), { what: `topic "${a.topic}"`, field: 'topic' });
+    await this.call((c) => c.publisher.getTopic({ topic: path }, { timeout: this.options.callTimeoutMs }), { what: `topic "${a.topic}"`, field: 'topic' });
     const now = Date.now();
     const messageOf = (i: number): PubsubMessage => {
       const copy = template.copy(i, now);
