@@ -55,3 +55,58 @@ test('the AMQP listener: its URL and why it moved, the apps connected to it, and
     await new Promise<void>((r) => blocker.close(() => r()));
   }
 });
+
+test('the AMQP listener’s users: add one, give it permissions on a vhost, and delete it, closing its connection', async ({ page }) => {
+  const { server, stop } = await startServer(['--amqp-port', '0']);
+  let client: amqp.ChannelModel | null = null;
+  try {
+    const port = (await server.api<Array<{ protocol: string; port: number }>>('GET', '/api/listeners')).find((l) => l.protocol === 'amqp')!.port;
+    await page.goto(`${server.url}/?token=${server.token}`);
+    await page.getByRole('tab', { name: 'Listener' }).click();
+    const users = page.getByRole('table', { name: 'AMQP users' });
+    await expect(users.locator('[data-user="guest"]')).toContainText('this machine only');
+
+    const user = unique('orders-app');
+    const add = page.getByRole('form', { name: 'Add user' });
+    await add.getByRole('textbox', { name: 'User name' }).fill(user);
+    await add.getByRole('textbox', { name: 'Password' }).fill('pw-of-orders');
+    await add.getByRole('textbox', { name: 'Tags' }).fill('monitoring');
+    await add.getByRole('button', { name: 'Add user or change password' }).click();
+    const row = users.locator(`[data-user="${user}"]`);
+    await expect(row).toContainText('no access to any vhost');
+    await expect(row).toContainText('monitoring');
+    await expect(add.getByRole('textbox', { name: 'Password' })).toHaveValue('');
+
+    await row.getByRole('button', { name: `Set permissions of ${user}` }).click();
+    const perms = page.getByRole('form', { name: 'Permissions' });
+    await perms.getByRole('textbox', { name: 'Configure' }).fill('(');
+    await perms.getByRole('button', { name: 'Save permissions' }).click();
+    await expect(perms.getByRole('alert')).toContainText('configure is not a valid regular expression');
+    await perms.getByRole('textbox', { name: 'Configure' }).fill('^orders\\.');
+    await perms.getByRole('textbox', { name: 'Write' }).fill('^orders\\.');
+    await perms.getByRole('button', { name: 'Save permissions' }).click();
+    await expect(row).toContainText('^orders\\.');
+
+    // The app logs in with what was set there, and is held to it.
+    client = await amqp.connect(`amqp://${user}:pw-of-orders@127.0.0.1:${port}`);
+    client.on('error', () => undefined);
+    const closed = new Promise<Error | undefined>((resolve) => client!.on('close', resolve));
+    const ch = await client.createChannel();
+    ch.on('error', () => undefined);
+    await ch.assertQueue('orders.placed', { durable: false });
+    const other = await client.createChannel();
+    other.on('error', () => undefined);
+    await expect(other.assertQueue('billing.placed', { durable: false })).rejects.toThrow(/ACCESS-REFUSED/);
+    await expect(row.locator('td').nth(3)).toHaveText('1');
+
+    await row.getByRole('button', { name: `Delete user ${user}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete user' }).click();
+    const err = (await closed) as (Error & { code?: number }) | undefined;
+    expect(err?.code).toBe(320);
+    expect(err?.message).toContain(`user '${user}' is deleted`);
+    await expect(row).toHaveCount(0);
+  } finally {
+    await client?.close().catch(() => undefined);
+    await stop();
+  }
+});
