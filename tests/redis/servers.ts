@@ -12,9 +12,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { parseLines, runScript, stopSync, whyUnavailable } from '../servers/control.js';
+import { stopSync } from '../servers/control.js';
+import { redisScript, startRedis, stopRedis, type RedisStartOptions } from './control.js';
 
-export const redisScript = join(import.meta.dirname, 'redis.mjs');
+export { redisScript, startRedis, stopRedis };
 
 export interface RedisTestServer {
   /** `redis://127.0.0.1:<port>` (the password, when one is required, is not in it). */
@@ -28,23 +29,7 @@ export interface RedisServerHandle {
   readonly server: RedisTestServer | null;
 }
 
-export interface RedisServerOptions {
-  cluster?: boolean;
-  password?: string;
-}
-
-/** Starts a server (or cluster) for a caller outside vitest's hooks (Playwright, the benchmark). */
-export async function startRedis(stateFile: string, options: RedisServerOptions = {}): Promise<{ url: string } | { reason: string }> {
-  const args = [options.cluster ? 'start-cluster' : 'start', '--state', stateFile, ...(options.password ? ['--requirepass', options.password] : [])];
-  const r = await runScript(redisScript, args, 120_000);
-  const url = parseLines(r.stdout)[options.cluster ? 'REDIS_CLUSTER_URL' : 'REDIS_URL'];
-  if (r.code === 0 && url) return { url };
-  return { reason: whyUnavailable(r, 'REDIS_UNAVAILABLE') };
-}
-
-export async function stopRedis(stateFile: string): Promise<void> {
-  await runScript(redisScript, ['stop', '--state', stateFile], 60_000);
-}
+export type RedisServerOptions = RedisStartOptions;
 
 export function useRedisServer(options: RedisServerOptions = {}): RedisServerHandle {
   const state: { server: RedisTestServer | null; reason: string | null } = { server: null, reason: null };

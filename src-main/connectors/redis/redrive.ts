@@ -144,7 +144,6 @@ export class RedisRedriveRun {
       moved: 0,
       total: plan.total,
       failed: 0,
-      skipped: 0,
       ratePerSecond: plan.ratePerSecond,
       startedAt: Date.now(),
       finishedAt: null,
@@ -167,7 +166,7 @@ export class RedisRedriveRun {
     if (this.plan.kind === 'pending') await this.pending();
     else if (this.plan.kind === 'stream') await this.deadStream();
     else await this.list();
-    if (!this.plan.ids) this.job.total = this.job.moved + this.job.failed + (this.job.skipped ?? 0);
+    if (!this.plan.ids) this.job.total = this.job.moved + this.job.failed;
   }
 
   /** Moves one stream entry: the copy and the removal together; null when it was no longer there. */
@@ -224,8 +223,9 @@ export class RedisRedriveRun {
       if (r.status === 'rejected') {
         this.job.failed++;
         this.note(String((r.reason as Error)?.message ?? r.reason));
-      } else if (r.value === null || r.value === 0) this.job.skipped = (this.job.skipped ?? 0) + 1;
-      else this.job.moved++;
+      } else if (r.value !== null && r.value !== 0) this.job.moved++;
+      // Otherwise it was no longer there (acknowledged, deleted or moved meanwhile): neither moved
+      // nor failed, which the job's total tells apart.
     }
     this.control.progress();
   }
@@ -253,8 +253,6 @@ export class RedisRedriveRun {
         const chunk = ids.slice(i, i + this.batch);
         i += chunk.length;
         const found = await pendingOf(this.client, key, group!, chunk);
-        const missing = chunk.filter((id) => !found.has(id)).length;
-        this.job.skipped = (this.job.skipped ?? 0) + missing;
         batch = chunk.map((id) => found.get(id)).filter((p): p is PendingEntry => p !== undefined);
       } else {
         const page = (await this.client.call('XPENDING', key, group!, after, '+', String(this.batch))) as Array<[string, string, number, number]>;
@@ -290,7 +288,6 @@ export class RedisRedriveRun {
         const chunk = ids.slice(i, i + this.batch);
         i += chunk.length;
         const got = await this.readEntries(chunk);
-        this.job.skipped = (this.job.skipped ?? 0) + got.filter((e) => e === null).length;
         entries = got.filter((e): e is Entry => e !== null);
       } else {
         if (!this.plan.endId) break;
@@ -329,7 +326,7 @@ export class RedisRedriveRun {
         if (this.control.cancelled) break;
         // The first move finds out whether LMOVE can span the two keys; copies made one after
         // another (keys on different cluster nodes) must not race for the same last element.
-        const first = this.job.moved + this.job.failed + (this.job.skipped ?? 0) === 0;
+        const first = left === (this.plan.length ?? 0);
         const results: PromiseSettledResult<string | null>[] = [];
         if (first || this.mode === 'sequential') {
           for (let k = 0; k < n; k++) {
@@ -369,10 +366,7 @@ export class RedisRedriveRun {
         } else if (matchesElement(this.plan.filter, v, key)) values.push(v);
       }
     }
-    if (this.plan.ids) {
-      this.job.skipped = (this.job.skipped ?? 0) + [...wanted.values()].reduce((a, b) => a + b, 0);
-      this.job.total = this.plan.ids.length;
-    } else this.job.total = values.length;
+    if (!this.plan.ids) this.job.total = values.length;
     for (let i = 0; i < values.length && !this.control.cancelled; i += this.batch) {
       const chunk = values.slice(i, i + this.batch);
       await this.rate.take(chunk.length, this.control.signal);
