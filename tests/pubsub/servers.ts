@@ -19,6 +19,19 @@ export function runPubsubScript(args: string[], timeoutMs: number): Promise<Scri
   return runScript(pubsubScript, args, timeoutMs);
 }
 
+/** Starts an emulator outside a test runner's hooks (the benchmarks): its host, or why none could start. */
+export async function startPubsubEmulator(stateFile: string): Promise<{ host: string } | { reason: string }> {
+  const r = await runPubsubScript(['start', '--state', stateFile], 180_000);
+  const host = r.lines.PUBSUB_EMULATOR_HOST;
+  if (r.code === 0 && host) return { host };
+  await runPubsubScript(['stop', '--state', stateFile], 30_000);
+  return { reason: whyUnavailable(r, 'PUBSUB_UNAVAILABLE') };
+}
+
+export async function stopPubsubEmulator(stateFile: string): Promise<void> {
+  await runPubsubScript(['stop', '--state', stateFile], 30_000);
+}
+
 export interface PubsubTestEmulator {
   /** host:port */
   host: string;

@@ -1,21 +1,22 @@
 /**
  * Re-drive on Pub/Sub, as a job of the shared machinery (progress, cancel,
- * audit row). Workers pull batches from the dead-letter subscription, hold them
- * (ack deadline 600 s) while they move, publish each selected message to its target
- * topic — the one named, else the topic of the subscription it was dead-lettered
- * from (Pub/Sub's CloudPubSubDeadLetterSourceSubscription attribute; without it, the
- * only subscription dead-lettering there) — and acknowledge the dead copy only after
- * Pub/Sub confirmed the publish (answered with its message ids). A publish that fails
- * leaves its messages in the dead-letter subscription (handed back at once). So
- * nothing is lost; a message is duplicated only if the process dies, or the
- * acknowledgement fails, between a confirmed publish and its acknowledgement.
+ * audit row). Workers pull batches from the dead-letter subscription, publish each
+ * selected message to its target topic — the one named, else the topic of the
+ * subscription it was dead-lettered from (Pub/Sub's CloudPubSubDeadLetterSourceSubscription
+ * attribute; without it, the only subscription dead-lettering there) — and acknowledge
+ * the dead copy only after Pub/Sub confirmed the publish (answered with its message
+ * ids). A publish that fails leaves its messages in the dead-letter subscription
+ * (handed back at once). So nothing is lost; a message is duplicated only if the
+ * process dies, or the acknowledgement fails, between a confirmed publish and its
+ * acknowledgement.
+ *
+ * Messages that wait (for the rate limit, or unselected until the job ends) are held
+ * with an ack deadline of 600 s, Pub/Sub's longest; unselected ones (a filter, chosen
+ * ids) are handed back when the job ends, so no worker reads them twice.
  *
  * The copy keeps the data, the ordering key and the attributes, without the four
  * CloudPubSubDeadLetter* attributes (Pub/Sub sets them again if it dead-letters the
  * copy) and with `x-redriven-count` raised by one.
- *
- * Messages that are not selected (a filter, chosen ids) are held until the job ends,
- * so no worker reads them twice, and then handed back.
  */
 import type { RedriveJob } from '../../contract/types.js';
 import type { CompiledFilter } from '../../ground/filter.js';
@@ -172,7 +173,6 @@ export class PubsubRedriveRun {
         await this.handBack(got.map((r) => r.ackId!));
         return;
       }
-      await extend(sub, this.plan.sourcePath, got.map((r) => r.ackId!), HOLD_S);
       const move: ReceivedMessage[] = [];
       const keep: string[] = [];
       const again: string[] = [];
@@ -190,6 +190,10 @@ export class PubsubRedriveRun {
           keep.push(r.ackId!);
         }
       }
+      // Held until the job ends, or waiting for the rate limit: beyond the subscription's ack deadline.
+      // Without a rate limit a move takes milliseconds, well within the deadline (10 s at least).
+      const hold = this.plan.ratePerSecond ? [...keep, ...move.map((r) => r.ackId!)] : keep;
+      if (hold.length > 0) await extend(sub, this.plan.sourcePath, hold, HOLD_S);
       this.held.push(...keep);
       // A moved message Pub/Sub handed out again (at-least-once delivery): its copy is already published.
       if (again.length > 0) await acknowledge(sub, this.plan.sourcePath, again).catch(() => {});
