@@ -112,6 +112,8 @@ export class PubsubConnector implements Connector {
   private sampleTimer: NodeJS.Timeout | null = null;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  /** Pulls that hold a subscription's messages (a count, a browse), one at a time per subscription. */
+  private readonly reading = new Map<string, Promise<unknown>>();
 
   constructor(
     id: string,
@@ -208,6 +210,22 @@ export class PubsubConnector implements Connector {
     return (error) => this.deps.logger.warn(what, { connectionId: this.id, error: String((error as Error)?.message ?? error) });
   }
 
+  /**
+   * Runs `fn` once no other count or browse of the same subscription holds its messages:
+   * two at once would each see only what the other had not pulled (the UI asks for a
+   * subscription's count and its first page together).
+   */
+  private exclusive<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.reading.get(path) ?? Promise.resolve();
+    const run = before.catch(() => {}).then(fn);
+    const tail = run.catch(() => {});
+    this.reading.set(path, tail);
+    void tail.then(() => {
+      if (this.reading.get(path) === tail) this.reading.delete(path);
+    });
+    return run;
+  }
+
   // ---------------------------------------------------------------- listing
 
   private async allTopics(): Promise<Topic[]> {
@@ -244,9 +262,11 @@ export class PubsubConnector implements Connector {
     const why = uncountable(s, this.config.allowDeliveryAttemptRisk);
     if (why) return { count: 0, capped: false, unknown: why };
     const path = s.name!;
-    const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, path, BACKLOG_MAX, { emulator: this.emulator }));
-    await release(this.c.subscriber, path, ackIds, this.warn('counted Pub/Sub messages could not be handed back; they will be after their ack deadline'));
-    return { count: messages.length, capped: messages.length >= BACKLOG_MAX, unknown: null };
+    return this.exclusive(path, async () => {
+      const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, path, BACKLOG_MAX, { emulator: this.emulator }));
+      await release(this.c.subscriber, path, ackIds, this.warn('counted Pub/Sub messages could not be handed back; they will be after their ack deadline'));
+      return { count: messages.length, capped: messages.length >= BACKLOG_MAX, unknown: null };
+    });
   }
 
   private async readAll(): Promise<QueueInfo[]> {
@@ -395,14 +415,16 @@ export class PubsubConnector implements Connector {
       throw new ApiError('INVALID_ARGUMENT', `position: a Pub/Sub subscription can only be read within its first ${BROWSE_MAX} messages (each read holds them)`, 'position');
     }
     const want = Math.min(start + a.limit, BROWSE_MAX);
-    const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, s.name!, want, { emulator: this.emulator }));
-    try {
-      const views = messages.map((m, i) => ({ m, v: toView(m, a.queue, i) })).slice(start);
-      const matched = views.filter(({ m, v }) => matchesFilter(filter, m, v)).map(({ v }) => v);
-      return { messages: matched, nextCursor: null, scanned: views.length, matched: matched.length, complete: messages.length < want };
-    } finally {
-      await release(this.c.subscriber, s.name!, ackIds, this.warn('browsed Pub/Sub messages could not be handed back; they will be after their ack deadline'));
-    }
+    return this.exclusive(s.name!, async () => {
+      const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, s.name!, want, { emulator: this.emulator }));
+      try {
+        const views = messages.map((m, i) => ({ m, v: toView(m, a.queue, i) })).slice(start);
+        const matched = views.filter(({ m, v }) => matchesFilter(filter, m, v)).map(({ v }) => v);
+        return { messages: matched, nextCursor: null, scanned: views.length, matched: matched.length, complete: messages.length < want };
+      } finally {
+        await release(this.c.subscriber, s.name!, ackIds, this.warn('browsed Pub/Sub messages could not be handed back; they will be after their ack deadline'));
+      }
+    });
   }
 
   /** Pulls messages: `ack` acknowledges them, `requeue` hands them back; Pub/Sub has no reject (a nack is a requeue). */
@@ -414,11 +436,13 @@ export class PubsubConnector implements Connector {
     const s = await this.subscription(a.queue);
     this.pullable(s, a.queue);
     if (a.ackMode === 'requeue') this.deliveryAttemptGuard(s, a.queue, a.allowQuorumPeek, 'allowQuorumPeek');
-    const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, s.name!, a.count, { emulator: this.emulator }));
-    const views = messages.map((m, i) => toView(m, a.queue, i));
-    if (a.ackMode === 'requeue') await release(this.c.subscriber, s.name!, ackIds, this.warn('Pub/Sub messages could not be handed back'));
-    else await this.call((c) => acknowledge(c.subscriber, s.name!, ackIds));
-    return views;
+    return this.exclusive(s.name!, async () => {
+      const { messages, ackIds } = await this.call((c) => pullUpTo(c.subscriber, s.name!, a.count, { emulator: this.emulator }));
+      const views = messages.map((m, i) => toView(m, a.queue, i));
+      if (a.ackMode === 'requeue') await release(this.c.subscriber, s.name!, ackIds, this.warn('Pub/Sub messages could not be handed back'));
+      else await this.call((c) => acknowledge(c.subscriber, s.name!, ackIds));
+      return views;
+    });
   }
 
   // ---------------------------------------------------------------- topics

@@ -189,7 +189,9 @@ describe('Pub/Sub browsing', () => {
       topic,
       Array.from({ length: 25 }, (_, i) => ({ data: JSON.stringify({ i }), attributes: { parity: i % 2 ? 'odd' : 'even' }, ...(i === 3 ? { orderingKey: 'k3' } : {}) })),
     );
-    const page = await connector.browseQueue({ queue: sub, limit: 100, includeUnacked: true, allowQuorumPeek: false } as never);
+    // The count and the first page asked together (as the UI does) each see every message.
+    const [q, page] = await Promise.all([connector.getQueue(sub), connector.browseQueue({ queue: sub, limit: 100, includeUnacked: true, allowQuorumPeek: false } as never)]);
+    expect(q).toMatchObject({ messages: 25, ready: 25 });
     expect(page.messages.map((m) => m.id).sort()).toEqual([...ids].sort());
     expect(page).toMatchObject({ scanned: 25, matched: 25, nextCursor: null, complete: true });
     const m3 = page.messages.find((m) => m.body === '{"i":3}')!;
