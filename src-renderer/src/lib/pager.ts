@@ -10,6 +10,10 @@
  *   answers one page at a time with a cursor; rows are appended as they come
  *   and the counts of scanned and matched messages add up until the end or
  *   until the person stops.
+ *
+ * Where a system places records by ids of its own (a Redis stream entry id, a
+ * Kinesis sequence number: capability `positions`), a topic is always scanned,
+ * and a read may start at one of those ids.
  */
 import { ref, shallowRef, triggerRef } from 'vue';
 import type { MessageFilter } from '@contract/operations';
@@ -43,6 +47,10 @@ export interface PagerTarget {
   allowQuorumPeek?: boolean;
   /** RabbitMQ: search past the first messages a peek reaches, taking and handing back each one read. */
   scanAll?: boolean;
+  /** Topics placed by the system's own ids (`RecordView.position`): read by cursor only, never by offset. */
+  positions?: boolean;
+  /** With `positions`: the first read starts at this id. */
+  startAt?: string;
 }
 
 /** How far a read could go, as the system says (RabbitMQ answers these; others leave them out). */
@@ -75,8 +83,9 @@ export function messageRow(m: MessageView, index: number): Row {
 export function recordRow(r: RecordView, index: number): Row {
   return {
     index,
-    id: `${r.partition}:${r.offset}`,
-    pos: `${r.partition}/${r.offset}`,
+    id: r.position !== undefined ? `${r.partition}:${r.position}` : `${r.partition}:${r.offset}`,
+    // The system's own id where it has one: the offset of such a record is only its ordinal in this read.
+    pos: r.position ?? `${r.partition}/${r.offset}`,
     prio: '',
     time: r.timestamp,
     key: r.key ?? '',
@@ -125,7 +134,8 @@ export async function fetchPage(
     limit: opts.limit,
     ...(target.partition !== undefined ? { partition: target.partition } : {}),
     ...(opts.cursor ? { cursor: opts.cursor } : {}),
-    ...(opts.position !== undefined ? { offset: opts.position } : {}),
+    ...(opts.position !== undefined && !target.positions ? { offset: opts.position } : {}),
+    ...(target.positions && target.startAt && !opts.cursor ? { position: target.startAt } : {}),
     ...filter,
   });
   return { ...page, messages: page.messages.map((r, i) => recordRow(r, startIndex + i)) };
@@ -185,7 +195,7 @@ export function usePager() {
     target.value = t;
     filter.value = opts.filter;
     pageSize.value = Math.max(1, Math.floor(opts.pageSize));
-    mode.value = hasFilter(opts.filter) || (t.kind === 'topic' && t.partition === undefined) ? 'scan' : 'positional';
+    mode.value = hasFilter(opts.filter) || (t.kind === 'topic' && (t.partition === undefined || t.positions === true)) ? 'scan' : 'positional';
     total.value = opts.count;
     base = opts.start;
     pages.value = new Map();

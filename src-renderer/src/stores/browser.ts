@@ -75,7 +75,7 @@ export function exportObject(r: Row): Record<string, unknown> {
     };
   }
   const rec = r.record!;
-  return { partition: rec.partition, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, headers: rec.headers, value: rec.value, valueEncoding: rec.valueEncoding };
+  return { partition: rec.partition, ...(rec.position !== undefined ? { position: rec.position } : { offset: rec.offset }), timestamp: rec.timestamp, key: rec.key, headers: rec.headers, value: rec.value, valueEncoding: rec.valueEncoding };
 }
 
 const CSV_HEADER = ['position', 'id', 'time', 'key', 'size', 'headers', 'body'];
@@ -98,6 +98,9 @@ function setup(connectionId: string) {
   const draft = ref<FilterDraft>(emptyDraft());
   const applied = shallowRef<MessageFilter>({});
   const partition = ref<number | null>(null);
+  /** Where the system places records by its own ids: the id the open topic is read from ('' from the start). */
+  const startAt = ref('');
+  const positions = computed(() => useConnections().canFor(connectionId, 'positions'));
   const selection = ref(new Set<number>());
   let anchor = -1;
   const active = ref(-1);
@@ -127,7 +130,7 @@ function setup(connectionId: string) {
   /** Opens a queue or topic (or re-reads the open one) with the applied filter. */
   function open(kind: 'queue' | 'topic', name: string): Promise<void> {
     // The view asks on mount and on selection; the same request in flight is shared.
-    const key = `${connectionId}:${kind}:${name}:${partition.value}:${JSON.stringify(applied.value)}:${settings.pageSize}:${scanAllFor.has(name)}`;
+    const key = `${connectionId}:${kind}:${name}:${partition.value}:${startAt.value}:${JSON.stringify(applied.value)}:${settings.pageSize}:${scanAllFor.has(name)}`;
     if (opening && opening.key === key) return opening.done;
     const done = doOpen(kind, name).finally(() => {
       if (opening?.done === done) opening = null;
@@ -185,7 +188,12 @@ function setup(connectionId: string) {
     }
     const scanAll = kind === 'queue' && scanAllFor.has(name) && hasFilter(applied.value);
     pager.open(
-      { connectionId, kind, name, ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}), ...(consented ? { allowQuorumPeek: true } : {}), ...(scanAll ? { scanAll: true } : {}) },
+      {
+        connectionId,
+        kind,
+        name,
+        ...(kind === 'topic' && partition.value !== null ? { partition: partition.value } : {}),
+        ...(kind === 'topic' && positions.value ? { positions: true, ...(startAt.value ? { startAt: startAt.value } : {}) } : {}), ...(consented ? { allowQuorumPeek: true } : {}), ...(scanAll ? { scanAll: true } : {}) },
       { count, start, filter: applied.value, pageSize: settings.pageSize, ...(head ? { head } : {}), ...(headCoverage ? { coverage: headCoverage } : {}) },
     );
   }
@@ -207,6 +215,12 @@ function setup(connectionId: string) {
   async function peekAnyway(name: string) {
     quorumConsent.add(`${connectionId}\u0000${name}`);
     await open('queue', name);
+  }
+
+  /** Reads the open topic from a position of the system's own ('' reads from the start). */
+  async function seekPosition(position: string) {
+    startAt.value = position.trim();
+    await reload();
   }
 
   async function reload() {
@@ -332,6 +346,9 @@ function setup(connectionId: string) {
     draft,
     applied,
     partition,
+    startAt,
+    positions,
+    seekPosition,
     selection,
     active,
     detail,
