@@ -4,7 +4,8 @@
  *
  * - throughput: 1 KiB persistent messages, one publisher with confirms
  *   (up to 500 in flight) and one consumer with manual acks (prefetch 500),
- *   both at once, through a durable queue;
+ *   both at once, through a durable queue; with amqplib, and with the Java
+ *   client running PerfTest's workload (java-throughput.ts);
  * - latency publish → delivery at 1,000 msg/s, p50 and p99;
  * - 1,000 connections, each with one channel and one consumer, against the
  *   embedded broker: the resident memory of the broker's process.
@@ -23,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleBrokerChild, startChildBroker } from '../integration/amqp/child.js';
 import type { BenchResult } from './bench-result.js';
+import { prepareJavaThroughput } from './java-throughput.js';
 
 const N = Number(process.env.AMQP_BENCH_MESSAGES ?? 30_000);
 const WINDOW = 500;
@@ -30,6 +32,22 @@ const BODY = Buffer.alloc(1024, 0x61);
 const LATENCY_SECONDS = 3;
 const CONNECTIONS = Number(process.env.AMQP_BENCH_CONNECTIONS ?? 1_000);
 const RABBIT = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+/** Throughput runs per broker, taken in turns (ours, theirs, ours, theirs); the best of each is reported, so a busy moment of the shared machine hurts neither more. */
+const ROUNDS = Number(process.env.AMQP_BENCH_ROUNDS ?? 2);
+const JAVA_N = Number(process.env.AMQP_BENCH_JAVA_MESSAGES ?? 50_000);
+
+/** Runs `measure` against each URL in turns, ROUNDS times; the best figure of each. */
+async function inTurns(urls: Array<string | null>, measure: (url: string) => Promise<number>): Promise<Array<number | null>> {
+  const best: Array<number | null> = urls.map(() => null);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, url] of urls.entries()) {
+      if (url === null) continue;
+      const v = await measure(url);
+      best[i] = Math.max(best[i] ?? 0, v);
+    }
+  }
+  return best;
+}
 
 /** Messages per second through one queue: publisher with confirms and consumer with acks running at once. */
 async function throughput(url: string): Promise<number> {
@@ -147,20 +165,34 @@ export async function run(): Promise<BenchResult[]> {
   const broker = await startChildBroker(await bundleBrokerChild(work), join(work, 'data'));
   try {
     const rabbitDown = await reachable(RABBIT);
-    const ours = await throughput(broker.url);
-    const theirs = rabbitDown ? null : await throughput(RABBIT);
+    const [ours, theirs] = (await inTurns([broker.url, rabbitDown ? null : RABBIT], throughput)) as [number, number | null];
     results.push({
       name: `amqplib publish (confirms, ${WINDOW} in flight) + consume (acks, prefetch ${WINDOW}), 1 KiB persistent, embedded broker`,
       value: Math.round(ours),
       unit: 'msg/s',
       ...(theirs ? { target: `>= 2x RabbitMQ (${Math.round(2 * theirs)})`, pass: ours >= 2 * theirs } : {}),
-      notes: `${N} messages`,
+      notes: `${N} messages, best of ${ROUNDS} runs taken in turns with RabbitMQ's`,
     });
     results.push(
       theirs
         ? { name: 'the same against RabbitMQ', value: Math.round(theirs), unit: 'msg/s', notes: `${N} messages; embedded/RabbitMQ = ${(ours / theirs).toFixed(2)}` }
         : { name: 'the same against RabbitMQ', value: 0, unit: 'msg/s', notes: `not measured: ${rabbitDown}` },
     );
+    const java = prepareJavaThroughput(work);
+    const javaName = `Java client, PerfTest's workload (1 producer with confirms, ${WINDOW} in flight; 1 consumer with acks, prefetch ${WINDOW}; 1 KiB persistent)`;
+    if (typeof java === 'string') {
+      results.push({ name: javaName, value: 0, unit: 'msg/s', notes: `not measured: ${java}` });
+    } else {
+      const [jo, jt] = await inTurns([broker.url, rabbitDown ? null : RABBIT], (url) => java.run(url, JAVA_N, 1024, WINDOW));
+      results.push({
+        name: `${javaName}, embedded broker`,
+        value: jo!,
+        unit: 'msg/s',
+        ...(jt ? { target: `>= 2x RabbitMQ (${2 * jt})`, pass: jo! >= 2 * jt } : {}),
+        notes: `${JAVA_N} messages, best of ${ROUNDS}; RabbitMQ's PerfTest is not served by the Maven repository here, so its workload runs on com.rabbitmq:amqp-client`,
+      });
+      if (jt) results.push({ name: `${javaName}, RabbitMQ`, value: jt, unit: 'msg/s', notes: `embedded/RabbitMQ = ${(jo! / jt).toFixed(2)}` });
+    }
     const lo = await latency(broker.url);
     results.push({ name: 'publish → delivery latency at 1,000 msg/s, embedded broker, p50', value: lo.p50, unit: 'ms' });
     results.push({ name: 'publish → delivery latency at 1,000 msg/s, embedded broker, p99', value: lo.p99, unit: 'ms' });
