@@ -3,6 +3,10 @@
  * `stats` stream (about once a second); exchanges and topics are listed on
  * demand and every few seconds. Arrays are replaced whole and kept shallow:
  * 5,000 queues a second must not become 5,000 deep proxies a second.
+ *
+ * Opening a connection asks for the first page of queues on its own (RabbitMQ
+ * serves it from the management API's paginated list, far quicker than all of a
+ * big vhost), so its first rows paint at once; the whole list follows behind it.
  */
 import { defineStore } from 'pinia';
 import { ref, shallowRef, watch } from 'vue';
@@ -11,6 +15,9 @@ import { api, describeError } from '../api/client';
 import { useConnections } from './connections';
 
 type GroupSummary = Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>;
+
+/** Queues asked for first when a connection opens: a screenful and more. */
+export const FIRST_PAGE = 100;
 
 export const useResources = defineStore('resources', () => {
   const connections = useConnections();
@@ -37,6 +44,8 @@ export const useResources = defineStore('resources', () => {
   const error = ref<string | null>(null);
   const liveError = ref<string | null>(null);
   const loading = ref(false);
+  /** Only the first page of queues is in; the rest is on its way. */
+  const partial = ref(false);
 
   const listeners = new Set<(s: StatsSnapshot) => void>();
   let unsubscribe: (() => void) | null = null;
@@ -48,13 +57,33 @@ export const useResources = defineStore('resources', () => {
     return () => listeners.delete(fn);
   }
 
+  /** The first page of queues, painted unless the whole list is already in. */
+  async function loadFirstPage(connectionId: string, gen: number) {
+    try {
+      const q = await api.call('queues/list', { connectionId, page: 1, pageSize: FIRST_PAGE });
+      if (gen !== generation || wholeList) return;
+      queues.value = q;
+      // A page shorter than asked is the whole list.
+      partial.value = q.length >= FIRST_PAGE;
+    } catch {
+      // The whole list, asked at the same time, says what is wrong.
+    }
+  }
+  /** Set once a complete list of queues (a live sample or queues/list) has arrived for this connection. */
+  let wholeList = false;
+  function setWholeQueues(q: QueueStats[]) {
+    wholeList = true;
+    partial.value = false;
+    queues.value = q;
+  }
+
   /** `sampled`: queues and groups come from the stats stream, whose first sample is sent at once. */
   async function loadLists(connectionId: string, gen: number, sampled = false) {
     const info = connections.info(connectionId);
     const caps = info?.capabilities ?? [];
     const tasks: Array<Promise<void>> = [];
     if (caps.includes('queues') && !sampled)
-      tasks.push(api.call('queues/list', { connectionId }).then((q) => void (gen === generation && !updatedAt.value && (queues.value = q))));
+      tasks.push(api.call('queues/list', { connectionId }).then((q) => void (gen === generation && !updatedAt.value && setWholeQueues(q))));
     if (caps.includes('exchanges')) tasks.push(api.call('exchanges/list', { connectionId }).then((x) => void (gen === generation && (exchanges.value = x))));
     if (caps.includes('topics')) tasks.push(api.call('topics/list', { connectionId }).then((t) => void (gen === generation && (topics.value = t))));
     if (caps.includes('groups') && !updatedAt.value && !sampled)
@@ -89,7 +118,7 @@ export const useResources = defineStore('resources', () => {
       { connectionId },
       (snapshot) => {
         if (gen !== generation) return;
-        queues.value = snapshot.queues;
+        setWholeQueues(snapshot.queues);
         groups.value = snapshot.groups;
         updatedAt.value = snapshot.at;
         liveError.value = null;
@@ -113,10 +142,18 @@ export const useResources = defineStore('resources', () => {
     groups.value = [];
     updatedAt.value = null;
     liveError.value = null;
-    // With the stream on, its first sample (sent at once) lists the queues: asking twice
-    // would make the core build, and the page parse, 5,000 queues twice on start-up.
-    void loadLists(connectionId, gen, live.value);
-    if (live.value) subscribeStats(connectionId, gen);
+    wholeList = false;
+    partial.value = false;
+    // The first page goes out alone and paints; the whole list is asked for once it is in,
+    // so building a big vhost's list does not slow the page (both would ask the same server).
+    const first = connections.info(connectionId)?.capabilities.includes('queues') ? loadFirstPage(connectionId, gen) : Promise.resolve();
+    void first.then(() => {
+      if (gen !== generation) return;
+      // With the stream on, its first sample (sent at once) lists the queues: asking twice
+      // would make the core build, and the page parse, 5,000 queues twice on start-up.
+      void loadLists(connectionId, gen, live.value);
+      if (live.value && !unsubscribe) subscribeStats(connectionId, gen);
+    });
     // Topics and exchanges are not in the stats snapshot; a slow poll keeps them current
     // (and queues and groups too while the stats stream is off).
     let ticks = 0;
@@ -124,7 +161,7 @@ export const useResources = defineStore('resources', () => {
       ticks++;
       if (!live.value && ticks % 5 === 0) {
         const caps = connections.selected?.capabilities ?? [];
-        if (caps.includes('queues')) api.call('queues/list', { connectionId }).then((q) => gen === generation && !live.value && (queues.value = q), () => {});
+        if (caps.includes('queues')) api.call('queues/list', { connectionId }).then((q) => gen === generation && !live.value && setWholeQueues(q), () => {});
         if (caps.includes('groups')) api.call('groups/list', { connectionId }).then((g) => gen === generation && !live.value && (groups.value = g), () => {});
       }
       if (ticks % 5 !== 0) return;
@@ -197,6 +234,7 @@ export const useResources = defineStore('resources', () => {
     topics,
     groups,
     updatedAt,
+    partial,
     error,
     liveError,
     loading,
