@@ -13,7 +13,7 @@ import { v1 } from '@google-cloud/pubsub';
 import { PubsubConnector } from '../../src-main/connectors/pubsub/index.js';
 import type { PubsubConnectionConfig } from '../../src-main/contract/operations.js';
 import { silentLogger } from '../../src-main/ground/logger.js';
-import { startPubsubEmulator, stopPubsubEmulator } from '../pubsub/servers.js';
+import { startPubsubEmulator, stopPubsubEmulator } from '../pubsub/control.js';
 import type { BenchResult as Result } from './bench-result.js';
 
 const DEAD = 1_000;

@@ -11,26 +11,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { runScript, stopSync, whyUnavailable, type ScriptResult } from '../servers/control.js';
+import { stopSync } from '../servers/control.js';
+import { pubsubScript, startPubsubEmulator, stopPubsubEmulator } from './control.js';
 
-export const pubsubScript = join(import.meta.dirname, 'pubsub.mjs');
-
-export function runPubsubScript(args: string[], timeoutMs: number): Promise<ScriptResult> {
-  return runScript(pubsubScript, args, timeoutMs);
-}
-
-/** Starts an emulator outside a test runner's hooks (the benchmarks): its host, or why none could start. */
-export async function startPubsubEmulator(stateFile: string): Promise<{ host: string } | { reason: string }> {
-  const r = await runPubsubScript(['start', '--state', stateFile], 180_000);
-  const host = r.lines.PUBSUB_EMULATOR_HOST;
-  if (r.code === 0 && host) return { host };
-  await runPubsubScript(['stop', '--state', stateFile], 30_000);
-  return { reason: whyUnavailable(r, 'PUBSUB_UNAVAILABLE') };
-}
-
-export async function stopPubsubEmulator(stateFile: string): Promise<void> {
-  await runPubsubScript(['stop', '--state', stateFile], 30_000);
-}
+export { startPubsubEmulator, stopPubsubEmulator } from './control.js';
 
 export interface PubsubTestEmulator {
   /** host:port */
@@ -59,16 +43,15 @@ export function usePubsubEmulator(): PubsubEmulatorHandle {
       state.emulator = { host: given, local: false };
       return;
     }
-    const r = await runPubsubScript(['start', '--state', stateFile], 180_000);
-    const host = r.lines.PUBSUB_EMULATOR_HOST;
-    if (r.code !== 0 || !host) {
-      state.reason = `no Pub/Sub emulator: ${whyUnavailable(r, 'PUBSUB_UNAVAILABLE')}`;
+    const r = await startPubsubEmulator(stateFile);
+    if ('reason' in r) {
+      state.reason = `no Pub/Sub emulator: ${r.reason}`;
       // Said once in the run's output too: the reporter shows skipped tests without their note.
       console.warn(`[pubsub] ${state.reason}`);
-      await runPubsubScript(['stop', '--state', stateFile], 30_000);
       if (process.env.PUBSUB_REQUIRED === '1') throw new Error(state.reason);
       return;
     }
+    const host = r.host;
     started = true;
     // A test run that dies must not leave a JVM behind.
     process.once('exit', stop);
@@ -77,7 +60,7 @@ export function usePubsubEmulator(): PubsubEmulatorHandle {
 
   afterAll(async () => {
     if (started) {
-      await runPubsubScript(['stop', '--state', stateFile], 30_000);
+      await stopPubsubEmulator(stateFile);
       started = false;
       process.removeListener('exit', stop);
     }

@@ -5,15 +5,15 @@
  * The connection uses the library's generated clients (v1.PublisherClient and
  * v1.SubscriberClient) with options of its own, never process-wide variables, so an
  * emulator connection and a Google Cloud one live side by side: an emulator gets its
- * host, port and insecure channel credentials (and a fixed universe domain, so the
- * auth library never looks for credentials or probes the metadata server); a key file
+ * host, port and insecure channel credentials (the library's emulator mode, given the
+ * host explicitly, so PUBSUB_EMULATOR_HOST is never read) and a fixed universe domain, so the
+ * auth library never looks for credentials or probes the metadata server; a key file
  * is given as `keyFilename` after it was checked here, so a wrong path, a file that is
  * not JSON or a key that is not a service-account key is named clearly; with neither,
  * the application default credentials apply. Credentials never reach logs or errors.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { credentials as grpcCredentials } from '@grpc/grpc-js';
-import { v1 } from '@google-cloud/pubsub';
+import { PubSub, v1 } from '@google-cloud/pubsub';
 import { ApiError } from '../../contract/errors.js';
 import type { PubsubConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
@@ -60,14 +60,11 @@ export function checkKeyFile(path: string): { clientEmail: string } {
 /** The generated clients' options for one configuration. */
 export function clientOptions(config: PubsubConnectionConfig): ClientOptions {
   if (config.emulatorHost) {
-    const at = config.emulatorHost.lastIndexOf(':');
-    return {
-      projectId: config.projectId,
-      servicePath: config.emulatorHost.slice(0, at),
-      port: Number(config.emulatorHost.slice(at + 1)),
-      sslCreds: grpcCredentials.createInsecure(),
-      universeDomain: 'googleapis.com',
-    };
+    // The library's own emulator set-up gives insecure channel credentials of the gRPC it
+    // loads itself (a copy of @grpc/grpc-js bundled with the app would not be accepted).
+    const emulator = new PubSub({ projectId: config.projectId, apiEndpoint: config.emulatorHost, emulatorMode: true, universeDomain: 'googleapis.com' });
+    const { servicePath, port, sslCreds } = emulator.options;
+    return { projectId: config.projectId, servicePath, port, sslCreds, universeDomain: 'googleapis.com' } as ClientOptions;
   }
   const out: ClientOptions = { projectId: config.projectId, servicePath: 'pubsub.googleapis.com', port: 443 };
   if (config.keyFile) {
@@ -80,6 +77,27 @@ export function clientOptions(config: PubsubConnectionConfig): ClientOptions {
 export function createClients(config: PubsubConnectionConfig): PubsubClients {
   const options = clientOptions(config);
   return { publisher: new v1.PublisherClient(options), subscriber: new v1.SubscriberClient(options) };
+}
+
+/**
+ * Loads the credentials before any call. The generated clients create their gRPC stub
+ * on the first call, and when the credentials cannot be loaded there (no application
+ * default credentials) they throw the error outside any promise, which would end the
+ * process; loaded first, that failure is an ordinary error naming what to do.
+ */
+export async function ensureCredentials(c: PubsubClients, config: PubsubConnectionConfig): Promise<void> {
+  if (config.emulatorHost) return;
+  try {
+    await Promise.all([c.publisher.auth.getClient(), c.subscriber.auth.getClient()]);
+  } catch (error) {
+    const text = (error as Error).message ?? String(error);
+    if (config.keyFile) throw new ApiError('UNAUTHORIZED', `keyFile: the key in ${config.keyFile} could not be used: ${text}`, 'keyFile');
+    throw new ApiError(
+      'UNAUTHORIZED',
+      `no Google Cloud credentials: give keyFile (a service-account key), or set up application default credentials (gcloud auth application-default login): ${text}`,
+      'keyFile',
+    );
+  }
 }
 
 export async function closeClients(c: PubsubClients): Promise<void> {
@@ -131,7 +149,7 @@ function textOf(e: GrpcLikeError, error: unknown): string {
 export function classifyError(error: unknown, target: string, config: PubsubConnectionConfig): { problem: NonNullable<ConnectionTestResult['problem']>; message: string } {
   const e = (error ?? {}) as GrpcLikeError;
   const text = textOf(e, error);
-  if (error instanceof ApiError) return { problem: 'config_error', message: error.message };
+  if (error instanceof ApiError) return { problem: error.code === 'UNAUTHORIZED' ? 'auth_failed' : 'config_error', message: error.message };
   if (e.code === G.UNAVAILABLE || /UNAVAILABLE|ECONNREFUSED|No connection established|ENOTFOUND|getaddrinfo/.test(text)) {
     const hint = config.emulatorHost ? ': is the emulator running there?' : '';
     return { problem: 'unreachable', message: `${target} cannot be reached${hint} (${text})` };

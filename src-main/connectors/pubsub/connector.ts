@@ -42,6 +42,7 @@ import type { ConnectorDeps } from '../deps.js';
 import {
   closeClients,
   createClients,
+  ensureCredentials,
   fullSubscription,
   fullTopic,
   mapLimit,
@@ -112,6 +113,8 @@ export class PubsubConnector implements Connector {
   private sampleTimer: NodeJS.Timeout | null = null;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  /** Credentials loaded before the first call (see ensureCredentials); null until asked, or after a failure. */
+  private credentialsReady: Promise<void> | null = null;
   /** Pulls that hold a subscription's messages (a count, a browse), one at a time per subscription. */
   private readonly reading = new Map<string, Promise<unknown>>();
 
@@ -192,6 +195,13 @@ export class PubsubConnector implements Connector {
     if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
     const c = this.c;
     try {
+      if (!this.credentialsReady) {
+        this.credentialsReady = ensureCredentials(c, this.config).catch((error: unknown) => {
+          this.credentialsReady = null;
+          throw error;
+        });
+      }
+      await this.credentialsReady;
       const out = await fn(c);
       this.status = 'connected';
       this.lastError = null;

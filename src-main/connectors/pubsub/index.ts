@@ -6,7 +6,7 @@ import { ApiError } from '../../contract/errors.js';
 import type { PubsubConnectionConfig } from '../../contract/operations.js';
 import type { ConnectionTestResult } from '../../contract/types.js';
 import type { ConnectorFactory } from '../deps.js';
-import { checkKeyFile, classifyError, closeClients, createClients, targetOf, type PubsubClients } from './client.js';
+import { checkKeyFile, classifyError, closeClients, createClients, ensureCredentials, targetOf, type PubsubClients } from './client.js';
 import { PubsubConnector } from './connector.js';
 
 /**
@@ -24,6 +24,7 @@ export async function testPubsubConnection(config: PubsubConnectionConfig, timeo
     return { ok: false, problem: 'config_error', message: error instanceof ApiError ? error.message : (error as Error).message };
   }
   try {
+    await ensureCredentials(clients, config);
     const [topics] = await clients.publisher.listTopics({ project: `projects/${config.projectId}`, pageSize: 1 }, { autoPaginate: false, timeout: timeoutMs });
     return {
       ok: true,

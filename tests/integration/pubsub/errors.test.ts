@@ -2,14 +2,14 @@
  * How a Pub/Sub connection fails, each way named: an emulator that is not there,
  * key files that cannot be used (missing, not JSON, not a service-account key), and
  * configurations the contract refuses (a malformed project id, an emulator host
- * that is not host:port, an emulator and a key file together). The emulator takes
+ * that is not host:port, an emulator and a key file together), and no credentials at all. The emulator takes
  * any project id, so a project that does not exist on Google Cloud (NOT_FOUND or
  * PERMISSION_DENIED there) cannot be shown against it; these tests need no emulator.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PubsubConnector, testPubsubConnection } from '../../../src-main/connectors/pubsub/index.js';
@@ -102,6 +102,30 @@ describe('Pub/Sub connection errors', () => {
       expect(c.info().target).toBe(`pubsub.googleapis.com (project ${PROJECT})`);
     } finally {
       await c.close();
+    }
+  });
+
+  it('says so when there are no Google Cloud credentials at all, and the process carries on', async (ctx) => {
+    const adc = join(homedir(), '.config', 'gcloud', 'application_default_credentials.json');
+    if (process.env.GOOGLE_APPLICATION_CREDENTIALS || existsSync(adc)) ctx.skip('this machine has application default credentials');
+    // No metadata server here: the credentials lookup is told not to probe for one.
+    const saved = process.env.METADATA_SERVER_DETECTION;
+    process.env.METADATA_SERVER_DETECTION = 'none';
+    try {
+      const r = await testPubsubConnection(config({}), 5_000);
+      expect(r).toMatchObject({ ok: false, problem: 'auth_failed', message: expect.stringContaining('no Google Cloud credentials: give keyFile') });
+      const c = new PubsubConnector('c-noadc', config({}), testDeps(), { sampleIntervalMs: 0 });
+      try {
+        await expect(c.listTopics()).rejects.toMatchObject({ code: 'UNAUTHORIZED', field: 'keyFile' });
+        // Asked again, it answers the same (the generated client never built its stub, so nothing is thrown outside the call).
+        await expect(c.listQueues()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+        expect(c.info()).toMatchObject({ status: 'error', error: expect.stringContaining('application default credentials') });
+      } finally {
+        await c.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.METADATA_SERVER_DETECTION;
+      else process.env.METADATA_SERVER_DETECTION = saved;
     }
   });
 
