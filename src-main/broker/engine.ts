@@ -95,6 +95,7 @@ import type {
   StatsSnapshot,
   TopicInfo,
   TopicOptions,
+  TopicPartitionRef,
 } from './types.js';
 
 const MAINTENANCE_MS = 100;
@@ -502,6 +503,34 @@ export class Engine {
 
   listTopics(): TopicInfo[] {
     return this.streams.listTopics();
+  }
+
+  addPartitions(name: string, count: number): TopicInfo {
+    this.assertOpen();
+    return this.streams.addPartitions(name, count);
+  }
+
+  setTopicConfig(name: string, change: { retentionMs?: number | null; retentionBytes?: number | null; maxMessageBytes?: number | null }): TopicInfo {
+    this.assertOpen();
+    return this.streams.setTopicConfig(name, change);
+  }
+
+  deleteRecordsBefore(topic: string, partition: number, offset: number): Promise<number> {
+    try {
+      this.assertOpen();
+      return this.streams.deleteRecordsBefore(topic, partition, offset);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  deleteGroupPartitionOffsets(groupId: string, partitions: TopicPartitionRef[]): Promise<void> {
+    try {
+      this.assertOpen();
+      return this.streams.deleteGroupPartitionOffsets(groupId, partitions);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Appends records; resolves with their partition and offset after the commit. */

@@ -75,6 +75,8 @@ interface TopicState {
   partitions: PartitionState[];
   retentionMs: number | null;
   retentionBytes: number | null;
+  /** Kafka's topic-level max.message.bytes (a record batch's size on the wire); null: the listener's default. */
+  maxMessageBytes: number | null;
   rr: number;
 }
 
@@ -129,17 +131,22 @@ export class Streams {
       groupIds: 'SELECT DISTINCT group_id FROM group_offsets',
       deleteTopicOffsets: 'DELETE FROM group_offsets WHERE topic = ?',
       deleteGroupOffsets: 'DELETE FROM group_offsets WHERE group_id = ?',
+      deleteGroupPartitionOffset: 'DELETE FROM group_offsets WHERE group_id = ? AND topic = ? AND partition = ?',
+      setPartitionCount: 'UPDATE topics SET partitions = ? WHERE tid = ?',
+      setTopicConfig: 'UPDATE topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ? WHERE tid = ?',
+      rangeBytes: 'SELECT coalesce(sum(size), 0) AS bytes FROM records WHERE id >= ? AND id < ?',
     });
   }
 
   // ---- lifecycle -----------------------------------------------------------
 
   load(): void {
-    const topics = this.ctx.db.prepare('SELECT tid, name, retention_ms, retention_bytes FROM topics ORDER BY tid').all() as Array<{
+    const topics = this.ctx.db.prepare('SELECT tid, name, retention_ms, retention_bytes, max_message_bytes FROM topics ORDER BY tid').all() as Array<{
       tid: number;
       name: string;
       retention_ms: number | null;
       retention_bytes: number | null;
+      max_message_bytes: number | null;
     }>;
     const parts = this.ctx.db.prepare('SELECT pid, tid, partition, start_offset, next_offset, bytes FROM partitions ORDER BY tid, partition').all() as Array<{
       pid: number;
@@ -151,7 +158,7 @@ export class Streams {
     }>;
     const byTid = new Map<number, TopicState>();
     for (const t of topics) {
-      const state: TopicState = { tid: t.tid, name: t.name, partitions: [], retentionMs: t.retention_ms, retentionBytes: t.retention_bytes, rr: 0 };
+      const state: TopicState = { tid: t.tid, name: t.name, partitions: [], retentionMs: t.retention_ms, retentionBytes: t.retention_bytes, maxMessageBytes: t.max_message_bytes, rr: 0 };
       this.topics.set(t.name, state);
       byTid.set(t.tid, state);
     }
@@ -185,7 +192,7 @@ export class Streams {
     if (this.topics.has(name)) throw new BrokerError('CONFLICT', `topic ${JSON.stringify(name)} already exists`, 'name');
     const pids = this.allocatePids(n);
     const tid = (this.ctx.db.prepare('SELECT coalesce(max(tid), 0) + 1 AS t FROM topics').get() as { t: number }).t;
-    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, rr: 0 };
+    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, maxMessageBytes: null, rr: 0 };
     this.ctx.gc.run(() => {
       this.st.insertTopic.run(tid, name, n, retentionMs, retentionBytes, this.ctx.now());
       pids.forEach((pid, partition) => this.st.insertPartition.run(pid, tid, partition));
@@ -229,8 +236,81 @@ export class Streams {
       bytes: partitions.reduce((s, p) => s + p.bytes, 0),
       retentionMs: t.retentionMs,
       retentionBytes: t.retentionBytes,
-      config: { 'retention.ms': t.retentionMs ?? -1, 'retention.bytes': t.retentionBytes ?? -1, 'cleanup.policy': 'delete' },
+      config: { 'retention.ms': t.retentionMs ?? -1, 'retention.bytes': t.retentionBytes ?? -1, 'cleanup.policy': 'delete', ...(t.maxMessageBytes !== null ? { 'max.message.bytes': t.maxMessageBytes } : {}) },
     };
+  }
+
+  /**
+   * Grows a topic to `count` partitions, as Kafka's CreatePartitions does:
+   * the new ones start empty at offset 0, the others keep their records.
+   * Keyed records produced afterwards hash over the new count.
+   */
+  addPartitions(name: string, count: number): TopicInfo {
+    const t = this.topic(name);
+    const have = t.partitions.length;
+    if (!Number.isInteger(count) || count <= have || count > 10_000) {
+      throw invalid('partitions', `topic ${JSON.stringify(name)} has ${have} partition${have === 1 ? '' : 's'}: expected a larger count, up to 10000, got ${shown(count)}`);
+    }
+    const pids = this.allocatePids(count - have);
+    this.ctx.gc.run(() => {
+      pids.forEach((pid, i) => this.st.insertPartition.run(pid, t.tid, have + i));
+      this.st.setPartitionCount.run(count, t.tid);
+      this.ctx.audit('add-partitions', name, '', count - have, `topic, ${have} → ${count} partitions`);
+    });
+    pids.forEach((pid, i) => {
+      this.usedPids.add(pid);
+      t.partitions.push({ pid, partition: have + i, start: 0, next: 0, bytes: 0, dirty: false });
+    });
+    return this.info(t);
+  }
+
+  /**
+   * Changes a topic's settings: a value replaces, null returns to the
+   * default (keep forever; the listener's batch limit), undefined leaves it.
+   * Retention takes effect at the next retention pass.
+   */
+  setTopicConfig(name: string, change: { retentionMs?: number | null; retentionBytes?: number | null; maxMessageBytes?: number | null }): TopicInfo {
+    const t = this.topic(name);
+    const retentionMs = change.retentionMs === undefined ? t.retentionMs : optionalLimit(change.retentionMs, 'retentionMs');
+    const retentionBytes = change.retentionBytes === undefined ? t.retentionBytes : optionalLimit(change.retentionBytes, 'retentionBytes');
+    let maxMessageBytes = t.maxMessageBytes;
+    if (change.maxMessageBytes !== undefined) {
+      const v = change.maxMessageBytes;
+      if (v !== null && (!Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)) throw invalid('maxMessageBytes', `expected an integer from 0 to 2147483647, got ${shown(v)}`);
+      maxMessageBytes = v;
+    }
+    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, t.tid));
+    t.retentionMs = retentionMs;
+    t.retentionBytes = retentionBytes;
+    t.maxMessageBytes = maxMessageBytes;
+    return this.info(t);
+  }
+
+  /**
+   * Deletes a partition's records before `offset` (Kafka's DeleteRecords):
+   * the log start offset moves there, and nothing before it can be read
+   * again. An offset at or before the current start changes nothing; one
+   * past the end is refused. Resolves with the log start offset once durable.
+   */
+  deleteRecordsBefore(topic: string, partition: number, offset: number): Promise<number> {
+    const t = this.topic(topic);
+    const p = this.partitionOf(t, partition, 'partition');
+    if (!Number.isInteger(offset) || offset < 0 || offset > p.next) {
+      throw invalid('offset', `partition ${partition} of topic ${JSON.stringify(topic)} holds offsets ${p.start}–${p.next}: cannot delete before ${shown(offset)}`);
+    }
+    if (offset <= p.start) return Promise.resolve(p.start);
+    const from = p.start;
+    this.ctx.gc.run(() => {
+      const lo = p.pid * SEQ_SPAN + from;
+      const hi = p.pid * SEQ_SPAN + offset;
+      const { bytes } = this.st.rangeBytes.get(lo, hi) as { bytes: number };
+      this.st.deleteRecords.run(lo, hi);
+      p.bytes = Math.max(0, p.bytes - bytes);
+      p.start = offset;
+      p.dirty = true;
+      this.ctx.audit('delete-records', topic, '', offset - from, `partition ${partition}, before offset ${offset}`);
+    });
+    return this.ctx.gc.whenCommitted().then(() => p.start);
   }
 
   private topic(name: string, field = 'topic'): TopicState {
@@ -651,6 +731,15 @@ export class Streams {
     this.ctx.gc.run(() => this.st.deleteGroupOffsets.run(groupId));
     this.ctx.coordinated.forget(groupId);
     this.ctx.audit('delete-group', groupId, '', 0, 'group');
+    return this.ctx.gc.whenCommitted();
+  }
+
+  /** Deletes a group's committed offsets of the given partitions (Kafka's OffsetDelete); the caller checks subscriptions. */
+  deleteGroupPartitionOffsets(groupId: string, partitions: TopicPartitionRef[]): Promise<void> {
+    checkName(groupId, 'groupId');
+    this.ctx.gc.run(() => {
+      for (const p of partitions) this.st.deleteGroupPartitionOffset.run(groupId, p.topic, p.partition);
+    });
     return this.ctx.gc.whenCommitted();
   }
 

@@ -204,6 +204,14 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE redrive_jobs ADD COLUMN failures TEXT');
     },
   },
+  {
+    version: 3,
+    name: "a topic's own largest record batch",
+    up(db) {
+      // Kafka's topic-level max.message.bytes; null: the listener's default.
+      db.exec('ALTER TABLE topics ADD COLUMN max_message_bytes INTEGER');
+    },
+  },
 ];
 
 export interface MigrationResult {

@@ -19,6 +19,8 @@ import { clusterApis } from './apis/cluster.js';
 import { produceApis } from './apis/produce.js';
 import { fetchApis } from './apis/fetch.js';
 import { groupApis } from './apis/groups.js';
+import { adminApis } from './apis/admin.js';
+import { configApis } from './apis/configs.js';
 
 export interface KafkaListenerConfig {
   port: number;
@@ -55,7 +57,7 @@ export class KafkaServer implements ServerState {
     this.autoCreateTopics = config.autoCreateTopics ?? true;
     this.defaultPartitions = config.defaultPartitions ?? 1;
     this.maxMessageBytes = config.maxMessageBytes ?? KAFKA_MAX_MESSAGE_BYTES;
-    const table: ApiTable = { ...clusterApis, ...produceApis, ...fetchApis, ...groupApis };
+    const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis };
     this.served = new Map(Object.entries(table).map(([k, v]) => [Number(k), v]));
   }
 

@@ -112,11 +112,11 @@ describe('Kafka error codes of the listener', () => {
   it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
     const versions = await call(18, 3, { clientSoftwareName: 'errors-test', clientSoftwareVersion: '1' });
     const keys = versions.apiKeys.map((a: { apiKey: number }) => a.apiKey);
-    expect(keys).toEqual(expect.arrayContaining([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 32, 42, 60]));
+    expect(keys).toEqual(expect.arrayContaining([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 32, 33, 37, 42, 44, 47, 60]));
     expect(versions.apiKeys.every((a: { minVersion: number }) => a.minVersion === 0)).toBe(true);
-    expect(keys).not.toContain(37);
-    const res = await call(37, 0, { topics: [{ name: 'small', count: 2, assignments: null }], timeoutMs: 1000, validateOnly: false });
-    expect(res).toBeDefined();
+    expect(keys).not.toContain(29);
+    const res = await call(29, 1, { resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 });
+    expect(res.errorCode).toBe(ERR.UNSUPPORTED_VERSION);
     const writeTxn = await call(26, 0, { markers: [] });
     expect(writeTxn).toBeDefined();
     const init = await call(22, 4, { transactionalId: 'tx-1', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });

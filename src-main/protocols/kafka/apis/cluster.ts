@@ -1,9 +1,8 @@
 /**
- * ApiVersions, Metadata, DescribeCluster, CreateTopics, DeleteTopics and
- * DescribeConfigs: the broker as a one-node cluster that leads every partition.
+ * ApiVersions, Metadata, DescribeCluster, CreateTopics and DeleteTopics:
+ * the broker as a one-node cluster that leads every partition.
  */
 import { createHash } from 'node:crypto';
-import { MAX_MESSAGE_BYTES } from '../../../broker/limits.js';
 import type { TopicInfo } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { codeOf, ERR } from '../errors.js';
@@ -12,12 +11,11 @@ import type { CreateTopicsRequest } from '../generated/CreateTopicsRequest.js';
 import type { CreateTopicsResponse } from '../generated/CreateTopicsResponse.js';
 import type { DeleteTopicsRequest } from '../generated/DeleteTopicsRequest.js';
 import type { DeleteTopicsResponse } from '../generated/DeleteTopicsResponse.js';
-import type { DescribeConfigsRequest } from '../generated/DescribeConfigsRequest.js';
-import type { DescribeConfigsResponse } from '../generated/DescribeConfigsResponse.js';
 import type { MetadataRequest } from '../generated/MetadataRequest.js';
 import type { MetadataResponse, MetadataResponseTopic } from '../generated/MetadataResponse.js';
 import type { ApiTable, ServerState as KafkaServer, RequestContext } from '../context.js';
 import { CLUSTER_ID, NODE_ID } from '../context.js';
+import { createTopicSettings, topicConfigs } from './configs.js';
 
 /** A stable topic id from the topic's name (this broker keeps no ids of its own). */
 export function topicId(name: string): string {
@@ -83,17 +81,6 @@ function metadata(ctx: RequestContext, req: MetadataRequest): Encodable<Metadata
   return { throttleTimeMs: 0, brokers: brokers(ctx), clusterId: CLUSTER_ID, controllerId: NODE_ID, topics, clusterAuthorizedOperations: -2147483648 };
 }
 
-const CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes'] as const;
-
-function topicConfigs(server: KafkaServer, t: TopicInfo): Array<{ name: string; value: string; isDefault: boolean }> {
-  return [
-    { name: 'cleanup.policy', value: 'delete', isDefault: true },
-    { name: 'retention.ms', value: String(t.retentionMs ?? -1), isDefault: t.retentionMs === null },
-    { name: 'retention.bytes', value: String(t.retentionBytes ?? -1), isDefault: t.retentionBytes === null },
-    { name: 'max.message.bytes', value: String(Math.min(server.maxMessageBytes, MAX_MESSAGE_BYTES)), isDefault: true },
-  ];
-}
-
 async function createTopics(ctx: RequestContext, req: CreateTopicsRequest): Promise<Encodable<CreateTopicsResponse>> {
   const engine = ctx.server.engine();
   return {
@@ -104,21 +91,14 @@ async function createTopics(ctx: RequestContext, req: CreateTopicsRequest): Prom
       const fail = (errorCode: number, errorMessage: string) => ({ ...result, errorCode, errorMessage, numPartitions: -1, replicationFactor: -1 });
       if (t.replicationFactor !== -1 && t.replicationFactor !== 1) return fail(ERR.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} is larger than the 1 available broker`);
       if (partitions < 1) return fail(ERR.INVALID_PARTITIONS, `number of partitions must be at least 1, got ${partitions}`);
-      let retentionMs: number | null = null;
-      let retentionBytes: number | null = null;
-      for (const c of t.configs) {
-        const n = c.value === null ? NaN : Number(c.value);
-        if (c.name === 'retention.ms') retentionMs = n;
-        else if (c.name === 'retention.bytes') retentionBytes = n;
-        else if (c.name === 'cleanup.policy' && c.value !== 'delete') return fail(ERR.INVALID_CONFIG, `cleanup.policy ${JSON.stringify(c.value)} is not supported; only "delete" is`);
-        else if (!(CONFIG_NAMES as readonly string[]).includes(c.name)) continue;
-        if (!Number.isInteger(n)) return fail(ERR.INVALID_CONFIG, `${c.name} must be an integer, got ${JSON.stringify(c.value)}`);
-      }
+      const settings = createTopicSettings(t.configs);
+      if ('errorCode' in settings) return fail(settings.errorCode, settings.errorMessage);
       if (engine.listTopics().some((x) => x.name === t.name)) return fail(ERR.TOPIC_ALREADY_EXISTS, `Topic '${t.name}' already exists.`);
       if (!TOPIC_NAME.test(t.name)) return fail(ERR.INVALID_TOPIC_EXCEPTION, `topic name ${JSON.stringify(t.name)} is not valid: 1-249 characters of a-z, A-Z, 0-9, ".", "_" and "-"`);
       if (req.validateOnly) return { ...result, errorCode: 0, errorMessage: null };
       try {
-        const info = engine.createTopic(t.name, { partitions, retentionMs: retentionMs === -1 ? null : retentionMs, retentionBytes: retentionBytes === -1 ? null : retentionBytes });
+        let info = engine.createTopic(t.name, { partitions, retentionMs: settings.retentionMs, retentionBytes: settings.retentionBytes });
+        if (settings.maxMessageBytes !== null) info = engine.setTopicConfig(t.name, { maxMessageBytes: settings.maxMessageBytes });
         result.configs = topicConfigs(ctx.server, info).map((c) => ({ name: c.name, value: c.value, readOnly: false, configSource: c.isDefault ? 5 : 1, isSensitive: false }));
         return { ...result, errorCode: 0, errorMessage: null };
       } catch (error) {
@@ -145,38 +125,6 @@ function deleteTopics(ctx: RequestContext, req: DeleteTopicsRequest): Encodable<
   };
 }
 
-function describeConfigs(ctx: RequestContext, req: DescribeConfigsRequest): Encodable<DescribeConfigsResponse> {
-  const engine = ctx.server.engine();
-  return {
-    throttleTimeMs: 0,
-    results: req.resources.map((res) => {
-      const base = { resourceType: res.resourceType, resourceName: res.resourceName };
-      let configs: Array<{ name: string; value: string; isDefault: boolean }>;
-      if (res.resourceType === 2) {
-        const t = engine.listTopics().find((x) => x.name === res.resourceName);
-        if (!t) return { ...base, errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${res.resourceName} does not exist`, configs: [] };
-        configs = topicConfigs(ctx.server, t);
-      } else if (res.resourceType === 4) {
-        configs = [
-          { name: 'auto.create.topics.enable', value: String(ctx.server.autoCreateTopics), isDefault: ctx.server.autoCreateTopics },
-          { name: 'num.partitions', value: String(ctx.server.defaultPartitions), isDefault: ctx.server.defaultPartitions === 1 },
-        ];
-      } else {
-        return { ...base, errorCode: ERR.INVALID_REQUEST, errorMessage: `resource type ${res.resourceType} is not described by this broker`, configs: [] };
-      }
-      const keys = res.configurationKeys;
-      return {
-        ...base,
-        errorCode: 0,
-        errorMessage: null,
-        configs: configs
-          .filter((c) => !keys || keys.includes(c.name))
-          .map((c) => ({ name: c.name, value: c.value, readOnly: res.resourceType === 4, isDefault: c.isDefault, configSource: c.isDefault ? 5 : res.resourceType === 2 ? 1 : 4, isSensitive: false, synonyms: [], configType: 0, documentation: null })),
-      };
-    }),
-  };
-}
-
 export const clusterApis: ApiTable = {
   18: {
     min: 0,
@@ -191,5 +139,4 @@ export const clusterApis: ApiTable = {
   },
   19: { min: 0, max: 7, handle: createTopics },
   20: { min: 0, max: 6, handle: deleteTopics },
-  32: { min: 0, max: 4, handle: describeConfigs },
 };

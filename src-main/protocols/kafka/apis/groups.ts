@@ -3,7 +3,7 @@
  * every group), the classic group protocol through the broker's group
  * coordinator (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), committed
  * offsets through the streams store (OffsetCommit, OffsetFetch), and
- * DescribeGroups, ListGroups and DeleteGroups. Groups formed here are the
+ * DescribeGroups, ListGroups, DeleteGroups and OffsetDelete. Groups formed here are the
  * groups Brokerdeck shows, with their lag.
  */
 import { BrokerError } from '../../../broker/errors.js';
@@ -18,7 +18,10 @@ import type { JoinGroupRequest } from '../generated/JoinGroupRequest.js';
 import type { LeaveGroupRequest } from '../generated/LeaveGroupRequest.js';
 import type { ListGroupsRequest } from '../generated/ListGroupsRequest.js';
 import type { OffsetCommitRequest } from '../generated/OffsetCommitRequest.js';
+import type { OffsetDeleteRequest } from '../generated/OffsetDeleteRequest.js';
 import type { OffsetFetchRequest } from '../generated/OffsetFetchRequest.js';
+import { readConsumerProtocolSubscription } from '../generated/ConsumerProtocolSubscription.js';
+import { Reader } from '../codec/primitives.js';
 import type { SyncGroupRequest } from '../generated/SyncGroupRequest.js';
 import { NODE_ID, type ApiTable, type RequestContext } from '../context.js';
 
@@ -185,6 +188,63 @@ async function deleteGroups(ctx: RequestContext, req: DeleteGroupsRequest) {
   return { throttleTimeMs: 0, results };
 }
 
+/** The topics a consumer group's members subscribe to (their JoinGroup subscriptions, and the app's own members' topics). */
+function subscribedTopics(ctx: RequestContext, groupId: string): Set<string> {
+  const coordinator = ctx.server.engine().groupCoordinator;
+  const topics = new Set<string>();
+  const d = coordinator.describe(groupId);
+  for (const m of d?.members ?? []) {
+    try {
+      const r = new Reader(m.metadata);
+      const version = r.int16();
+      for (const t of readConsumerProtocolSubscription(r, Math.min(Math.max(version, 0), 3)).topics) topics.add(t);
+    } catch {
+      // Metadata that is not a consumer subscription subscribes to nothing it could name.
+    }
+  }
+  for (const m of coordinator.directMembers(groupId)) for (const a of m.assignments) topics.add(a.topic);
+  return topics;
+}
+
+/**
+ * OffsetDelete as Kafka's group coordinator answers it: a group unknown is
+ * GROUP_ID_NOT_FOUND; an empty group loses the offsets asked; a consumer
+ * group with members keeps those of topics it subscribes to
+ * (GROUP_SUBSCRIBED_TO_TOPIC) and loses the others; a non-consumer group
+ * with members is NON_EMPTY_GROUP.
+ */
+async function offsetDelete(ctx: RequestContext, req: OffsetDeleteRequest) {
+  const engine = ctx.server.engine();
+  const whole = (errorCode: number) => ({ throttleTimeMs: 0, errorCode, topics: [] });
+  if (!req.groupId) return whole(ERR.INVALID_GROUP_ID);
+  const d = engine.groupCoordinator.describe(req.groupId);
+  const direct = engine.groupCoordinator.directMembers(req.groupId);
+  const active = (d?.members.length ?? 0) + direct.length > 0;
+  if (!groupOf(ctx, req.groupId)) return whole(ERR.GROUP_ID_NOT_FOUND);
+  if (active && d && d.members.length > 0 && d.protocolType !== 'consumer') return whole(ERR.NON_EMPTY_GROUP);
+  const subscribed = active ? subscribedTopics(ctx, req.groupId) : new Set<string>();
+  const topics = new Map(engine.listTopics().map((t) => [t.name, t]));
+  const doomed: Array<{ topic: string; partition: number }> = [];
+  const answer = req.topics.map((t) => ({
+    name: t.name,
+    partitions: t.partitions.map((p) => {
+      let errorCode: number = ERR.NONE;
+      if (!topics.get(t.name)?.partitions[p.partitionIndex]) errorCode = ERR.UNKNOWN_TOPIC_OR_PARTITION;
+      else if (subscribed.has(t.name)) errorCode = ERR.GROUP_SUBSCRIBED_TO_TOPIC;
+      else doomed.push({ topic: t.name, partition: p.partitionIndex });
+      return { partitionIndex: p.partitionIndex, errorCode };
+    }),
+  }));
+  if (doomed.length > 0) {
+    try {
+      await engine.deleteGroupPartitionOffsets(req.groupId, doomed);
+    } catch (error) {
+      return whole(error instanceof BrokerError && error.code === 'UNAVAILABLE' ? ERR.KAFKA_STORAGE_ERROR : ERR.UNKNOWN_SERVER_ERROR);
+    }
+  }
+  return { throttleTimeMs: 0, errorCode: 0, topics: answer };
+}
+
 export const groupApis: ApiTable = {
   10: { min: 0, max: 6, handle: findCoordinator },
   11: { min: 0, max: 9, handle: joinGroup },
@@ -196,4 +256,5 @@ export const groupApis: ApiTable = {
   15: { min: 0, max: 5, handle: describeGroups },
   16: { min: 0, max: 5, handle: listGroups },
   42: { min: 0, max: 2, handle: deleteGroups },
+  47: { min: 0, max: 0, handle: offsetDelete },
 };

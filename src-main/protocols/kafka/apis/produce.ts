@@ -20,6 +20,7 @@ import type { InitProducerIdRequest } from '../generated/InitProducerIdRequest.j
 import type { ProduceRequest } from '../generated/ProduceRequest.js';
 import type { PartitionProduceResponse, ProduceResponse } from '../generated/ProduceResponse.js';
 import type { ApiTable, RequestContext } from '../context.js';
+import { topicMaxMessageBytes } from './configs.js';
 
 /** A compressed batch may expand to at most this (a guard against decompression bombs). */
 const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
@@ -39,8 +40,9 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
     return answer(ERR[(error as BatchError).code] ?? ERR.CORRUPT_MESSAGE, -1, (error as Error).message);
   }
   let first = -1;
+  const maxBytes = topicMaxMessageBytes(ctx.server, t);
   for (const { header, bytes } of batches) {
-    if (bytes.length > ctx.server.maxMessageBytes) return answer(ERR.MESSAGE_TOO_LARGE, -1, `The request included a message larger than the max message size the server will accept (${ctx.server.maxMessageBytes} bytes).`);
+    if (bytes.length > maxBytes) return answer(ERR.MESSAGE_TOO_LARGE, -1, `The request included a message larger than the max message size the server will accept (${maxBytes} bytes).`);
     try {
       checkCrc(bytes, header);
     } catch (error) {

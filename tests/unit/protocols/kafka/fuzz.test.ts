@@ -14,7 +14,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writer } from '../../../../src-main/protocols/kafka/codec/primitives.js';
 import { API_SCHEMAS } from '../../../../src-main/protocols/kafka/generated/index.js';
+import { adminApis } from '../../../../src-main/protocols/kafka/apis/admin.js';
 import { clusterApis } from '../../../../src-main/protocols/kafka/apis/cluster.js';
+import { configApis } from '../../../../src-main/protocols/kafka/apis/configs.js';
 import { fetchApis } from '../../../../src-main/protocols/kafka/apis/fetch.js';
 import { groupApis } from '../../../../src-main/protocols/kafka/apis/groups.js';
 import { produceApis } from '../../../../src-main/protocols/kafka/apis/produce.js';
@@ -22,7 +24,7 @@ import { startWireBroker, type WireBroker } from '../../../integration/kafka-wir
 import { messageArbitrary, SPEC_DIR } from './schema-arbitrary.js';
 
 const CASES = Number(process.env.KAFKA_FUZZ_CASES ?? 2000);
-const served = { ...clusterApis, ...produceApis, ...fetchApis, ...groupApis };
+const served = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis };
 
 let broker: WireBroker;
 beforeAll(async () => {
