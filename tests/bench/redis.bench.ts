@@ -111,10 +111,10 @@ export async function run(): Promise<Result[]> {
         from = `(${entries[entries.length - 1]![0]}`;
         const p = redis.pipeline();
         for (const [id, fields] of entries) {
-          p.multi();
+          p.call('MULTI');
           p.xadd(rawOrigin, '*', ...fields.slice(4));
           p.xdel(rawDlq, id);
-          p.exec();
+          p.call('EXEC');
         }
         await p.exec();
       }

@@ -37,7 +37,7 @@ import type { MessageProperties } from '../../contract/types.js';
 import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
 import { classify, createClient, scanKeys, targetOf, toApiError, type RedisClient } from './client.js';
-import { deadPending, naming, originOf, threshold, type Naming } from './deadletters.js';
+import { deadPending, deathHeader, naming, originOf, streamEntryDeath, threshold, type Naming } from './deadletters.js';
 import { Groups, type RedisGroupInfo } from './groups.js';
 import { browseList, listQueueInfo } from './lists.js';
 import { channelInfo, channelOf, isChannelTopic, listChannels, publish as publishChannel, tailChannel } from './pubsub.js';
@@ -369,11 +369,14 @@ export class RedisConnector implements Connector {
         const { queue: _q, position: _p, includeUnacked: _u, allowQuorumPeek: _a, scanAll: _s, scanLimit: _l, allowReceiveCountRisk: _r, ...rest } = a;
         const page = await this.streams.browse({ ...rest, topic: a.queue, ...(a.cursor ? {} : { offset: a.position ?? 0 }) }, this.options.browseBudgetMs);
         const base = a.position ?? 0;
+        const fromName = this.naming.sourceOf(a.queue);
         return {
           ...page,
           messages: page.messages.map((r, i) => {
             const m = entryMessage({ id: r.position!, fields: [] }, a.queue, r.offset ?? base + i);
-            return { ...m, body: r.value ?? '', bodyEncoding: r.valueEncoding, size: r.size, properties: { headers: { ...r.headers, ...(r.key !== null ? { key: r.key } : {}) } } };
+            const death = streamEntryDeath(r.headers, fromName, r.timestamp);
+            const headers: Record<string, unknown> = { ...r.headers, ...(r.key !== null ? { key: r.key } : {}), ...(death ? { 'x-death': death } : {}) };
+            return { ...m, body: r.value ?? '', bodyEncoding: r.valueEncoding, size: r.size, properties: { headers } };
           }),
         };
       }
@@ -395,6 +398,7 @@ export class RedisConnector implements Connector {
         m.deliveryCount = p.deliveries;
         m.state = 'unacked';
         m.consumerTag = p.consumer;
+        m.properties.headers = { ...m.properties.headers, 'x-death': deathHeader(`delivered ${p.deliveries} times to group ${g.group}, never acknowledged (last: ${p.consumer})`, g.stream, p.deliveries, m.enqueuedAt) };
         m.attributes = { 'stream-entry-id': p.id, group: g.group, consumer: p.consumer, deliveries: String(p.deliveries), 'idle-ms': String(p.idleMs), ...(raw ? {} : { missing: 'the entry was deleted or trimmed from the stream' }) };
         const view = { body: m.body ? Buffer.from(m.body, m.bodyEncoding === 'base64' ? 'base64' : 'utf8') : null, text: m.bodyEncoding === 'utf8', properties: () => ({}), headers: () => m.properties.headers, key: null, time: m.enqueuedAt };
         if (!filter || filter.all(view)) messages.push(m);

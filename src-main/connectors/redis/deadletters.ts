@@ -134,3 +134,21 @@ export async function pendingOf(client: RedisClient, stream: string, group: stri
   for (const page of answers) for (const [id, consumer, idle, deliveries] of page) out.set(id, { id, consumer, idleMs: Number(idle), deliveries: Number(deliveries) });
   return out;
 }
+
+/**
+ * Why and where a dead letter died, in the shape of RabbitMQ's `x-death` header,
+ * which the Dead letters view reads for its Reason, Original queue and Deaths columns.
+ */
+export function deathHeader(reason: string, queue: string, count: number, time: number): Array<Record<string, unknown>> {
+  return [{ reason, queue, count, time, exchange: '', 'routing-keys': [queue] }];
+}
+
+/** The `x-death` of a dead-letter stream's entry, from the fields it carries (its headers). */
+export function streamEntryDeath(headers: Record<string, string>, fallbackOrigin: string | null, time: number): Array<Record<string, unknown>> | null {
+  const pick = (names: string[]) => names.map((n) => headers[n]).find((v) => v !== undefined);
+  const origin = pick(ORIGIN_STREAM_FIELDS) ?? fallbackOrigin;
+  if (!origin) return null;
+  const reason = pick(['reason', 'error', 'exception']) ?? 'dead-lettered';
+  const count = Number(pick(['delivery-count', 'delivery_count', 'deliveries']) ?? 1) || 1;
+  return deathHeader(reason, origin, count, time);
+}

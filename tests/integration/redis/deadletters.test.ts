@@ -55,7 +55,11 @@ describe('pending entries delivered too often', () => {
       [ids[0], 3, '{"order":0}', 'worker-a'],
       [ids[1], 3, '{"order":1}', 'worker-a'],
     ]);
-    expect(page.messages[0].properties.headers).toEqual({ customer: 'c-0' });
+    expect(page.messages[0].properties.headers).toEqual({
+      customer: 'c-0',
+      // Why and where it died, as the Dead letters view reads it.
+      'x-death': [{ reason: expect.stringContaining('delivered 3 times to group billing'), queue: stream, count: 3, time: Number(ids[0]!.split('-')[0]), exchange: '', 'routing-keys': [stream] }],
+    });
 
     const lengthBefore = await redis.xlen(stream);
     const { id } = await call<{ id: string }>('redrives/start', { source, messageIds: [ids[0]] });
@@ -113,7 +117,7 @@ describe('dead-letter streams', () => {
     expect(list).toEqual(expect.arrayContaining([{ queue: `${origin}:dlq`, count: 3, sources: [origin] }, { queue: `${origin}-failed`, count: 3, sources: [origin] }]));
     const page = await call<any>('queues/messages', { queue: `${origin}:dlq`, limit: 2 });
     expect(page.messages.map((m: MessageView) => m.body)).toEqual([`${origin}:dlq-0`, `${origin}:dlq-1`]);
-    expect(page.messages[0].properties.headers).toMatchObject({ 'origin-stream': origin, reason: 'timeout' });
+    expect(page.messages[0].properties.headers).toMatchObject({ 'origin-stream': origin, reason: 'timeout', 'x-death': [{ reason: 'timeout', queue: origin, count: 1 }] });
     const second = await call<any>('queues/messages', { queue: `${origin}:dlq`, limit: 2, position: 2 });
     expect(second.messages.map((m: MessageView) => m.body)).toEqual([`${origin}:dlq-2`]);
 
