@@ -1,7 +1,8 @@
 /**
  * The UI on a real Kafka broker: the connection's cluster overview, a topic's
- * partitions and configuration, and a consumer group that a real consumer
- * committed, reset with a preview first and then deleted. The broker is
+ * partitions and configuration (a setting edited in place, refused values
+ * shown in its row), and a consumer group that a real consumer committed,
+ * reset with a preview first and then deleted. The broker is
  * started with tests/kafka/kafka.mjs (or KAFKA_BROKERS names one); without
  * Java or Maven the tests are skipped with the reason.
  */
@@ -104,7 +105,7 @@ test('a Kafka connection: cluster, topic partitions and configuration, a group r
   await expect(view.getByRole('table', { name: 'Partitions' }).getByRole('row')).toHaveCount(4);
   const config = view.getByRole('table', { name: 'Configuration' });
   // The topic's own setting comes first, marked as set on the topic; inherited ones follow with their source.
-  await expect(config.getByRole('row').nth(1).getByRole('cell')).toHaveText(['retention.ms', '86400000', 'topic']);
+  await expect(config.getByRole('row').nth(1).getByRole('cell')).toHaveText(['retention.ms', '86400000', 'topic', 'Edit']);
   await expect(config.getByRole('row', { name: /^min\.insync\.replicas / })).toContainText('broker');
   await expect(config).toContainText('cleanup.policy');
 
@@ -140,6 +141,68 @@ test('a Kafka connection: cluster, topic partitions and configuration, a group r
   await expect
     .poll(async () => (await server.api<GroupJson[]>('GET', `${c}/consumer-groups`)).some((x) => x.groupId === group), { timeout: 20_000 })
     .toBe(false);
+  await server.api('DELETE', c);
+});
+
+interface ConfigJson {
+  name: string;
+  value: string | null;
+  source: string;
+}
+
+test('a Kafka topic setting edited from its Details: a refused value is shown in its row and changes nothing, a good one is applied, and the default comes back', async ({ page, server, signedIn: _ }) => {
+  test.skip(unavailable !== null, `no Kafka broker: ${unavailable}`);
+  test.setTimeout(180_000);
+  const name = unique('kafka');
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'kafka', name, brokers });
+  const c = `/api/connections/${id}`;
+  const topic = unique('settings');
+  await server.api('PUT', `${c}/topics/${topic}`, { partitions: 1, retentionMs: 86_400_000 });
+  const setting = async (key: string) => (await server.api<ConfigJson[]>('GET', `${c}/topics/${topic}/config`)).find((x) => x.name === key);
+
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await openFromSidebar(page, topic);
+  await page.getByRole('tab', { name: 'Details' }).click();
+  const view = page.getByRole('region', { name: 'Details' });
+  await expect(view.getByRole('heading', { name: topic })).toBeVisible();
+  const config = view.getByRole('table', { name: 'Configuration' });
+  await expect(config.getByRole('row').nth(1).getByRole('cell').first()).toHaveText('retention.ms');
+
+  // A value the broker refuses: its reason in the row, the topic unchanged.
+  await config.getByRole('button', { name: 'Edit retention.ms' }).click();
+  await config.getByRole('textbox', { name: 'New value of retention.ms' }).fill('one day');
+  await config.getByRole('button', { name: 'Save retention.ms' }).click();
+  // The broker's refusal sits in the row right under the setting it concerns.
+  const refused = config.getByRole('row').filter({ has: page.getByRole('textbox', { name: 'New value of retention.ms' }) });
+  await expect(refused.locator('xpath=following-sibling::tr[1]').getByRole('alert')).toContainText(/invalid/i);
+  expect(await setting('retention.ms')).toMatchObject({ value: '86400000', source: 'topic' });
+  // An empty value is refused before anything is sent.
+  await config.getByRole('textbox', { name: 'New value of retention.ms' }).fill('  ');
+  await config.getByRole('button', { name: 'Save retention.ms' }).click();
+  await expect(config.getByRole('alert')).toHaveText('retention.ms needs a value (or use the default)');
+
+  // A good value is applied and shown as the topic's own.
+  await config.getByRole('textbox', { name: 'New value of retention.ms' }).fill('3600000');
+  await config.getByRole('textbox', { name: 'New value of retention.ms' }).press('Enter');
+  await expect(view.getByRole('status').filter({ hasText: 'retention.ms set to 3600000' })).toBeVisible();
+  await expect(config.getByRole('alert')).toHaveCount(0);
+  await expect(config.getByRole('row').nth(1).getByRole('cell')).toHaveText(['retention.ms', '3600000', 'topic', 'Edit']);
+  expect(await setting('retention.ms')).toMatchObject({ value: '3600000', source: 'topic' });
+
+  // An inherited setting becomes the topic's own.
+  await config.getByRole('button', { name: 'Edit max.message.bytes' }).click();
+  await config.getByRole('textbox', { name: 'New value of max.message.bytes' }).fill('2097152');
+  await config.getByRole('button', { name: 'Save max.message.bytes' }).click();
+  await expect.poll(async () => (await setting('max.message.bytes'))?.value).toBe('2097152');
+  await expect(config.getByRole('row').filter({ hasText: 'max.message.bytes' }).getByRole('cell').nth(2)).toHaveText('topic');
+
+  // "Use default" removes the topic's own value.
+  await config.getByRole('button', { name: 'Edit retention.ms' }).click();
+  await config.getByRole('button', { name: 'Use the default for retention.ms' }).click();
+  await expect(view.getByRole('status').filter({ hasText: 'retention.ms uses the default again' })).toBeVisible();
+  await expect.poll(async () => (await setting('retention.ms'))?.source).not.toBe('topic');
+  await expect(config.getByRole('row').filter({ hasText: 'retention.ms' }).first().getByRole('cell').nth(2)).not.toHaveText('topic');
+
   await server.api('DELETE', c);
 });
 
