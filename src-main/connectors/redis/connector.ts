@@ -20,6 +20,7 @@ import type {
   ConnectionStatus,
   DeadLetterQueueInfo,
   GroupInfo,
+  GroupOffsetsPreview,
   HistorySeries,
   MessageView,
   PublishResult,
@@ -38,7 +39,7 @@ import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.
 import type { ConnectorDeps } from '../deps.js';
 import { classify, createClient, scanKeys, targetOf, toApiError, type RedisClient } from './client.js';
 import { deadPending, deathHeader, naming, originOf, streamEntryDeath, threshold, type Naming } from './deadletters.js';
-import { Groups, type RedisGroupInfo } from './groups.js';
+import { Groups, type RedisGroupInfo, type SetIdPlan } from './groups.js';
 import { browseList, listQueueInfo } from './lists.js';
 import { channelInfo, channelOf, isChannelTopic, listChannels, publish as publishChannel, tailChannel } from './pubsub.js';
 import { entryMessage, toEntry, type RawEntry } from './records.js';
@@ -309,6 +310,55 @@ export class RedisConnector implements Connector {
       const [found] = await this.groups.describe(await this.streams.facts([g.stream]), g);
       if (!found) throw new ApiError('NOT_FOUND', `consumer group "${groupId}" does not exist`, 'groupId');
       return found;
+    });
+  }
+
+  /** Where a reset would put the group (XGROUP SETID), as a preview: nothing changes. */
+  private async setIdPlan(a: Args<'groups/previewReset'>): Promise<{ info: RedisGroupInfo; plan: SetIdPlan; preview: GroupOffsetsPreview }> {
+    const g = await this.groups.resolve(a.groupId);
+    if (a.topic !== undefined && a.topic !== g.stream) throw new ApiError('INVALID_ARGUMENT', `topic: group "${a.groupId}" reads stream "${g.stream}" only`, 'topic');
+    if (a.partitions && a.partitions.some((p) => p !== 0)) throw new ApiError('INVALID_ARGUMENT', 'partitions: a stream has one partition (0)', 'partitions');
+    const [facts] = await this.streams.facts([g.stream]);
+    const [info] = await this.groups.describe(facts ? [facts] : [], g);
+    if (!facts || !info) throw new ApiError('NOT_FOUND', `consumer group "${a.groupId}" does not exist`, 'groupId');
+    const length = facts.length;
+    let plan: SetIdPlan;
+    if (a.to === 'earliest') plan = { id: '0', entriesRead: 0, lagAfter: length };
+    else if (a.to === 'latest') plan = { id: facts.lastGeneratedId, entriesRead: facts.entriesAdded, lagAfter: 0 };
+    else if (a.to === 'offset') {
+      const n = Math.min(a.offset!, length);
+      const shape = await this.streams.shape(g.stream);
+      const at = n === 0 ? null : await this.streams.idAt(g.stream, n - 1, shape);
+      plan = { id: at ?? (n === 0 ? '0' : facts.lastGeneratedId), entriesRead: null, lagAfter: length - n };
+    } else {
+      const ts = a.timestamp!;
+      const before = ts === 0 ? '0' : `${ts - 1}-18446744073709551615`;
+      const behind = (await this.client.xrevrange(g.stream, before, '-', 'COUNT', 1))[0]?.[0];
+      const lag = behind ? await this.groups.countAfterId(g.stream, behind) : length;
+      plan = { id: behind ?? '0', entriesRead: null, lagAfter: lag };
+    }
+    const end = facts.entriesAdded ?? length;
+    const preview: GroupOffsetsPreview = {
+      groupId: a.groupId,
+      state: info.state,
+      canApply: true,
+      changes: [{ topic: g.stream, partition: 0, current: info.entriesRead, target: length - plan.lagAfter, end, lagBefore: info.totalLag, lagAfter: plan.lagAfter }],
+      applied: false,
+    };
+    return { info, plan, preview };
+  }
+
+  async previewGroupOffsets(a: Args<'groups/previewReset'>): Promise<GroupOffsetsPreview> {
+    return this.op(`previewing a reset of group "${a.groupId}"`, async () => (await this.setIdPlan(a)).preview);
+  }
+
+  /** XGROUP SETID: moves the group's last-delivered id; its pending entries stay pending. */
+  async resetGroupOffsets(a: Args<'groups/resetOffsets'>): Promise<GroupOffsetsPreview> {
+    this.writable('reset consumer groups');
+    return this.op(`resetting group "${a.groupId}"`, async () => {
+      const { info, plan, preview } = await this.setIdPlan(a);
+      await this.client.call('XGROUP', 'SETID', info.stream, info.group, plan.id, ...(plan.entriesRead !== null ? ['ENTRIESREAD', String(plan.entriesRead)] : []));
+      return { ...preview, applied: true };
     });
   }
 

@@ -95,6 +95,10 @@ export class Groups {
     return parseGroups(await this.client.call('XINFO', 'GROUPS', stream));
   }
 
+  async countAfterId(stream: string, id: string): Promise<number> {
+    return this.countAfter(stream, id);
+  }
+
   /** Entries after `id`, counted on the server up to LAG_COUNT_MAX. */
   private async countAfter(stream: string, id: string): Promise<number> {
     if (this.scripts !== false) {
@@ -187,4 +191,17 @@ export class Groups {
   async destroy(stream: string, group: string): Promise<void> {
     await this.client.call('XGROUP', 'DESTROY', stream, group);
   }
+}
+
+/**
+ * Where XGROUP SETID would put a group, and the lag it would leave: `earliest`
+ * (every entry undelivered), `latest` (none), `timestamp` (entries from that
+ * time on), `offset` (entries from that ordinal on). Pending entries stay
+ * pending: SETID moves only the last-delivered id.
+ */
+export interface SetIdPlan {
+  id: string;
+  /** Entries the group will have read (ENTRIESREAD), where it is known without counting. */
+  entriesRead: number | null;
+  lagAfter: number;
 }

@@ -227,6 +227,35 @@ describe('consumer groups', () => {
     expect(g).toMatchObject({ totalLag: 44, lagCounted: true });
   });
 
+  it('previews and applies a reset (XGROUP SETID) to an ordinal, a time, the start and the end', async (ctx) => {
+    server.require(ctx);
+    const stream = unique('reset');
+    await fill(stream, 50);
+    await redis.xgroup('CREATE', stream, 'g', '0');
+    await redis.xreadgroup('GROUP', 'g', 'c', 'COUNT', 30, 'STREAMS', stream, '>');
+    const groupId = `${stream}#g`;
+    const preview = await call<any>('groups/previewReset', { groupId, to: 'offset', offset: 10 });
+    expect(preview).toMatchObject({ canApply: true, applied: false, changes: [{ topic: stream, partition: 0, current: 30, target: 10, end: 50, lagBefore: 20, lagAfter: 40 }] });
+    const lastDelivered = async () => {
+      const g = (await redis.xinfo('GROUPS', stream)) as unknown[][];
+      return g[0]![g[0]!.indexOf('last-delivered-id') + 1];
+    };
+    expect(await lastDelivered()).toBe('1029-0');
+    await call('groups/resetOffsets', { groupId, to: 'offset', offset: 10 });
+    expect(await lastDelivered()).toBe('1009-0');
+    expect((await call<any>('groups/get', { groupId })).totalLag).toBe(40);
+    await call('groups/resetOffsets', { groupId, to: 'timestamp', timestamp: 1_045 });
+    expect(await lastDelivered()).toBe('1044-0');
+    expect((await call<any>('groups/get', { groupId })).totalLag).toBe(5);
+    await call('groups/resetOffsets', { groupId, to: 'latest' });
+    expect((await call<any>('groups/get', { groupId })).totalLag).toBe(0);
+    await call('groups/resetOffsets', { groupId, to: 'earliest' });
+    expect((await call<any>('groups/get', { groupId })).totalLag).toBe(50);
+    // Pending entries stay pending: SETID moves only where the group reads next.
+    expect(((await redis.xpending(stream, 'g')) as [number])[0]).toBe(30);
+    await expect(call('groups/previewReset', { groupId, to: 'latest', topic: 'other' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'topic' });
+  });
+
   it('deletes a group', async (ctx) => {
     server.require(ctx);
     const stream = unique('gdel');
