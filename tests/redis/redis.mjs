@@ -5,8 +5,10 @@
  * and no persistence (`--save '' --appendonly no`), so the tests never touch a
  * Redis that runs on this machine already.
  *
- *   node tests/redis/redis.mjs start [--requirepass <password>]
+ *   node tests/redis/redis.mjs start [--requirepass <password>] [--tls]
  *                                            one server; prints REDIS_URL=redis://127.0.0.1:<port>
+ *                                            (with --tls: rediss://, TLS only, a self-signed certificate
+ *                                            for 127.0.0.1 made with openssl, printed as REDIS_TLS_CA=<file>)
  *   node tests/redis/redis.mjs start-cluster three masters with --cluster-enabled yes, joined by
  *                                            `redis-cli --cluster create … --cluster-replicas 0`;
  *                                            prints REDIS_CLUSTER_URL=redis://127.0.0.1:<first port>
@@ -32,10 +34,11 @@ const server = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const cli = process.env.REDIS_CLI ?? (server.endsWith('redis-server') ? server.replace(/redis-server$/, 'redis-cli') : 'redis-cli');
 
 function parseArgs(argv) {
-  const args = { command: argv[0] ?? 'start', state: process.env.REDIS_TEST_STATE_FILE ?? join(workDir, 'server.json'), password: null };
+  const args = { command: argv[0] ?? 'start', state: process.env.REDIS_TEST_STATE_FILE ?? join(workDir, 'server.json'), password: null, tls: false };
   for (let i = 1; i < argv.length; i++) {
     if (argv[i] === '--state') args.state = argv[++i];
     else if (argv[i] === '--requirepass') args.password = argv[++i];
+    else if (argv[i] === '--tls') args.tls = true;
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return args;
@@ -50,7 +53,9 @@ function requireBinaries(withCli) {
 function launch(dir, port, extra) {
   mkdirSync(dir, { recursive: true });
   const out = openSync(join(dir, 'redis.log'), 'a');
-  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning', ...extra];
+  // A TLS server listens on its TLS port only.
+  const plain = extra.includes('--tls-port') ? '0' : String(port);
+  const args = ['--bind', '127.0.0.1', '--port', plain, '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', '--loglevel', 'warning', ...extra];
   const child = spawn(server, args, { cwd: dir, detached: true, stdio: ['ignore', out, out] });
   child.unref();
   closeSync(out);
@@ -71,16 +76,27 @@ function serverOfOurs(pid, dir) {
   }
 }
 
-function ping(port, password) {
-  const r = spawnSync(cli, ['-h', '127.0.0.1', '-p', String(port), ...(password ? ['--no-auth-warning', '-a', password] : []), 'PING'], { encoding: 'utf8', timeout: 5_000 });
+/** A self-signed certificate and key for 127.0.0.1 in `dir`: the certificate is its own CA. */
+function makeCertificate(dir) {
+  mkdirSync(dir, { recursive: true });
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Unavailable('openssl is missing: no certificate for a TLS server');
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return { cert, key };
+}
+
+function ping(port, password, tls) {
+  const r = spawnSync(cli, ['-h', '127.0.0.1', '-p', String(port), ...(tls ? ['--tls', '--cacert', tls.cert] : []), ...(password ? ['--no-auth-warning', '-a', password] : []), 'PING'], { encoding: 'utf8', timeout: 5_000 });
   return r.status === 0 && r.stdout.trim() === 'PONG';
 }
 
-async function waitReady(dir, pid, port, password) {
+async function waitReady(dir, pid, port, password, tls) {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (!alive(pid)) throw new Error(`redis-server exited while starting: ${tailFiles(dir, ['redis.log'], 8)}`);
-    if (ping(port, password)) return;
+    if (ping(port, password, tls)) return;
     await sleep(50);
   }
   throw new Error(`redis-server did not answer within ${READY_TIMEOUT_MS / 1000} s: ${tailFiles(dir, ['redis.log'], 8)}`);
@@ -88,27 +104,30 @@ async function waitReady(dir, pid, port, password) {
 
 function printState(s) {
   console.log(`REDIS_TEST_STATE_FILE=${s.stateFile}`);
+  if (s.tls) console.log(`REDIS_TLS_CA=${s.tls.cert}`);
   if (s.cluster) console.log(`REDIS_CLUSTER_URL=redis://127.0.0.1:${s.nodes[0].port}`);
-  else console.log(`REDIS_URL=redis://127.0.0.1:${s.nodes[0].port}`);
+  else console.log(`REDIS_URL=${s.tls ? 'rediss' : 'redis'}://127.0.0.1:${s.nodes[0].port}`);
 }
 
 async function start(args, cluster) {
   requireBinaries(true);
   if (readState(args.state)) await stop(args.state);
   const dir = join(workDir, `${cluster ? 'cluster' : 'server'}-${process.pid}-${Date.now()}`);
-  const s = { stateFile: args.state, dir, cluster, nodes: [] };
+  const s = { stateFile: args.state, dir, cluster, nodes: [], tls: null };
   try {
+    if (args.tls && !cluster) s.tls = makeCertificate(join(dir, 'tls'));
     const count = cluster ? 3 : 1;
     for (let i = 0; i < count; i++) {
       const port = await freePort();
       const nodeDir = join(dir, `node-${i}`);
       const extra = cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '5000'] : [];
       if (args.password) extra.push('--requirepass', args.password);
+      if (s.tls) extra.push('--tls-port', String(port), '--tls-cert-file', s.tls.cert, '--tls-key-file', s.tls.key, '--tls-ca-cert-file', s.tls.cert, '--tls-auth-clients', 'no');
       const pid = launch(nodeDir, port, extra);
       s.nodes.push({ pid, port, dir: nodeDir });
       saveState(args.state, s);
     }
-    for (const n of s.nodes) await waitReady(n.dir, n.pid, n.port, args.password);
+    for (const n of s.nodes) await waitReady(n.dir, n.pid, n.port, args.password, s.tls);
     if (cluster) {
       const r = spawnSync(cli, ['--cluster', 'create', ...s.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 60_000 });
       if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${(r.stdout + r.stderr).trim().split('\n').slice(-6).join(' | ')}`);

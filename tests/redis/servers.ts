@@ -4,11 +4,12 @@
  * `{ cluster: true }`) it uses that server as is; otherwise `beforeAll` starts one
  * with tests/redis/redis.mjs (its own state file and folder, never the Redis that
  * may run on 6379) and `afterAll` stops it. `{ password }` starts one with
- * `--requirepass` (never taken from REDIS_URL).
+ * `--requirepass`, `{ tls }` one that speaks TLS only (neither is taken from REDIS_URL).
  *
  * When redis-server cannot be had, `require(ctx)` skips the test with the reason;
  * REDIS_REQUIRED=1 turns that into a failure.
  */
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -22,6 +23,8 @@ export interface RedisTestServer {
   url: string;
   /** Started here, not given by REDIS_URL. */
   local: boolean;
+  /** A TLS server's certificate (its own CA), PEM. */
+  ca?: string;
 }
 
 export interface RedisServerHandle {
@@ -41,7 +44,7 @@ export function useRedisServer(options: RedisServerOptions = {}): RedisServerHan
   };
 
   beforeAll(async () => {
-    const given = options.password ? undefined : process.env[options.cluster ? 'REDIS_CLUSTER_URL' : 'REDIS_URL'];
+    const given = options.password || options.tls ? undefined : process.env[options.cluster ? 'REDIS_CLUSTER_URL' : 'REDIS_URL'];
     if (given) {
       state.server = { url: given, local: false };
       return;
@@ -56,7 +59,7 @@ export function useRedisServer(options: RedisServerOptions = {}): RedisServerHan
     started = true;
     // A test run that dies must not leave a server behind.
     process.once('exit', stop);
-    state.server = { url: r.url, local: true };
+    state.server = { url: r.url, local: true, ...(r.caFile ? { ca: readFileSync(r.caFile, 'utf8') } : {}) };
   }, 180_000);
 
   afterAll(async () => {

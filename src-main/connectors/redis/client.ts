@@ -4,6 +4,7 @@
  * without its password, key discovery by SCAN … TYPE on every master, and the
  * translation of Redis's errors into the contract's.
  */
+import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ApiError } from '../../contract/errors.js';
 import type { RedisConnectionConfig } from '../../contract/operations.js';
@@ -85,7 +86,8 @@ function baseOptions(config: RedisConnectionConfig, p: ParsedUrl, tuning: Client
       ...(t?.cert ? { cert: t.cert } : {}),
       ...(t?.key ? { key: t.key } : {}),
       ...(t?.passphrase ? { passphrase: t.passphrase } : {}),
-      servername: t?.servername ?? p.host,
+      // SNI carries host names only (RFC 6066); an IP address is checked against the certificate without it.
+      ...(t?.servername ? { servername: t.servername } : isIP(p.host) ? {} : { servername: p.host }),
     };
   }
   return o;

@@ -14,6 +14,7 @@ import { unique } from './helpers.js';
 const PASSWORD = 'p@ss w0rd/secret';
 const secured = useRedisServer({ password: PASSWORD });
 const plain = useRedisServer();
+const tls = useRedisServer({ tls: true });
 
 let core: Core;
 beforeAll(async () => {
@@ -66,6 +67,25 @@ describe('Test connection', () => {
     await expect(core.call('connections/test', { kind: 'redis', name: 't', url: 'http://127.0.0.1:6379' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'url' });
     const r = await core.call('connections/test', { kind: 'redis', name: 't', url: 'redis://127.0.0.1:6379/abc' });
     expect(r).toMatchObject({ ok: false, problem: 'config_error', message: expect.stringContaining('database number') });
+  });
+});
+
+describe('TLS', () => {
+  it('connects over rediss:// with the server\'s CA, refuses an unknown certificate, and works with verification off', async (ctx) => {
+    const s = tls.require(ctx);
+    expect(s.url).toMatch(/^rediss:/);
+    const ok = await core.call('connections/test', { kind: 'redis', name: 't', url: s.url, tls: { ca: s.ca } });
+    expect(ok).toMatchObject({ ok: true });
+    const unknown = await core.call('connections/test', { kind: 'redis', name: 't', url: s.url });
+    expect(unknown).toMatchObject({ ok: false, problem: 'tls_error', message: expect.stringMatching(/certificate/i) });
+    const plainText = await core.call('connections/test', { kind: 'redis', name: 't', url: s.url.replace('rediss:', 'redis:') });
+    expect(plainText.ok).toBe(false);
+    const { id } = await core.call('connections/create', { kind: 'redis', name: 'tls', url: s.url, tls: { insecureSkipVerify: true } });
+    const stream = unique('tls');
+    await core.call('topics/produce', { connectionId: id, topic: stream, value: 'over TLS' });
+    const page = await core.call('topics/messages', { connectionId: id, topic: stream });
+    expect(page.messages.map((m) => m.value)).toEqual(['over TLS']);
+    await core.call('connections/delete', { connectionId: id });
   });
 });
 
