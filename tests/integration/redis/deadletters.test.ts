@@ -227,6 +227,8 @@ describe('lists used as queues', () => {
     const queues = await call<any[]>('queues/list', {});
     expect(queues.find((q) => q.name === processing)).toMatchObject({ messages: 3, deadLetterFor: [list] });
     expect(await call<any[]>('deadletters/list', {})).toEqual(expect.arrayContaining([{ queue: processing, count: 3, sources: [list] }]));
+    // Each list's length is sampled into the history the backlog chart reads.
+    await expect.poll(async () => (await call<any>('metrics/history', { kind: 'queue', name: list })).samples.some((x: any) => x.messages === 7 && x.ready === 7)).toBe(true);
 
     // One chosen element first, then the rest.
     const dead = await call<any>('queues/messages', { queue: processing });
