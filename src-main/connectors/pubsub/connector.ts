@@ -84,7 +84,7 @@ const PUBLISH_NOTICE =
 export const BROWSE_MAX = BACKLOG_MAX;
 
 export interface PubsubConnectorOptions {
-  /** How often subscriptions' backlogs are sampled into the history (ms); 0 turns sampling off. */
+  /** How often subscriptions' backlogs are sampled into the history (ms; 10 s on an emulator, 60 s on Google Cloud); 0 turns sampling off. */
   sampleIntervalMs?: number;
   /** Parallel pull-publish-acknowledge loops of a re-drive. */
   redriveWorkers?: number;
@@ -130,7 +130,8 @@ export class PubsubConnector implements Connector {
     this.target = targetOf(config);
     this.jobs = redriveJobs({ idPrefix: 'ps-', audit: deps.audit, log: deps.logger });
     this.options = {
-      sampleIntervalMs: options.sampleIntervalMs ?? 10_000,
+      // Each sample pulls and hands back every subscription's messages: seldom on Google Cloud, where pulls are billed.
+      sampleIntervalMs: options.sampleIntervalMs ?? (config.emulatorHost ? 10_000 : 60_000),
       redriveWorkers: options.redriveWorkers ?? 4,
       redriveBatch: options.redriveBatch ?? 250,
       callTimeoutMs: options.callTimeoutMs ?? (config.emulatorHost ? 5_000 : 30_000),
@@ -559,6 +560,18 @@ export class PubsubConnector implements Connector {
   async publish(a: Args<'publish'>): Promise<PublishResult> {
     if (a.exchange !== '') throw new ApiError('INVALID_ARGUMENT', 'exchange: Pub/Sub has no exchanges; leave exchange empty and name the topic in routingKey', 'exchange');
     if (a.routingKey === '') throw new ApiError('INVALID_ARGUMENT', 'routingKey: name the topic to publish to', 'routingKey');
+    const topics = await this.allTopics();
+    if (!topics.some((t) => t.name === fullTopic(this.project, a.routingKey))) {
+      const subs = await this.allSubscriptions();
+      const sub = subs.find((s) => s.name === fullSubscription(this.project, a.routingKey));
+      throw sub
+        ? new ApiError(
+            'INVALID_ARGUMENT',
+            `routingKey: "${a.routingKey}" is a subscription, which cannot be published to; publish to its topic "${shortName(sub.topic, this.project)}" (every subscription of it receives the message)`,
+            'routingKey',
+          )
+        : new ApiError('NOT_FOUND', `topic "${a.routingKey}" does not exist`, 'routingKey');
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(a.properties.headers ?? {})) headers[k] = typeof v === 'string' ? v : JSON.stringify(v);
     const value = a.bodyEncoding === 'utf8' ? { text: a.body } : { bytes: Buffer.from(a.body, 'base64') };

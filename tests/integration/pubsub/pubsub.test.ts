@@ -97,6 +97,16 @@ describe('Pub/Sub connection', () => {
       const page = await core.call('queues/messages', { connectionId: id, queue: sub, limit: 10 });
       expect(page.messages.map((m) => [m.body, m.properties.headers?.origin, m.id])).toEqual([['through the core', 'core', r.positions![0]!.position]]);
       await expect(core.call('topics/messages', { connectionId: id, topic })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(sub) });
+      // The queue-shaped publish names the topic; a subscription's name is answered with its topic.
+      const p = await core.call('publish', { connectionId: id, routingKey: topic, body: 'as a publish', properties: { headers: { n: 1 } }, count: 2 });
+      expect(p).toMatchObject({ published: 2, confirmed: true });
+      await expect(core.call('publish', { connectionId: id, routingKey: sub, body: 'x' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'routingKey',
+        message: expect.stringContaining(`publish to its topic "${topic}"`),
+      });
+      const again = await core.call('queues/messages', { connectionId: id, queue: sub, limit: 10 });
+      expect(again.messages.filter((m) => m.body === 'as a publish').map((m) => m.properties.headers?.n)).toEqual(['1', '1']);
     } finally {
       await core.close();
       rmSync(dataDir, { recursive: true, force: true });
