@@ -411,6 +411,24 @@ export const operations = {
     }),
   ),
 
+  /**
+   * Moves a wire listener to another port, turns it off or on, or (AMQP) gives it a
+   * certificate: applied at once (the old listener's clients are told goodbye) and
+   * saved for the next starts. A port that is taken is refused (409) and the old
+   * listener keeps running.
+   */
+  'listeners/configure': op<ListenerInfo>()(
+    z
+      .object({
+        protocol: z.enum(['amqp', 'kafka'], { error: 'protocol must be amqp or kafka' }),
+        enabled: z.boolean({ error: 'enabled must be true or false' }).default(true),
+        port: z.coerce.number({ error: 'port must be a number' }).int('port must be an integer').min(0, 'port must be 0 (a free one) to 65535').max(65_535, 'port must be 0 (a free one) to 65535'),
+        tlsCertFile: z.string({ error: 'tlsCertFile must be a string' }).min(1, 'tlsCertFile must not be empty').max(4_096).optional(),
+        tlsKeyFile: z.string({ error: 'tlsKeyFile must be a string' }).min(1, 'tlsKeyFile must not be empty').max(4_096).optional(),
+      })
+      .refine((v) => (v.tlsCertFile === undefined) === (v.tlsKeyFile === undefined), { message: 'give tlsCertFile and tlsKeyFile together', path: ['tlsKeyFile'] })
+      .refine((v) => v.protocol === 'amqp' || v.tlsCertFile === undefined, { message: 'TLS is available for the AMQP listener only', path: ['tlsCertFile'] }),
+  ),
   /** The AMQP listener's users with their permissions (RabbitMQ's `/api/users`, `/api/permissions`). */
   'listeners/amqpUsers': op<AmqpUserInfo[]>()(z.object({})),
   /** Adds a user or changes its password and tags; its permissions are kept. */

@@ -21,6 +21,7 @@ const c = '/api/connections/:connectionId';
 export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/health', op: 'system/health', public: true },
   { method: 'GET', path: '/api/listeners', op: 'listeners/list' },
+  { method: 'PUT', path: '/api/listeners/:protocol', op: 'listeners/configure' },
   { method: 'GET', path: '/api/listeners/amqp/connections', op: 'listeners/amqpConnections' },
   { method: 'GET', path: '/api/listeners/amqp/connections/:id/channels', op: 'listeners/amqpChannels' },
   { method: 'DELETE', path: '/api/listeners/amqp/connections/:id', op: 'listeners/amqpClose' },

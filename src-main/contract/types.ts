@@ -21,6 +21,18 @@ export interface ListenerInfo {
   connections: number;
   /** Why it listens elsewhere than asked (the port was taken), or why it does not listen at all. */
   note: string | null;
+  /** What was saved in the app for the next starts (a command-line flag or environment variable wins over it); null: the default. */
+  setting?: ListenerSetting | null;
+}
+
+/** A wire listener's saved setting (`listeners/configure`). */
+export interface ListenerSetting {
+  enabled: boolean;
+  /** 0 picks a free port. */
+  port: number;
+  /** PEM files of a certificate and its key: the AMQP listener then speaks TLS (amqps). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
 }
 
 /** A consumer on a channel of the embedded broker's AMQP listener. */

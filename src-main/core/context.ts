@@ -27,4 +27,6 @@ export interface CoreContext {
   broker: BrokerHost;
   /** The broker's wire listeners (AMQP, Kafka) and where they listen. */
   listeners: RunningListeners;
+  /** The data folder (null: everything in memory). */
+  dataDir: string | null;
 }

@@ -21,6 +21,7 @@ import { loadSecretKey, secretBox } from './secrets.js';
 import { createHandlers, type Handlers } from './handlers.js';
 import { publishJobs } from './publish.js';
 import type { CoreContext } from './context.js';
+import { resolveListeners } from './listener-settings.js';
 import { startListeners, type ListenersOptions, type ListenerStatus } from './listeners.js';
 import type { Logger } from '../ground/logger.js';
 import { silentLogger } from '../ground/logger.js';
@@ -32,8 +33,14 @@ export interface CoreOptions {
   logger?: Logger;
   /** Free bytes on the data folder's disk below which the embedded broker refuses publishing (default 50 MB). */
   diskFreeLimit?: number;
-  /** The embedded broker's wire listeners to start (none unless given). */
+  /** The embedded broker's wire listeners to start for this run, whatever is saved (a command-line flag, an environment variable). */
   listeners?: ListenersOptions;
+  /**
+   * Listeners this way of starting the app runs by default (the desktop app and
+   * `serve`: AMQP on 5672, Kafka on 9092); a setting saved with `listeners/configure`
+   * replaces a default, `listeners` replaces both. Without it only `listeners` start.
+   */
+  listenerDefaults?: ListenersOptions;
 }
 
 export interface Core {
@@ -64,7 +71,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const broker = BrokerHost.open({ dataDir: options.dataDir, logger, ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}) });
   const local = createEmbeddedConnector({ dataDir: options.dataDir, readOnly: appStore.isReadOnly('local'), logger, host: broker });
   connectors.set(local.id, local);
-  const wireListeners = await startListeners(broker, options.listeners ?? {}, logger);
+  const wireListeners = await startListeners(broker, resolveListeners(options.listeners, options.listenerDefaults, appStore, options.dataDir, logger), logger);
 
   const factory = (kind: ConnectionConfig['kind']): ConnectorFactory => {
     const f = factories[kind] as ConnectorFactory | undefined;
@@ -86,6 +93,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     logger,
     broker,
     listeners: wireListeners,
+    dataDir: options.dataDir,
     factory,
     attach(id, config) {
       const connector = factory(config.kind).create(id, config, deps);

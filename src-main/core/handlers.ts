@@ -8,6 +8,9 @@ import { ApiError } from '../contract/errors.js';
 import type { OperationName, Output, ParsedInput } from '../contract/operations.js';
 import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
+import { configOfSetting, saveListenerSetting, savedListenerSetting } from './listener-settings.js';
+import { ListenerError } from '../protocols/listener.js';
+import type { ListenerSetting } from '../contract/types.js';
 import type { AppStore } from './app-store.js';
 import { declareQueue, topicCreateArgs } from './declare.js';
 import { cancelPublishJob, getPublishJob, messageTemplate, publishJobs, recordTemplate, startPublishJob } from './publish.js';
@@ -77,7 +80,23 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
   return {
     'system/health': async () => ({ status: 'ok', version: ctx.version }),
-    'listeners/list': async () => ctx.listeners.status(),
+    'listeners/list': async () => ctx.listeners.status().map((l) => ({ ...l, setting: savedListenerSetting(ctx.appStore, l.protocol) })),
+    'listeners/configure': async ({ protocol, enabled, port, tlsCertFile, tlsKeyFile }) => {
+      embeddedWritable('change a listener', 'port');
+      const setting: ListenerSetting = { enabled, port, ...(tlsCertFile && tlsKeyFile ? { tlsCertFile, tlsKeyFile } : {}) };
+      let status;
+      try {
+        status = await ctx.listeners.reconfigure(protocol, configOfSetting(setting, ctx.dataDir));
+      } catch (error) {
+        if (error instanceof ListenerError && error.code === 'ADDRESS_IN_USE') {
+          throw new ApiError('CONFLICT', `port ${port} is in use on this machine (another broker?): choose another, or 0 for a free one; the listener stays where it was`, 'port');
+        }
+        if (error instanceof ListenerError) throw new ApiError('UNAVAILABLE', error.message, 'port');
+        throw error;
+      }
+      saveListenerSetting(ctx.appStore, protocol, setting);
+      return { ...status, setting };
+    },
     'listeners/amqpConnections': async () => ctx.listeners.amqp()?.connections() ?? [],
     'listeners/amqpChannels': async ({ id }) => {
       const channels = ctx.listeners.amqp()?.channels(id);

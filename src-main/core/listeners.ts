@@ -43,6 +43,14 @@ export interface RunningListeners {
   amqp(): AmqpInspector | null;
   /** The AMQP listener's users and permissions; null when it does not run. */
   amqpUsers(): AmqpUserAdmin | null;
+  /**
+   * Moves a listener to another port (or address, or TLS setting), or turns it
+   * off (`false`) or on. Open connections of the old one are closed with the
+   * protocol's goodbye. When the new port is taken the old listener keeps
+   * running and a ListenerError ADDRESS_IN_USE is thrown: the person chose that
+   * port, so it is not silently replaced by a free one.
+   */
+  reconfigure(protocol: ListenerProtocol, config: ListenerConfig | false): Promise<ListenerStatus>;
   close(): Promise<void>;
 }
 
@@ -52,51 +60,106 @@ const factories: Partial<Record<ListenerProtocol, ListenerFactory>> = {
   kafka: createKafkaListener,
 };
 
+interface Running {
+  status: ListenerStatus;
+  listener: Listener<ProtocolConnection> | null;
+  config: ListenerConfig | false;
+  inspector?: AmqpInspector;
+  users?: AmqpUserAdmin;
+}
+
+function statusOf(protocol: ListenerProtocol, config: ListenerConfig | false): ListenerStatus {
+  if (!config) return { protocol, host: '127.0.0.1', requestedPort: DEFAULT_PORTS[protocol], port: null, tls: false, connections: 0, note: 'turned off' };
+  return { protocol, host: config.host ?? '127.0.0.1', requestedPort: config.port, port: null, tls: Boolean(config.tls), connections: 0, note: null };
+}
+
+function withViews(protocol: ListenerProtocol, entry: Running): Running {
+  if (protocol === 'amqp' && entry.listener) {
+    const amqp = (entry.listener as unknown as { amqp: AmqpServer }).amqp;
+    entry.inspector = new AmqpInspector(amqp);
+    entry.users = new AmqpUserAdmin(amqp);
+  }
+  return entry;
+}
+
+/** Starts one listener; a taken port moves it to a free one when `moveIfTaken`, else throws ADDRESS_IN_USE. */
+async function launch(host: BrokerHost, protocol: ListenerProtocol, config: ListenerConfig, logger: Logger, moveIfTaken: boolean): Promise<Running> {
+  const status = statusOf(protocol, config);
+  const factory = factories[protocol];
+  if (!factory) {
+    status.note = `this build does not serve ${protocol}`;
+    return { status, listener: null, config };
+  }
+  let listener = factory(host, config, logger);
+  try {
+    status.port = await listener.listen();
+  } catch (error) {
+    const taken = error instanceof ListenerError && error.code === 'ADDRESS_IN_USE' && config.port !== 0;
+    if (taken && !moveIfTaken) throw error;
+    if (taken) {
+      logger.warn(`${protocol} port ${config.port} is in use; listening on a free port instead`, { host: status.host });
+      listener = factory(host, { ...config, port: 0 }, logger);
+      try {
+        status.port = await listener.listen();
+        status.note = `port ${config.port} was in use`;
+      } catch (again) {
+        status.note = (again as Error).message;
+      }
+    } else {
+      status.note = (error as Error).message;
+      logger.error(`${protocol} listener did not start`, { error: status.note });
+    }
+  }
+  return withViews(protocol, { status, listener: status.port === null ? null : listener, config });
+}
+
 export async function startListeners(host: BrokerHost, options: ListenersOptions, logger: Logger): Promise<RunningListeners> {
-  const running: { status: ListenerStatus; listener: Listener<ProtocolConnection> | null }[] = [];
-  let inspector: AmqpInspector | null = null;
-  let users: AmqpUserAdmin | null = null;
+  const running = new Map<ListenerProtocol, Running>();
   for (const protocol of Object.keys(DEFAULT_PORTS) as ListenerProtocol[]) {
     const config = options[protocol];
     if (!config) continue;
-    const status: ListenerStatus = { protocol, host: config.host ?? '127.0.0.1', requestedPort: config.port, port: null, tls: Boolean(config.tls), connections: 0, note: null };
-    const factory = factories[protocol];
-    if (!factory) {
-      status.note = `this build does not serve ${protocol}`;
-      running.push({ status, listener: null });
-      continue;
-    }
-    let listener = factory(host, config, logger);
-    try {
-      status.port = await listener.listen();
-    } catch (error) {
-      if (error instanceof ListenerError && error.code === 'ADDRESS_IN_USE' && config.port !== 0) {
-        logger.warn(`${protocol} port ${config.port} is in use; listening on a free port instead`, { host: status.host });
-        listener = factory(host, { ...config, port: 0 }, logger);
-        try {
-          status.port = await listener.listen();
-          status.note = `port ${config.port} was in use`;
-        } catch (again) {
-          status.note = (again as Error).message;
-        }
-      } else {
-        status.note = (error as Error).message;
-        logger.error(`${protocol} listener did not start`, { error: status.note });
-      }
-    }
-    running.push({ status, listener: status.port === null ? null : listener });
-    if (protocol === 'amqp' && status.port !== null) {
-      const amqp = (listener as unknown as { amqp: AmqpServer }).amqp;
-      inspector = new AmqpInspector(amqp);
-      users = new AmqpUserAdmin(amqp);
-    }
+    running.set(protocol, await launch(host, protocol, config, logger, true));
   }
+  /** One reconfiguration at a time, so two quick changes cannot both hold a port. */
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function reconfigure(protocol: ListenerProtocol, config: ListenerConfig | false): Promise<ListenerStatus> {
+    const old = running.get(protocol);
+    if (!config) {
+      await old?.listener?.close();
+      running.set(protocol, { status: statusOf(protocol, false), listener: null, config: false });
+      logger.info(`${protocol} listener turned off`);
+      return statusOf(protocol, false);
+    }
+    const oldPort = old?.listener ? old.status.port : null;
+    // The same port (a TLS change, say): the old one must let go of it first; another: the new one starts first, so a taken port leaves the old one running.
+    const samePort = oldPort !== null && config.port !== 0 && config.port === oldPort;
+    if (samePort) await old!.listener!.close();
+    let next: Running;
+    try {
+      next = await launch(host, protocol, config, logger, false);
+    } catch (error) {
+      if (samePort && old) running.set(protocol, await launch(host, protocol, old.config as ListenerConfig, logger, true));
+      throw error;
+    }
+    if (!samePort) await old?.listener?.close();
+    running.set(protocol, next);
+    logger.info(`${protocol} listener reconfigured`, { port: next.status.port, tls: next.status.tls });
+    return { ...next.status };
+  }
+
   return {
-    status: () => running.map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
-    amqp: () => inspector,
-    amqpUsers: () => users,
+    status: () => [...running.values()].map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
+    amqp: () => running.get('amqp')?.inspector ?? null,
+    amqpUsers: () => running.get('amqp')?.users ?? null,
+    reconfigure(protocol, config) {
+      const done = queue.then(() => reconfigure(protocol, config));
+      queue = done.catch(() => undefined);
+      return done;
+    },
     async close() {
-      await Promise.all(running.map(({ listener }) => listener?.close()));
+      await queue;
+      await Promise.all([...running.values()].map(({ listener }) => listener?.close()));
     },
   };
 }

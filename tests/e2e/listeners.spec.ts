@@ -110,3 +110,37 @@ test('the AMQP listener’s users: add one, give it permissions on a vhost, and 
     await stop();
   }
 });
+
+test('moving a listener from the Listener view: at once, refused on a taken port, the Kafka one beside it', async ({ page }) => {
+  const { server, stop } = await startServer(['--amqp-port', '0', '--kafka-port', '0']);
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+  const taken = (blocker.address() as net.AddressInfo).port;
+  try {
+    await page.goto(`${server.url}/?token=${server.token}`);
+    await page.getByRole('tab', { name: 'Listener' }).click();
+    const kafka = (await server.api<Array<{ protocol: string; port: number }>>('GET', '/api/listeners')).find((l) => l.protocol === 'kafka')!.port;
+    await expect(page.getByRole('form', { name: 'Kafka listener' })).toContainText(`bootstrap.servers=127.0.0.1:${kafka}`);
+
+    const form = page.getByRole('form', { name: 'AMQP 0-9-1 listener' });
+    await form.getByRole('textbox', { name: 'AMQP 0-9-1 port' }).fill(String(taken));
+    await form.getByRole('button', { name: 'Apply' }).click();
+    await expect(form.getByRole('alert')).toContainText(`port ${taken} is in use`);
+
+    // A free port: found by listening on 0 and letting go.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const free = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    await form.getByRole('textbox', { name: 'AMQP 0-9-1 port' }).fill(String(free));
+    await form.getByRole('button', { name: 'Apply' }).click();
+    await expect(page.getByTestId('listener-url')).toHaveText(`amqp://guest:guest@127.0.0.1:${free}`);
+    const client = await amqp.connect(`amqp://guest:guest@127.0.0.1:${free}`);
+    await client.close();
+    const saved = (await server.api<Array<{ protocol: string; setting: { port: number } | null }>>('GET', '/api/listeners')).find((l) => l.protocol === 'amqp')!;
+    expect(saved.setting).toEqual({ enabled: true, port: free });
+  } finally {
+    await stop();
+    await new Promise<void>((r) => blocker.close(() => r()));
+  }
+});

@@ -35,12 +35,14 @@ const USAGE = `Usage: brokerdeck serve [--port 8787] [--host 127.0.0.1] [--data-
   --disk-free-limit  the embedded broker refuses publishing while its disk has less free
                      space than this, as RabbitMQ's disk_free_limit (default 50MB; 0 = off;
                      bytes, or with kB, MB, GB, KiB, MiB, GiB)
-  --amqp-port        the embedded broker's AMQP 0-9-1 port for apps (default 5672; 0 picks a
-                     free one; off: none); when the port is taken a free one is used and logged
+  --amqp-port        the embedded broker's AMQP 0-9-1 port for apps (default: as saved in the
+                     Listener view, else 5672; 0 picks a free one; off: none); when the port is
+                     taken a free one is used and logged
   --amqp-tls-cert, --amqp-tls-key
                      PEM certificate and key: the AMQP listener speaks TLS (amqps; default port 5671)
-  --kafka-port       the embedded broker's Kafka port for apps (bootstrap.servers; default 9092;
-                     0 picks a free one; off: none); when the port is taken a free one is used and logged`;
+  --kafka-port       the embedded broker's Kafka port for apps (bootstrap.servers; default: as
+                     saved in the Listener view, else 9092; 0 picks a free one; off: none); when the
+                     port is taken a free one is used and logged`;
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
@@ -132,12 +134,16 @@ export async function runServe(argv: string[]): Promise<void> {
     process.stderr.write(`brokerdeck serve: --amqp-tls-cert/--amqp-tls-key: ${(error as Error).message}\n`);
     process.exit(2);
   }
-  const amqp = options.amqpPort === null ? false : { port: options.amqpPort ?? (amqpTls ? 5671 : 5672), dataDir: options.dataDir, ...(amqpTls ? { tls: amqpTls } : {}) };
+  // A flag given here wins for this run; without one, a listener starts as saved in the app (Listener view), else on its default port.
+  const amqp =
+    options.amqpPort === null ? false : options.amqpPort !== undefined || amqpTls ? { port: options.amqpPort ?? (amqpTls ? 5671 : 5672), dataDir: options.dataDir, ...(amqpTls ? { tls: amqpTls } : {}) } : undefined;
+  const kafka = options.kafkaPort === null ? false : options.kafkaPort !== undefined ? { port: options.kafkaPort } : undefined;
   const core = await startCore({
     dataDir: options.dataDir,
     version: packageVersion(),
     logger,
-    listeners: { amqp, kafka: options.kafkaPort === null ? false : { port: options.kafkaPort ?? 9092 } },
+    listeners: { ...(amqp !== undefined ? { amqp } : {}), ...(kafka !== undefined ? { kafka } : {}) },
+    listenerDefaults: { amqp: { port: 5672, dataDir: options.dataDir }, kafka: { port: 9092 } },
     ...(options.diskFreeLimit !== undefined ? { diskFreeLimit: options.diskFreeLimit } : {}),
   });
   let server;

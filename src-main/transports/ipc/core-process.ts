@@ -32,10 +32,27 @@ if (!dataDir) {
 }
 
 const logger = consoleLogger();
-// The AMQP listener for apps: port 5672 unless BROKERDECK_AMQP_PORT says otherwise (0: a free one, off: none).
-const amqpPortSetting = process.env.BROKERDECK_AMQP_PORT;
-const amqpPort = amqpPortSetting === 'off' ? null : /^\d+$/.test(amqpPortSetting ?? '') && Number(amqpPortSetting) <= 65535 ? Number(amqpPortSetting) : 5672;
-const core = await startCore({ dataDir, version: process.env.BROKERDECK_VERSION ?? '0.0.0', logger, listeners: { amqp: amqpPort === null ? false : { port: amqpPort, dataDir } } });
+/**
+ * The wire listeners for apps: as saved in the Listener view, else AMQP on 5672 and Kafka on 9092;
+ * BROKERDECK_AMQP_PORT and BROKERDECK_KAFKA_PORT win for this run (0: a free one, off: none).
+ */
+function portFromEnv(name: string): { port: number } | false | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  if (v === 'off') return false;
+  if (/^\d+$/.test(v) && Number(v) <= 65535) return { port: Number(v) };
+  process.stderr.write(`${name} must be a port (0 to 65535) or off; ignored\n`);
+  return undefined;
+}
+const amqpEnv = portFromEnv('BROKERDECK_AMQP_PORT');
+const kafkaEnv = portFromEnv('BROKERDECK_KAFKA_PORT');
+const core = await startCore({
+  dataDir,
+  version: process.env.BROKERDECK_VERSION ?? '0.0.0',
+  logger,
+  listeners: { ...(amqpEnv !== undefined ? { amqp: amqpEnv && { ...amqpEnv, dataDir } } : {}), ...(kafkaEnv !== undefined ? { kafka: kafkaEnv } : {}) },
+  listenerDefaults: { amqp: { port: 5672, dataDir }, kafka: { port: 9092 } },
+});
 
 parentPort.on('message', (event) => {
   const data = event.data as { type?: string } | null;

@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { AmqpChannelInfo, AmqpConnectionInfo, ListenerInfo } from '@contract/types';
+import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 
 /**
@@ -64,6 +65,13 @@ export const useListeners = defineStore('listeners', () => {
     }
   }
 
+  /** Moves, turns off or on, or secures a listener; refreshed with what it became. */
+  async function configure(input: Input<'listeners/configure'>): Promise<ListenerInfo> {
+    const done = await api.call('listeners/configure', input);
+    await refresh();
+    return done;
+  }
+
   async function close(id: string, reason: string): Promise<void> {
     await api.call('listeners/amqpClose', { id, reason });
     await refresh();
@@ -91,5 +99,5 @@ export const useListeners = defineStore('listeners', () => {
     timer = null;
   }
 
-  return { listeners, connections, channels, error, loaded, amqp, url, refresh, toggle, close, start, stop };
+  return { listeners, connections, channels, error, loaded, amqp, url, refresh, toggle, configure, close, start, stop };
 });
