@@ -4,7 +4,8 @@
  * 1,000 dead letters (as Pub/Sub writes them, with the CloudPubSubDeadLetter*
  * attributes) back to their source topic, beside the client library alone doing the
  * same moves in the same run (pull, publish, acknowledge, one batch after another).
- * Both are checked: the source subscription holds exactly 1,000 afterwards.
+ * Both are checked: the source subscription holds exactly 1,000 afterwards. Two
+ * rounds each, interleaved.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,24 +78,21 @@ export async function run(): Promise<Result[]> {
     }
   }
 
-  try {
-    // ---- the connector's re-drive
-    const a = await setup('connector');
+  /** The connector's re-drive of one filled set: ms, checked. */
+  async function connectorRound(round: number): Promise<number> {
+    const a = await setup(`connector${round}`);
     const job = await connector.startRedrive({ source: a.dlSub, all: true } as never);
     const done = await timed(() => connector.waitForRedrive(job.id));
     const moved = done.value?.moved ?? 0;
     const atSource = await held(a.sub);
     const left = await held(a.dlSub);
     if (moved !== DEAD || atSource !== DEAD || left !== 0) throw new Error(`connector re-drive: moved ${moved}, source holds ${atSource}, ${left} left: ${JSON.stringify(done.value)}`);
-    results.push({
-      name: `re-drive ${DEAD} dead letters to their source topic (pull, publish, acknowledge after the publish is confirmed)`,
-      value: Math.round(DEAD / (done.ms / 1000)),
-      unit: 'messages/s',
-      notes: `${Math.round(done.ms)} ms in all`,
-    });
+    return done.ms;
+  }
 
-    // ---- the same moves by the client library alone
-    const b = await setup('raw');
+  /** The same moves by the client library alone: pull, publish the batch, acknowledge it, until the subscription is empty. */
+  async function rawRound(round: number): Promise<number> {
+    const b = await setup(`raw${round}`);
     const dlPath = `${P}/subscriptions/${b.dlSub}`;
     const raw = await timed(async () => {
       let empty = 0;
@@ -113,14 +111,32 @@ export async function run(): Promise<Result[]> {
       }
       return n;
     });
-    const rawAtSource = await held(b.sub);
-    if (raw.value !== DEAD || rawAtSource !== DEAD) throw new Error(`raw moves: ${raw.value} moved, source holds ${rawAtSource}`);
+    const atSource = await held(b.sub);
+    if (raw.value !== DEAD || atSource !== DEAD) throw new Error(`raw moves: ${raw.value} moved, source holds ${atSource}`);
+    return raw.ms;
+  }
+
+  try {
+    // Two rounds each, interleaved, each going first once: the machine's speed drifts within a run.
+    const mine = [await connectorRound(0)];
+    const theirs = [await rawRound(0)];
+    theirs.push(await rawRound(1));
+    mine.push(await connectorRound(1));
+    const rate = (ms: number) => Math.round(DEAD / (ms / 1000));
+    const best = (all: number[]) => Math.min(...all);
     results.push({
-      name: `raw @google-cloud/pubsub: the same ${DEAD} moves, pull + publish + acknowledge per batch (same run)`,
-      value: Math.round(DEAD / (raw.ms / 1000)),
+      name: `re-drive ${DEAD} dead letters to their source topic (pull, publish, acknowledge after the publish is confirmed), best of 2`,
+      value: rate(best(mine)),
       unit: 'messages/s',
-      notes: `${Math.round(raw.ms)} ms in all`,
+      notes: `rounds: ${mine.map((ms) => `${rate(ms)} msg/s (${Math.round(ms)} ms)`).join(', ')}`,
     });
+    results.push({
+      name: `raw @google-cloud/pubsub: the same ${DEAD} moves, pull + publish + acknowledge per batch (same run), best of 2`,
+      value: rate(best(theirs)),
+      unit: 'messages/s',
+      notes: `rounds: ${theirs.map((ms) => `${rate(ms)} msg/s (${Math.round(ms)} ms)`).join(', ')}`,
+    });
+    results.push({ name: 'connector / raw client library (best rounds)', value: Math.round((best(theirs) / best(mine)) * 100) / 100, unit: '×' });
   } finally {
     await connector.close();
     await Promise.allSettled([publisher.close(), subscriber.close()]);
