@@ -281,3 +281,71 @@ test('a RabbitMQ search says how far it went, offers to search the whole queue, 
   await expect.poll(() => queueDepth(b, 'haystack'), { timeout: 30_000 }).toBe(N);
   await server.api('DELETE', `/api/connections/${id}`);
 });
+
+interface MgmtPolicy {
+  name: string;
+  pattern: string;
+  'apply-to': string;
+  priority: number;
+  definition: Record<string, unknown>;
+}
+
+test('RabbitMQ policies from the connection details: mistakes named beside their field, the broker refusal shown, one created and then deleted', async ({ page, server, signedIn: _ }) => {
+  test.skip(!env.ok, `no RabbitMQ: ${env.ok ? '' : env.reason}`);
+  if (!env.ok) return;
+  const b = env;
+  const name = unique('rabbit-policies');
+  const policy = unique('cap');
+  const policies = async () => (await b.api('GET', `/api/policies/${encodeURIComponent(b.vhost)}`)) as MgmtPolicy[];
+  const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, managementUrl: process.env.RABBITMQ_MANAGEMENT_URL ?? b.managementUrl });
+
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Details' }).click();
+  const view = page.getByRole('region', { name: 'Details' });
+  const table = view.getByRole('table', { name: 'Policies' });
+  await expect(table).toContainText('No policies in this virtual host.');
+
+  await view.getByRole('button', { name: 'New policy…' }).click();
+  const dialog = page.getByRole('dialog');
+  const field = (label: string) => dialog.locator('label').filter({ has: page.getByRole('textbox', { name: label, exact: true }) });
+  // Mistakes, each beside its field, before anything is sent.
+  await dialog.getByRole('textbox', { name: 'Pattern' }).fill('^orders(');
+  await dialog.getByRole('textbox', { name: 'Priority' }).fill('high');
+  await dialog.getByRole('textbox', { name: 'Definition' }).fill('{"max-length": 10,}');
+  await dialog.getByRole('button', { name: 'Create policy' }).click();
+  await expect(field('Policy name')).toContainText('name must not be empty');
+  await expect(field('Pattern')).toContainText('pattern is not a regular expression');
+  await expect(field('Priority')).toContainText('priority must be a whole number');
+  await expect(field('Definition')).toContainText('definition is not JSON');
+  expect(await policies()).toEqual([]);
+
+  // A definition RabbitMQ refuses: its words, beside the definition.
+  await dialog.getByRole('textbox', { name: 'Policy name' }).fill(policy);
+  await dialog.getByRole('textbox', { name: 'Pattern' }).fill('^orders\\.');
+  await dialog.getByRole('textbox', { name: 'Priority' }).fill('5');
+  await dialog.getByRole('textbox', { name: 'Definition' }).fill('{"max-length": "ten"}');
+  await dialog.getByRole('button', { name: 'Create policy' }).click();
+  await expect(field('Definition')).toContainText(/not a valid maximum length/, { timeout: 30_000 });
+  expect(await policies()).toEqual([]);
+
+  await dialog.getByRole('textbox', { name: 'Definition' }).fill('{"max-length": 10, "overflow": "reject-publish"}');
+  await dialog.getByRole('combobox', { name: 'Applies to' }).selectOption('queues');
+  await dialog.getByRole('button', { name: 'Create policy' }).click();
+  await expect(dialog).toHaveCount(0);
+  await expect(table.getByRole('row').filter({ hasText: policy })).toContainText('{"max-length":10,"overflow":"reject-publish"}');
+  expect(await policies()).toEqual([expect.objectContaining({ name: policy, pattern: '^orders\\.', 'apply-to': 'queues', priority: 5, definition: { 'max-length': 10, overflow: 'reject-publish' } })]);
+
+  await table.getByRole('button', { name: `Delete policy ${policy}` }).click();
+  await page.getByRole('button', { name: 'Delete policy', exact: true }).click();
+  await expect(table).toContainText('No policies in this virtual host.');
+  expect(await policies()).toEqual([]);
+
+  // Read-only: the list stays, the actions go.
+  await server.api('PUT', `/api/connections/${id}/read-only`, { readOnly: true });
+  await page.reload();
+  await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
+  await page.getByRole('tab', { name: 'Details' }).click();
+  await expect(table).toBeVisible();
+  await expect(view.getByRole('button', { name: 'New policy…' })).toHaveCount(0);
+  await server.api('DELETE', `/api/connections/${id}`);
+});
