@@ -36,16 +36,31 @@ export const REDRIVE_NOTICE =
   'or the deletion from the dead-letter stream (XDEL); list elements move with LMOVE. The step checks first that the dead letter is still there, ' +
   'so nothing is lost or doubled. In a cluster, keys without a common {hash tag} sit on different nodes: there the copy is made first and the original removed after.';
 
+/**
+ * Moves several entries of one source to one target: for each, `id`, its field
+ * count and fields. An entry no longer there (no longer pending, deleted) is
+ * left alone and answered with an empty string; the others with their new id.
+ */
 const STREAM_MOVE = `
-if ARGV[1] == 'ack' then
-  if #redis.call('XPENDING', KEYS[1], ARGV[2], ARGV[3], ARGV[3], 1) == 0 then return false end
-else
-  if #redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3]) == 0 then return false end
+local mode, group, out, i = ARGV[1], ARGV[2], {}, 3
+while i <= #ARGV do
+  local id, n = ARGV[i], tonumber(ARGV[i + 1])
+  local fields = {}
+  for k = 1, n do fields[k] = ARGV[i + 1 + k] end
+  i = i + 2 + n
+  local there
+  if mode == 'ack' then there = #redis.call('XPENDING', KEYS[1], group, id, id, 1) > 0 else there = #redis.call('XRANGE', KEYS[1], id, id) > 0 end
+  if there then
+    out[#out + 1] = redis.call('XADD', KEYS[2], '*', unpack(fields))
+    if mode == 'ack' then redis.call('XACK', KEYS[1], group, id) else redis.call('XDEL', KEYS[1], id) end
+  else
+    out[#out + 1] = ''
+  end
 end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
-if ARGV[1] == 'ack' then redis.call('XACK', KEYS[1], ARGV[2], ARGV[3]) else redis.call('XDEL', KEYS[1], ARGV[3]) end
-return id
+return out
 `;
+/** Entries per script call: one call holds the server for all of them. */
+const MOVES_PER_CALL = 100;
 
 const LIST_MOVE = `
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 1 then
@@ -109,7 +124,7 @@ const refusedScript = (e: unknown) => /NOPERM|NOSCRIPT|unknown command|scripts? 
 const crossSlot = (e: unknown) => /CROSSSLOT/i.test(String((e as Error)?.message ?? e));
 
 type Scripted = RedisClient & {
-  bdStreamMove(source: string, target: string, mode: string, group: string, id: string, ...fields: Array<string | Buffer>): Promise<string | null>;
+  bdStreamMove(source: string, target: string, mode: string, group: string, ...entries: Array<string | Buffer>): Promise<string[]>;
   bdListMove(source: string, target: string, value: Buffer): Promise<number>;
 };
 
@@ -133,7 +148,7 @@ export class RedisRedriveRun {
   ) {
     this.rate = new RateLimit(plan.ratePerSecond);
     // With a rate limit, small batches keep the pace even; without, large ones keep the pipe full.
-    this.batch = plan.ratePerSecond ? Math.max(1, Math.min(500, Math.ceil(plan.ratePerSecond / 10))) : 500;
+    this.batch = plan.ratePerSecond ? Math.max(1, Math.min(1_000, Math.ceil(plan.ratePerSecond / 10))) : 1_000;
     const selection = plan.ids ? `${plan.ids.length} chosen entries` : plan.filter ? 'entries matching a filter' : 'all entries';
     this.control = jobs.add({
       id: jobs.newId(),
@@ -169,13 +184,33 @@ export class RedisRedriveRun {
     if (!this.plan.ids) this.job.total = this.job.moved + this.job.failed;
   }
 
+  /** Moves stream entries to `target`, MOVES_PER_CALL per script call; each answer is the new id, or null when the entry was no longer there. */
+  private moveEntries(mode: 'ack' | 'del', target: string, moves: Array<{ e: Entry; fields: Array<string | Buffer> }>): Array<Promise<string | null>> {
+    if (this.mode !== 'script') return moves.map(({ e, fields }) => this.moveEntry(mode, target, e, fields));
+    const out: Array<Promise<string | null>> = [];
+    for (let i = 0; i < moves.length; i += MOVES_PER_CALL) {
+      const chunk = moves.slice(i, i + MOVES_PER_CALL);
+      const args: Array<string | Buffer> = [];
+      for (const { e, fields } of chunk) args.push(e.id, String(fields.length), ...fields);
+      const call = (this.client as Scripted).bdStreamMove(this.plan.key, target, mode, this.plan.group ?? '', ...args).then(
+        (ids) => ids.map((id) => (id ? String(id) : null)),
+        // Refused (no scripts, keys on two nodes) or failed part-way: each entry again on its own,
+        // where one already moved is found no longer there.
+        () => Promise.all(chunk.map(({ e, fields }) => this.moveEntry(mode, target, e, fields))),
+      );
+      chunk.forEach((_, k) => out.push(call.then((ids) => ids[k] ?? null)));
+    }
+    return out;
+  }
+
   /** Moves one stream entry: the copy and the removal together; null when it was no longer there. */
   private async moveEntry(mode: 'ack' | 'del', target: string, e: Entry, fields: Array<string | Buffer>): Promise<string | null> {
     const { key } = this.plan;
     const group = this.plan.group ?? '';
     if (this.mode === 'script') {
       try {
-        return await (this.client as Scripted).bdStreamMove(key, target, mode, group, e.id, ...fields);
+        const [id] = await (this.client as Scripted).bdStreamMove(key, target, mode, group, e.id, String(fields.length), ...fields);
+        return id ? String(id) : null;
       } catch (error) {
         if (crossSlot(error)) return this.sequential(mode, target, e, fields);
         if (!refusedScript(error)) throw error;
@@ -246,32 +281,43 @@ export class RedisRedriveRun {
     const ids = this.plan.ids;
     let after = '-';
     let i = 0;
-    while (!this.control.cancelled) {
+    // The next batch is read while the current one moves (it lies past it, so the moves never touch it).
+    const read = async (): Promise<{ batch: PendingEntry[]; entries: Array<Entry | null> } | null> => {
       let batch: PendingEntry[];
       if (ids) {
-        if (i >= ids.length) break;
+        if (i >= ids.length) return null;
         const chunk = ids.slice(i, i + this.batch);
         i += chunk.length;
         const found = await pendingOf(this.client, key, group!, chunk);
         batch = chunk.map((id) => found.get(id)).filter((p): p is PendingEntry => p !== undefined);
       } else {
         const page = (await this.client.call('XPENDING', key, group!, after, '+', String(this.batch))) as Array<[string, string, number, number]>;
-        if (page.length === 0) break;
+        if (page.length === 0) return null;
         after = `(${page[page.length - 1]![0]}`;
         batch = page.filter(([, , , d]) => Number(d) >= (this.plan.minDeliveries ?? 1)).map(([id, consumer, idle, d]) => ({ id, consumer, idleMs: Number(idle), deliveries: Number(d) }));
       }
-      if (batch.length === 0) continue;
-      const entries = await this.readEntries(batch.map((p) => p.id));
-      const moves: Array<{ e: Entry }> = [];
-      entries.forEach((e, k) => {
-        if (!e) {
-          this.job.failed++;
-          this.note(`entry ${batch[k]!.id} is pending but no longer in stream "${key}" (trimmed or deleted): there is nothing to copy; it stays pending`);
-        } else if (this.selected(e)) moves.push({ e });
-      });
-      await this.rate.take(moves.length, this.control.signal);
-      if (this.control.cancelled) break;
-      this.count(await Promise.allSettled(moves.map(({ e }) => this.moveEntry('ack', target, e, e.fields.flatMap(([f, v]) => [f, v])))));
+      return { batch, entries: batch.length > 0 ? await this.readEntries(batch.map((p) => p.id)) : [] };
+    };
+    let ahead = read();
+    try {
+      while (!this.control.cancelled) {
+        const got = await ahead;
+        if (!got) break;
+        ahead = read();
+        const { batch, entries } = got;
+        const moves: Entry[] = [];
+        entries.forEach((e, k) => {
+          if (!e) {
+            this.job.failed++;
+            this.note(`entry ${batch[k]!.id} is pending but no longer in stream "${key}" (trimmed or deleted): there is nothing to copy; it stays pending`);
+          } else if (this.selected(e)) moves.push(e);
+        });
+        await this.rate.take(moves.length, this.control.signal);
+        if (this.control.cancelled) break;
+        this.count(await Promise.allSettled(this.moveEntries('ack', target, moves.map((e) => ({ e, fields: e.fields.flatMap(([f, v]) => [f, v]) })))));
+      }
+    } finally {
+      ahead.catch(() => {});
     }
   }
 
@@ -281,35 +327,49 @@ export class RedisRedriveRun {
     const ids = this.plan.ids;
     let from = '-';
     let i = 0;
-    while (!this.control.cancelled) {
-      let entries: Entry[];
+    const read = async (): Promise<Entry[] | null> => {
       if (ids) {
-        if (i >= ids.length) break;
+        if (i >= ids.length) return null;
         const chunk = ids.slice(i, i + this.batch);
         i += chunk.length;
-        const got = await this.readEntries(chunk);
-        entries = got.filter((e): e is Entry => e !== null);
-      } else {
-        if (!this.plan.endId) break;
-        const raw = (await this.client.xrangeBuffer(key, from, this.plan.endId, 'COUNT', this.batch)) as unknown as RawEntry[];
-        if (raw.length === 0) break;
-        entries = raw.map(toEntry);
-        from = `(${entries[entries.length - 1]!.id}`;
+        return (await this.readEntries(chunk)).filter((e): e is Entry => e !== null);
       }
-      const moves: Array<{ e: Entry; target: string }> = [];
-      for (const e of entries) {
-        if (!this.selected(e)) continue;
-        const target = this.plan.targetGiven ? this.plan.target : (originOf(e).stream ?? this.plan.target);
-        if (!target) {
-          this.job.failed++;
-          this.note(`entry ${e.id} names no origin stream and none can be read from "${key}"'s name: give a target`);
-          continue;
+      if (!this.plan.endId) return null;
+      const raw = (await this.client.xrangeBuffer(key, from, this.plan.endId, 'COUNT', this.batch)) as unknown as RawEntry[];
+      if (raw.length === 0) return null;
+      const entries = raw.map(toEntry);
+      from = `(${entries[entries.length - 1]!.id}`;
+      return entries;
+    };
+    let ahead = read();
+    try {
+      while (!this.control.cancelled) {
+        const entries = await ahead;
+        if (!entries) break;
+        ahead = read();
+        const moves: Array<{ e: Entry; target: string }> = [];
+        for (const e of entries) {
+          if (!this.selected(e)) continue;
+          const target = this.plan.targetGiven ? this.plan.target : (originOf(e).stream ?? this.plan.target);
+          if (!target) {
+            this.job.failed++;
+            this.note(`entry ${e.id} names no origin stream and none can be read from "${key}"'s name: give a target`);
+            continue;
+          }
+          moves.push({ e, target });
         }
-        moves.push({ e, target });
+        await this.rate.take(moves.length, this.control.signal);
+        if (this.control.cancelled) break;
+        const byTarget = new Map<string, Array<{ e: Entry; fields: Array<string | Buffer> }>>();
+        for (const { e, target } of moves) {
+          const list = byTarget.get(target) ?? [];
+          list.push({ e, fields: originalFields(e) });
+          byTarget.set(target, list);
+        }
+        this.count(await Promise.allSettled([...byTarget].flatMap(([target, list]) => this.moveEntries('del', target, list))));
       }
-      await this.rate.take(moves.length, this.control.signal);
-      if (this.control.cancelled) break;
-      this.count(await Promise.allSettled(moves.map(({ e, target }) => this.moveEntry('del', target, e, originalFields(e)))));
+    } finally {
+      ahead.catch(() => {});
     }
   }
 
