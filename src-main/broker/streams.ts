@@ -92,6 +92,42 @@ interface RecordRow {
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 const SCAN_CHUNK = 2000;
 
+/**
+ * Kafka headers as a Kafka record has them: in order, a key possibly
+ * repeated, a value possibly null. A record's `headers` map keeps each key's
+ * last value (null as empty bytes), which is what the app shows and filters
+ * on; when the map cannot say it all, the list rides along under this symbol
+ * (invisible to Object.entries and JSON) and is stored in its place: the
+ * headers column then holds a JSON list of [key, value] pairs, not an object.
+ */
+export const HEADER_LIST: unique symbol = Symbol('kafka header list');
+export type HeaderList = Array<[string, Buffer | null]>;
+type WithList = RecordHeaders & { [HEADER_LIST]?: HeaderList };
+
+/** The ordered list a headers map carries, when it carries one. */
+export function headerListOf(headers: RecordHeaders): HeaderList | undefined {
+  return (headers as WithList)[HEADER_LIST];
+}
+
+/** A headers map for Kafka headers; the list is kept only when the map loses something (a repeated key, a null value). */
+export function kafkaHeaders(list: HeaderList): RecordHeaders {
+  const map: WithList = Object.fromEntries(list.map(([k, v]) => [k, v ?? Buffer.alloc(0)]));
+  if (Object.keys(map).length !== list.length || list.some(([, v]) => v === null)) map[HEADER_LIST] = list;
+  return map;
+}
+
+function storedHeaders(text: string): RecordHeaders {
+  const stored = decodeJson<RecordHeaders | HeaderList>(text);
+  return Array.isArray(stored) ? kafkaHeaders(stored) : stored;
+}
+
+function checkHeaderList(list: unknown, field: string): HeaderList {
+  if (!Array.isArray(list) || list.some((h) => !Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || (h[1] !== null && !Buffer.isBuffer(h[1])))) {
+    throw invalid(field, 'expected a list of [key, bytes or null] pairs');
+  }
+  return list as HeaderList;
+}
+
 function optionalLimit(v: number | null | undefined, field: string): number | null {
   if (v === undefined || v === null || v === -1) return null;
   if (!Number.isInteger(v) || v < 0) throw invalid(field, `expected a non-negative integer or -1 (unlimited), got ${shown(v)}`);
@@ -359,6 +395,7 @@ export class Streams {
       let key = r.key ?? null;
       let value = r.value ?? null;
       let headers: RecordHeaders = {};
+      let list: HeaderList | undefined;
       if (r.headers !== undefined) {
         if (r.headers === null || typeof r.headers !== 'object') throw invalid(`${field}.headers`, `expected an object, got ${shown(r.headers)}`);
         for (const [k, v] of Object.entries(r.headers)) {
@@ -366,6 +403,8 @@ export class Streams {
         }
         // Copied with fromEntries: a header named __proto__ stays an ordinary key.
         headers = Object.fromEntries(Object.entries(r.headers));
+        const given = r.headers === null ? undefined : headerListOf(r.headers);
+        if (given !== undefined) list = checkHeaderList(given, `${field}.headers`);
       }
       if (options.placeholders) {
         const n = i + 1;
@@ -382,7 +421,8 @@ export class Streams {
       else if (keyBuf !== null) partition = partitionForKey(keyBuf, t.partitions.length);
       else partition = t.rr++ % t.partitions.length;
       if (r.timestamp !== undefined && (!Number.isInteger(r.timestamp) || r.timestamp < 0)) throw invalid(`${field}.timestamp`, `expected ms since the epoch, got ${shown(r.timestamp)}`);
-      const headerText = Object.keys(headers).length ? encodeJson(headers) : null;
+      const headerText = list ? encodeJson(list) : Object.keys(headers).length ? encodeJson(headers) : null;
+      if (list) headers = kafkaHeaders(list);
       const size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0) + (headerText?.length ?? 0);
       return { partition, ts: r.timestamp ?? now, key: keyBuf, value: valueBuf, headers, headerText, size };
     });
@@ -426,7 +466,7 @@ export class Streams {
       timestamp: row.ts,
       key: row.key,
       value: row.value,
-      headers: row.headers === null ? {} : decodeJson<RecordHeaders>(row.headers),
+      headers: row.headers === null ? {} : storedHeaders(row.headers),
     };
   }
 
@@ -436,7 +476,7 @@ export class Streams {
       body: row.value,
       text: row.value !== null && isUtf8(row.value) && row.value.indexOf(0) < 0,
       properties: () => ({}),
-      headers: () => (headers ??= row.headers === null ? {} : decodeJson<Record<string, unknown>>(row.headers)),
+      headers: () => (headers ??= row.headers === null ? {} : storedHeaders(row.headers)),
       key: row.key,
       time: row.ts,
     };

@@ -56,7 +56,7 @@ const topicOf = (name: string) => broker.host.live().listTopics().find((t) => t.
 async function configsOf(topic: string): Promise<Record<string, { value: string | null; isDefault: boolean }>> {
   const [res] = await admin.describeConfigs({ resources: [{ resourceType: TOPIC, resourceName: topic }] });
   // Kafka's config sources: 5 is DEFAULT_CONFIG, 1 DYNAMIC_TOPIC_CONFIG.
-  return Object.fromEntries(res!.configs.map((c) => [c.name, { value: c.value, isDefault: c.configSource === 5 }]));
+  return Object.fromEntries(res!.configs.map((c) => [c.name, { value: c.value ?? null, isDefault: c.configSource === 5 }]));
 }
 
 describe('@platformatic/kafka admin against the Kafka listener', () => {

@@ -10,6 +10,7 @@
  * fetches, which every client supports.
  */
 import type { Engine } from '../../../broker/engine.js';
+import { headerListOf } from '../../../broker/streams.js';
 import type { TopicRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { buildBatch } from '../codec/record-batch.js';
@@ -27,12 +28,13 @@ const RECORD_OVERHEAD = 21;
 
 function recordSize(r: TopicRecord): number {
   let n = RECORD_OVERHEAD + (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  for (const [k, v] of Object.entries(r.headers)) n += 10 + Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  for (const [k, v] of headersOf(r)) n += 10 + Buffer.byteLength(k) + (v?.length ?? 0);
   return n;
 }
 
+/** The record's headers as produced over Kafka (repeated keys, null values, in order), else its header map. */
 function headersOf(r: TopicRecord): Array<[string, Buffer | null]> {
-  return Object.entries(r.headers).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v]);
+  return headerListOf(r.headers) ?? Object.entries(r.headers).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v]);
 }
 
 /** Records from `offset` up to `budget` bytes (at least one when `atLeastOne`), as one batch. */

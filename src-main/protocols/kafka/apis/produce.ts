@@ -12,7 +12,8 @@
  * offset; a batch sent again is answered with its first offset and not
  * appended twice, and a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER.
  */
-import type { ProduceRecord, RecordHeaders } from '../../../broker/types.js';
+import { kafkaHeaders } from '../../../broker/streams.js';
+import type { ProduceRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { BatchError, checkCrc, readRecords, splitBatches } from '../codec/record-batch.js';
 import { codeOf, ERR } from '../errors.js';
@@ -74,11 +75,8 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
     if (records.length === 0) continue;
     const logAppendTime = (header.attributes & 0x08) !== 0;
     const now = Date.now();
-    const toStore: ProduceRecord[] = records.map((r) => {
-      const headers: RecordHeaders = Object.create(null);
-      for (const [k, v] of r.headers) headers[k] = v ?? Buffer.alloc(0);
-      return { partition, key: r.key, value: r.value, headers: { ...headers }, timestamp: logAppendTime || r.timestamp < 0 ? now : r.timestamp };
-    });
+    // Headers as Kafka has them: a repeated key and a null value are kept, in order.
+    const toStore: ProduceRecord[] = records.map((r) => ({ partition, key: r.key, value: r.value, headers: kafkaHeaders(r.headers), timestamp: logAppendTime || r.timestamp < 0 ? now : r.timestamp }));
     let stored;
     try {
       stored = await engine.produce(topic, toStore);
