@@ -9,6 +9,7 @@ import type {
   AmqpChannelInfo,
   AmqpConnectionInfo,
   AmqpUserInfo,
+  KafkaClientInfo,
   AuditEntry,
   BindingInfo,
   BrowsePage,
@@ -429,6 +430,10 @@ export const operations = {
       .refine((v) => (v.tlsCertFile === undefined) === (v.tlsKeyFile === undefined), { message: 'give tlsCertFile and tlsKeyFile together', path: ['tlsKeyFile'] })
       .refine((v) => v.protocol === 'amqp' || v.tlsCertFile === undefined, { message: 'TLS is available for the AMQP listener only', path: ['tlsCertFile'] }),
   ),
+  /** The clients connected to the embedded broker's Kafka listener (empty when it does not run). */
+  'listeners/kafkaConnections': op<KafkaClientInfo[]>()(z.object({})),
+  /** Disconnects one (Kafka has no goodbye: the socket is closed, and clients reconnect by themselves). */
+  'listeners/kafkaClose': op<{ closed: true }>()(z.object({ id: name('id') })),
   /** The AMQP listener's users with their permissions (RabbitMQ's `/api/users`, `/api/permissions`). */
   'listeners/amqpUsers': op<AmqpUserInfo[]>()(z.object({})),
   /** Adds a user or changes its password and tags; its permissions are kept. */

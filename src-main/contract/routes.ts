@@ -25,6 +25,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/listeners/amqp/connections', op: 'listeners/amqpConnections' },
   { method: 'GET', path: '/api/listeners/amqp/connections/:id/channels', op: 'listeners/amqpChannels' },
   { method: 'DELETE', path: '/api/listeners/amqp/connections/:id', op: 'listeners/amqpClose' },
+  { method: 'GET', path: '/api/listeners/kafka/connections', op: 'listeners/kafkaConnections' },
+  { method: 'DELETE', path: '/api/listeners/kafka/connections/:id', op: 'listeners/kafkaClose' },
   { method: 'GET', path: '/api/listeners/amqp/users', op: 'listeners/amqpUsers' },
   { method: 'PUT', path: '/api/listeners/amqp/users/:user', op: 'listeners/amqpUserPut' },
   { method: 'DELETE', path: '/api/listeners/amqp/users/:user', op: 'listeners/amqpUserDelete' },

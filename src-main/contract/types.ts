@@ -85,6 +85,23 @@ export interface AmqpConnectionInfo {
   rateOut: number | null;
 }
 
+/** A client connected to the embedded broker's Kafka listener, with what it said of itself. */
+export interface KafkaClientInfo {
+  id: string;
+  /** The `client.id` of its latest request. */
+  clientId: string | null;
+  /** From ApiVersions v3+ (`client.software.name`/`version`): e.g. apache-kafka-java 3.9.0, librdkafka 2.8.0. */
+  softwareName: string | null;
+  softwareVersion: string | null;
+  /** `address:port` of the client. */
+  remote: string;
+  tls: boolean;
+  /** Epoch ms. */
+  connectedAt: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /** A user of the embedded broker's AMQP listener, as RabbitMQ's console lists users (no password hash). */
 export interface AmqpUserInfo {
   name: string;

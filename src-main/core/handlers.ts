@@ -109,6 +109,12 @@ export function createHandlers(ctx: CoreContext): Handlers {
       return { closed: true as const };
     },
 
+    'listeners/kafkaConnections': async () => ctx.listeners.kafkaClients(),
+    'listeners/kafkaClose': async ({ id }) => {
+      embeddedWritable('close a connection', 'id');
+      if (!ctx.listeners.closeKafkaClient(id)) throw new ApiError('NOT_FOUND', `Kafka client connection "${id}" is not open`, 'id');
+      return { closed: true as const };
+    },
     'listeners/amqpUsers': async () => amqpUsers().list(),
     'listeners/amqpUserPut': async ({ user, password, tags }) => {
       embeddedWritable('change a user');

@@ -6,7 +6,8 @@
  * where to point their apps.
  */
 import type { BrokerHost } from '../broker/host.js';
-import type { ListenerInfo } from '../contract/types.js';
+import type { KafkaClientInfo, ListenerInfo } from '../contract/types.js';
+import type { KafkaConnection } from '../protocols/kafka/connection.js';
 import type { Logger } from '../ground/logger.js';
 import { AmqpInspector } from '../protocols/amqp/inspect.js';
 import { createAmqpListener, type AmqpServer } from '../protocols/amqp/server.js';
@@ -51,6 +52,10 @@ export interface RunningListeners {
    * port, so it is not silently replaced by a free one.
    */
   reconfigure(protocol: ListenerProtocol, config: ListenerConfig | false): Promise<ListenerStatus>;
+  /** The clients connected to the Kafka listener, with what they said of themselves. */
+  kafkaClients(): KafkaClientInfo[];
+  /** Disconnects one Kafka client; false when no such client is connected. */
+  closeKafkaClient(id: string): boolean;
   close(): Promise<void>;
 }
 
@@ -156,6 +161,30 @@ export async function startListeners(host: BrokerHost, options: ListenersOptions
       const done = queue.then(() => reconfigure(protocol, config));
       queue = done.catch(() => undefined);
       return done;
+    },
+    kafkaClients() {
+      const listener = running.get('kafka')?.listener;
+      if (!listener) return [];
+      return [...listener.connections().values()].map(({ info, connection }) => {
+        const c = connection as unknown as KafkaConnection;
+        return {
+          id: info.id,
+          clientId: c.client.clientId,
+          softwareName: c.client.softwareName,
+          softwareVersion: c.client.softwareVersion,
+          remote: info.remote,
+          tls: info.tls,
+          connectedAt: info.connectedAt,
+          bytesIn: c.socket.bytesRead,
+          bytesOut: c.socket.bytesWritten,
+        };
+      });
+    },
+    closeKafkaClient(id) {
+      const entry = running.get('kafka')?.listener?.connections().get(id);
+      if (!entry) return false;
+      void entry.connection.shutdown('closed via Brokerdeck');
+      return true;
     },
     async close() {
       await queue;

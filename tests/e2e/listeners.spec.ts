@@ -1,5 +1,6 @@
 import net from 'node:net';
 import amqp from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
 import { test, expect, startServer } from './fixtures';
 import { screenshot, unique } from './helpers';
 
@@ -121,6 +122,12 @@ test('moving a listener from the Listener view: at once, refused on a taken port
     await page.getByRole('tab', { name: 'Listener' }).click();
     const kafka = (await server.api<Array<{ protocol: string; port: number }>>('GET', '/api/listeners')).find((l) => l.protocol === 'kafka')!.port;
     await expect(page.getByRole('form', { name: 'Kafka listener' })).toContainText(`bootstrap.servers=127.0.0.1:${kafka}`);
+    // A Kafka client shows with the id it sent.
+    const admin = new Kafka({ clientId: 'inventory-admin', brokers: [`127.0.0.1:${kafka}`], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.listTopics();
+    await expect(page.getByRole('table', { name: 'Kafka clients' }).locator('[data-kafka-client="inventory-admin"]')).toContainText('127.0.0.1:');
+    await admin.disconnect();
 
     const form = page.getByRole('form', { name: 'AMQP 0-9-1 listener' });
     await form.getByRole('textbox', { name: 'AMQP 0-9-1 port' }).fill(String(taken));

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { AmqpChannelInfo, AmqpConnectionInfo, ListenerInfo } from '@contract/types';
+import type { AmqpChannelInfo, AmqpConnectionInfo, KafkaClientInfo, ListenerInfo } from '@contract/types';
 import type { Input } from '@contract/operations';
 import { api, describeError } from '../api/client';
 
@@ -15,6 +15,8 @@ const REFRESH_MS = 2000;
 export const useListeners = defineStore('listeners', () => {
   const listeners = ref<ListenerInfo[]>([]);
   const connections = ref<AmqpConnectionInfo[]>([]);
+  /** The clients of the Kafka listener. */
+  const kafkaClients = ref<KafkaClientInfo[]>([]);
   /** Channels of the connections whose rows are open, by connection id. */
   const channels = ref<Record<string, AmqpChannelInfo[]>>({});
   const error = ref<string | null>(null);
@@ -30,9 +32,10 @@ export const useListeners = defineStore('listeners', () => {
 
   async function refresh(): Promise<void> {
     try {
-      const [list, conns] = await Promise.all([api.call('listeners/list', {}), api.call('listeners/amqpConnections', {})]);
+      const [list, conns, kafka] = await Promise.all([api.call('listeners/list', {}), api.call('listeners/amqpConnections', {}), api.call('listeners/kafkaConnections', {})]);
       listeners.value = list;
       connections.value = conns;
+      kafkaClients.value = kafka;
       const open = new Set(conns.map((c) => c.id));
       const expanded = Object.keys(channels.value);
       for (const id of expanded) if (!open.has(id)) delete channels.value[id];
@@ -77,6 +80,11 @@ export const useListeners = defineStore('listeners', () => {
     await refresh();
   }
 
+  async function closeKafka(id: string): Promise<void> {
+    await api.call('listeners/kafkaClose', { id });
+    await refresh();
+  }
+
   let timer: ReturnType<typeof setTimeout> | null = null;
   /** Views showing the listener now; it is refreshed while there is one. */
   let watchers = 0;
@@ -99,5 +107,5 @@ export const useListeners = defineStore('listeners', () => {
     timer = null;
   }
 
-  return { listeners, connections, channels, error, loaded, amqp, url, refresh, toggle, configure, close, start, stop };
+  return { listeners, connections, kafkaClients, channels, error, loaded, amqp, url, refresh, toggle, configure, close, closeKafka, start, stop };
 });
