@@ -114,12 +114,13 @@ export class SqsConnector implements Connector {
     this.jobs = redriveJobs({ idPrefix: 'sq-', audit: deps.audit, log: deps.logger });
     this.options = {
       sampleIntervalMs: options.sampleIntervalMs ?? 2_000,
-      redriveWorkers: options.redriveWorkers ?? 16,
+      redriveWorkers: options.redriveWorkers ?? 32,
       moveTaskPollMs: options.moveTaskPollMs ?? 500,
     };
     // A configuration the SDK cannot use (no region anywhere) still gives a connection that says why.
     this.client = new SQSClient(this.state.clientConfig(config, { maxSockets: 16 }));
-    this.bulk = this.state.configError ? this.client : new SQSClient(this.state.clientConfig(config, { maxSockets: 64 }));
+    // Each re-drive worker has a receive or a send and a delete in flight.
+    this.bulk = this.state.configError ? this.client : new SQSClient(this.state.clientConfig(config, { maxSockets: 96 }));
     if (this.state.status !== 'error' && this.options.sampleIntervalMs > 0) this.scheduleSample(0);
   }
 

@@ -7,7 +7,7 @@
  * timeout that hides them while they move, send the selected ones to the target
  * with SendMessageBatch (body, every message attribute, and `x-redriven-count`
  * raised by one), and delete each from the dead-letter queue only after its send
- * succeeded. A send that fails leaves its message in the dead-letter queue (made
+ * succeeded; that delete runs while the worker receives and sends its next batch. A send that fails leaves its message in the dead-letter queue (made
  * visible again at once). So nothing is lost; a message is duplicated only if the
  * process dies, or the delete fails, between a successful send and its delete: the
  * copy in the dead-letter queue reappears when its visibility timeout ends. FIFO
@@ -182,44 +182,56 @@ export class SqsRedriveRun {
 
   private async worker(): Promise<void> {
     let empty = 0;
-    while (!this.done()) {
-      const r = await this.client.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.plan.sourceUrl,
-          MaxNumberOfMessages: 10,
-          VisibilityTimeout: MOVE_VISIBILITY_S,
-          // After an empty answer, wait a second: a long poll asks every server, a short one only some.
-          WaitTimeSeconds: empty > 0 ? 1 : 0,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }),
-        // Not aborted on cancel: messages SQS already handed out would stay hidden for the whole
-        // visibility timeout; the answer comes within a second and what it holds is put back below.
-      );
-      const messages = r.Messages ?? [];
-      if (messages.length === 0) {
-        if (++empty >= EMPTY_RECEIVES) return;
-        continue;
+    // A batch's delete runs while the worker receives and sends the next batch, so one
+    // round trip of the three leaves the loop. One delete at a time per worker, and each
+    // has ended before its worker does (and so before the job does).
+    let deleting: Promise<void> = Promise.resolve();
+    try {
+      while (!this.done()) {
+        const r = await this.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.plan.sourceUrl,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: MOVE_VISIBILITY_S,
+            // After an empty answer, wait a second: a long poll asks every server, a short one only some.
+            WaitTimeSeconds: empty > 0 ? 1 : 0,
+            MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
+          }),
+          // Not aborted on cancel: messages SQS already handed out would stay hidden for the whole
+          // visibility timeout; the answer comes within a second and what it holds is put back below.
+        );
+        const messages = r.Messages ?? [];
+        if (messages.length === 0) {
+          if (++empty >= EMPTY_RECEIVES) return;
+          continue;
+        }
+        empty = 0;
+        const move: Message[] = [];
+        const keep: string[] = [];
+        for (const m of messages) {
+          const id = m.MessageId ?? '';
+          const fresh = !this.seen.has(id);
+          this.seen.add(id);
+          if (this.control.cancelled) keep.push(m.ReceiptHandle!);
+          else if (this.selected(m) && fresh) {
+            this.wanted?.delete(id);
+            move.push(m);
+          } else keep.push(m.ReceiptHandle!);
+        }
+        if (this.control.cancelled) {
+          await this.release(keep);
+          return;
+        }
+        this.held.push(...keep);
+        if (move.length > 0) {
+          deleting = (await this.move(move, deleting)).deleted;
+          // A FIFO queue hands out no more of a group while any of it is in flight: its delete ends first.
+          if (this.plan.sourceFifo) await deleting;
+        }
       }
-      empty = 0;
-      const move: Message[] = [];
-      const keep: string[] = [];
-      for (const m of messages) {
-        const id = m.MessageId ?? '';
-        const fresh = !this.seen.has(id);
-        this.seen.add(id);
-        if (this.control.cancelled) keep.push(m.ReceiptHandle!);
-        else if (this.selected(m) && fresh) {
-          this.wanted?.delete(id);
-          move.push(m);
-        } else keep.push(m.ReceiptHandle!);
-      }
-      if (this.control.cancelled) {
-        await this.release(keep);
-        return;
-      }
-      this.held.push(...keep);
-      if (move.length > 0) await this.move(move);
+    } finally {
+      await deleting;
     }
   }
 
@@ -228,11 +240,12 @@ export class SqsRedriveRun {
     return matchesFilter(this.plan.filter, toView(m, this.plan.source, 0));
   }
 
-  private async move(messages: Message[]): Promise<void> {
+  /** Sends a batch; answers with the delete of what was sent, started once `previousDelete` has ended. */
+  private async move(messages: Message[], previousDelete: Promise<void>): Promise<{ deleted: Promise<void> }> {
     await this.rate.take(messages.length, this.control.signal);
     if (this.control.cancelled) {
       await this.release(messages.map((m) => m.ReceiptHandle!));
-      return;
+      return { deleted: previousDelete };
     }
     const entries: SendMessageBatchRequestEntry[] = messages.map((m, i) => {
       const e: SendMessageBatchRequestEntry = { Id: String(i), MessageBody: m.Body ?? '', MessageAttributes: copyAttributes(m) };
@@ -255,22 +268,26 @@ export class SqsRedriveRun {
       unsent.push(...messages);
       this.note(`sending to ${this.plan.target} failed: ${(error as Error).message}; those messages stay in ${this.plan.source}`);
     }
-    // The copies are in the target: only now are the originals deleted.
-    if (sent.length > 0) {
-      try {
-        const d = await this.client.send(
-          new DeleteMessageBatchCommand({ QueueUrl: this.plan.sourceUrl, Entries: sent.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
-        );
-        this.duplicateRisk += d.Failed?.length ?? 0;
-      } catch (error) {
-        this.duplicateRisk += sent.length;
-        this.logger.warn('an SQS re-drive could not delete moved messages', { jobId: this.job.id, error: String(error) });
-      }
-    }
     this.job.moved += sent.length;
     this.job.failed += unsent.length;
     await this.release(unsent.map((m) => m.ReceiptHandle!));
     this.control.progress();
+    await previousDelete;
+    // The copies are in the target: only now are the originals deleted.
+    return { deleted: sent.length > 0 ? this.deleteSent(sent) : Promise.resolve() };
+  }
+
+  /** Deletes moved originals; never throws: a failed delete is counted as a copy in both queues. */
+  private async deleteSent(sent: Message[]): Promise<void> {
+    try {
+      const d = await this.client.send(
+        new DeleteMessageBatchCommand({ QueueUrl: this.plan.sourceUrl, Entries: sent.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+      );
+      this.duplicateRisk += d.Failed?.length ?? 0;
+    } catch (error) {
+      this.duplicateRisk += sent.length;
+      this.logger.warn('an SQS re-drive could not delete moved messages', { jobId: this.job.id, error: String(error) });
+    }
   }
 
   private note(text: string): void {
