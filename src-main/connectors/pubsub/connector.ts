@@ -643,6 +643,7 @@ export class PubsubConnector implements Connector {
         workers: source.enableMessageOrdering ? 1 : this.options.redriveWorkers,
         batch: this.options.redriveBatch,
         emulator: this.emulator,
+        othersReading: () => this.reading.get(source.name!),
       },
       this.c,
       this.id,

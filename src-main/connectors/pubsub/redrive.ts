@@ -57,6 +57,8 @@ export interface PubsubRedrivePlan {
   workers: number;
   batch: number;
   emulator: boolean;
+  /** A count or browse of the source holding its messages right now (they come back when it ends), if any. */
+  othersReading: () => Promise<unknown> | undefined;
 }
 
 /** Spreads publishes over time: at most `rate` messages a second, shared by every worker. */
@@ -165,6 +167,13 @@ export class PubsubRedriveRun {
       // Not aborted on cancel: what Pub/Sub hands out is handed back below rather than held for the ack deadline.
       const got = await pullOnce(sub, this.plan.sourcePath, this.plan.batch, !this.plan.emulator && empty > 0);
       if (got.length === 0) {
+        // Empty only because a count or browse holds the messages for a moment: wait for them.
+        const other = this.plan.othersReading();
+        if (other) {
+          await other;
+          empty = 0;
+          continue;
+        }
         if (++empty >= 2) return;
         continue;
       }

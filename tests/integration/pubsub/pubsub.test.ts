@@ -17,7 +17,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../../../src-main/contract/errors.js';
 import type { RedriveJob } from '../../../src-main/contract/types.js';
+import { closeClients, createClients } from '../../../src-main/connectors/pubsub/client.js';
 import { PubsubConnector, testPubsubConnection } from '../../../src-main/connectors/pubsub/index.js';
+import { PubsubRedriveRun } from '../../../src-main/connectors/pubsub/redrive.js';
+import { redriveJobs } from '../../../src-main/jobs/redrives.js';
 import { startCore } from '../../../src-main/core/core.js';
 import { usePubsubEmulator } from '../../pubsub/servers.js';
 import { testDeps, unique, type TestDeps } from '../aws/helpers.js';
@@ -358,6 +361,65 @@ describe('Pub/Sub dead letters and re-drive', () => {
       await atTarget.close();
       await atSource.close();
     }
+  });
+});
+
+describe('Pub/Sub re-drive beside counts', () => {
+  it('waits for a count or browse that holds the dead letters for a moment instead of taking the subscription for empty', async (ctx) => {
+    const e = emulator.require(ctx);
+    const { sub, dlt, dlSub } = await deadLetterSetup(5);
+    const attributes = { CloudPubSubDeadLetterSourceSubscription: sub, CloudPubSubDeadLetterSourceSubscriptionProject: PROJECT };
+    await publishRaw(raw, dlt, Array.from({ length: 50 }, (_, i) => ({ data: `c${i}`, attributes })));
+    // Another reader (as a count or a browse does) holds every dead letter when the job starts.
+    const held: string[] = [];
+    while (held.length < 50) {
+      const [r] = await raw.subscriber.pull({ subscription: subPath(dlSub), maxMessages: 100, returnImmediately: true });
+      held.push(...(r.receivedMessages ?? []).map((m) => m.ackId!));
+    }
+    await raw.subscriber.modifyAckDeadline({ subscription: subPath(dlSub), ackIds: held, ackDeadlineSeconds: 600 });
+    let asked = 0;
+    let releasing: Promise<unknown> | undefined;
+    const clients = createClients(emulatorConfig(e) as never);
+    const jobs = redriveJobs({ idPrefix: 'ps-', audit: testDeps().audit, log: testDeps().logger });
+    try {
+      const [source] = await raw.subscriber.getSubscription({ subscription: subPath(sub) });
+      const run = new PubsubRedriveRun(
+        jobs,
+        {
+          project: PROJECT,
+          source: dlSub,
+          sourcePath: subPath(dlSub),
+          target: 'source',
+          targetTopic: null,
+          topicOf: new Map([[sub, source.topic!]]),
+          defaultTopic: source.topic!,
+          messageIds: null,
+          filter: null,
+          ratePerSecond: null,
+          approximateCount: 50,
+          workers: 2,
+          batch: 100,
+          emulator: true,
+          // The job finds nothing and asks whether someone holds the messages: yes, until they are handed back.
+          othersReading: () => {
+            asked++;
+            releasing ??= raw.subscriber.modifyAckDeadline({ subscription: subPath(dlSub), ackIds: held, ackDeadlineSeconds: 0 });
+            return asked <= 2 ? releasing : undefined;
+          },
+        },
+        clients,
+        'c-ps',
+        testDeps().logger,
+      );
+      const job = await jobs.settled(run.job.id);
+      expect(asked).toBeGreaterThan(0);
+      expect(job).toMatchObject({ state: 'completed', moved: 50, failed: 0 });
+    } finally {
+      jobs.dispose();
+      await closeClients(clients);
+    }
+    const left = await connector.browseQueue({ queue: dlSub, limit: 100, includeUnacked: true, allowQuorumPeek: false } as never);
+    expect(left.scanned).toBe(0);
   });
 });
 
