@@ -488,17 +488,41 @@ export class RedisConnector implements Connector {
     });
   }
 
+  /**
+   * Empties a dead-letter source or a list: a list is deleted, a dead-letter stream
+   * trimmed to nothing (XTRIM MAXLEN 0, its groups kept), and a group's dead pending
+   * entries acknowledged (XACK), so they are dropped without being processed.
+   */
   async purgeQueue(a: Args<'queues/purge'>): Promise<{ messageCount: number }> {
-    this.writable('purge lists');
+    this.writable('purge');
     return this.op(`purging "${a.queue}"`, async () => {
-      if ((await this.typeOf(a.queue)) !== 'list') throw new ApiError('NOT_FOUND', `list "${a.queue}" does not exist`, 'queue');
-      const r = (await this.client.multi().llen(a.queue).del(a.queue).exec()) ?? [];
-      return { messageCount: Number(r[0]?.[1] ?? 0) };
+      const type = await this.typeOf(a.queue);
+      if (type === 'list') {
+        const r = (await this.client.multi().llen(a.queue).del(a.queue).exec()) ?? [];
+        return { messageCount: Number(r[0]?.[1] ?? 0) };
+      }
+      if (type === 'stream') {
+        if (!this.naming.sourceOf(a.queue)) throw new ApiError('INVALID_ARGUMENT', `queue: "${a.queue}" is a stream, not a dead-letter stream; delete it as a topic instead`, 'queue');
+        return { messageCount: Number(await this.client.xtrim(a.queue, 'MAXLEN', 0)) };
+      }
+      if (type !== 'none') throw new ApiError('INVALID_ARGUMENT', `queue: key "${a.queue}" holds a ${type}, not a list or stream`, 'queue');
+      const g = await this.groups.resolve(a.queue, 'queue');
+      const dead = await deadPending(this.client, g.stream, g.group, threshold(this.config, g.stream, g.group));
+      let acked = 0;
+      for (let i = 0; i < dead.entries.length; i += 1_000) {
+        acked += Number(await this.client.xack(g.stream, g.group, ...dead.entries.slice(i, i + 1_000).map((p) => p.id)));
+      }
+      return { messageCount: acked };
     });
   }
 
   async deleteQueue(a: Args<'queues/delete'>): Promise<{ messageCount: number }> {
-    return this.purgeQueue({ queue: a.queue });
+    this.writable('delete lists');
+    return this.op(`deleting "${a.queue}"`, async () => {
+      if ((await this.typeOf(a.queue)) !== 'list') throw new ApiError('NOT_FOUND', `list "${a.queue}" does not exist`, 'queue');
+      const r = (await this.client.multi().llen(a.queue).del(a.queue).exec()) ?? [];
+      return { messageCount: Number(r[0]?.[1] ?? 0) };
+    });
   }
 
   // ---------------------------------------------------------------- dead letters and re-drive

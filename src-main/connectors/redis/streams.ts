@@ -367,6 +367,8 @@ export class Streams {
   /** New entries as they are added (XREAD BLOCK on a connection of its own), from now on. */
   tail(stream: string, listener: (r: RecordView & { topic: string }) => void, onError: (e: unknown) => void): () => void {
     const reader = duplicate(this.client);
+    // Its failures reach onError through the reads below.
+    reader.on('error', () => {});
     let active = true;
     void (async () => {
       let last = '$';

@@ -154,6 +154,20 @@ describe('dead-letter streams', () => {
     expect(new Set(there).size).toBe(there.length);
   });
 
+  it('purges: a dead-letter stream trimmed to nothing, a group\'s dead pending entries acknowledged', async (ctx) => {
+    server.require(ctx);
+    const stream = unique('purge');
+    const ids = await deliveredTooOften(stream, 'g', 4, 2);
+    await redis.xadd(`${stream}:dlq`, '*', 'value', 'x');
+    await redis.xadd(`${stream}:dlq`, '*', 'value', 'y');
+    expect(await call('queues/purge', { queue: `${stream}:dlq` })).toEqual({ messageCount: 2 });
+    expect(await redis.xlen(`${stream}:dlq`)).toBe(0);
+    expect(await call('queues/purge', { queue: `${stream}#g` })).toEqual({ messageCount: 2 });
+    expect(await pendingIds(stream, 'g')).toEqual(ids.slice(2));
+    expect(await redis.xlen(stream)).toBe(4);
+    await expect(call('queues/purge', { queue: stream })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'queue' });
+  });
+
   it('refuses what it cannot do, naming the field', async (ctx) => {
     server.require(ctx);
     const lone = unique('lonely');
