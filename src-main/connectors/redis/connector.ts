@@ -9,7 +9,7 @@
  * holds a connection of its own. Keys are found with SCAN … TYPE, never KEYS,
  * and the lists of keys are kept for KEYS_TTL_MS between samples.
  */
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ApiError } from '../../contract/errors.js';
 import type { RedisConnectionConfig } from '../../contract/operations.js';
 import type {
@@ -82,6 +82,7 @@ export class RedisConnector implements Connector {
   private connecting: Promise<void> | null = null;
   /** The connection's last error event: a refused login shows there, while the command itself only sees a closed connection. */
   private clientError: { at: number; error: unknown } | null = null;
+  private readonly configError: ApiError | null = null;
   private keyCache = new Map<string, { at: number; keys: string[] }>();
   private sampler: NodeJS.Timeout | null = null;
   private sampling: Promise<StatsSnapshot> | null = null;
@@ -97,7 +98,18 @@ export class RedisConnector implements Connector {
     this.readOnly = config.readOnly;
     this.target = targetOf(config);
     this.options = { sampleIntervalMs: options.sampleIntervalMs ?? 2_000, browseBudgetMs: options.browseBudgetMs ?? BROWSE_BUDGET_MS };
-    this.client = createClient(config);
+    let client: RedisClient;
+    try {
+      client = createClient(config);
+    } catch (error) {
+      // A configuration that cannot be used (a URL whose path is no database number) still gives a
+      // connection that says why; its placeholder client is never connected (op() refuses first).
+      this.configError = error instanceof ApiError ? error : new ApiError('INVALID_ARGUMENT', String((error as Error).message), 'url');
+      this.status = 'error';
+      this.lastError = this.configError.message;
+      client = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    }
+    this.client = client;
     defineScripts(this.client);
     this.client.on('error', (error: unknown) => {
       this.clientError = { at: Date.now(), error };
@@ -114,7 +126,7 @@ export class RedisConnector implements Connector {
     this.groups = new Groups(this.client);
     this.naming = naming(config.deadLetterPattern);
     this.jobs = redriveJobs<RedriveJob>({ idPrefix: 'rr-', audit: deps.audit, log: deps.logger });
-    if (this.options.sampleIntervalMs > 0) this.scheduleSample(0, 0);
+    if (this.options.sampleIntervalMs > 0 && !this.configError) this.scheduleSample(0, 0);
   }
 
   info(): ConnectionInfo {
@@ -165,6 +177,7 @@ export class RedisConnector implements Connector {
   /** Every call goes through here: its outcome keeps the connection's status, its failure names what was being done. */
   private async op<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new ApiError('UNAVAILABLE', `connection "${this.id}" is closed`);
+    if (this.configError) throw this.configError;
     try {
       await this.connect();
       const out = await fn();
@@ -289,6 +302,10 @@ export class RedisConnector implements Connector {
   }
 
   tail(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe {
+    if (this.closed || this.configError) {
+      this.deps.logger.warn('live tail not started', { connectionId: this.id, topic, error: this.configError?.message ?? 'the connection is closed' });
+      return () => {};
+    }
     const onError = (error: unknown) => this.deps.logger.warn('live tail interrupted; retrying', { connectionId: this.id, topic, error: classify(error, this.target).message });
     const stop = isChannelTopic(topic) ? tailChannel(this.client, topic, listener, onError) : this.streams.tail(topic, listener, onError);
     const off = () => {

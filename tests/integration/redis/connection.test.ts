@@ -111,6 +111,13 @@ describe('a saved connection', () => {
     await core.call('connections/delete', { connectionId: id });
   });
 
+  it('a saved URL that cannot be used gives a connection that says why, and reaches no server', async () => {
+    const { id } = await core.call('connections/create', { kind: 'redis', name: 'bad url', url: 'redis://127.0.0.1:6379/first' });
+    expect(await core.call('connections/get', { connectionId: id })).toMatchObject({ status: 'error', error: expect.stringContaining('database number') });
+    await expect(core.call('topics/list', { connectionId: id })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'url' });
+    await core.call('connections/delete', { connectionId: id });
+  });
+
   it('a connection whose password is wrong says so on use, without the password', async (ctx) => {
     const s = secured.require(ctx);
     const { id } = await core.call('connections/create', { kind: 'redis', name: 'bad', url: withPassword(s.url, 'default', 'wrong-one') });
