@@ -373,8 +373,8 @@ function setup(connectionId: string) {
     }
     // A finished job's panel gives way to what is sent next.
     if (job.value && FINAL_JOB_STATES.includes(job.value.state)) job.value = null;
-    if (request.op === 'publish' && request.input.count !== undefined && request.input.count > 1) {
-      await startJob(request.input, targetLabel(form.value));
+    if (request.input.count !== undefined && request.input.count > 1) {
+      await startJob(request, targetLabel(form.value));
       return;
     }
     sending.value = true;
@@ -426,10 +426,11 @@ function setup(connectionId: string) {
     }, 1000);
   }
 
-  async function startJob(input: Input<'publish'>, target: string) {
+  /** Many copies to a queue run as `publish/start`, to a topic as `topics/produceStart`: the same job, followed and cancelled alike. */
+  async function startJob(request: ReturnType<typeof build>, target: string) {
     sending.value = true;
     try {
-      const j = await api.call('publish/start', input);
+      const j = request.op === 'publish' ? await api.call('publish/start', request.input) : await api.call('topics/produceStart', request.input);
       job.value = j;
       watchJob(j.id, target);
     } catch (e) {
