@@ -22,6 +22,8 @@ import type { ConnectionInfo, ProtocolConnection } from '../listener.js';
 import { ProtocolError, Reader, Writer } from './codec/primitives.js';
 import { API_SCHEMAS, type ApiSchema } from './generated/index.js';
 import type { ClientDetails, ConnectionView, RequestHeader, ServerState } from './context.js';
+import { saslStep } from './apis/sasl.js';
+import { newSaslState, type SaslState } from './sasl.js';
 
 /** Kafka's socket.request.max.bytes default. */
 export const MAX_FRAME_BYTES = 100 * 1024 * 1024;
@@ -93,6 +95,8 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
   private queue: Buffer[] = [];
   private busy = false;
   private closed = false;
+  private closeAfter = false;
+  readonly sasl: SaslState;
   /** The request being handled, for logs. */
   private current: RequestHeader | null = null;
 
@@ -102,6 +106,7 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     private readonly server: ServerState,
     private readonly logger: Logger,
   ) {
+    this.sasl = newSaslState(server.users.required);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => {
       this.closed = true;
@@ -123,6 +128,10 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     this.socket.end();
   }
 
+  closeAfterResponse(): void {
+    this.closeAfter = true;
+  }
+
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     try {
@@ -140,8 +149,13 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     try {
       while (!this.closed && this.queue.length > 0) {
         const frame = this.queue.shift()!;
-        const out = await this.handle(frame);
+        const out = this.sasl.rawTokens && this.sasl.stage === 'authenticate' ? this.rawToken(frame) : await this.handle(frame);
         if (out && !this.closed) this.socket.write(out);
+        if (this.closeAfter && !this.closed) {
+          this.closed = true;
+          this.queue = [];
+          this.socket.end();
+        }
       }
     } catch (error) {
       this.fail(error as Error);
@@ -163,6 +177,19 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     this.socket.destroy();
   }
 
+  /** After SaslHandshake v0: a bare SASL token in, a bare token out; a failure closes the connection unanswered, as Kafka does. */
+  private rawToken(frame: Buffer): Buffer | null {
+    const r = saslStep(this.server, this, Buffer.from(frame));
+    if ('failure' in r) {
+      this.closeAfter = true;
+      return null;
+    }
+    const out = Buffer.alloc(4 + r.reply.length);
+    out.writeInt32BE(r.reply.length, 0);
+    r.reply.copy(out, 4);
+    return out;
+  }
+
   /** Handles one request frame; resolves with the response frame, or null when none is owed (acks=0). */
   private async handle(frame: Buffer): Promise<Buffer | null> {
     const r = new Reader(frame);
@@ -170,6 +197,10 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     const { header, schema } = readRequestHeader(r);
     this.current = header;
     this.client.clientId = header.clientId;
+    // Until authenticated, a SASL listener takes ApiVersions and SaslHandshake, then SaslAuthenticate only (Kafka closes on anything else).
+    if ((this.sasl.stage === 'handshake' && header.apiKey !== 18 && header.apiKey !== 17) || (this.sasl.stage === 'authenticate' && header.apiKey !== 36)) {
+      throw new ProtocolError(`unexpected ${schema?.name ?? `API ${header.apiKey}`} request during SASL authentication`);
+    }
     const served = this.server.served.get(header.apiKey);
     if (!schema || !served) {
       // An API this broker does not serve (not in ApiVersions): Kafka's UNSUPPORTED_VERSION where the response has room for it.

@@ -6,6 +6,8 @@
 import type { Engine } from '../../broker/engine.js';
 import type { Logger } from '../../ground/logger.js';
 import type { ConnectionInfo } from '../listener.js';
+import type { SaslState } from './sasl.js';
+import type { KafkaUserStore } from './users.js';
 
 export const CLUSTER_ID = 'brokerdeck-embedded';
 export const NODE_ID = 0;
@@ -29,6 +31,10 @@ export interface ConnectionView {
   /** The address and port this client reached: Metadata advertises it back. */
   readonly localAddress: { host: string; port: number };
   readonly isClosed: boolean;
+  /** Where the connection is in SASL authentication. */
+  readonly sasl: SaslState;
+  /** Closes the connection once the response to the current request is written (a failed authentication). */
+  closeAfterResponse(): void;
 }
 
 export interface ServerState {
@@ -40,6 +46,8 @@ export interface ServerState {
   readonly maxMessageBytes: number;
   nextProducerId: bigint;
   readonly sequences: Map<string, { epoch: number; lastSequence: number; lastBaseSequence: number; lastBaseOffset: number }>;
+  /** The listener's users: once there is one, clients must authenticate. */
+  readonly users: KafkaUserStore;
   engine(): Engine;
   apiVersions(): Array<{ apiKey: number; minVersion: number; maxVersion: number }>;
   waitForRecords(ms: number): Promise<void>;

@@ -21,6 +21,8 @@ import { fetchApis } from './apis/fetch.js';
 import { groupApis } from './apis/groups.js';
 import { adminApis } from './apis/admin.js';
 import { configApis } from './apis/configs.js';
+import { saslApis } from './apis/sasl.js';
+import { KafkaUserStore } from './users.js';
 
 export interface KafkaListenerConfig {
   port: number;
@@ -32,6 +34,8 @@ export interface KafkaListenerConfig {
   defaultPartitions?: number;
   /** Kafka's max.message.bytes: the largest record batch (default Kafka's 1048588; the broker's own record limit still applies). */
   maxMessageBytes?: number;
+  /** The data folder, where kafka-users.json keeps the listener's users; null or absent: in memory. */
+  dataDir?: string | null;
 }
 
 /** Kafka's default message.max.bytes. */
@@ -42,6 +46,7 @@ export class KafkaServer implements ServerState {
   readonly autoCreateTopics: boolean;
   readonly defaultPartitions: number;
   readonly maxMessageBytes: number;
+  readonly users: KafkaUserStore;
   /** Idempotent producers: the next id to hand out, and per producer and partition the last batch appended. */
   nextProducerId = BigInt(Date.now()) * 1000n;
   readonly sequences = new Map<string, { epoch: number; lastSequence: number; lastBaseSequence: number; lastBaseOffset: number }>();
@@ -57,7 +62,8 @@ export class KafkaServer implements ServerState {
     this.autoCreateTopics = config.autoCreateTopics ?? true;
     this.defaultPartitions = config.defaultPartitions ?? 1;
     this.maxMessageBytes = config.maxMessageBytes ?? KAFKA_MAX_MESSAGE_BYTES;
-    const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis };
+    this.users = new KafkaUserStore(config.dataDir ?? null);
+    const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis };
     this.served = new Map(Object.entries(table).map(([k, v]) => [Number(k), v]));
   }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { BrokerHost } from '../../../src-main/broker/host.js';
 import type { Logger } from '../../../src-main/ground/logger.js';
 import { createKafkaListener, type KafkaListenerConfig } from '../../../src-main/protocols/kafka/server.js';
+import { KafkaUserStore } from '../../../src-main/protocols/kafka/users.js';
 
 export interface WireBroker {
   host: BrokerHost;
@@ -17,8 +18,14 @@ export interface WireBroker {
   stop(): Promise<void>;
 }
 
-export async function startWireBroker(config: Partial<KafkaListenerConfig> = {}): Promise<WireBroker> {
+/** `users`: name → password, written to kafka-users.json before the listener starts (it then asks for SASL). */
+export async function startWireBroker(config: Partial<KafkaListenerConfig> = {}, users: Record<string, string> = {}): Promise<WireBroker & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'bd-kafka-wire-'));
+  if (Object.keys(users).length > 0) {
+    const store = new KafkaUserStore(dir);
+    for (const [name, password] of Object.entries(users)) store.putUser(name, password);
+    config = { dataDir: dir, ...config };
+  }
   const logs: WireBroker['logs'] = [];
   const logger: Logger = {
     info: (message, fields) => logs.push({ level: 'info', message, fields }),
@@ -29,6 +36,7 @@ export async function startWireBroker(config: Partial<KafkaListenerConfig> = {})
   const listener = createKafkaListener(host, { port: 0, ...config }, logger);
   const port = await listener.listen();
   return {
+    dir,
     host,
     port,
     bootstrap: `127.0.0.1:${port}`,

@@ -1,0 +1,152 @@
+/**
+ * SASL on the Kafka listener once it has users (kafka-users.json): kafkajs
+ * and kcat (librdkafka) authenticate with SCRAM-SHA-256, SCRAM-SHA-512 and
+ * PLAIN and then produce and consume; a wrong password is
+ * SASL_AUTHENTICATION_FAILED and the connection is closed; a client that
+ * does not authenticate is closed at its first request; the password is in
+ * no log. Without users the listener stays plaintext.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Reader, Writer } from '../../../src-main/protocols/kafka/codec/primitives.js';
+import { ERR } from '../../../src-main/protocols/kafka/errors.js';
+import { API_SCHEMAS } from '../../../src-main/protocols/kafka/generated/index.js';
+import { startWireBroker, type WireBroker } from './helpers.js';
+
+const PASSWORD = 'n0t-in-any-log';
+let broker: WireBroker;
+beforeAll(async () => {
+  broker = await startWireBroker({}, { alice: PASSWORD });
+});
+afterAll(() => broker?.stop());
+
+const client = (sasl?: SASLOptions) => new Kafka({ clientId: 'sasl-test', brokers: [broker.bootstrap], sasl, logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 5000 });
+
+/** Sends one request on a socket and reads one answer, or null when the broker closes the connection instead. */
+function exchange(socket: net.Socket, apiKey: number, version: number, body: Record<string, unknown>): Promise<Record<string, any> | null> {
+  const schema = API_SCHEMAS.get(apiKey)!;
+  const w = new Writer(64);
+  w.int32(0).int16(apiKey).int16(version).int32(7).string('raw', false);
+  const flexible = schema.firstFlexibleVersion >= 0 && version >= schema.firstFlexibleVersion;
+  if (flexible) w.uvarint(0);
+  schema.writeRequest(w, version, body);
+  const out = Buffer.from(w.result());
+  out.writeInt32BE(out.length - 4, 0);
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const onData = (c: Buffer) => {
+      got = Buffer.concat([got, c]);
+      if (got.length >= 4 && got.length >= 4 + got.readInt32BE(0)) {
+        socket.off('data', onData);
+        const r = new Reader(got.subarray(4, 4 + got.readInt32BE(0)));
+        r.int32();
+        if (flexible && apiKey !== 18) r.taggedFields(() => false);
+        resolve(schema.readResponse(r, version));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => resolve(null));
+    socket.write(out);
+  });
+}
+
+function connect(): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(broker.port, '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+}
+
+describe('SASL on the Kafka listener', () => {
+  it.each(['scram-sha-256', 'scram-sha-512', 'plain'] as const)('kafkajs authenticates with %s, then produces and consumes', async (mechanism) => {
+    const kafka = client({ mechanism, username: 'alice', password: PASSWORD } as SASLOptions);
+    const topic = `sasl-${mechanism}`;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'k', value: `over ${mechanism}` }] });
+    await producer.disconnect();
+    const consumer = kafka.consumer({ groupId: `sasl-${mechanism}-group`, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const got: string[] = [];
+    await consumer.run({ eachMessage: async ({ message }) => void got.push(message.value!.toString()) });
+    await expect.poll(() => got).toEqual([`over ${mechanism}`]);
+    await consumer.disconnect();
+    expect(broker.logs.some((l) => l.message === 'kafka client authenticated' && l.fields?.user === 'alice' && l.fields?.mechanism === mechanism.toUpperCase())).toBe(true);
+  });
+
+  it('answers a wrong password with SASL_AUTHENTICATION_FAILED and closes the connection', async () => {
+    const producer = client({ mechanism: 'scram-sha-256', username: 'alice', password: 'wrong' }).producer();
+    await expect(producer.connect()).rejects.toThrow(/SASL SCRAM SHA256 authentication failed|SASL_AUTHENTICATION_FAILED|Authentication failed/);
+
+    // The same on the wire: the error, its message, then the connection closed.
+    const socket = await connect();
+    const hs = await exchange(socket, 17, 1, { mechanism: 'PLAIN' });
+    expect(hs).toMatchObject({ errorCode: 0, mechanisms: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] });
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const auth = await exchange(socket, 36, 2, { authBytes: Buffer.from('\0alice\0wrong') });
+    expect(auth).toMatchObject({ errorCode: ERR.SASL_AUTHENTICATION_FAILED, errorMessage: 'Authentication failed: Invalid username or password' });
+    await closed;
+    expect(broker.logs.some((l) => l.message === 'kafka SASL authentication failed')).toBe(true);
+    expect(JSON.stringify(broker.logs)).not.toContain(PASSWORD);
+  });
+
+  it('closes a client that sends a request before authenticating, and refuses a mechanism it does not offer', async () => {
+    const plain = await connect();
+    const versions = await exchange(plain, 18, 3, { clientSoftwareName: 'raw', clientSoftwareVersion: '1' });
+    expect(versions!.apiKeys.map((a: { apiKey: number }) => a.apiKey)).toEqual(expect.arrayContaining([17, 36]));
+    expect(await exchange(plain, 3, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false })).toBeNull();
+
+    const gssapi = await connect();
+    expect(await exchange(gssapi, 17, 1, { mechanism: 'GSSAPI' })).toEqual({ errorCode: ERR.UNSUPPORTED_SASL_MECHANISM, mechanisms: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] });
+    await expect.poll(() => gssapi.destroyed || gssapi.readableEnded).toBe(true);
+
+    // kafkajs without SASL: its ApiVersions is answered, its Metadata closes the connection.
+    const admin = client().admin();
+    await admin.connect();
+    await expect(admin.listTopics()).rejects.toThrow();
+    await admin.disconnect();
+    expect(broker.logs.some((l) => String(l.fields?.error).startsWith('unexpected Metadata request during SASL authentication'))).toBe(true);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/kcat'))('kcat authenticates with SCRAM-SHA-256 and SCRAM-SHA-512; a wrong password fails', async () => {
+    const kcat = (args: string[], input?: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile('/usr/bin/kcat', ['-b', broker.bootstrap, '-X', 'security.protocol=SASL_PLAINTEXT', ...args], { timeout: 30_000 }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+        child.stdin!.end(input ?? '');
+      });
+    for (const mechanism of ['SCRAM-SHA-256', 'SCRAM-SHA-512']) {
+      const auth = ['-X', `sasl.mechanisms=${mechanism}`, '-X', 'sasl.username=alice', '-X', `sasl.password=${PASSWORD}`];
+      const topic = `kcat-${mechanism.toLowerCase()}`;
+      const produced = await kcat([...auth, '-P', '-t', topic], 'one\ntwo\n');
+      expect(produced.code, produced.stderr).toBe(0);
+      const consumed = await kcat([...auth, '-C', '-t', topic, '-o', 'beginning', '-e', '-f', '%s\\n']);
+      expect(consumed.stdout.trim().split('\n')).toEqual(['one', 'two']);
+    }
+    const refused = await kcat(['-X', 'sasl.mechanisms=SCRAM-SHA-256', '-X', 'sasl.username=alice', '-X', 'sasl.password=wrong', '-L', '-m', '5']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/Authentication failed|SASL authentication error/i);
+  });
+});
+
+describe('the Kafka listener without users', () => {
+  let open: WireBroker;
+  beforeAll(async () => {
+    open = await startWireBroker();
+  });
+  afterAll(() => open?.stop());
+
+  it('asks for no authentication and answers SASL requests with ILLEGAL_SASL_STATE, as a PLAINTEXT listener', async () => {
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(open.port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    });
+    expect(await exchange(socket, 17, 1, { mechanism: 'PLAIN' })).toMatchObject({ errorCode: ERR.ILLEGAL_SASL_STATE });
+    const meta = await exchange(socket, 3, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+    expect(meta!.brokers).toHaveLength(1);
+    socket.destroy();
+  });
+});
