@@ -30,6 +30,7 @@ import {
   CancelMessageMoveTaskCommand,
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -56,7 +57,8 @@ const MOVE_VISIBILITY_S = 60;
 /**
  * Empty receives in a row after which a worker takes the queue as drained: a short poll
  * asks only some of SQS's servers, so an empty answer is followed by a long poll (one
- * second), which asks them all, as AWS documents.
+ * second), which asks them all, as AWS documents; unless the job has already received
+ * as many messages as the queue held and SQS counts none left (see `drained`).
  */
 const EMPTY_RECEIVES = 2;
 
@@ -128,6 +130,7 @@ export class SqsRedriveRun {
   private readonly wanted: Set<string> | null;
   private readonly seen = new Set<string>();
   private duplicateRisk = 0;
+  private drainCheck: Promise<boolean> | null = null;
 
   constructor(
     jobs: Jobs<SqsRedriveJob, RedriveJob>,
@@ -203,7 +206,7 @@ export class SqsRedriveRun {
         );
         const messages = r.Messages ?? [];
         if (messages.length === 0) {
-          if (++empty >= EMPTY_RECEIVES) return;
+          if (++empty >= EMPTY_RECEIVES || (await this.drained())) return;
           continue;
         }
         empty = 0;
@@ -235,9 +238,27 @@ export class SqsRedriveRun {
     }
   }
 
+  /**
+   * Whether an empty short poll may end the job without the one-second long poll that
+   * confirms it: only once the job has received at least as many messages as the queue
+   * held when it began, and SQS counts none visible now. Asked once for all workers at a time.
+   */
+  private drained(): Promise<boolean> {
+    if (this.seen.size < this.plan.approximateCount || this.plan.approximateCount === 0) return Promise.resolve(false);
+    this.drainCheck ??= this.client
+      .send(new GetQueueAttributesCommand({ QueueUrl: this.plan.sourceUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed'] }))
+      .then(
+        (r) => Number(r.Attributes?.ApproximateNumberOfMessages ?? '1') === 0 && Number(r.Attributes?.ApproximateNumberOfMessagesDelayed ?? '0') === 0,
+        () => false,
+      )
+      .finally(() => (this.drainCheck = null));
+    return this.drainCheck;
+  }
+
   private selected(m: Message): boolean {
     if (this.wanted && !this.wanted.has(m.MessageId ?? '')) return false;
-    return matchesFilter(this.plan.filter, toView(m, this.plan.source, 0));
+    // Without a filter no view is built: a re-drive of everything looks at no body.
+    return this.plan.filter === null || matchesFilter(this.plan.filter, toView(m, this.plan.source, 0));
   }
 
   /** Sends a batch; answers with the delete of what was sent, started once `previousDelete` has ended. */
