@@ -106,6 +106,8 @@ export interface Connector {
   previewGroupOffsets?(args: Args<'groups/previewReset'>): Promise<GroupOffsetsPreview>;
   resetGroupOffsets?(args: Args<'groups/resetOffsets'>): Promise<GroupOffsetsPreview>;
   deleteGroup?(groupId: string): Promise<void>;
+  /** Redis streams: hands pending entries to another consumer (XCLAIM). */
+  claimPending?(args: Args<'groups/claim'>): Promise<{ claimed: string[]; notClaimed: string[] }>;
   clusterOverview?(): Promise<ClusterOverview>;
   describeTopicConfig?(topic: string): Promise<TopicConfigEntry[]>;
   alterTopicConfig?(args: Args<'topics/alterConfig'>): Promise<TopicConfigEntry[]>;

@@ -683,6 +683,24 @@ export const operations = {
   'groups/previewReset': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
   'groups/resetOffsets': op<GroupOffsetsPreview>()(groupOffsetsResetSchema),
   'groups/delete': op<{ deleted: true }>()(z.object({ connectionId, vhost, groupId })),
+  /**
+   * Redis streams: hands a group's pending entries to another consumer (XCLAIM), as a consumer
+   * taking over a stuck one does; each claim counts as a delivery. Entries delivered less than
+   * `minIdleMs` ago are left alone. Answers which were claimed and which were not pending.
+   */
+  'groups/claim': op<{ claimed: string[]; notClaimed: string[] }>()(
+    z.object({
+      connectionId,
+      vhost,
+      groupId,
+      consumer: name('consumer'),
+      ids: z
+        .array(z.string({ error: 'each id must be a string' }).regex(/^\d{1,20}-\d{1,20}$/, 'each id must be a stream entry id such as 1700000000000-0'), { error: 'ids must be a list of entry ids' })
+        .min(1, 'ids must name at least one entry')
+        .max(10_000, 'ids must name at most 10,000 entries'),
+      minIdleMs: z.number({ error: 'minIdleMs must be a number' }).int('minIdleMs must be an integer').min(0, 'minIdleMs must be at least 0').default(0),
+    }),
+  ),
   'cluster/overview': op<ClusterOverview>()(z.object({ connectionId, vhost })),
   'topics/config': op<TopicConfigEntry[]>()(z.object({ connectionId, vhost, topic: name('topic') })),
 

@@ -84,6 +84,7 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets/preview`, op: 'groups/previewReset' },
   { method: 'POST', path: `${c}/consumer-groups/:groupId/offsets`, op: 'groups/resetOffsets' },
   { method: 'DELETE', path: `${c}/consumer-groups/:groupId`, op: 'groups/delete' },
+  { method: 'POST', path: `${c}/consumer-groups/:groupId/claim`, op: 'groups/claim' },
   { method: 'GET', path: `${c}/cluster`, op: 'cluster/overview' },
   { method: 'GET', path: `${c}/topics/:topic/config`, op: 'topics/config' },
   { method: 'PUT', path: `${c}/topics/:topic/config`, op: 'topics/alterConfig' },

@@ -289,6 +289,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
       await r(i, 'deleteGroup', 'delete consumer groups', true)(i.groupId);
       return { deleted: true };
     },
+    'groups/claim': async (i) => r(i, 'claimPending', 'claim pending entries', true)(without(i)),
     'cluster/overview': async (i) => r(i, 'clusterOverview', 'show a cluster overview')(),
     'topics/config': async (i) => r(i, 'describeTopicConfig', 'show topic configuration')(i.topic),
     'deadletters/list': async (i) => r(i, 'listDeadLetters', 'list dead-letter queues')(),

@@ -379,6 +379,20 @@ export class RedisConnector implements Connector {
     });
   }
 
+  /** XCLAIM … JUSTID would not count a delivery; a claim here does, as a consumer's own claim would. */
+  async claimPending(a: Args<'groups/claim'>): Promise<{ claimed: string[]; notClaimed: string[] }> {
+    this.writable('claim pending entries');
+    return this.op(`claiming entries of group "${a.groupId}"`, async () => {
+      const g = await this.groups.resolve(a.groupId);
+      const claimed = new Set<string>();
+      for (let i = 0; i < a.ids.length; i += 1_000) {
+        const got = (await this.client.call('XCLAIM', g.stream, g.group, a.consumer, String(a.minIdleMs), ...a.ids.slice(i, i + 1_000))) as Array<[string, unknown] | null>;
+        for (const e of got) if (e) claimed.add(String(e[0]));
+      }
+      return { claimed: a.ids.filter((id) => claimed.has(id)), notClaimed: a.ids.filter((id) => !claimed.has(id)) };
+    });
+  }
+
   async deleteGroup(groupId: string): Promise<void> {
     this.writable('delete consumer groups');
     await this.op(`deleting group "${groupId}"`, async () => {

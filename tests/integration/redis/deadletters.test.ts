@@ -92,6 +92,22 @@ describe('pending entries delivered too often', () => {
     );
   });
 
+  it('can be claimed by another consumer (XCLAIM), each claim a delivery', async (ctx) => {
+    server.require(ctx);
+    const stream = unique('claim');
+    const ids = await deliveredTooOften(stream, 'g', 3, 1, 2);
+    await redis.xack(stream, 'g', ids[2]!);
+    const groupId = `${stream}#g`;
+    // Delivered a moment ago: an idle time of an hour leaves it alone.
+    expect(await call('groups/claim', { groupId, consumer: 'rescuer', ids: [ids[0]], minIdleMs: 3_600_000 })).toEqual({ claimed: [], notClaimed: [ids[0]] });
+    expect(await call('groups/claim', { groupId, consumer: 'rescuer', ids: [ids[0], ids[2]] })).toEqual({ claimed: [ids[0]], notClaimed: [ids[2]] });
+    const [entry] = (await redis.xpending(stream, 'g', ids[0]!, ids[0]!, 1)) as Array<[string, string, number, number]>;
+    expect([entry![1], entry![3]]).toEqual(['rescuer', 3]);
+    // Now delivered three times: a dead letter.
+    expect(await call('queues/get', { queue: groupId })).toMatchObject({ messages: 1 });
+    await expect(call('groups/claim', { groupId, consumer: 'x', ids: ['nope'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'ids.0' });
+  });
+
   it('take a group\'s own threshold and re-drive to another stream when asked', async (ctx) => {
     server.require(ctx);
     const stream = unique('strict');
