@@ -51,7 +51,7 @@ import {
   toApiError,
   type PubsubClients,
 } from './client.js';
-import { checkAttributes, matchesFilter, toView, type PubsubMessage } from './messages.js';
+import { checkAttributes, matchesFilter, PUBLISH_MAX_BYTES, PUBLISH_MAX_MESSAGES, publishSize, toView, type PubsubMessage } from './messages.js';
 import { PubsubRedriveRun, REDRIVE_NOTICE, type PubsubRedriveJob } from './redrive.js';
 import {
   acknowledge,
@@ -514,7 +514,7 @@ export class PubsubConnector implements Connector {
   }
 
   /**
-   * Publishes `count` copies in requests of up to 1,000 messages. Copies with an ordering
+   * Publishes `count` copies in requests of up to 1,000 messages and 9 MB. Copies with an ordering
    * key go one request after another (Pub/Sub keeps the order of a key as published);
    * the others several at a time.
    */
@@ -537,7 +537,9 @@ export class PubsubConnector implements Connector {
     };
     const first = messageOf(0);
     const ordered = first.orderingKey !== undefined;
-    const batches = Math.ceil(a.count / 1000);
+    // Copies of one produce are alike in size: the first says how many fit in a request.
+    const perRequest = Math.max(1, Math.min(PUBLISH_MAX_MESSAGES, Math.floor(PUBLISH_MAX_BYTES / publishSize(first))));
+    const batches = Math.ceil(a.count / perRequest);
     const ids: string[][] = new Array(batches);
     let published = 0;
     await mapLimit(
@@ -545,7 +547,8 @@ export class PubsubConnector implements Connector {
       ordered ? 1 : 8,
       async (b) => {
         if (control?.signal.aborted) return;
-        const messages = Array.from({ length: Math.min(1000, a.count - b * 1000) }, (_, k) => (b === 0 && k === 0 ? first : messageOf(b * 1000 + k)));
+        const from = b * perRequest;
+        const messages = Array.from({ length: Math.min(perRequest, a.count - from) }, (_, k) => (from + k === 0 ? first : messageOf(from + k)));
         const [r] = await this.call((c) => c.publisher.publish({ topic: path, messages }, { timeout: 60_000, isBundling: false }), { what: `topic "${a.topic}"`, field: 'topic' });
         ids[b] = r.messageIds ?? [];
         published += ids[b]!.length;

@@ -87,3 +87,33 @@ export function matchesFilter(filter: CompiledFilter | null, r: ReceivedMessage,
     time: view.enqueuedAt,
   });
 }
+
+/** Pub/Sub takes at most 1,000 messages and 10 MB per publish request; a little is left for the request's own framing. */
+export const PUBLISH_MAX_MESSAGES = 1_000;
+export const PUBLISH_MAX_BYTES = 9 * 1024 * 1024;
+
+/** A message's size as a publish request counts it, near enough: data, attributes and ordering key. */
+export function publishSize(m: PubsubMessage): number {
+  let n = (m.data as Uint8Array | undefined)?.length ?? 0;
+  for (const [k, v] of Object.entries(m.attributes ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 8;
+  return n + Buffer.byteLength(m.orderingKey ?? '') + 16;
+}
+
+/** Messages cut into publish requests within Pub/Sub's limits, in order. */
+export function publishBatches<T>(items: T[], message: (item: T) => PubsubMessage): T[][] {
+  const out: T[][] = [];
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = publishSize(message(item));
+    if (batch.length > 0 && (batch.length >= PUBLISH_MAX_MESSAGES || bytes + size > PUBLISH_MAX_BYTES)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(item);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}

@@ -24,7 +24,7 @@ import type { Logger } from '../../ground/logger.js';
 import type { JobControl, Jobs } from '../../jobs/jobs.js';
 import type { TrackedRedrive } from '../../jobs/redrives.js';
 import { fullSubscription, shortName, type PubsubClients } from './client.js';
-import { DEAD_LETTER_ATTRIBUTES, matchesFilter, REDRIVEN_COUNT, toView, type PubsubMessage, type ReceivedMessage } from './messages.js';
+import { DEAD_LETTER_ATTRIBUTES, matchesFilter, publishBatches, REDRIVEN_COUNT, toView, type PubsubMessage, type ReceivedMessage } from './messages.js';
 import { acknowledge, extend, pullOnce, release } from './subscriptions.js';
 
 export const REDRIVE_NOTICE =
@@ -256,7 +256,9 @@ export class PubsubRedriveRun {
       for (const r of nowhere) this.seen.set(r.message?.messageId ?? '', 'held');
       await this.handBack(nowhere.map((r) => r.ackId!));
     }
-    for (const [topic, group] of byTopic) {
+    const requests: Array<[string, ReceivedMessage[]]> = [];
+    for (const [topic, all] of byTopic) for (const group of publishBatches(all, (m) => m.message ?? {})) requests.push([topic, group]);
+    for (const [topic, group] of requests) {
       let published = false;
       try {
         const [r] = await this.clients.publisher.publish({ topic, messages: group.map((m) => copyOf(m.message ?? {})) }, { timeout: 60_000, isBundling: false });

@@ -190,6 +190,26 @@ describe('Pub/Sub topics and subscriptions', () => {
   });
 });
 
+describe('Pub/Sub large messages', () => {
+  it('publishes and re-drives 1 MB messages in requests within the 10 MB limit of one publish', async (ctx) => {
+    emulator.require(ctx);
+    const { topic, sub, dlt, dlSub } = await deadLetterSetup(5);
+    const big = 'x'.repeat(1024 * 1024);
+    const { compileRecord } = await import('../../../src-main/ground/placeholders.js');
+    const r = await connector.produce({ topic: dlt, key: null, value: big, valueEncoding: 'utf8', headers: { CloudPubSubDeadLetterSourceSubscription: sub }, count: 12 } as never, compileRecord(null, { text: big }, { CloudPubSubDeadLetterSourceSubscription: sub }));
+    expect(r.published).toBe(12);
+    const job = await waitJob((await connector.startRedrive({ source: dlSub, all: true } as never)).id);
+    expect(job).toMatchObject({ state: 'completed', moved: 12, failed: 0, error: null, target: topic });
+    const s = subscribe(raw, sub);
+    try {
+      await expect.poll(() => s.received.length).toBe(12);
+      expect(s.received.every((m) => m.data.length === big.length)).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('Pub/Sub browsing', () => {
   it('browses without loss: every message is still delivered to a real subscriber afterwards, once', async (ctx) => {
     emulator.require(ctx);
