@@ -201,7 +201,7 @@ async function rabbitmqQueues(server: Server, browser: Browser): Promise<BenchRe
             };
             const observer = new MutationObserver(check);
             observer.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
-            const button = [...document.querySelectorAll('nav[aria-label=Connections] button')].find((b) => b.getAttribute('aria-label')?.includes('bench-rabbit') || b.textContent?.includes('bench-rabbit')) as HTMLElement | undefined;
+            const button = Array.from(document.querySelectorAll('nav[aria-label=Connections] button')).find((b) => b.getAttribute('aria-label')?.includes('bench-rabbit') || b.textContent?.includes('bench-rabbit')) as HTMLElement | undefined;
             if (!button) reject(new Error(`no sidebar button for connection ${id}`));
             button!.click();
           }),
