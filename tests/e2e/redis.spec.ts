@@ -68,6 +68,16 @@ test('a Redis connection: a stream browsed, and an entry delivered too often re-
   expect(await r.xlen(stream)).toBe(40);
   expect(((await r.xpending(stream, 'billing')) as [number])[0]).toBe(5);
 
+  // The group in Details: its consumers and its lag (35 entries never delivered), as Redis 7 counts it.
+  const group = `${stream}#billing`;
+  await openFromSidebar(page, group);
+  await page.getByRole('tab', { name: 'Details' }).click();
+  const view = page.getByRole('region', { name: 'Details' });
+  await expect(view.getByRole('heading', { name: group })).toBeVisible({ timeout: 30_000 });
+  const offsets = view.getByRole('table', { name: 'Offsets' });
+  await expect(offsets.getByRole('row').nth(1)).toContainText('35', { timeout: 30_000 });
+  await screenshot(page, 'details-redis');
+
   // Dead letters: the group's entries delivered three times.
   const source = `${stream}#billing`;
   await page.getByRole('tab', { name: 'Dead letters' }).click();
