@@ -21,11 +21,9 @@ export interface WireBroker {
 /** `users`: name → password, written to kafka-users.json before the listener starts (it then asks for SASL). */
 export async function startWireBroker(config: Partial<KafkaListenerConfig> = {}, users: Record<string, string> = {}): Promise<WireBroker & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'bd-kafka-wire-'));
-  if (Object.keys(users).length > 0) {
-    const store = new KafkaUserStore(dir);
-    for (const [name, password] of Object.entries(users)) store.putUser(name, password);
-    config = { dataDir: dir, ...config };
-  }
+  const store = new KafkaUserStore(dir);
+  for (const [name, password] of Object.entries(users)) store.putUser(name, password);
+  config = { dataDir: dir, ...config };
   const logs: WireBroker['logs'] = [];
   const logger: Logger = {
     info: (message, fields) => logs.push({ level: 'info', message, fields }),

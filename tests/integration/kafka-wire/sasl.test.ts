@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Reader, Writer } from '../../../src-main/protocols/kafka/codec/primitives.js';
 import { ERR } from '../../../src-main/protocols/kafka/errors.js';
 import { API_SCHEMAS } from '../../../src-main/protocols/kafka/generated/index.js';
+import { saltedPassword } from '../../../src-main/protocols/kafka/users.js';
 import { startWireBroker, type WireBroker } from './helpers.js';
 
 const PASSWORD = 'n0t-in-any-log';
@@ -148,5 +149,46 @@ describe('the Kafka listener without users', () => {
     const meta = await exchange(socket, 3, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
     expect(meta!.brokers).toHaveLength(1);
     socket.destroy();
+  });
+
+  it('AlterUserScramCredentials answers per user as Kafka does; the first user turns authentication on for new connections', async () => {
+    const connectOpen = () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(open.port, '127.0.0.1', () => resolve(s));
+        s.on('error', reject);
+      });
+    const socket = await connectOpen();
+    const salt = Buffer.from('a salt of sixteen');
+    const upsert = (name: string, mechanism: number, iterations = 4096) => ({ name, mechanism, iterations, salt, saltedPassword: saltedPassword(mechanism === 2 ? 'SCRAM-SHA-512' : 'SCRAM-SHA-256', 'ops-pw', salt, iterations) });
+    const refused = await exchange(socket, 51, 0, {
+      deletions: [{ name: 'ghost', mechanism: 1 }, { name: 'twice', mechanism: 1 }],
+      upsertions: [upsert('few', 1, 1000), upsert('many', 1, 20000), upsert('odd', 3), upsert('twice', 1)],
+    });
+    expect(refused!.results).toEqual([
+      { user: 'ghost', errorCode: ERR.RESOURCE_NOT_FOUND, errorMessage: 'Attempt to delete a user credential that does not exist' },
+      { user: 'twice', errorCode: ERR.DUPLICATE_RESOURCE, errorMessage: 'A user credential cannot be altered twice in the same request' },
+      { user: 'few', errorCode: ERR.UNACCEPTABLE_CREDENTIAL, errorMessage: 'Too few iterations' },
+      { user: 'many', errorCode: ERR.UNACCEPTABLE_CREDENTIAL, errorMessage: 'Too many iterations' },
+      { user: 'odd', errorCode: ERR.UNSUPPORTED_SASL_MECHANISM, errorMessage: 'Unknown SCRAM mechanism' },
+    ]);
+    expect((await exchange(socket, 50, 0, { users: null }))!.results).toEqual([]);
+
+    const made = await exchange(socket, 51, 0, { deletions: [], upsertions: [upsert('ops', 1), upsert('ops', 2, 8192)] });
+    expect(made!.results).toEqual([{ user: 'ops', errorCode: 0, errorMessage: null }]);
+    const described = await exchange(socket, 50, 0, { users: [{ name: 'ops' }, { name: 'nobody' }] });
+    expect(described!.results).toEqual([
+      { user: 'ops', errorCode: 0, errorMessage: null, credentialInfos: [{ mechanism: 1, iterations: 4096 }, { mechanism: 2, iterations: 8192 }] },
+      { user: 'nobody', errorCode: ERR.RESOURCE_NOT_FOUND, errorMessage: 'Attempt to describe a user credential that does not exist: nobody', credentialInfos: [] },
+    ]);
+    socket.destroy();
+
+    // A new connection must now authenticate: the salted password sent above is the one kafkajs derives.
+    const later = await connectOpen();
+    expect(await exchange(later, 3, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false })).toBeNull();
+    const kafka = new Kafka({ clientId: 'sasl-made', brokers: [open.bootstrap], sasl: { mechanism: 'scram-sha-512', username: 'ops', password: 'ops-pw' }, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    expect(await admin.listTopics()).toEqual([]);
+    await admin.disconnect();
   });
 });

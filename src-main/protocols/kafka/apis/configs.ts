@@ -1,6 +1,7 @@
 /**
  * Topic and broker configs over the wire: DescribeConfigs,
- * IncrementalAlterConfigs and the older AlterConfigs. The topic configs are the ones the engine keeps
+ * IncrementalAlterConfigs and the older AlterConfigs; DescribeClientQuotas
+ * (there are none). The topic configs are the ones the engine keeps
  * (retention.ms, retention.bytes, max.message.bytes, cleanup.policy), typed
  * and validated as Kafka's LogConfig defines them, so that a change is
  * refused with Kafka's code and message. Broker configs are the listener's,
@@ -275,4 +276,6 @@ export const configApis: ApiTable = {
   32: { min: 0, max: 4, handle: describeConfigs },
   33: { min: 0, max: 2, handle: alterConfigs },
   44: { min: 0, max: 1, handle: incrementalAlterConfigs },
+  // Client quotas: this broker enforces none, so every filter matches nothing (kafka-configs --describe asks for them).
+  48: { min: 0, max: 1, handle: () => ({ throttleTimeMs: 0, errorCode: 0, errorMessage: null, entries: [] }) },
 };

@@ -6,11 +6,20 @@
  * until the client is authenticated; a failure is SASL_AUTHENTICATION_FAILED
  * and the connection closes. Without users the listener is plaintext and
  * both are ILLEGAL_SASL_STATE, as on Kafka's PLAINTEXT listener.
+ *
+ * DescribeUserScramCredentials and AlterUserScramCredentials (KIP-554) manage
+ * the users as kafka-configs --entity-type users does: the client salts the
+ * password, the broker keeps the derived keys. As on Kafka without an
+ * authorizer, any client that may connect may change them; the first user
+ * turns authentication on for the connections that follow.
  */
 import { ERR } from '../errors.js';
 import type { SaslAuthenticateRequest } from '../generated/SaslAuthenticateRequest.js';
 import type { SaslHandshakeRequest } from '../generated/SaslHandshakeRequest.js';
+import type { AlterUserScramCredentialsRequest } from '../generated/AlterUserScramCredentialsRequest.js';
+import type { DescribeUserScramCredentialsRequest } from '../generated/DescribeUserScramCredentialsRequest.js';
 import { SASL_MECHANISMS, SaslFailure, startExchange, type SaslMechanism } from '../sasl.js';
+import { credentialFrom, MAX_ITERATIONS, MIN_ITERATIONS, SCRAM_MECHANISMS, SCRAM_TYPE, type ScramMechanism } from '../users.js';
 import type { ApiTable, ConnectionView, RequestContext, ServerState } from '../context.js';
 
 function saslHandshake(ctx: RequestContext, req: SaslHandshakeRequest) {
@@ -63,7 +72,57 @@ function saslAuthenticate(ctx: RequestContext, req: SaslAuthenticateRequest) {
   return { errorCode: 0, errorMessage: null, authBytes: r.reply, sessionLifetimeMs: 0n };
 }
 
+const mechanismOf = (type: number): ScramMechanism | undefined => SCRAM_MECHANISMS.find((m) => SCRAM_TYPE[m] === type);
+
+function describeUserScramCredentials(ctx: RequestContext, req: DescribeUserScramCredentialsRequest) {
+  const users = ctx.server.users;
+  const asked = req.users === null || req.users.length === 0 ? null : req.users.map((u) => u.name);
+  const counts = new Map<string, number>();
+  for (const name of asked ?? []) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const results = (asked ?? users.names()).filter((name, i, all) => all.indexOf(name) === i).map((user) => {
+    if ((counts.get(user) ?? 0) > 1) return { user, errorCode: ERR.DUPLICATE_RESOURCE, errorMessage: `Cannot describe SCRAM credentials for the same user twice in a single request: ${user}`, credentialInfos: [] };
+    const u = users.get(user);
+    if (!u) return { user, errorCode: ERR.RESOURCE_NOT_FOUND, errorMessage: `Attempt to describe a user credential that does not exist: ${user}`, credentialInfos: [] };
+    const credentialInfos = SCRAM_MECHANISMS.filter((m) => u.credentials[m]).map((m) => ({ mechanism: SCRAM_TYPE[m], iterations: u.credentials[m]!.iterations }));
+    return { user, errorCode: 0, errorMessage: null, credentialInfos };
+  });
+  return { throttleTimeMs: 0, errorCode: 0, errorMessage: null, results };
+}
+
+/** Each user's changes are checked together and applied together, or not at all (Kafka's per-user answer). */
+function alterUserScramCredentials(ctx: RequestContext, req: AlterUserScramCredentialsRequest) {
+  const users = ctx.server.users;
+  const byUser = new Map<string, { deletions: typeof req.deletions; upsertions: typeof req.upsertions }>();
+  const of = (name: string) => byUser.get(name) ?? byUser.set(name, { deletions: [], upsertions: [] }).get(name)!;
+  for (const d of req.deletions) of(d.name).deletions.push(d);
+  for (const u of req.upsertions) of(u.name).upsertions.push(u);
+  const results = [...byUser.entries()].map(([user, { deletions, upsertions }]) => {
+    const fail = (errorCode: number, errorMessage: string) => ({ user, errorCode, errorMessage });
+    if (user === '') return fail(ERR.UNACCEPTABLE_CREDENTIAL, 'Username must not be empty');
+    const touched = [...deletions, ...upsertions].map((c) => c.mechanism);
+    if (touched.some((m) => !mechanismOf(m))) return fail(ERR.UNSUPPORTED_SASL_MECHANISM, 'Unknown SCRAM mechanism');
+    if (new Set(touched).size !== touched.length) return fail(ERR.DUPLICATE_RESOURCE, 'A user credential cannot be altered twice in the same request');
+    for (const u of upsertions) {
+      if (u.iterations < MIN_ITERATIONS) return fail(ERR.UNACCEPTABLE_CREDENTIAL, 'Too few iterations');
+      if (u.iterations > MAX_ITERATIONS) return fail(ERR.UNACCEPTABLE_CREDENTIAL, 'Too many iterations');
+      if (u.salt.length === 0) return fail(ERR.UNACCEPTABLE_CREDENTIAL, 'Salt must not be empty');
+      if (u.saltedPassword.length === 0) return fail(ERR.UNACCEPTABLE_CREDENTIAL, 'Salted password must not be empty');
+    }
+    for (const d of deletions) if (!users.get(user)?.credentials[mechanismOf(d.mechanism)!]) return fail(ERR.RESOURCE_NOT_FOUND, 'Attempt to delete a user credential that does not exist');
+    for (const d of deletions) users.deleteCredential(user, mechanismOf(d.mechanism)!);
+    for (const u of upsertions) {
+      const mechanism = mechanismOf(u.mechanism)!;
+      users.putCredential(user, mechanism, credentialFrom(mechanism, u.saltedPassword, u.salt, u.iterations));
+    }
+    ctx.server.logger.info('kafka user credentials changed', { user, deleted: deletions.map((d) => mechanismOf(d.mechanism)), set: upsertions.map((u) => mechanismOf(u.mechanism)) });
+    return { user, errorCode: 0, errorMessage: null };
+  });
+  return { throttleTimeMs: 0, results };
+}
+
 export const saslApis: ApiTable = {
   17: { min: 0, max: 1, handle: saslHandshake },
   36: { min: 0, max: 2, handle: saslAuthenticate },
+  50: { min: 0, max: 0, handle: describeUserScramCredentials },
+  51: { min: 0, max: 0, handle: alterUserScramCredentials },
 };
