@@ -23,6 +23,7 @@ import { ProtocolError, Reader, Writer } from './codec/primitives.js';
 import { API_SCHEMAS, type ApiSchema } from './generated/index.js';
 import type { ClientDetails, ConnectionView, RequestHeader, ServerState } from './context.js';
 import { saslStep } from './apis/sasl.js';
+import { ERR } from './errors.js';
 import { newSaslState, type SaslState } from './sasl.js';
 
 /** Kafka's socket.request.max.bytes default. */
@@ -197,9 +198,17 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     const { header, schema } = readRequestHeader(r);
     this.current = header;
     this.client.clientId = header.clientId;
-    // Until authenticated, a SASL listener takes ApiVersions and SaslHandshake, then SaslAuthenticate only (Kafka closes on anything else).
-    if ((this.sasl.stage === 'handshake' && header.apiKey !== 18 && header.apiKey !== 17) || (this.sasl.stage === 'authenticate' && header.apiKey !== 36)) {
+    // Until authenticated, a SASL listener takes ApiVersions and SaslHandshake, then SaslAuthenticate only (Kafka's SaslServerAuthenticator).
+    if (this.sasl.stage === 'handshake' && header.apiKey !== 18 && header.apiKey !== 17) {
       throw new ProtocolError(`unexpected ${schema?.name ?? `API ${header.apiKey}`} request during SASL authentication`);
+    }
+    if (this.sasl.stage === 'authenticate' && header.apiKey !== 36) {
+      // Kafka answers this one with ILLEGAL_SASL_STATE, then closes.
+      this.logger.warn('kafka connection closed: a request came in the middle of SASL authentication', { remote: this.info.remote, api: schema?.name ?? header.apiKey });
+      if (!schema) throw new ProtocolError(`unknown API key ${header.apiKey}`);
+      const version = Math.min(header.apiVersion, schema.maxVersion);
+      this.closeAfter = true;
+      return responseFrame(header.apiKey, version, header.correlationId, (w) => schema.writeResponse(w, version, { errorCode: ERR.ILLEGAL_SASL_STATE }));
     }
     const served = this.server.served.get(header.apiKey);
     if (!schema || !served) {

@@ -11,8 +11,20 @@ import { digestOf, MIN_ITERATIONS, passwordMatches, SCRAM_MECHANISMS, type Kafka
 export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 
-/** Authentication failed: Kafka's SASL_AUTHENTICATION_FAILED, with this message. */
-export class SaslFailure extends Error {}
+/**
+ * Authentication failed: Kafka's SASL_AUTHENTICATION_FAILED. `shown`: the
+ * client gets this message (Kafka's SaslAuthenticationException); otherwise
+ * only that the credentials were not right, which says nothing of whether
+ * the user exists (Kafka's SaslException).
+ */
+export class SaslFailure extends Error {
+  constructor(
+    message: string,
+    readonly shown = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Where a connection is in its authentication. */
 export interface SaslState {
@@ -52,12 +64,12 @@ class PlainExchange implements SaslExchange {
     const parts = token.toString('utf8').split('\u0000');
     if (parts.length !== 3) throw new SaslFailure('Invalid SASL/PLAIN response: expected 3 tokens, got ' + parts.length);
     const [authzid, user, password] = parts as [string, string, string];
-    if (user === '') throw new SaslFailure('Authentication failed: username not specified');
-    if (password === '') throw new SaslFailure('Authentication failed: password not specified');
-    if (authzid !== '' && authzid !== user) throw new SaslFailure('Authentication failed: Client requested an authorization id that is different from username');
+    if (user === '') throw new SaslFailure('Authentication failed: username not specified', true);
+    if (password === '') throw new SaslFailure('Authentication failed: password not specified', true);
+    if (authzid !== '' && authzid !== user) throw new SaslFailure('Authentication failed: Client requested an authorization id that is different from username', true);
     const u = this.users.get(user);
     const mechanism = SCRAM_MECHANISMS.find((m) => u?.credentials[m]);
-    if (!u || !mechanism || !passwordMatches(mechanism, password, u.credentials[mechanism]!)) throw new SaslFailure('Authentication failed: Invalid username or password');
+    if (!u || !mechanism || !passwordMatches(mechanism, password, u.credentials[mechanism]!)) throw new SaslFailure('Authentication failed: Invalid username or password', true);
     return { reply: Buffer.alloc(0), done: true, principal: user };
   }
 }

@@ -101,6 +101,13 @@ describe('SASL on the Kafka listener', () => {
     expect(versions!.apiKeys.map((a: { apiKey: number }) => a.apiKey)).toEqual(expect.arrayContaining([17, 36]));
     expect(await exchange(plain, 3, 12, { topics: null, allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false })).toBeNull();
 
+    // In the middle of an exchange: ILLEGAL_SASL_STATE, then closed.
+    const midway = await connect();
+    expect(await exchange(midway, 17, 1, { mechanism: 'SCRAM-SHA-256' })).toMatchObject({ errorCode: 0 });
+    const shut = new Promise<void>((resolve) => midway.once('close', () => resolve()));
+    expect(await exchange(midway, 16, 4, { statesFilter: [] })).toMatchObject({ errorCode: ERR.ILLEGAL_SASL_STATE, groups: [] });
+    await shut;
+
     const gssapi = await connect();
     expect(await exchange(gssapi, 17, 1, { mechanism: 'GSSAPI' })).toEqual({ errorCode: ERR.UNSUPPORTED_SASL_MECHANISM, mechanisms: ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] });
     await expect.poll(() => gssapi.destroyed || gssapi.readableEnded).toBe(true);

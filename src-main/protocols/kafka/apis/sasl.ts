@@ -54,8 +54,7 @@ export function saslStep(server: ServerState, connection: ConnectionView, token:
   } catch (error) {
     if (!(error instanceof SaslFailure)) throw error;
     server.logger.warn('kafka SASL authentication failed', { remote: connection.info.remote, mechanism: sasl.mechanism, error: error.message });
-    // PLAIN says why; SCRAM says only that the credentials were not right (Kafka's SaslServerAuthenticator).
-    const failure = sasl.mechanism === 'PLAIN' ? error.message : `Authentication failed during authentication due to invalid credentials with SASL mechanism ${sasl.mechanism}`;
+    const failure = error.shown ? error.message : `Authentication failed during authentication due to invalid credentials with SASL mechanism ${sasl.mechanism}`;
     return { failure };
   }
 }
