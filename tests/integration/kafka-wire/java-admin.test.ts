@@ -94,4 +94,21 @@ describe.skipIf(Boolean(unavailable))(`Kafka's Java admin tools against the Kafk
     expect(beyond.stdout + beyond.stderr).toMatch(/OffsetOutOfRangeException/);
     expect(topicOf('java-trim').partitions[0]!.startOffset).toBe(7);
   }, 300_000);
+
+  it('kafka-consumer-groups --delete-offsets removes an empty group\'s offsets of a topic', async () => {
+    const engine = broker.host.live();
+    engine.createTopic('java-od', { partitions: 2 });
+    engine.createTopic('java-od-kept', { partitions: 1 });
+    await engine.commitOffsets('java-od-group', [
+      { topic: 'java-od', partition: 0, offset: 0 },
+      { topic: 'java-od', partition: 1, offset: 0 },
+      { topic: 'java-od-kept', partition: 0, offset: 0 },
+    ]);
+    const res = await tool('org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', ['--delete-offsets', '--group', 'java-od-group', '--topic', 'java-od']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/java-od\s+0\s+Successful/);
+    expect(res.stdout).toMatch(/java-od\s+1\s+Successful/);
+    const left = engine.listGroups().find((g) => g.groupId === 'java-od-group')!.partitions.filter((p) => p.committed !== null);
+    expect(left.map((p) => `${p.topic}/${p.partition}`)).toEqual(['java-od-kept/0']);
+  }, 300_000);
 });
