@@ -193,7 +193,8 @@ export const produceSchema = z.object({
   explicitHashKey: z
     .string({ error: 'explicitHashKey must be a string' })
     .regex(/^(0|[1-9][0-9]{0,38})$/, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
-    .refine((v) => BigInt(v) < 2n ** 128n, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
+    // zod runs every check: the range is asked only of what the pattern let through (BigInt throws on anything else).
+    .refine((v) => !/^\d+$/.test(v) || BigInt(v) < 2n ** 128n, 'explicitHashKey must be a decimal integer from 0 to 2^128 - 1')
     .optional(),
   /** Redis streams: the entry id to add (`<ms>-<seq>`, or `<ms>-*` for the next sequence of that ms); default: the server picks one. */
   position: z.string({ error: 'position must be a string' }).regex(/^\d{1,20}-(\d{1,20}|\*)$/, 'position must be a stream entry id such as 1700000000000-0 (or 1700000000000-*)').optional(),

@@ -74,7 +74,7 @@ export function createHandlers(ctx: CoreContext): Handlers {
 
   function amqpUsers() {
     const admin = ctx.listeners.amqpUsers();
-    if (!admin) throw new ApiError('UNAVAILABLE', 'the AMQP listener is not running, so it has no users to manage', 'user');
+    if (!admin) throw new ApiError('PRECONDITION_FAILED', 'the AMQP listener is not running, so it has no users to manage: turn it on in the Listener view', 'user');
     return admin;
   }
 
@@ -91,7 +91,8 @@ export function createHandlers(ctx: CoreContext): Handlers {
         if (error instanceof ListenerError && error.code === 'ADDRESS_IN_USE') {
           throw new ApiError('CONFLICT', `port ${port} is in use on this machine (another broker?): choose another, or 0 for a free one; the listener stays where it was`, 'port');
         }
-        if (error instanceof ListenerError) throw new ApiError('UNAVAILABLE', error.message, 'port');
+        // A port this user may not bind (below 1024), an address that is not this machine's: the person's choice, so a 4xx naming it.
+        if (error instanceof ListenerError) throw new ApiError(error.code === 'ACCESS_DENIED' ? 'FORBIDDEN' : 'PRECONDITION_FAILED', error.message, 'port');
         throw error;
       }
       saveListenerSetting(ctx.appStore, protocol, setting);
