@@ -108,7 +108,8 @@ function subject(r: _Record): FilterSubject {
   };
 }
 
-function view(r: _Record, partition: number, ordinal: number): RecordView {
+/** A Kinesis record as the contract's record: the sequence number is its position. */
+export function recordView(r: _Record, partition: number, ordinal: number): RecordView {
   const data = r.Data ?? new Uint8Array();
   const value = encodeBytes(data);
   const key = r.PartitionKey ?? null;
@@ -267,7 +268,7 @@ export async function browseStream(ctx: BrowseContext, a: Args<'topics/messages'
         scanned++;
         if (rec.SequenceNumber) state.q = rec.SequenceNumber;
         const ordinal = state.n++;
-        if (filter === null || filter.all(subject(rec))) out.push(view(rec, shard.index, ordinal));
+        if (filter === null || filter.all(subject(rec))) out.push(recordView(rec, shard.index, ordinal));
         if (out.length >= a.limit) {
           taken = k + 1;
           break;

@@ -5,8 +5,9 @@
  * ranges and whether it is open; the stream's status, mode, retention and
  * encryption are the topic's configuration. Records are placed by sequence number
  * (`RecordView.position`); browsing holds shard iterators only, so it changes
- * nothing for any consumer. Registered (enhanced fan-out) consumers answer as
- * consumer groups, without lag: Kinesis does not know where a consumer is.
+ * nothing for any consumer, and a live tail reads the open shards from LATEST.
+ * Registered (enhanced fan-out) consumers answer as consumer groups, without
+ * lag: Kinesis does not know where a consumer is.
  */
 import {
   CreateStreamCommand,
@@ -21,13 +22,14 @@ import { ApiError } from '../../contract/errors.js';
 import type { KinesisConnectionConfig } from '../../contract/operations.js';
 import type { BrowsePage, Capability, ConnectionInfo, GroupInfo, PublishResult, RecordView, TopicInfo } from '../../contract/types.js';
 import { compileRecord, type RecordTemplate } from '../../ground/placeholders.js';
-import type { Args, Connector, PublishControl } from '../connector.js';
+import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
 import { decodeBytes } from '../encoding.js';
 import { mapLimit, targetOf } from '../aws/client.js';
 import { AwsConnectionState } from '../aws/connection.js';
 import { browseStream, DEFAULT_LIMITS, type BrowseLimits } from './browse.js';
 import { produceRecords } from './produce.js';
+import { tailStream } from './tail.js';
 import { listShards, topicInfo, type ShardEntry } from './shards.js';
 
 const CAPABILITIES: Capability[] = ['topics', 'groups', 'publish', 'positions'];
@@ -46,6 +48,8 @@ export const GROUPS_NOTICE =
 
 export interface KinesisConnectorOptions {
   browse?: Partial<BrowseLimits>;
+  /** How often a live tail reads each shard (ms). */
+  tailPollMs?: number;
 }
 
 /** How long a stream's shard listing is reused between browse pages (ms). */
@@ -58,6 +62,8 @@ export class KinesisConnector implements Connector {
   private readonly state: AwsConnectionState;
   private readonly limits: BrowseLimits;
   private readonly shardCache = new Map<string, { at: number; shards: ShardEntry[] }>();
+  private readonly tails = new Set<() => void>();
+  private readonly tailPollMs: number | undefined;
 
   constructor(
     id: string,
@@ -69,6 +75,7 @@ export class KinesisConnector implements Connector {
     this.state = new AwsConnectionState(id, targetOf(config, 'kinesis'), config.readOnly);
     this.client = new KinesisClient(this.state.clientConfig(config, { maxSockets: 16 }));
     this.limits = { ...DEFAULT_LIMITS, ...options.browse };
+    this.tailPollMs = options.tailPollMs;
   }
 
   info(): ConnectionInfo {
@@ -89,6 +96,8 @@ export class KinesisConnector implements Connector {
 
   async close(): Promise<void> {
     this.state.closed = true;
+    for (const stop of [...this.tails]) stop();
+    this.tails.clear();
     this.client.destroy();
   }
 
@@ -185,6 +194,15 @@ export class KinesisConnector implements Connector {
       t,
       control,
     );
+  }
+
+  tail(topic: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe {
+    const stop = tailStream({ client: this.client, shards: (s) => this.shards(s, true), logger: this.deps.logger, pollMs: this.tailPollMs }, topic, partition, listener);
+    this.tails.add(stop);
+    return () => {
+      this.tails.delete(stop);
+      stop();
+    };
   }
 
   // ---------------------------------------------------------------- consumers
