@@ -296,14 +296,16 @@ test('RabbitMQ policies from the connection details: mistakes named beside their
   const b = env;
   const name = unique('rabbit-policies');
   const policy = unique('cap');
-  const policies = async () => (await b.api('GET', `/api/policies/${encodeURIComponent(b.vhost)}`)) as MgmtPolicy[];
+  // The vhost is shared with the other tests of this file (which have policies of their own): only this one's counts.
+  const policies = async () => ((await b.api('GET', `/api/policies/${encodeURIComponent(b.vhost)}`)) as MgmtPolicy[]).filter((p) => p.name === policy);
   const { id } = await server.api<{ id: string }>('POST', '/api/connections', { kind: 'rabbitmq', name, amqpUrl: b.amqpUrl, managementUrl: process.env.RABBITMQ_MANAGEMENT_URL ?? b.managementUrl });
 
   await page.getByRole('navigation', { name: 'Connections' }).getByRole('button', { name: new RegExp(`^status \\w+ ${name}`) }).click();
   await page.getByRole('tab', { name: 'Details' }).click();
   const view = page.getByRole('region', { name: 'Details' });
   const table = view.getByRole('table', { name: 'Policies' });
-  await expect(table).toContainText('No policies in this virtual host.');
+  await expect(table).toBeVisible();
+  await expect(table.getByRole('row').filter({ hasText: policy })).toHaveCount(0);
 
   await view.getByRole('button', { name: 'New policy…' }).click();
   const dialog = page.getByRole('dialog');
@@ -337,7 +339,7 @@ test('RabbitMQ policies from the connection details: mistakes named beside their
 
   await table.getByRole('button', { name: `Delete policy ${policy}` }).click();
   await page.getByRole('button', { name: 'Delete policy', exact: true }).click();
-  await expect(table).toContainText('No policies in this virtual host.');
+  await expect(table.getByRole('row').filter({ hasText: policy })).toHaveCount(0);
   expect(await policies()).toEqual([]);
 
   // Read-only: the list stays, the actions go.
