@@ -26,6 +26,7 @@ import type { TrackedRedrive } from '../../jobs/redrives.js';
 import { fullSubscription, shortName, type PubsubClients } from './client.js';
 import { DEAD_LETTER_ATTRIBUTES, matchesFilter, publishBatches, REDRIVEN_COUNT, toView, type PubsubMessage, type ReceivedMessage } from './messages.js';
 import { acknowledge, extend, pullOnce, release } from './subscriptions.js';
+import { RateLimit } from '../../jobs/pace.js';
 
 export const REDRIVE_NOTICE =
   "Each message is published to its source topic (the topic of the subscription named in its CloudPubSubDeadLetterSourceSubscription attribute) or to the topic you name, " +
@@ -59,33 +60,6 @@ export interface PubsubRedrivePlan {
   emulator: boolean;
   /** A count or browse of the source holding its messages right now (they come back when it ends), if any. */
   othersReading: () => Promise<unknown> | undefined;
-}
-
-/** Spreads publishes over time: at most `rate` messages a second, shared by every worker. */
-class RateLimit {
-  private next = 0;
-  constructor(private readonly rate: number | null) {}
-  async take(n: number, signal: AbortSignal): Promise<void> {
-    if (!this.rate || n === 0) return;
-    const now = Date.now();
-    const start = Math.max(now, this.next);
-    this.next = start + (n * 1000) / this.rate;
-    const wait = start - now;
-    if (wait > 0) await sleep(wait, signal);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The copy to publish: data, ordering key, attributes without Pub/Sub's dead-letter ones, the move counted. */

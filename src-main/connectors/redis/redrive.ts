@@ -28,6 +28,7 @@ import type { RedisClient } from './client.js';
 import { originalFields, originOf, pendingOf, type PendingEntry } from './deadletters.js';
 import { elementId, matchesElement, readFromHead } from './lists.js';
 import { entrySubject, shape, toEntry, type Entry, type RawEntry } from './records.js';
+import { RateLimit } from '../../jobs/pace.js';
 
 export type RedisRedriveJob = TrackedRedrive<RedriveJob>;
 
@@ -92,32 +93,6 @@ export interface RedrivePlan {
   endId?: string | null;
   /** Lists: their length when the job began. */
   length?: number;
-}
-
-class RateLimit {
-  private next = 0;
-  constructor(private readonly rate: number | null) {}
-  async take(n: number, signal: AbortSignal): Promise<void> {
-    if (!this.rate || n === 0) return;
-    const now = Date.now();
-    const start = Math.max(now, this.next);
-    this.next = start + (n * 1000) / this.rate;
-    const wait = start - now;
-    if (wait > 0) await sleep(wait, signal);
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 const refusedScript = (e: unknown) => /NOPERM|NOSCRIPT|unknown command|scripts? (are )?disabled/i.test(String((e as Error)?.message ?? e));
