@@ -149,6 +149,20 @@ describe('Kinesis connection', () => {
     await expect(core!.call('topics/get', { connectionId, topic: 'no-such-stream' })).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'topic', message: expect.stringContaining('"no-such-stream"') });
   });
 
+  it('creates a stream of the shards asked for and deletes it, refusing what a stream does not have', async (ctx) => {
+    kinesis.require(ctx);
+    const name = unique('created');
+    created.push(name);
+    await expect(core!.call('topics/create', { connectionId, topic: name, partitions: 2, retentionBytes: 1_000 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'retentionBytes' });
+    const topic = await core!.call('topics/create', { connectionId, topic: name, partitions: 2 });
+    expect(topic).toMatchObject({ name, config: { mode: 'PROVISIONED' } });
+    await active(name);
+    expect((await core!.call('topics/get', { connectionId, topic: name })).partitions).toHaveLength(2);
+    await core!.call('topics/delete', { connectionId, topic: name });
+    await expect.poll(async () => (await core!.call('topics/list', { connectionId })).some((t) => t.name === name)).toBe(false);
+    await expect(core!.call('topics/delete', { connectionId, topic: name })).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'topic' });
+  });
+
   it('shows a split shard as closed with its children, reads it to its end, and publishes only to open shards', async (ctx) => {
     kinesis.require(ctx);
     const name = await stream(1);
