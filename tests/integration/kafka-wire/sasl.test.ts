@@ -120,6 +120,36 @@ describe('SASL on the Kafka listener', () => {
     expect(broker.logs.some((l) => String(l.fields?.error).startsWith('unexpected Metadata request during SASL authentication'))).toBe(true);
   });
 
+  it('after SaslHandshake v0, takes bare tokens: a right password opens the connection, a wrong one closes it unanswered', async () => {
+    const raw = (socket: net.Socket, token: Buffer) =>
+      new Promise<Buffer | null>((resolve) => {
+        const frame = Buffer.alloc(4 + token.length);
+        frame.writeInt32BE(token.length, 0);
+        token.copy(frame, 4);
+        let got = Buffer.alloc(0);
+        const onData = (c: Buffer) => {
+          got = Buffer.concat([got, c]);
+          if (got.length >= 4 && got.length >= 4 + got.readInt32BE(0)) {
+            socket.off('data', onData);
+            resolve(got.subarray(4, 4 + got.readInt32BE(0)));
+          }
+        };
+        socket.on('data', onData);
+        socket.once('close', () => resolve(null));
+        socket.write(frame);
+      });
+    const good = await connect();
+    expect(await exchange(good, 17, 0, { mechanism: 'PLAIN' })).toMatchObject({ errorCode: 0 });
+    expect(await raw(good, Buffer.from(`\0alice\0${PASSWORD}`))).toEqual(Buffer.alloc(0));
+    const meta = await exchange(good, 3, 1, { topics: null });
+    expect(meta!.brokers).toHaveLength(1);
+    good.destroy();
+
+    const bad = await connect();
+    expect(await exchange(bad, 17, 0, { mechanism: 'PLAIN' })).toMatchObject({ errorCode: 0 });
+    expect(await raw(bad, Buffer.from('\0alice\0wrong'))).toBeNull();
+  });
+
   it.skipIf(!existsSync('/usr/bin/kcat'))('kcat authenticates with SCRAM-SHA-256 and SCRAM-SHA-512; a wrong password fails', async () => {
     const kcat = (args: string[], input?: string) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

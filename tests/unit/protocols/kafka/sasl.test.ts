@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SaslFailure, startExchange } from '../../../../src-main/protocols/kafka/sasl.js';
 import { credentialFrom, KAFKA_USERS_FILE, KafkaUserStore, saltedPassword } from '../../../../src-main/protocols/kafka/users.js';
@@ -67,5 +68,29 @@ describe('Kafka SASL server', () => {
     const again = new KafkaUserStore(dir);
     expect(again.required).toBe(true);
     expect(startExchange('PLAIN', again).step(Buffer.from('\0svc\0correct horse battery staple')).done).toBe(true);
+  });
+
+  it('answers any client token with a reply or a SaslFailure, never another error', () => {
+    const users = new KafkaUserStore(null);
+    users.putUser('alice', 'wonderland');
+    const token = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+      fc.string({ maxLength: 120 }).map((t) => Buffer.from(t)),
+      fc.tuple(fc.constantFrom('n,,', 'y,,', 'n,a=alice,', 'p=x,,', ''), fc.string({ maxLength: 60 })).map(([h, t]) => Buffer.from(`${h}n=alice,r=${t}`)),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'), token, token, (mechanism, first, second) => {
+        const exchange = startExchange(mechanism as 'PLAIN', users);
+        for (const t of [first, second]) {
+          try {
+            exchange.step(t);
+          } catch (error) {
+            if (!(error instanceof SaslFailure)) throw error;
+            return;
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
