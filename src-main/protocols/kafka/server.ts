@@ -63,6 +63,7 @@ export class KafkaServer implements ServerState {
     this.defaultPartitions = config.defaultPartitions ?? 1;
     this.maxMessageBytes = config.maxMessageBytes ?? KAFKA_MAX_MESSAGE_BYTES;
     this.users = new KafkaUserStore(config.dataDir ?? null);
+    if (this.users.problem) logger.error('kafka users file unreadable: every client must authenticate and none can until it is fixed', { error: this.users.problem });
     const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis };
     this.served = new Map(Object.entries(table).map(([k, v]) => [Number(k), v]));
   }

@@ -83,26 +83,36 @@ function checkName(name: unknown): string {
 
 export class KafkaUserStore {
   private readonly users = new Map<string, KafkaUser>();
+  /** Why the users file could not be read; while set, no one can authenticate (closed, not open). */
+  readonly problem: string | null = null;
 
   constructor(private readonly dataDir: string | null) {
     const file = dataDir ? join(dataDir, KAFKA_USERS_FILE) : null;
-    if (file && existsSync(file)) {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as { users?: KafkaUser[] };
-      for (const u of parsed.users ?? []) {
-        if (!u || typeof u.name !== 'string' || !u.credentials || typeof u.credentials !== 'object') continue;
-        const credentials: KafkaUser['credentials'] = {};
-        for (const m of SCRAM_MECHANISMS) {
-          const c = u.credentials[m];
-          if (c && typeof c.salt === 'string' && typeof c.storedKey === 'string' && typeof c.serverKey === 'string' && Number.isInteger(c.iterations)) credentials[m] = c;
-        }
-        this.users.set(u.name, { name: u.name, credentials });
+    if (!file || !existsSync(file)) return;
+    try {
+      this.read(file);
+    } catch (error) {
+      this.users.clear();
+      this.problem = `${file} cannot be read (${(error as Error).message})`;
+    }
+  }
+
+  private read(file: string): void {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { users?: KafkaUser[] };
+    for (const u of parsed.users ?? []) {
+      if (!u || typeof u.name !== 'string' || !u.credentials || typeof u.credentials !== 'object') continue;
+      const credentials: KafkaUser['credentials'] = {};
+      for (const m of SCRAM_MECHANISMS) {
+        const c = u.credentials[m];
+        if (c && typeof c.salt === 'string' && typeof c.storedKey === 'string' && typeof c.serverKey === 'string' && Number.isInteger(c.iterations)) credentials[m] = c;
       }
+      this.users.set(u.name, { name: u.name, credentials });
     }
   }
 
   /** True when clients must authenticate. */
   get required(): boolean {
-    return this.users.size > 0;
+    return this.users.size > 0 || this.problem !== null;
   }
 
   get(name: string): KafkaUser | undefined {

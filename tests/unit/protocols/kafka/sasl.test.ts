@@ -5,7 +5,7 @@
  * checks passwords against the stored SCRAM credentials. The users file
  * holds salted keys only, mode 0600.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -92,5 +92,14 @@ describe('Kafka SASL server', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('fails closed on a users file it cannot read: authentication required, and no one passes', () => {
+    const broken = mkdtempSync(join(dir, 'broken-'));
+    writeFileSync(join(broken, KAFKA_USERS_FILE), '{"users": [ {"name": "svc", ');
+    const store = new KafkaUserStore(broken);
+    expect(store.required).toBe(true);
+    expect(store.problem).toMatch(/kafka-users\.json cannot be read/);
+    expect(() => startExchange('PLAIN', store).step(Buffer.from('\0svc\0anything'))).toThrow(SaslFailure);
   });
 });
