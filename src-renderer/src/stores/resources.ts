@@ -18,6 +18,8 @@ type GroupSummary = Pick<GroupInfo, 'groupId' | 'state' | 'totalLag'>;
 
 /** Queues asked for first when a connection opens: a screenful and more. */
 export const FIRST_PAGE = 100;
+/** How long the whole list waits for the first page before it is asked for anyway. */
+const FIRST_PAGE_WAIT_MS = 3000;
 
 export const useResources = defineStore('resources', () => {
   const connections = useConnections();
@@ -146,7 +148,10 @@ export const useResources = defineStore('resources', () => {
     partial.value = false;
     // The first page goes out alone and paints; the whole list is asked for once it is in,
     // so building a big vhost's list does not slow the page (both would ask the same server).
-    const first = connections.info(connectionId)?.capabilities.includes('queues') ? loadFirstPage(connectionId, gen) : Promise.resolve();
+    // A page that does not come (a broker that does not answer) holds the rest back only so long.
+    const first = connections.info(connectionId)?.capabilities.includes('queues')
+      ? Promise.race([loadFirstPage(connectionId, gen), new Promise<void>((resolve) => setTimeout(resolve, FIRST_PAGE_WAIT_MS))])
+      : Promise.resolve();
     void first.then(() => {
       if (gen !== generation) return;
       // With the stream on, its first sample (sent at once) lists the queues: asking twice
