@@ -19,7 +19,6 @@
 import { ApiError } from '../../contract/errors.js';
 import type { PubsubConnectionConfig } from '../../contract/operations.js';
 import type {
-  AuditEntry,
   BrowsePage,
   Capability,
   ConnectionInfo,
@@ -29,15 +28,13 @@ import type {
   MessageView,
   PublishResult,
   QueueInfo,
-  RedriveJob,
   StatsSnapshot,
   TopicInfo,
 } from '../../contract/types.js';
 import { compileMessageFilter } from '../../ground/filter.js';
 import { compileRecord, type RecordTemplate } from '../../ground/placeholders.js';
-import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
-import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
+import type { Args, Connector, PublishControl } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
 import {
   closeClients,
@@ -65,6 +62,7 @@ import {
   type Subscription,
   type Topic,
 } from './subscriptions.js';
+import { RedriveConnector } from '../redrive-connector.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -97,13 +95,12 @@ export interface PubsubConnectorOptions {
   callTimeoutMs?: number;
 }
 
-export class PubsubConnector implements Connector {
+export class PubsubConnector extends RedriveConnector implements Connector {
   readonly id: string;
   readonly metricsHistory = new MetricsHistory({ metrics: QUEUE_METRICS });
   private readonly clients: PubsubClients | null;
   private readonly target: string;
   private readonly project: string;
-  private readonly jobs: ReturnType<typeof redriveJobs<RedriveJob>>;
   private readonly options: Required<PubsubConnectorOptions>;
   private readonly configError: ApiError | null = null;
   private readOnly: boolean;
@@ -121,14 +118,14 @@ export class PubsubConnector implements Connector {
   constructor(
     id: string,
     private readonly config: PubsubConnectionConfig,
-    private readonly deps: ConnectorDeps,
+    deps: ConnectorDeps,
     options: PubsubConnectorOptions = {},
   ) {
+    super(deps, 'ps-');
     this.id = id;
     this.readOnly = config.readOnly;
     this.project = config.projectId;
     this.target = targetOf(config);
-    this.jobs = redriveJobs({ idPrefix: 'ps-', audit: deps.audit, log: deps.logger });
     this.options = {
       // Each sample pulls and hands back every subscription's messages: seldom on Google Cloud, where pulls are billed.
       sampleIntervalMs: options.sampleIntervalMs ?? (config.emulatorHost ? 10_000 : 60_000),
@@ -656,30 +653,11 @@ export class PubsubConnector implements Connector {
     return { id: run.job.id };
   }
 
-  async getRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.get(id);
-  }
 
-  async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.cancelAndWait(id, 5_000);
-  }
 
-  async listRedrives(): Promise<RedriveJob[]> {
-    return this.jobs.list();
-  }
 
-  /** Waits for a job to end (tests and the CLI use it; the UI follows onRedrive). */
-  async waitForRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.settled(id);
-  }
 
-  async listAudit(limit: number): Promise<AuditEntry[]> {
-    return this.deps.audit.list(this.id, limit);
-  }
 
-  onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
-    return this.jobs.subscribe(listener);
-  }
 
   // ---------------------------------------------------------------- statistics
 

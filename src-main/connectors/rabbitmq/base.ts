@@ -19,7 +19,6 @@ import type {
   VhostInfo,
 } from '../../contract/types.js';
 import { PUBLISH_NOTICE } from './publish.js';
-import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { ConnectorDeps } from '../deps.js';
 import { classifyOpenError, closeQuietly, openAmqp, openChannel, toApiError } from './amqp.js';
@@ -38,6 +37,7 @@ import { DEFAULT_LIMITS, PEEK_NOTICE, quorumRefusal, type PeekLimits } from './p
 import { REDRIVE_NOTICE } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
 import { deadLetterSources, deliveryLimit, matchingPolicy, policyDefinition, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
+import { RedriveConnector } from '../redrive-connector.js';
 
 interface TopologyParts {
   exchanges: MgmtExchange[];
@@ -74,11 +74,10 @@ function rate(x: { rate?: number } | undefined): number {
   return typeof x?.rate === 'number' ? x.rate : 0;
 }
 
-export class RabbitBase {
+export class RabbitBase extends RedriveConnector {
   readonly id: string;
   readonly metricsHistory = new MetricsHistory({ metrics: QUEUE_METRICS });
   protected readonly config: RabbitConnectionConfig;
-  protected readonly deps: ConnectorDeps;
   protected readonly r: ResolvedRabbit;
   protected readonly mgmt: ManagementClient;
   protected readonly options: Required<Omit<RabbitConnectorOptions, 'peekLimits'>> & { peekLimits: PeekLimits };
@@ -96,16 +95,14 @@ export class RabbitBase {
   protected sampling: Promise<QueueInfo[]> | null = null;
   protected snapshot: { at: number; queues: QueueInfo[] } | null = null;
   protected topologyCache: (TopologyParts & { at: number }) | null = null;
-  protected readonly jobs: ReturnType<typeof redriveJobs>;
   protected readonly queueLocks = new Map<string, Promise<unknown>>();
 
   constructor(id: string, config: RabbitConnectionConfig, deps: ConnectorDeps, options: RabbitConnectorOptions = {}) {
+    super(deps, 'rd-');
     this.id = id;
     this.config = config;
-    this.deps = deps;
     this.r = resolveRabbit(config);
     this.readOnly = config.readOnly;
-    this.jobs = redriveJobs({ idPrefix: 'rd-', audit: deps.audit, log: deps.logger });
     this.options = {
       sampleIntervalMs: options.sampleIntervalMs ?? 1_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,

@@ -12,7 +12,6 @@
  */
 import { ApiError } from '../../contract/errors.js';
 import type {
-  AuditEntry,
   BindingInfo,
   ConsumerInfo,
   DeadLetterQueueInfo,
@@ -22,11 +21,10 @@ import type {
   PolicyInfo,
   PublishResult,
   QueueInfo,
-  RedriveJob,
   StatsSnapshot,
   VhostInfo,
 } from '../../contract/types.js';
-import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
+import type { Args, Connector, PublishControl } from '../connector.js';
 import { publishCopies } from './publish.js';
 import { checkShortstr } from './names.js';
 import { decodeBytes } from '../encoding.js';
@@ -373,31 +371,11 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
     return { id: run.job.id };
   }
 
-  async getRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.get(id);
-  }
 
-  /** Asks the job to stop and waits (briefly) for it to hand back what it holds, so the answer shows the final state. */
-  async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.cancelAndWait(id, 5_000);
-  }
 
-  async listRedrives(): Promise<RedriveJob[]> {
-    return this.jobs.list();
-  }
 
-  /** Waits for a job to end (tests and the CLI use it; the UI follows onRedrive). */
-  async waitForRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.settled(id);
-  }
 
-  async listAudit(limit: number): Promise<AuditEntry[]> {
-    return this.deps.audit.list(this.id, limit);
-  }
 
-  onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
-    return this.jobs.subscribe(listener);
-  }
 
   // ---------------------------------------------------------------- statistics
 

@@ -13,7 +13,6 @@ import { Cluster, Redis } from 'ioredis';
 import { ApiError } from '../../contract/errors.js';
 import type { RedisConnectionConfig } from '../../contract/operations.js';
 import type {
-  AuditEntry,
   BrowsePage,
   Capability,
   ConnectionInfo,
@@ -26,13 +25,11 @@ import type {
   PublishResult,
   QueueInfo,
   RecordView,
-  RedriveJob,
   StatsSnapshot,
   TopicInfo,
 } from '../../contract/types.js';
 import { compileMessageFilter } from '../../ground/filter.js';
 import { compileMessage, compileRecord, type MessageTemplate, type RecordTemplate } from '../../ground/placeholders.js';
-import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
 import type { MessageProperties } from '../../contract/types.js';
 import type { Args, Connector, PublishControl, Unsubscribe } from '../connector.js';
@@ -45,6 +42,7 @@ import { channelInfo, channelOf, isChannelTopic, listChannels, publish as publis
 import { entryMessage, toEntry, type RawEntry } from './records.js';
 import { defineScripts, REDRIVE_NOTICE, RedisRedriveRun, type RedisRedriveJob } from './redrive.js';
 import { BROWSE_BUDGET_MS, Streams, topicInfo, type StreamFacts } from './streams.js';
+import { RedriveConnector } from '../redrive-connector.js';
 
 const CAPABILITIES: Capability[] = ['topics', 'groups', 'queues', 'publish', 'redrive', 'positions'];
 const METRICS = ['messages', 'ready', 'unacked', 'delayed', 'lag', 'timeLagMs', 'pending'] as const;
@@ -64,14 +62,13 @@ export interface RedisConnectorOptions {
   browseBudgetMs?: number;
 }
 
-export class RedisConnector implements Connector {
+export class RedisConnector extends RedriveConnector implements Connector {
   readonly id: string;
   readonly client: RedisClient;
   private readonly target: string;
   private readonly streams: Streams;
   private readonly groups: Groups;
   private readonly naming: Naming;
-  private readonly jobs: ReturnType<typeof redriveJobs<RedriveJob>>;
   private readonly metrics = new MetricsHistory({ metrics: METRICS });
   private readonly options: Required<RedisConnectorOptions>;
   private readonly tails = new Set<() => void>();
@@ -91,9 +88,10 @@ export class RedisConnector implements Connector {
   constructor(
     id: string,
     private readonly config: RedisConnectionConfig,
-    private readonly deps: ConnectorDeps,
+    deps: ConnectorDeps,
     options: RedisConnectorOptions = {},
   ) {
+    super(deps, 'rr-');
     this.id = id;
     this.readOnly = config.readOnly;
     this.target = targetOf(config);
@@ -125,7 +123,6 @@ export class RedisConnector implements Connector {
     this.streams = new Streams(this.client);
     this.groups = new Groups(this.client);
     this.naming = naming(config.deadLetterPattern);
-    this.jobs = redriveJobs<RedriveJob>({ idPrefix: 'rr-', audit: deps.audit, log: deps.logger });
     if (this.options.sampleIntervalMs > 0 && !this.configError) this.scheduleSample(0, 0);
   }
 
@@ -636,29 +633,11 @@ export class RedisConnector implements Connector {
     return { id: run.job.id };
   }
 
-  async getRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.get(id);
-  }
 
-  async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.cancelAndWait(id, 5_000);
-  }
 
-  async listRedrives(): Promise<RedriveJob[]> {
-    return this.jobs.list();
-  }
 
-  async waitForRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.settled(id);
-  }
 
-  async listAudit(limit: number): Promise<AuditEntry[]> {
-    return this.deps.audit.list(this.id, limit);
-  }
 
-  onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
-    return this.jobs.subscribe(listener);
-  }
 
   // ---------------------------------------------------------------- statistics
 

@@ -33,7 +33,6 @@ import { randomUUID } from 'node:crypto';
 import { ApiError } from '../../contract/errors.js';
 import type { SqsConnectionConfig } from '../../contract/operations.js';
 import type {
-  AuditEntry,
   BrowsePage,
   Capability,
   ConnectionInfo,
@@ -42,19 +41,18 @@ import type {
   MessageView,
   PublishResult,
   QueueInfo,
-  RedriveJob,
   StatsSnapshot,
 } from '../../contract/types.js';
 import { compileMessageFilter } from '../../ground/filter.js';
-import { redriveJobs } from '../../jobs/redrives.js';
 import { MetricsHistory } from '../../metrics/history.js';
-import type { Args, Connector, Unsubscribe } from '../connector.js';
+import type { Args, Connector } from '../connector.js';
 import type { ConnectorDeps } from '../deps.js';
 import { mapLimit, targetOf, toApiError } from '../aws/client.js';
 import { AwsConnectionState } from '../aws/connection.js';
 import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.js';
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';
+import { RedriveConnector } from '../redrive-connector.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -89,14 +87,13 @@ interface QueueEntry {
   url: string;
 }
 
-export class SqsConnector implements Connector {
+export class SqsConnector extends RedriveConnector implements Connector {
   readonly id: string;
   readonly metricsHistory = new MetricsHistory({ metrics: QUEUE_METRICS });
   private readonly client: SQSClient;
   /** Re-drives run on a client of their own with more sockets, so they never starve browsing. */
   private readonly bulk: SQSClient;
   private readonly state: AwsConnectionState;
-  private readonly jobs: ReturnType<typeof redriveJobs>;
   private readonly options: Required<SqsConnectorOptions>;
   private readonly urls = new Map<string, string>();
   private sampleTimer: NodeJS.Timeout | null = null;
@@ -106,12 +103,12 @@ export class SqsConnector implements Connector {
   constructor(
     id: string,
     private readonly config: SqsConnectionConfig,
-    private readonly deps: ConnectorDeps,
+    deps: ConnectorDeps,
     options: SqsConnectorOptions = {},
   ) {
+    super(deps, 'sq-');
     this.id = id;
     this.state = new AwsConnectionState(id, targetOf(config, 'sqs'), config.readOnly);
-    this.jobs = redriveJobs({ idPrefix: 'sq-', audit: deps.audit, log: deps.logger });
     this.options = {
       sampleIntervalMs: options.sampleIntervalMs ?? 2_000,
       redriveWorkers: options.redriveWorkers ?? 32,
@@ -590,30 +587,11 @@ export class SqsConnector implements Connector {
     return { id: run.job.id };
   }
 
-  async getRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.get(id);
-  }
 
-  async cancelRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.cancelAndWait(id, 5_000);
-  }
 
-  async listRedrives(): Promise<RedriveJob[]> {
-    return this.jobs.list();
-  }
 
-  /** Waits for a job to end (tests and the CLI use it; the UI follows onRedrive). */
-  async waitForRedrive(id: string): Promise<RedriveJob | null> {
-    return this.jobs.settled(id);
-  }
 
-  async listAudit(limit: number): Promise<AuditEntry[]> {
-    return this.deps.audit.list(this.id, limit);
-  }
 
-  onRedrive(listener: (job: RedriveJob) => void): Unsubscribe {
-    return this.jobs.subscribe(listener);
-  }
 
   // ---------------------------------------------------------------- statistics
 
