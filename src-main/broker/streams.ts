@@ -15,12 +15,13 @@ import { consumerAssignment, type GroupCoordinator, type GroupDescription } from
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { prepareStatements } from '../storage/statements.js';
-import { decodeJson, encodeJson } from './codec.js';
+import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, type CompiledFilter, type FilterSubject } from '../ground/filter.js';
 import { partitionForKey } from '../ground/murmur2.js';
 import { checkCallSize, checkMessageSize } from './limits.js';
 import { expand } from '../ground/placeholders.js';
+import { checkHeaderList, headerListOf, kafkaHeaders, storedHeaders, type HeaderList } from './record-headers.js';
 import type {
   BrowseTopicOptions,
   BrowseTopicPage,
@@ -92,41 +93,6 @@ interface RecordRow {
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 const SCAN_CHUNK = 2000;
 
-/**
- * Kafka headers as a Kafka record has them: in order, a key possibly
- * repeated, a value possibly null. A record's `headers` map keeps each key's
- * last value (null as empty bytes), which is what the app shows and filters
- * on; when the map cannot say it all, the list rides along under this symbol
- * (invisible to Object.entries and JSON) and is stored in its place: the
- * headers column then holds a JSON list of [key, value] pairs, not an object.
- */
-export const HEADER_LIST: unique symbol = Symbol('kafka header list');
-export type HeaderList = Array<[string, Buffer | null]>;
-type WithList = RecordHeaders & { [HEADER_LIST]?: HeaderList };
-
-/** The ordered list a headers map carries, when it carries one. */
-export function headerListOf(headers: RecordHeaders): HeaderList | undefined {
-  return (headers as WithList)[HEADER_LIST];
-}
-
-/** A headers map for Kafka headers; the list is kept only when the map loses something (a repeated key, a null value). */
-export function kafkaHeaders(list: HeaderList): RecordHeaders {
-  const map: WithList = Object.fromEntries(list.map(([k, v]) => [k, v ?? Buffer.alloc(0)]));
-  if (Object.keys(map).length !== list.length || list.some(([, v]) => v === null)) map[HEADER_LIST] = list;
-  return map;
-}
-
-function storedHeaders(text: string): RecordHeaders {
-  const stored = decodeJson<RecordHeaders | HeaderList>(text);
-  return Array.isArray(stored) ? kafkaHeaders(stored) : stored;
-}
-
-function checkHeaderList(list: unknown, field: string): HeaderList {
-  if (!Array.isArray(list) || list.some((h) => !Array.isArray(h) || h.length !== 2 || typeof h[0] !== 'string' || (h[1] !== null && !Buffer.isBuffer(h[1])))) {
-    throw invalid(field, 'expected a list of [key, bytes or null] pairs');
-  }
-  return list as HeaderList;
-}
 
 function optionalLimit(v: number | null | undefined, field: string): number | null {
   if (v === undefined || v === null || v === -1) return null;

@@ -10,7 +10,7 @@
  * fetches, which every client supports.
  */
 import type { Engine } from '../../../broker/engine.js';
-import { headerListOf } from '../../../broker/streams.js';
+import { headerListOf } from '../../../broker/record-headers.js';
 import type { TopicRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { buildBatch } from '../codec/record-batch.js';

@@ -12,7 +12,7 @@
  * offset; a batch sent again is answered with its first offset and not
  * appended twice, and a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER.
  */
-import { kafkaHeaders } from '../../../broker/streams.js';
+import { kafkaHeaders } from '../../../broker/record-headers.js';
 import type { ProduceRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { BatchError, checkCrc, readRecords, splitBatches } from '../codec/record-batch.js';
