@@ -11,6 +11,7 @@ import type { Logger } from '../../ground/logger.js';
 import type { Unsubscribe } from '../connector.js';
 import { recordView } from './browse.js';
 import type { ShardEntry } from './shards.js';
+import { sleep } from '../../jobs/pace.js';
 
 export const TAIL_POLL_MS = 1_000;
 
@@ -19,20 +20,6 @@ export interface TailContext {
   shards: (stream: string) => Promise<ShardEntry[]>;
   logger: Logger;
   pollMs?: number;
-}
-
-/** A pause that a stopped tail cuts short. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export function tailStream(ctx: TailContext, stream: string, partition: number | undefined, listener: (record: RecordView & { topic: string }) => void): Unsubscribe {

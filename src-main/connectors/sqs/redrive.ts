@@ -46,6 +46,7 @@ import type { JobControl, Jobs } from '../../jobs/jobs.js';
 import type { TrackedRedrive } from '../../jobs/redrives.js';
 import type { Logger } from '../../ground/logger.js';
 import { MAX_ATTRIBUTES, matchesFilter, REDRIVEN_COUNT, toView } from './messages.js';
+import { RateLimit, sleep } from '../../jobs/pace.js';
 
 export const REDRIVE_NOTICE =
   'Each message is sent to the target (with its attributes and x-redriven-count) before it is deleted from the dead-letter queue, so nothing is lost. ' +
@@ -78,33 +79,6 @@ export interface SqsRedrivePlan {
   /** What SQS says the dead-letter queue holds now: the job's total when it moves everything. */
   approximateCount: number;
   workers: number;
-}
-
-/** Spreads sends over time: at most `rate` messages a second, shared by every worker. */
-class RateLimit {
-  private next = 0;
-  constructor(private readonly rate: number | null) {}
-  async take(n: number, signal: AbortSignal): Promise<void> {
-    if (!this.rate || n === 0) return;
-    const now = Date.now();
-    const start = Math.max(now, this.next);
-    this.next = start + (n * 1000) / this.rate;
-    const wait = start - now;
-    if (wait > 0) await sleep(wait, signal);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
