@@ -99,6 +99,9 @@ test('a Pub/Sub connection: a subscription browsed without loss, a dead-letter p
   // The subscription with a dead-letter policy: refused, saying why.
   await openFromSidebar(page, guarded);
   await expect(page.getByText(/has a dead-letter policy/).first()).toBeVisible({ timeout: 30_000 });
+  // Accepting the cost reads it: each message shown counts one delivery attempt.
+  await page.getByRole('button', { name: 'Peek anyway' }).click();
+  for (const n of [41, 42, 43]) await expect(grid).toContainText(`"order": ${n}`, { timeout: 30_000 });
 
   // Nothing browsed was lost: a real subscriber receives all three from the plain subscription.
   const reader = subscribe(plain);
@@ -129,6 +132,9 @@ test('a Pub/Sub connection: a subscription browsed without loss, a dead-letter p
   await list.getByRole('button', { name: new RegExp(dlSub) }).click({ timeout: 30_000 });
   const dead = page.getByRole('grid', { name: `Dead letters in ${dlSub}` });
   await expect(dead.getByRole('row').nth(3)).toContainText('order', { timeout: 30_000 });
+  // Why and where from, read from Pub/Sub's own dead-letter attributes.
+  await expect(dead.getByRole('row').nth(3)).toContainText('delivery attempts');
+  await expect(dead.getByRole('row').nth(3)).toContainText(guarded);
   await page.getByRole('button', { name: 'Select all' }).click();
   await page.getByRole('button', { name: 'Re-drive…', exact: true }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Start re-drive' }).click();

@@ -1,7 +1,8 @@
 /**
  * Reading the `x-death` header RabbitMQ (and the embedded broker) adds when a
  * message is dead-lettered: an array of { count, reason, queue, time, exchange,
- * 'routing-keys' }, newest first, plus `x-first-death-*` headers.
+ * 'routing-keys' }, newest first, plus `x-first-death-*` headers; and, where a
+ * message carries no x-death, the dead-letter attributes Google Pub/Sub adds.
  */
 import type { XDeathEntry } from '@contract/types';
 
@@ -39,8 +40,23 @@ export function xDeathEntries(headers: Record<string, unknown> | undefined): XDe
     }));
 }
 
+/**
+ * Google Pub/Sub marks what it forwards to a dead-letter topic with attributes of its own:
+ * the subscription it died in and how many times it was delivered there.
+ */
+function pubsubDeath(headers: Record<string, unknown> | undefined): DeathSummary | null {
+  const source = headers?.['CloudPubSubDeadLetterSourceSubscription'];
+  if (typeof source !== 'string') return null;
+  const count = Number(headers?.['CloudPubSubDeadLetterSourceDeliveryCount'] ?? 0);
+  return { reason: 'delivery attempts', originalQueue: source, count: Number.isFinite(count) ? count : 0, firstDeath: null, lastDeath: null, entries: [] };
+}
+
 export function deathSummary(headers: Record<string, unknown> | undefined): DeathSummary {
   const entries = xDeathEntries(headers);
+  if (!entries.length) {
+    const pubsub = pubsubDeath(headers);
+    if (pubsub) return pubsub;
+  }
   const newest = entries[0];
   const firstQueue = headers?.['x-first-death-queue'];
   const firstReason = headers?.['x-first-death-reason'];

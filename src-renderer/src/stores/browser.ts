@@ -182,7 +182,7 @@ function setup(connectionId: string) {
       }
     } catch (e) {
       openError.value = `Could not open ${kind} "${name}": ${describeError(e)}`;
-      if (kind === 'queue' && e instanceof ClientError && e.code === 'PRECONDITION_FAILED' && (/quorum queue with a delivery limit/.test(e.message) || e.field === 'allowReceiveCountRisk')) quorumRefused.value = name;
+      if (kind === 'queue' && e instanceof ClientError && e.code === 'PRECONDITION_FAILED' && (/quorum queue with a delivery limit/.test(e.message) || e.field === 'allowReceiveCountRisk' || e.field === 'allowDeliveryAttemptRisk')) quorumRefused.value = name;
       pager.close();
       return;
     }
