@@ -87,10 +87,12 @@ test('a Kinesis connection: created through the API, its stream\'s shards shown,
   await expect(grid.getByRole('row', { name: /from brokerdeck/ })).toBeVisible();
   await screenshot(page, 'browser-kinesis');
 
-  // One shard, through a filter: only its records.
+  // One shard: only its records, with and without a filter.
   const shard = index(shardOf[3]!);
   const inShard = shardOf.filter((s) => s === shardOf[3]).length + 1;
   await page.getByRole('combobox', { name: 'Partition' }).selectOption(String(shard));
+  await expect(grid).toHaveAttribute('aria-rowcount', String(inShard + 1), { timeout: 30_000 });
+  await expect(grid.getByRole('row', { name: /"click":3\b/ })).toBeVisible();
   await page.getByRole('textbox', { name: 'Body contains' }).fill('"click":');
   await page.getByRole('button', { name: 'Apply filter' }).click();
   await expect(grid).toHaveAttribute('aria-rowcount', String(inShard + 1), { timeout: 30_000 });
