@@ -195,12 +195,14 @@ export const useResources = defineStore('resources', () => {
     timer = null;
   }
 
+  // Synchronous: the first page is asked for inside the click that switched connections,
+  // before the views of the previous connection are torn down and the new ones rendered.
   watch(
     () => [connections.scopeId, connections.list.length] as const,
     ([id], old) => {
       if (!old || old[0] !== id || currentId !== id) start(id);
     },
-    { immediate: true },
+    { immediate: true, flush: 'sync' },
   );
 
   function queue(name: string): QueueStats | undefined {
