@@ -9,6 +9,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
+import fc from 'fast-check';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Reader, Writer } from '../../../src-main/protocols/kafka/codec/primitives.js';
@@ -148,6 +149,35 @@ describe('SASL on the Kafka listener', () => {
     const bad = await connect();
     expect(await exchange(bad, 17, 0, { mechanism: 'PLAIN' })).toMatchObject({ errorCode: 0 });
     expect(await raw(bad, Buffer.from('\0alice\0wrong'))).toBeNull();
+  });
+
+  it('survives random tokens, bare or in SaslAuthenticate, for every mechanism, with no failure inside the broker', async () => {
+    const before = broker.logs.filter((l) => l.level === 'error').length;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'), fc.boolean(), fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 3 }), async (mechanism, bare, tokens) => {
+        const socket = await connect();
+        try {
+          const hs = await exchange(socket, 17, bare ? 0 : 1, { mechanism });
+          if (!hs) return;
+          for (const t of tokens) {
+            if (bare) {
+              const frame = Buffer.alloc(4 + t.length);
+              frame.writeInt32BE(t.length, 0);
+              Buffer.from(t).copy(frame, 4);
+              socket.write(frame);
+            } else if ((await exchange(socket, 36, 2, { authBytes: Buffer.from(t) })) === null) return;
+          }
+        } finally {
+          socket.destroy();
+        }
+      }),
+      { numRuns: 150 },
+    );
+    expect(broker.logs.filter((l) => l.level === 'error').length).toBe(before);
+    const admin = client({ mechanism: 'scram-sha-256', username: 'alice', password: PASSWORD }).admin();
+    await admin.connect();
+    await admin.listTopics();
+    await admin.disconnect();
   });
 
   it.skipIf(!existsSync('/usr/bin/kcat'))('kcat authenticates with SCRAM-SHA-256 and SCRAM-SHA-512; a wrong password fails', async () => {
