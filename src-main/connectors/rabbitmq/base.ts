@@ -399,7 +399,19 @@ export class RabbitBase extends RedriveConnector {
     ]);
     const current = all.map((x) => this.withCurrentPolicy(x, parts.policies));
     const sources = deadLetterSources({ queues: current, exchanges: parts.exchanges, bindings: parts.bindings });
-    return { raw, info: toQueueInfo(this.withCurrentPolicy(raw, parts.policies), sources.get(raw.name) ?? []) };
+    const info = toQueueInfo(this.withCurrentPolicy(raw, parts.policies), sources.get(raw.name) ?? []);
+    // The management API's counts lag the queue by up to its statistics interval (5 s): a message
+    // dead-lettered a moment ago is not counted yet. A passive declare answers the ready count and
+    // the consumers exactly, so a view opened right then shows what is there. (A stream has no such count.)
+    if (info.type !== 'stream') {
+      const ok = await this.withChannel((ch) => ch.checkQueue(queue)).catch(() => null);
+      if (ok) {
+        info.ready = ok.messageCount;
+        info.messages = ok.messageCount + info.unacked;
+        info.consumers = ok.consumerCount;
+      }
+    }
+    return { raw, info };
   }
 
   /** Peeks are serialised per queue: two at once would each see only what the other left. */
