@@ -14,6 +14,11 @@ import type { MessageFilter } from '../../contract/operations.js';
 import type { BrowsePage } from '../../contract/types.js';
 import type { FetchedPartition, Fetcher } from './fetcher.js';
 import { headerTable, toView, type KafkaRecordView, type RawRecord } from './records.js';
+import { sleep } from '../../jobs/pace.js';
+
+/** How often, and how patiently, a read asks again while a new leader's high watermark catches up (about 5 s in all). */
+const HW_RETRIES = 9;
+const HW_RETRY_MS = 100;
 
 /** Bytes asked of one partition per fetch; merged scans share a budget across partitions. */
 const CHUNK_BYTES = 8 * 1024 * 1024;
@@ -98,6 +103,14 @@ export class PartitionStream {
     const from = this.fetchFrom;
     let got = await (this.pending ?? this.request(from));
     this.pending = null;
+    // A leader elected a moment ago (a broker stopped or came back) can report a high watermark
+    // below the end ListOffsets gave when the read began, until its followers have told it how
+    // far they are: what lies between is there, only not yet visible. Ask again for a while
+    // rather than end the read early and call it complete.
+    for (let attempt = 1; attempt <= HW_RETRIES && !got.outOfRange && got.highWatermark < this.end && got.next >= got.highWatermark; attempt++) {
+      await sleep(HW_RETRY_MS * attempt);
+      got = await this.request(from);
+    }
     if (got.outOfRange) {
       // Retention removed what we were about to read: continue at the log start.
       if (from < got.logStart) {
