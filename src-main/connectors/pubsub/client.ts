@@ -145,6 +145,17 @@ function textOf(e: GrpcLikeError, error: unknown): string {
   return (e.details || e.message || String(error)).replace(/\s+/g, ' ').trim();
 }
 
+/**
+ * What a person needs of a library error: the client library's retries pile every
+ * attempt's error into one message, so the socket's own error is taken where there
+ * is one, and anything else is cut short.
+ */
+function brief(text: string): string {
+  const socket = /(connect E[A-Z]+ [^\s,)}]+|getaddrinfo E[A-Z]+ [^\s,)}]+)/.exec(text);
+  if (socket) return socket[1]!.replace(/[.;:]+$/, '');
+  return text.length > 300 ? `${text.slice(0, 297)}…` : text;
+}
+
 /** Each way a call can fail, told apart for "Test connection" and for the connection's status. */
 export function classifyError(error: unknown, target: string, config: PubsubConnectionConfig): { problem: NonNullable<ConnectionTestResult['problem']>; message: string } {
   const e = (error ?? {}) as GrpcLikeError;
@@ -152,9 +163,9 @@ export function classifyError(error: unknown, target: string, config: PubsubConn
   if (error instanceof ApiError) return { problem: error.code === 'UNAUTHORIZED' ? 'auth_failed' : 'config_error', message: error.message };
   if (e.code === G.UNAVAILABLE || /UNAVAILABLE|ECONNREFUSED|No connection established|ENOTFOUND|getaddrinfo/.test(text)) {
     const hint = config.emulatorHost ? ': is the emulator running there?' : '';
-    return { problem: 'unreachable', message: `${target} cannot be reached${hint} (${text})` };
+    return { problem: 'unreachable', message: `${target} cannot be reached${hint} (${brief(text)})` };
   }
-  if (e.code === G.DEADLINE_EXCEEDED || /Total timeout|deadline exceeded/i.test(text)) return { problem: 'timeout', message: `${target} did not answer in time (${text})` };
+  if (e.code === G.DEADLINE_EXCEEDED || /Total timeout|deadline exceeded/i.test(text)) return { problem: 'timeout', message: `${target} did not answer in time (${brief(text)})` };
   if (e.code === G.UNAUTHENTICATED || /Could not load the default credentials|invalid_grant|invalid_client|UNAUTHENTICATED/i.test(text)) {
     return { problem: 'auth_failed', message: `Google Cloud refused the credentials${config.keyFile ? ` of keyFile ${config.keyFile}` : ' (application default credentials)'}: ${text}` };
   }
@@ -162,7 +173,7 @@ export function classifyError(error: unknown, target: string, config: PubsubConn
     return { problem: 'forbidden', message: `the credentials are valid but lack permission in project "${config.projectId}" (or the project does not exist): ${text}` };
   }
   if (e.code === G.NOT_FOUND && /project/i.test(text)) return { problem: 'config_error', message: `project "${config.projectId}" does not exist: ${text}` };
-  return { problem: 'protocol_error', message: `${target} answered with an error: ${text}` };
+  return { problem: 'protocol_error', message: `${target} answered with an error: ${brief(text)}` };
 }
 
 /** A client-library error as the contract's error; `notFound` names what a NOT_FOUND is about. */

@@ -56,6 +56,8 @@ describe('Pub/Sub connection errors', () => {
     try {
       await expect(c.listTopics()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining(host) });
       expect(c.info()).toMatchObject({ status: 'error', error: expect.stringContaining('cannot be reached') });
+      // One line a person can read: the socket's own error, not the library's pile of retries.
+      expect(c.info().error).toMatch(new RegExp(`^pubsub emulator ${host} \\(project [\\w-]+\\) cannot be reached: is the emulator running there\\? \\(connect ECONNREFUSED ${host}\\)$`));
     } finally {
       await c.close();
     }
