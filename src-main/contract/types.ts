@@ -57,6 +57,12 @@ export interface AmqpChannelInfo {
   /** The channel is transactional (tx.select). */
   transactional: boolean;
   consumers: AmqpConsumerInfo[];
+  /** Messages since the channel opened: published by the client, delivered to it (consumers and basic.get), acknowledged by it. */
+  published: number;
+  delivered: number;
+  acked: number;
+  /** Messages per second since the previous look at this channel, as RabbitMQ's console shows them; null on the first. */
+  rates: { publish: number; deliver: number; ack: number } | null;
 }
 
 /** A client connected to the embedded broker's AMQP listener, as RabbitMQ's console lists it. */

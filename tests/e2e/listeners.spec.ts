@@ -42,6 +42,9 @@ test('the AMQP listener: its URL and why it moved, the apps connected to it, and
     const channels = page.getByRole('table', { name: `Channels of ${name}` });
     await expect(channels.getByRole('row').nth(1)).toContainText('confirm');
     await expect(channels.getByRole('row').nth(1)).toContainText(name);
+    // Message rates per channel, as the console shows them, once two looks a second apart exist.
+    await expect(channels.getByRole('columnheader', { name: 'Publish/s' })).toBeVisible();
+    await expect(channels.getByRole('row').nth(1)).toContainText(/\d+\.\d/, { timeout: 15_000 });
     await screenshot(page, 'listener');
 
     await row.getByRole('button', { name: 'Close connection' }).click();

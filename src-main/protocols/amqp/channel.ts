@@ -247,6 +247,7 @@ export class Channel implements ReplyTarget {
       }
       case 'basic.publish':
         if (m.args.immediate) throw notImplemented('immediate=true');
+        this.counts.published++;
         this.pending = { args: m.args, header: null, parts: [], received: 0 };
         return;
       case 'basic.get':
@@ -528,6 +529,7 @@ export class Channel implements ReplyTarget {
     const deliveryTag = this.nextTag++;
     if (!rec.noAck) this.track(deliveryTag, d.deliveryTag, rec.timeoutMs);
     const conn = this.conn;
+    this.counts.delivered++;
     conn.writer.method(this.id, 'basic.deliver', { consumerTag: tag, deliveryTag, redelivered: d.redelivered, exchange: d.exchange, routingKey: d.routingKey });
     conn.writer.content(this.id, toWire(d.properties), d.body, conn.frameMax);
     conn.scheduleFlush();
@@ -539,6 +541,7 @@ export class Channel implements ReplyTarget {
     const tag = [...this.consumers.entries()].find(([, c]) => c.queue === REPLY_TO)?.[0];
     if (!tag) return;
     const conn = this.conn;
+    this.counts.delivered++;
     conn.writer.method(this.id, 'basic.deliver', { consumerTag: tag, deliveryTag: this.nextTag++, redelivered: false, exchange: '', routingKey });
     conn.writer.content(this.id, toWire(props), body, conn.frameMax);
     conn.scheduleFlush();
@@ -602,6 +605,7 @@ export class Channel implements ReplyTarget {
     const d = got.delivery;
     const deliveryTag = this.nextTag++;
     if (!a.noAck) this.track(deliveryTag, d.deliveryTag, this.conn.server.consumerTimeoutMs);
+    this.counts.delivered++;
     this.conn.send(this.id, 'basic.get-ok', { deliveryTag, redelivered: d.redelivered, exchange: d.exchange, routingKey: d.routingKey, messageCount: got.messageCount });
     this.conn.writer.content(this.id, toWire(d.properties), d.body, this.conn.frameMax);
   }
@@ -624,17 +628,20 @@ export class Channel implements ReplyTarget {
     this.checkTag(tag, multiple);
     const engine = this.engine();
     let upTo: UnackedRec | undefined;
+    let settled = 0;
     if (multiple) {
       for (const [t, u] of this.unacked) {
         if (tag !== 0 && t > tag) break;
         this.unacked.delete(t);
         upTo = u;
+        settled++;
       }
     } else {
       upTo = this.unacked.get(tag);
-      this.unacked.delete(tag);
+      if (this.unacked.delete(tag)) settled = 1;
     }
     if (!upTo) return;
+    if (method === 'ack') this.counts.acked += settled;
     try {
       if (method === 'ack') engine.ack(upTo.engineTag, { multiple });
       else engine.nack(upTo.engineTag, { multiple, requeue });
@@ -657,8 +664,12 @@ export class Channel implements ReplyTarget {
 
   /** Cancels the channel's consumers and returns its unacknowledged messages, marked redelivered. */
   /** What the UI shows of this channel (read only). */
-  inspect(): AmqpChannelInfo {
+  /** Messages published, delivered and acknowledged on this channel, for the console's rates. */
+  readonly counts = { published: 0, delivered: 0, acked: 0 };
+
+  inspect(): Omit<AmqpChannelInfo, 'rates'> {
     return {
+      ...this.counts,
       number: this.id,
       prefetch: this.prefetch,
       globalPrefetch: this.shared.limit,

@@ -6,6 +6,7 @@
  * CONNECTION_FORCED with the reason given, as the console's "Force Close" does.
  */
 import type { AmqpChannelInfo, AmqpConnectionInfo } from '../../contract/types.js';
+import type { Channel as AmqpChannel } from './channel.js';
 import type { AmqpConnection } from './connection.js';
 import type { AmqpServer } from './server.js';
 
@@ -17,12 +18,22 @@ interface Sample {
   rateOut: number | null;
 }
 
+interface ChannelSample {
+  at: number;
+  published: number;
+  delivered: number;
+  acked: number;
+  rates: AmqpChannelInfo['rates'];
+}
+
 /** Rates are measured over at least this long, so that two quick looks in a row do not show noise. */
 const MIN_RATE_WINDOW_MS = 1_000;
 
 export class AmqpInspector {
   /** The previous look at each connection, for rates; gone with the connection. */
   private readonly samples = new WeakMap<AmqpConnection, Sample>();
+  /** The previous look at each channel, for its message rates; gone with the channel. */
+  private readonly channelSamples = new WeakMap<AmqpChannel, ChannelSample>();
 
   constructor(private readonly server: AmqpServer) {}
 
@@ -30,10 +41,25 @@ export class AmqpInspector {
     return this.server.list().map((c) => this.describe(c, now));
   }
 
-  channels(id: string): AmqpChannelInfo[] | null {
+  channels(id: string, now = Date.now()): AmqpChannelInfo[] | null {
     const c = this.find(id);
     if (!c) return null;
-    return [...c.channels.values()].map((ch) => ch.inspect()).sort((a, b) => a.number - b.number);
+    return [...c.channels.values()].map((ch) => this.describeChannel(ch, now)).sort((a, b) => a.number - b.number);
+  }
+
+  /** A channel with its message rates, measured since the previous look (at least a second before). */
+  private describeChannel(ch: AmqpChannel, now: number): AmqpChannelInfo {
+    const info = ch.inspect();
+    const last = this.channelSamples.get(ch);
+    let sample: ChannelSample = { at: now, published: info.published, delivered: info.delivered, acked: info.acked, rates: null };
+    if (last && now - last.at < MIN_RATE_WINDOW_MS) sample = last;
+    else if (last) {
+      const seconds = (now - last.at) / 1000;
+      const per = (a: number, b: number) => Math.max(0, (a - b) / seconds);
+      sample.rates = { publish: per(info.published, last.published), deliver: per(info.delivered, last.delivered), ack: per(info.acked, last.acked) };
+    }
+    this.channelSamples.set(ch, sample);
+    return { ...info, rates: sample.rates };
   }
 
   /** False when no such connection is open. */

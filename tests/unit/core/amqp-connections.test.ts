@@ -55,12 +55,56 @@ describe("the AMQP listener's connections", () => {
 
       const channels = (await http('GET', `/api/listeners/amqp/connections/${listed.id}/channels`)).body as AmqpChannelInfo[];
       expect(channels).toEqual([
-        { number: 1, prefetch: 25, globalPrefetch: 0, unacked: 0, confirm: true, transactional: false, consumers: [{ tag: consumerTag, queue: 'inspect-orders', ack: true }] },
+        {
+          number: 1,
+          prefetch: 25,
+          globalPrefetch: 0,
+          unacked: 0,
+          confirm: true,
+          transactional: false,
+          consumers: [{ tag: consumerTag, queue: 'inspect-orders', ack: true }],
+          published: 0,
+          delivered: 0,
+          acked: 0,
+          rates: null,
+        },
       ]);
     } finally {
       await client.close().catch(() => undefined);
     }
     await expect.poll(async () => (await connections()).some((c) => c.name === 'orders-service')).toBe(false);
+  });
+
+  it("counts each channel's messages published, delivered and acknowledged, and their rates per second", async () => {
+    const client = await amqp.connect(url, { clientProperties: { connection_name: 'rates-service' } });
+    try {
+      const pub = await client.createConfirmChannel();
+      await pub.assertQueue('inspect-rates', { durable: false });
+      const sub = await client.createChannel();
+      let got = 0;
+      await sub.consume('inspect-rates', (m) => {
+        if (!m) return;
+        got++;
+        // Every other one acknowledged alone, the rest with `multiple`: both count each message once.
+        if (got % 2 === 0) sub.ack(m, true);
+      });
+      await expect.poll(async () => (await connections()).find((c) => c.name === 'rates-service')?.channels).toBe(2);
+      const id = (await connections()).find((c) => c.name === 'rates-service')!.id;
+      const look = async () => (await http('GET', `/api/listeners/amqp/connections/${id}/channels`)).body as AmqpChannelInfo[];
+      expect((await look()).map((ch) => ch.rates)).toEqual([null, null]);
+
+      for (let i = 0; i < 40; i++) pub.sendToQueue('inspect-rates', Buffer.from(`m${i}`));
+      await pub.waitForConfirms();
+      await expect.poll(() => got).toBe(40);
+      await expect.poll(async () => (await look()).map((ch) => [ch.published, ch.delivered, ch.acked])).toEqual([
+        [40, 0, 0],
+        [0, 40, 40],
+      ]);
+      // Rates come from two looks at least a second apart.
+      await expect.poll(async () => (await look())[0]!.rates, { timeout: 10_000 }).not.toBeNull();
+    } finally {
+      await client.close().catch(() => undefined);
+    }
   });
 
   it('closes a connection with 320 CONNECTION_FORCED and the reason given', async () => {
