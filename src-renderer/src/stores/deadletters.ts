@@ -95,10 +95,9 @@ function setup(connectionId: string) {
 
   /**
    * Messages that left the open queue (consumed, purged, re-driven elsewhere) would
-   * stay as empty rows, and new dead letters would not show: the list is read again
-   * when the queue's count differs from the rows shown. Not while the person holds
-   * a selection (its rows would change under it) or a re-drive runs; its end reads
-   * the list again anyway.
+   * stay as empty rows: the list is read again when the queue's count falls below
+   * the rows shown. Not while the person holds a selection (its rows would change
+   * under it) or a re-drive runs; its end reads the list again anyway.
    */
   function followShrink() {
     const q = selectedQueue.value;
@@ -107,8 +106,9 @@ function setup(connectionId: string) {
     if (count === undefined || count === lastListed) return;
     lastListed = count;
     const busy = selection.value.size > 0 || allMatching.value || (job.value !== null && !isFinal(job.value));
-    // Fewer: rows would stay empty; more: new dead letters arrived (or the count the view opened with lagged).
-    if (count !== pager.total.value && !busy) void open(q);
+    // Only when it shrinks: on a queue whose read hides its messages for a moment (SQS, Pub/Sub) the
+    // count dips and comes back while the view reads it, and following it up would read again and again.
+    if (count < pager.total.value && !busy) void open(q);
   }
 
   /**
