@@ -25,8 +25,13 @@ test('publish valid JSON and see where it went; invalid JSON is refused inline',
   await expect(page.getByRole('button', { name: /^Publish/ })).toBeEnabled();
   await page.getByRole('tab', { name: 'JSON' }).click();
 
-  // Valid JSON with a typed header and properties, sent with Ctrl+Enter.
-  await body.fill('{"order": {{i}}, "status": "open"}');
+  // Valid JSON with a typed header and properties, sent with Ctrl+Enter. On a busy machine the
+  // editor can take the new text before its select-all, so the fill is checked and done again until it holds.
+  const valid = '{"order": {{i}}, "status": "open"}';
+  await expect(async () => {
+    await body.fill(valid);
+    await expect(body).toHaveText(valid, { timeout: 2_000 });
+  }).toPass({ timeout: 30_000 });
   await page.getByRole('button', { name: 'Format JSON' }).click();
   await page.getByRole('button', { name: 'Add header' }).click();
   await page.getByRole('textbox', { name: 'Header 1 name' }).fill('attempt');
