@@ -402,12 +402,13 @@ export class RabbitBase extends RedriveConnector {
     const info = toQueueInfo(this.withCurrentPolicy(raw, parts.policies), sources.get(raw.name) ?? []);
     // The management API's counts lag the queue by up to its statistics interval (5 s): a message
     // dead-lettered a moment ago is not counted yet. A passive declare answers the ready count and
-    // the consumers exactly, so a view opened right then shows what is there. (A stream has no such count.)
+    // the consumers at once, so a view opened right then shows what is there. (A stream has no such count.)
     if (info.type !== 'stream') {
       const ok = await this.withChannel((ch) => ch.checkQueue(queue)).catch(() => null);
+      // Only ever upwards: while a peek holds messages in flight the declare counts them out, and the statistics still in.
       if (ok) {
-        info.ready = ok.messageCount;
-        info.messages = ok.messageCount + info.unacked;
+        info.ready = Math.max(info.ready, ok.messageCount);
+        info.messages = Math.max(info.messages, ok.messageCount + info.unacked);
         info.consumers = ok.consumerCount;
       }
     }
