@@ -653,12 +653,6 @@ export class PubsubConnector extends RedriveConnector implements Connector {
     return { id: run.job.id };
   }
 
-
-
-
-
-
-
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {

@@ -371,12 +371,6 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
     return { id: run.job.id };
   }
 
-
-
-
-
-
-
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {

@@ -633,12 +633,6 @@ export class RedisConnector extends RedriveConnector implements Connector {
     return { id: run.job.id };
   }
 
-
-
-
-
-
-
   // ---------------------------------------------------------------- statistics
 
   private sample(): Promise<StatsSnapshot> {

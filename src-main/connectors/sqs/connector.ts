@@ -587,12 +587,6 @@ export class SqsConnector extends RedriveConnector implements Connector {
     return { id: run.job.id };
   }
 
-
-
-
-
-
-
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {
