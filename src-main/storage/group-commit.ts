@@ -14,9 +14,19 @@
  * full, I/O error) does the same without the crash: the batch is rolled back,
  * its waiters are rejected, `onError` is told, and no further write is taken,
  * because the owner's in-memory state no longer matches the database.
+ *
+ * With a `durability` (storage/wal-sync.ts), "committed" and "durable" part:
+ * COMMIT only hands the batch to the OS, and the batch's waiters resolve once
+ * a sync started after its COMMIT has returned. One sync runs at a time; the
+ * batches committed meanwhile share the next one. Their writes are visible
+ * (and delivered) at once; only their waiters wait. A sync that fails is a
+ * storage failure like a failed COMMIT, and its batches' waiters are rejected,
+ * although their writes may be in the file (a process that reopens it may find
+ * them: refused, not necessarily absent).
  */
 import type { Statement } from 'better-sqlite3';
-import type { SqliteDatabase } from './database.js';
+import { durabilityOf, type SqliteDatabase } from './database.js';
+import type { Durability } from './wal-sync.js';
 
 export interface GroupCommitOptions {
   /** Longest a write waits for its commit, ms. */
@@ -50,6 +60,13 @@ export interface GroupCommitOptions {
    * error this returns (the SQLite error itself when it returns nothing).
    */
   onError?: (err: Error) => Error | void;
+  /**
+   * Makes committed batches durable before their waiters resolve (WAL with
+   * `synchronous = NORMAL` plus a background fdatasync). Unset: what the
+   * database was opened for (database.ts, durabilityOf); null: a COMMIT is
+   * taken as durable.
+   */
+  durability?: Durability | null;
 }
 
 /**
@@ -104,6 +121,12 @@ export class GroupCommit {
   private depth = 0;
   /** Commits done so far; tests and benches read it. */
   commits = 0;
+  /** With a durability: the commits made durable so far (a prefix of `commits`). */
+  synced = 0;
+  private syncing = false;
+  /** Committed batches whose waiters wait for their sync, oldest first. */
+  private readonly unsynced: Array<{ seq: number; waiter: Waiter }> = [];
+  private readonly durability: Durability | null;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -114,6 +137,7 @@ export class GroupCommit {
     this.rollback = db.prepare('ROLLBACK');
     this.checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     this.checkpointEveryMs = options.checkpointEveryMs ?? 0;
+    this.durability = options.durability === undefined ? durabilityOf(db) : options.durability;
     this.intervalMs = options.intervalMs ?? 2;
     this.maxOps = options.maxOps ?? 2000;
     this.hardMaxOps = Math.max(this.maxOps, options.hardMaxOps ?? this.maxOps);
@@ -216,10 +240,18 @@ export class GroupCommit {
     });
   }
 
-  /** Resolves once everything written so far is committed. */
+  /** Resolves once everything written so far is committed (and, with a durability, synced). */
   whenCommitted(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.db.inTransaction && this.ops === 0) return Promise.resolve();
+    if (!this.db.inTransaction && this.ops === 0) {
+      if (this.synced === this.commits || !this.durability) return Promise.resolve();
+      // Committed, not yet synced: wait for the sync that covers the last commit.
+      const last = this.unsynced[this.unsynced.length - 1];
+      if (last?.seq === this.commits) return last.waiter.promise;
+      const waiter = makeWaiter();
+      this.unsynced.push({ seq: this.commits, waiter });
+      return waiter.promise;
+    }
     if (!this.waiter) this.waiter = makeWaiter();
     this.schedule();
     return this.waiter.promise;
@@ -237,7 +269,8 @@ export class GroupCommit {
     this.waiter = null;
     this.ops = 0;
     if (!this.db.inTransaction) {
-      waiter?.resolve();
+      if (waiter && this.durability && this.synced < this.commits) this.unsynced.push({ seq: this.commits, waiter });
+      else waiter?.resolve();
       return;
     }
     this.committing = true;
@@ -257,7 +290,45 @@ export class GroupCommit {
     }
     this.maybeCheckpoint();
     this.options.afterCommit?.();
-    waiter?.resolve();
+    if (!this.durability) {
+      this.synced = this.commits;
+      waiter?.resolve();
+      return;
+    }
+    if (waiter) this.unsynced.push({ seq: this.commits, waiter });
+    this.startSync();
+  }
+
+  /** Starts a sync covering every commit so far, unless one is under way (its end starts the next). */
+  private startSync(): void {
+    const durability = this.durability;
+    if (!durability || this.syncing || this.synced === this.commits) return;
+    const upTo = this.commits;
+    this.syncing = true;
+    durability.sync((err) => {
+      this.syncing = false;
+      if (err) {
+        // Unless close() has synced these commits meanwhile.
+        if (this.synced < upTo) this.syncFailed(err);
+        return;
+      }
+      this.synced = Math.max(this.synced, upTo);
+      this.resolveSynced();
+      if (!this.closed) this.startSync();
+    });
+  }
+
+  private resolveSynced(): void {
+    let n = 0;
+    while (n < this.unsynced.length && this.unsynced[n]!.seq <= this.synced) n++;
+    for (const { waiter } of this.unsynced.splice(0, n)) waiter.resolve();
+  }
+
+  /** The committed batches may not be on disk: a storage failure; their waiters are refused. */
+  private syncFailed(err: Error): void {
+    this.fail(err);
+    const failure = this.failure ?? err;
+    for (const { waiter } of this.unsynced.splice(0)) waiter.reject(failure);
   }
 
   private maybeCheckpoint(): void {
@@ -278,6 +349,19 @@ export class GroupCommit {
     if (this.closed) return;
     if (!this.failure) this.flush();
     this.closed = true;
+    const durability = this.durability;
+    if (!durability) return;
+    // What was committed is made durable now (beside a sync under way, if any), and its waiters resolve.
+    if (this.synced < this.commits) {
+      try {
+        durability.syncNow();
+        this.synced = this.commits;
+        this.resolveSynced();
+      } catch (err) {
+        this.syncFailed(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    durability.close();
   }
 
   private schedule(): void {

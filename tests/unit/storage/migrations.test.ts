@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDatabase, migrate, schemaVersion, MIGRATIONS, type Migration } from '../../../src-main/storage/index.js';
+import { openDatabase, durabilityOf, migrate, schemaVersion, MIGRATIONS, type Migration } from '../../../src-main/storage/index.js';
 
 describe('migrations', () => {
   it('applies every numbered step once and records it', () => {
@@ -60,10 +60,20 @@ describe('migrations', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('page_size', { simple: true })).toBe(16384);
       expect(db.pragma('synchronous', { simple: true })).toBe(1);
+      expect(durabilityOf(db)).toBeNull();
       db.close();
+      // 'full' (the default): NORMAL in SQLite, the log synced in the background by the group commit.
       const full = openDatabase(dir);
-      expect(full.pragma('synchronous', { simple: true })).toBe(2);
+      expect(full.pragma('synchronous', { simple: true })).toBe(1);
+      const sync = durabilityOf(full);
+      expect(sync).not.toBeNull();
+      sync!.close();
       full.close();
+      const inCommit = openDatabase(dir, { synchronous: 'full-in-commit' });
+      expect(inCommit.pragma('synchronous', { simple: true })).toBe(2);
+      expect(durabilityOf(inCommit)).toBeNull();
+      inCommit.close();
+      expect(() => openDatabase(dir, { synchronous: 'fast' as never })).toThrow(/synchronous: expected one of full, full-in-commit, normal, got "fast"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
