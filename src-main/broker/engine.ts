@@ -52,7 +52,7 @@ import { RAW_STATEMENTS, SQL } from './queues/sql.js';
 import { applyPending, saveCounters } from './queues/store.js';
 import { describeSelection, describeTarget, RedriveJobs } from './redrive.js';
 import { redriveStep, startRedrive } from './redrive-moves.js';
-import { Streams } from './streams.js';
+import { Streams, type TopicConfigChange } from './streams.js';
 import type {
   AuditEntry,
   BindingInfo,
@@ -510,7 +510,7 @@ export class Engine {
     return this.streams.addPartitions(name, count);
   }
 
-  setTopicConfig(name: string, change: { retentionMs?: number | null; retentionBytes?: number | null; maxMessageBytes?: number | null }): TopicInfo {
+  setTopicConfig(name: string, change: TopicConfigChange): TopicInfo {
     this.assertOpen();
     return this.streams.setTopicConfig(name, change);
   }
@@ -547,6 +547,16 @@ export class Engine {
   fetch(topic: string, partition: number, options: FetchOptions = {}): FetchResult {
     this.assertOpen();
     return this.streams.fetch(topic, partition, options);
+  }
+
+  /** Compaction's progress since the engine opened: passes finished, records removed. */
+  compactionStats(): { passes: number; removed: number } {
+    return this.streams.compactionStats();
+  }
+
+  /** Changes whenever records of the partition are deleted (retention, DeleteRecords, compaction). */
+  removalCount(topic: string, partition: number): number {
+    return this.streams.removalCount(topic, partition);
   }
 
   browseTopic(topic: string, options: BrowseTopicOptions = {}): BrowseTopicPage {
@@ -637,6 +647,7 @@ export class Engine {
   /**
    * Runs due work now: delayed and retried messages that are due, TTL
    * expiry at queue heads, x-expires, dedup cache expiry, stream retention,
+   * a bounded step of topic compaction,
    * and (once a second by the engine clock) a metrics sample. Timers call it
    * every 100 ms; tests with a fake clock call it directly.
    */
@@ -648,6 +659,7 @@ export class Engine {
     expireHeads(ctx, now);
     expireQueues(ctx, now);
     this.groupCoordinator.tick();
+    this.streams.compact();
     if (now - this.lastSlowTick >= 1000 || now < this.lastSlowTick) {
       this.lastSlowTick = now;
       this.disk.check();

@@ -14,6 +14,7 @@ import type { SqliteDatabase } from '../storage/database.js';
 import { consumerAssignment, type GroupCoordinator, type GroupDescription } from './group-coordinator.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
+import { Compactor, DEFAULT_DELETE_RETENTION_MS, type CompactionStats } from './compaction.js';
 import { prepareStatements } from '../storage/statements.js';
 import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
@@ -78,7 +79,42 @@ interface TopicState {
   retentionBytes: number | null;
   /** Kafka's topic-level max.message.bytes (a record batch's size on the wire); null: the listener's default. */
   maxMessageBytes: number | null;
+  /** Kafka's cleanup.policy as set ("compact", "delete", "compact,delete"); null: "delete". */
+  cleanupPolicy: string | null;
+  /** The policy includes compact (compaction.ts). */
+  compact: boolean;
+  /** min.compaction.lag.ms; null: 0. */
+  minCompactionLagMs: number | null;
+  /** delete.retention.ms; null: one day. */
+  deleteRetentionMs: number | null;
   rr: number;
+}
+
+/** A topic's settings (TopicConfigChange): null returns one to its default, undefined leaves it. */
+export interface TopicConfigChange {
+  retentionMs?: number | null;
+  retentionBytes?: number | null;
+  maxMessageBytes?: number | null;
+  cleanupPolicy?: string | null;
+  minCompactionLagMs?: number | null;
+  deleteRetentionMs?: number | null;
+}
+
+/** The items of a cleanup.policy value, checked; "delete" for null. */
+export function cleanupPolicyItems(policy: string | null, field = 'cleanupPolicy'): Array<'compact' | 'delete'> {
+  if (policy === null) return ['delete'];
+  if (typeof policy !== 'string') throw invalid(field, `expected "delete", "compact" or "compact,delete", got ${shown(policy)}`);
+  const items = policy
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  const bad = items.find((x) => x !== 'compact' && x !== 'delete');
+  if (bad !== undefined || items.length === 0) throw invalid(field, `expected "delete", "compact" or "compact,delete", got ${shown(policy)}`);
+  return [...new Set(items)] as Array<'compact' | 'delete'>;
+}
+
+function hasDelete(t: TopicState): boolean {
+  return t.cleanupPolicy === null || cleanupPolicyItems(t.cleanupPolicy).includes('delete');
 }
 
 interface RecordRow {
@@ -113,8 +149,12 @@ export class Streams {
   private readonly topics = new Map<string, TopicState>();
   private readonly usedPids = new Set<number>();
   private readonly st;
+  private readonly compactor: Compactor;
+  /** Bumped for a partition whenever rows before its end are deleted (retention, DeleteRecords, compaction). */
+  private readonly removals = new WeakMap<PartitionState, number>();
 
   constructor(private readonly ctx: StreamContext) {
+    this.compactor = new Compactor(ctx.db, ctx.gc, (p) => this.removed(p as PartitionState));
     this.st = prepareStatements(ctx.db, {
       insertTopic: 'INSERT INTO topics (tid, name, partitions, retention_ms, retention_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       deleteTopic: 'DELETE FROM topics WHERE tid = ?',
@@ -135,7 +175,8 @@ export class Streams {
       deleteGroupOffsets: 'DELETE FROM group_offsets WHERE group_id = ?',
       deleteGroupPartitionOffset: 'DELETE FROM group_offsets WHERE group_id = ? AND topic = ? AND partition = ?',
       setPartitionCount: 'UPDATE topics SET partitions = ? WHERE tid = ?',
-      setTopicConfig: 'UPDATE topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ? WHERE tid = ?',
+      setTopicConfig:
+        'UPDATE topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ?, cleanup_policy = ?, min_compaction_lag_ms = ?, delete_retention_ms = ? WHERE tid = ?',
       rangeBytes: 'SELECT coalesce(sum(size), 0) AS bytes FROM records WHERE id >= ? AND id < ?',
     });
   }
@@ -143,12 +184,17 @@ export class Streams {
   // ---- lifecycle -----------------------------------------------------------
 
   load(): void {
-    const topics = this.ctx.db.prepare('SELECT tid, name, retention_ms, retention_bytes, max_message_bytes FROM topics ORDER BY tid').all() as Array<{
+    const topics = this.ctx.db
+      .prepare('SELECT tid, name, retention_ms, retention_bytes, max_message_bytes, cleanup_policy, min_compaction_lag_ms, delete_retention_ms FROM topics ORDER BY tid')
+      .all() as Array<{
       tid: number;
       name: string;
       retention_ms: number | null;
       retention_bytes: number | null;
       max_message_bytes: number | null;
+      cleanup_policy: string | null;
+      min_compaction_lag_ms: number | null;
+      delete_retention_ms: number | null;
     }>;
     const parts = this.ctx.db.prepare('SELECT pid, tid, partition, start_offset, next_offset, bytes FROM partitions ORDER BY tid, partition').all() as Array<{
       pid: number;
@@ -160,7 +206,19 @@ export class Streams {
     }>;
     const byTid = new Map<number, TopicState>();
     for (const t of topics) {
-      const state: TopicState = { tid: t.tid, name: t.name, partitions: [], retentionMs: t.retention_ms, retentionBytes: t.retention_bytes, maxMessageBytes: t.max_message_bytes, rr: 0 };
+      const state: TopicState = {
+        tid: t.tid,
+        name: t.name,
+        partitions: [],
+        retentionMs: t.retention_ms,
+        retentionBytes: t.retention_bytes,
+        maxMessageBytes: t.max_message_bytes,
+        cleanupPolicy: t.cleanup_policy,
+        compact: t.cleanup_policy !== null && t.cleanup_policy.split(',').some((x) => x.trim() === 'compact'),
+        minCompactionLagMs: t.min_compaction_lag_ms,
+        deleteRetentionMs: t.delete_retention_ms,
+        rr: 0,
+      };
       this.topics.set(t.name, state);
       byTid.set(t.tid, state);
     }
@@ -194,7 +252,7 @@ export class Streams {
     if (this.topics.has(name)) throw new BrokerError('CONFLICT', `topic ${JSON.stringify(name)} already exists`, 'name');
     const pids = this.allocatePids(n);
     const tid = (this.ctx.db.prepare('SELECT coalesce(max(tid), 0) + 1 AS t FROM topics').get() as { t: number }).t;
-    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, maxMessageBytes: null, rr: 0 };
+    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, maxMessageBytes: null, cleanupPolicy: null, compact: false, minCompactionLagMs: null, deleteRetentionMs: null, rr: 0 };
     this.ctx.gc.run(() => {
       this.st.insertTopic.run(tid, name, n, retentionMs, retentionBytes, this.ctx.now());
       pids.forEach((pid, partition) => this.st.insertPartition.run(pid, tid, partition));
@@ -238,7 +296,14 @@ export class Streams {
       bytes: partitions.reduce((s, p) => s + p.bytes, 0),
       retentionMs: t.retentionMs,
       retentionBytes: t.retentionBytes,
-      config: { 'retention.ms': t.retentionMs ?? -1, 'retention.bytes': t.retentionBytes ?? -1, 'cleanup.policy': 'delete', ...(t.maxMessageBytes !== null ? { 'max.message.bytes': t.maxMessageBytes } : {}) },
+      config: {
+        'retention.ms': t.retentionMs ?? -1,
+        'retention.bytes': t.retentionBytes ?? -1,
+        'cleanup.policy': t.cleanupPolicy ?? 'delete',
+        ...(t.maxMessageBytes !== null ? { 'max.message.bytes': t.maxMessageBytes } : {}),
+        ...(t.compact || t.minCompactionLagMs !== null ? { 'min.compaction.lag.ms': t.minCompactionLagMs ?? 0 } : {}),
+        ...(t.compact || t.deleteRetentionMs !== null ? { 'delete.retention.ms': t.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS } : {}),
+      },
     };
   }
 
@@ -268,11 +333,17 @@ export class Streams {
 
   /**
    * Changes a topic's settings: a value replaces, null returns to the
-   * default (keep forever; the listener's batch limit), undefined leaves it.
-   * Retention takes effect at the next retention pass.
+   * default (keep forever; the listener's batch limit; cleanup.policy
+   * "delete"; no compaction lag; tombstones kept a day), undefined leaves it.
+   * Retention and compaction take effect in the background.
    */
-  setTopicConfig(name: string, change: { retentionMs?: number | null; retentionBytes?: number | null; maxMessageBytes?: number | null }): TopicInfo {
+  setTopicConfig(name: string, change: TopicConfigChange): TopicInfo {
     const t = this.topic(name);
+    let cleanupPolicy = t.cleanupPolicy;
+    if (change.cleanupPolicy !== undefined) cleanupPolicy = change.cleanupPolicy === null ? null : cleanupPolicyItems(change.cleanupPolicy).join(',');
+    if (cleanupPolicy === 'delete') cleanupPolicy = null;
+    const minCompactionLagMs = change.minCompactionLagMs === undefined ? t.minCompactionLagMs : optionalLimit(change.minCompactionLagMs, 'minCompactionLagMs');
+    const deleteRetentionMs = change.deleteRetentionMs === undefined ? t.deleteRetentionMs : optionalLimit(change.deleteRetentionMs, 'deleteRetentionMs');
     const retentionMs = change.retentionMs === undefined ? t.retentionMs : optionalLimit(change.retentionMs, 'retentionMs');
     const retentionBytes = change.retentionBytes === undefined ? t.retentionBytes : optionalLimit(change.retentionBytes, 'retentionBytes');
     let maxMessageBytes = t.maxMessageBytes;
@@ -281,10 +352,18 @@ export class Streams {
       if (v !== null && (!Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)) throw invalid('maxMessageBytes', `expected an integer from 0 to 2147483647, got ${shown(v)}`);
       maxMessageBytes = v;
     }
-    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, t.tid));
+    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, t.tid));
     t.retentionMs = retentionMs;
     t.retentionBytes = retentionBytes;
     t.maxMessageBytes = maxMessageBytes;
+    if (cleanupPolicy !== t.cleanupPolicy || minCompactionLagMs !== t.minCompactionLagMs || deleteRetentionMs !== t.deleteRetentionMs) {
+      // Compaction starts over on the new settings (tombstones wait delete.retention.ms from the next pass).
+      for (const p of t.partitions) this.compactor.forget(p);
+    }
+    t.cleanupPolicy = cleanupPolicy;
+    t.compact = cleanupPolicy !== null && cleanupPolicy.split(',').includes('compact');
+    t.minCompactionLagMs = minCompactionLagMs;
+    t.deleteRetentionMs = deleteRetentionMs;
     return this.info(t);
   }
 
@@ -309,6 +388,7 @@ export class Streams {
       this.st.deleteRecords.run(lo, hi);
       p.bytes = Math.max(0, p.bytes - bytes);
       p.start = offset;
+      this.removed(p);
       p.dirty = true;
       this.ctx.audit('delete-records', topic, '', offset - from, `partition ${partition}, before offset ${offset}`);
     });
@@ -382,6 +462,7 @@ export class Streams {
       }
       const keyBuf = toBuffer(key);
       const valueBuf = toBuffer(value);
+      if (keyBuf === null && t.compact) throw invalid(`${field}.key`, `Compacted topic cannot accept message without key in topic ${JSON.stringify(t.name)} (cleanup.policy ${t.cleanupPolicy})`);
       let partition: number;
       if (r.partition !== undefined) partition = this.partitionOf(t, r.partition, `${field}.partition`).partition;
       else if (keyBuf !== null) partition = partitionForKey(keyBuf, t.partitions.length);
@@ -405,7 +486,7 @@ export class Streams {
         touched.add(p);
         out.push({ partition: r.partition, offset });
       }
-      if (t.retentionBytes !== null) for (const p of touched) this.trimBytes(p, t.retentionBytes);
+      if (t.retentionBytes !== null && hasDelete(t)) for (const p of touched) this.trimBytes(p, t.retentionBytes);
     }, prepared.length);
     const commit = this.ctx.gc.whenCommitted();
     if (this.ctx.wantsRecords()) {
@@ -549,6 +630,7 @@ export class Streams {
       this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
       p.start = cut;
       p.dirty = true;
+      this.removed(p);
     }
   }
 
@@ -569,16 +651,18 @@ export class Streams {
         this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
         p.start = cut;
         p.dirty = true;
+        this.removed(p);
       }
       if (stop || rows.length < 1000) return;
     }
   }
 
-  /** Deletes whole records past retention (time and size). */
+  /** Deletes whole records past retention (time and size), on topics whose cleanup.policy includes delete. */
   applyRetention(): void {
     const now = this.ctx.now();
     for (const t of this.topics.values()) {
       if (t.retentionMs === null && t.retentionBytes === null) continue;
+      if (!hasDelete(t)) continue;
       const work = t.partitions.filter((p) => p.start < p.next);
       if (work.length === 0) continue;
       this.ctx.gc.run(() => {
@@ -588,6 +672,33 @@ export class Streams {
         }
       });
     }
+  }
+
+  /** Bounded compaction work for compacted topics (compaction.ts); the engine calls it every tick. */
+  compact(budget?: number): void {
+    const topics: TopicState[] = [];
+    for (const t of this.topics.values()) if (t.compact) topics.push(t);
+    if (topics.length === 0) return;
+    this.compactor.step(topics, this.ctx.now(), budget);
+  }
+
+  /** Passes finished and records removed by compaction since the engine opened. */
+  compactionStats(): CompactionStats {
+    return { ...this.compactor.stats };
+  }
+
+  /**
+   * A count that changes whenever records of the partition are deleted
+   * (retention, DeleteRecords, compaction): a reader that cached records can
+   * tell whether they may still be there.
+   */
+  removalCount(topic: string, partition: number): number {
+    const p = this.topics.get(topic)?.partitions[partition];
+    return p ? (this.removals.get(p) ?? 0) : 0;
+  }
+
+  private removed(p: PartitionState): void {
+    this.removals.set(p, (this.removals.get(p) ?? 0) + 1);
   }
 
   // ---- consumer groups ---------------------------------------------------------

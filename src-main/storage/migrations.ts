@@ -212,6 +212,16 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE topics ADD COLUMN max_message_bytes INTEGER');
     },
   },
+  {
+    version: 4,
+    name: "a topic's cleanup policy and compaction settings",
+    up(db) {
+      // Kafka's cleanup.policy ("compact", "compact,delete"; null: "delete"), min.compaction.lag.ms and delete.retention.ms (null: Kafka's defaults).
+      db.exec('ALTER TABLE topics ADD COLUMN cleanup_policy TEXT');
+      db.exec('ALTER TABLE topics ADD COLUMN min_compaction_lag_ms INTEGER');
+      db.exec('ALTER TABLE topics ADD COLUMN delete_retention_ms INTEGER');
+    },
+  },
 ];
 
 export interface MigrationResult {

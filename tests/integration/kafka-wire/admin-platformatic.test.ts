@@ -81,14 +81,14 @@ describe('@platformatic/kafka admin against the Kafka listener', () => {
     expect(configs['retention.ms']).toEqual({ value: '3600000', isDefault: false });
     expect(configs['retention.bytes']).toEqual({ value: '-1', isDefault: true });
 
-    // Kafka's answers: list operations on a non-list config, values that do not parse or are below the bound, compaction, unknown names.
+    // Kafka's answers: list operations on a non-list config, values that do not parse or are below the bound, unknown policies and names.
     expect(await failure(alter([{ name: 'retention.ms', configOperation: APPEND, value: '5' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'retention.ms', configOperation: SUBTRACT, value: '5' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'retention.ms', configOperation: SET, value: 'a week' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'retention.ms', configOperation: SET, value: '-2' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'max.message.bytes', configOperation: SET, value: '3000000000' }]))).toEqual(['INVALID_CONFIG']);
-    expect(await failure(alter([{ name: 'cleanup.policy', configOperation: SET, value: 'compact' }]))).toEqual(['INVALID_CONFIG']);
-    expect(await failure(alter([{ name: 'cleanup.policy', configOperation: APPEND, value: 'compact' }]))).toEqual(['INVALID_CONFIG']);
+    expect(await failure(alter([{ name: 'cleanup.policy', configOperation: SET, value: 'shred' }]))).toEqual(['INVALID_CONFIG']);
+    expect(await failure(alter([{ name: 'min.compaction.lag.ms', configOperation: SET, value: '-1' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'segment.whatever', configOperation: SET, value: '1' }]))).toEqual(['INVALID_CONFIG']);
     expect(await failure(alter([{ name: 'retention.ms', configOperation: SET, value: '1' }], false, 'pk-missing'))).toEqual(['UNKNOWN_TOPIC_OR_PARTITION']);
     expect(await failure(alter([{ name: 'num.partitions', configOperation: SET, value: '3' }], false, '0', BROKER))).toEqual(['INVALID_REQUEST']);
@@ -97,7 +97,7 @@ describe('@platformatic/kafka admin against the Kafka listener', () => {
       await failure(
         alter([
           { name: 'retention.ms', configOperation: SET, value: '1000' },
-          { name: 'cleanup.policy', configOperation: SET, value: 'compact,delete' },
+          { name: 'cleanup.policy', configOperation: SET, value: 'compact,shred' },
         ]),
       ),
     ).toEqual(['INVALID_CONFIG']);
@@ -105,6 +105,11 @@ describe('@platformatic/kafka admin against the Kafka listener', () => {
     // cleanup.policy is a list: appending what it holds is no change.
     await alter([{ name: 'cleanup.policy', configOperation: APPEND, value: 'delete' }]);
     expect((await configsOf('pk-conf'))['cleanup.policy']!.value).toBe('delete');
+    // Appending compact makes the topic compacted (and deleted by retention too); subtracting it returns to delete.
+    await alter([{ name: 'cleanup.policy', configOperation: APPEND, value: 'compact' }]);
+    expect((await configsOf('pk-conf'))['cleanup.policy']).toEqual({ value: 'delete,compact', isDefault: false });
+    await alter([{ name: 'cleanup.policy', configOperation: SUBTRACT, value: 'compact' }]);
+    expect((await configsOf('pk-conf'))['cleanup.policy']).toEqual({ value: 'delete', isDefault: true });
   });
 
   it('retention.bytes set over the wire trims the log in the background; max.message.bytes of the topic limits its batches', async () => {

@@ -2,7 +2,8 @@
  * Topic and broker configs over the wire: DescribeConfigs,
  * IncrementalAlterConfigs and the older AlterConfigs; DescribeClientQuotas
  * (there are none). The topic configs are the ones the engine keeps
- * (retention.ms, retention.bytes, max.message.bytes, cleanup.policy), typed
+ * (retention.ms, retention.bytes, max.message.bytes, cleanup.policy,
+ * min.compaction.lag.ms, delete.retention.ms), typed
  * and validated as Kafka's LogConfig defines them, so that a change is
  * refused with Kafka's code and message. Broker configs are the listener's,
  * set when it starts: described, not altered.
@@ -38,7 +39,13 @@ export interface TopicSettings {
   retentionMs: number | null;
   retentionBytes: number | null;
   maxMessageBytes: number | null;
+  /** "compact", "delete" or both, as listed; null: "delete". */
+  cleanupPolicy: string | null;
+  minCompactionLagMs: number | null;
+  deleteRetentionMs: number | null;
 }
+
+const DEFAULT_SETTINGS: TopicSettings = { retentionMs: null, retentionBytes: null, maxMessageBytes: null, cleanupPolicy: null, minCompactionLagMs: null, deleteRetentionMs: null };
 
 class ConfigProblem extends Error {
   constructor(
@@ -49,7 +56,10 @@ class ConfigProblem extends Error {
   }
 }
 
-export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes'] as const;
+export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes', 'min.compaction.lag.ms', 'delete.retention.ms'] as const;
+
+/** Kafka's delete.retention.ms default (a day). */
+const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
 
 /** The listener's batch limit: a topic without its own max.message.bytes has this one. */
 export function defaultMaxMessageBytes(server: KafkaServer): number {
@@ -64,11 +74,14 @@ export function topicMaxMessageBytes(server: KafkaServer, t: TopicInfo): number 
 
 export function topicConfigs(server: KafkaServer, t: TopicInfo): Array<{ name: string; value: string; isDefault: boolean; type: number }> {
   const own = t.config['max.message.bytes'];
+  const s = settingsOf(t);
   return [
-    { name: 'cleanup.policy', value: 'delete', isDefault: true, type: TYPE.LIST },
+    { name: 'cleanup.policy', value: s.cleanupPolicy ?? 'delete', isDefault: s.cleanupPolicy === null, type: TYPE.LIST },
     { name: 'retention.ms', value: String(t.retentionMs ?? -1), isDefault: t.retentionMs === null, type: TYPE.LONG },
     { name: 'retention.bytes', value: String(t.retentionBytes ?? -1), isDefault: t.retentionBytes === null, type: TYPE.LONG },
     { name: 'max.message.bytes', value: String(typeof own === 'number' ? own : defaultMaxMessageBytes(server)), isDefault: typeof own !== 'number', type: TYPE.INT },
+    { name: 'min.compaction.lag.ms', value: String(s.minCompactionLagMs ?? 0), isDefault: s.minCompactionLagMs === null, type: TYPE.LONG },
+    { name: 'delete.retention.ms', value: String(s.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS), isDefault: s.deleteRetentionMs === null, type: TYPE.LONG },
   ];
 }
 
@@ -89,15 +102,22 @@ function parseNumber(name: string, raw: string, type: 'LONG' | 'INT', atLeast: n
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
 }
 
-/** Kafka's cleanup.policy: a list of "compact" and "delete"; only "delete" is served (no compaction here). */
-function checkCleanupPolicy(raw: string): void {
+/** Kafka's cleanup.policy: a non-empty list of "compact" and "delete"; returns it normalised (null for plain "delete"). */
+function checkCleanupPolicy(raw: string): string | null {
   const items = raw
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const bad = items.find((s) => s !== 'compact' && s !== 'delete');
   if (bad !== undefined) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration cleanup.policy: String must be one of: compact, delete`);
-  if (items.length === 0 || items.some((s) => s !== 'delete')) throw new ConfigProblem(ERR.INVALID_CONFIG, `cleanup.policy ${JSON.stringify(raw)} is not supported; only "delete" is (this broker does not compact)`);
+  if (items.length === 0) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration cleanup.policy: empty list, expected compact, delete or both`);
+  const unique = [...new Set(items)];
+  return unique.length === 1 && unique[0] === 'delete' ? null : unique.join(',');
+}
+
+/** A topic's cleanup.policy as a list. */
+function policyItems(settings: TopicSettings): string[] {
+  return (settings.cleanupPolicy ?? 'delete').split(',');
 }
 
 /** Applies one topic config (a value, or null for its default) to settings; throws ConfigProblem when Kafka would refuse it. */
@@ -118,7 +138,13 @@ export function applyTopicConfig(settings: TopicSettings, name: string, value: s
       settings.maxMessageBytes = value === null ? null : parseNumber(name, value, 'INT', 0);
       return;
     case 'cleanup.policy':
-      if (value !== null) checkCleanupPolicy(value);
+      settings.cleanupPolicy = value === null ? null : checkCleanupPolicy(value);
+      return;
+    case 'min.compaction.lag.ms':
+      settings.minCompactionLagMs = value === null ? null : parseNumber(name, value, 'LONG', 0);
+      return;
+    case 'delete.retention.ms':
+      settings.deleteRetentionMs = value === null ? null : parseNumber(name, value, 'LONG', 0);
       return;
     default:
       throw new ConfigProblem(ERR.INVALID_CONFIG, `Unknown topic config name: ${name} (this broker keeps ${TOPIC_CONFIG_NAMES.join(', ')})`);
@@ -127,7 +153,18 @@ export function applyTopicConfig(settings: TopicSettings, name: string, value: s
 
 export function settingsOf(t: TopicInfo): TopicSettings {
   const own = t.config['max.message.bytes'];
-  return { retentionMs: t.retentionMs, retentionBytes: t.retentionBytes, maxMessageBytes: typeof own === 'number' ? own : null };
+  const policy = t.config['cleanup.policy'];
+  const lag = t.config['min.compaction.lag.ms'];
+  const tombstones = t.config['delete.retention.ms'];
+  return {
+    retentionMs: t.retentionMs,
+    retentionBytes: t.retentionBytes,
+    maxMessageBytes: typeof own === 'number' ? own : null,
+    cleanupPolicy: typeof policy === 'string' && policy !== 'delete' ? policy : null,
+    // The engine shows compaction settings on compacted topics with their defaults; only a set value is the topic's own.
+    minCompactionLagMs: typeof lag === 'number' && lag !== 0 ? lag : null,
+    deleteRetentionMs: typeof tombstones === 'number' && tombstones !== DEFAULT_DELETE_RETENTION_MS ? tombstones : null,
+  };
 }
 
 /**
@@ -137,7 +174,7 @@ export function settingsOf(t: TopicInfo): TopicSettings {
  * stop a topic from being created.
  */
 export function createTopicSettings(configs: Array<{ name: string; value: string | null }>): TopicSettings | { errorCode: number; errorMessage: string } {
-  const settings: TopicSettings = { retentionMs: null, retentionBytes: null, maxMessageBytes: null };
+  const settings: TopicSettings = { ...DEFAULT_SETTINGS };
   try {
     for (const c of configs) {
       if (c.value === null) throw new ConfigProblem(ERR.INVALID_REQUEST, `Null value not supported for topic configs: ${c.name}`);
@@ -201,7 +238,7 @@ function alterTopic(ctx: RequestContext, name: string, configs: Array<{ name: st
   const engine = ctx.server.engine();
   const t = engine.listTopics().find((x) => x.name === name);
   if (!t) return { errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist` };
-  const settings: TopicSettings = replace ? { retentionMs: null, retentionBytes: null, maxMessageBytes: null } : settingsOf(t);
+  const settings: TopicSettings = replace ? { ...DEFAULT_SETTINGS } : settingsOf(t);
   try {
     for (const c of configs) {
       if (c.configOperation === DELETE) {
@@ -214,10 +251,11 @@ function alterTopic(ctx: RequestContext, name: string, configs: Array<{ name: st
         if (c.name !== 'cleanup.policy') throw new ConfigProblem(ERR.INVALID_CONFIG, `Config value ${c.configOperation === APPEND ? 'append' : 'subtract'} is not allowed for config key: ${c.name}`);
         if (c.value === null) throw new ConfigProblem(ERR.INVALID_REQUEST, `Null value not supported for : ${c.name}`);
         // cleanup.policy is a list: append adds what is missing, subtract removes what is there.
-        const current = ['delete'];
+        const current = policyItems(settings);
         const given = c.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
         const next = c.configOperation === APPEND ? [...current, ...given.filter((g) => !current.includes(g))] : current.filter((x) => !given.includes(x));
-        applyTopicConfig(settings, c.name, next.join(','));
+        // Subtracting every item leaves Kafka's default.
+        applyTopicConfig(settings, c.name, next.length === 0 ? null : next.join(','));
       } else {
         throw new ConfigProblem(ERR.INVALID_REQUEST, `Unknown config operation ${c.configOperation} for ${c.name}`);
       }
