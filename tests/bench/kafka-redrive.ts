@@ -20,7 +20,7 @@ const DLT_PARTITIONS = 3;
 
 export const kcatInstalled = (): boolean => !spawnSync('kcat', ['-V'], { stdio: 'ignore' }).error;
 
-async function createTopic(admin: Admin, name: string, partitions: number): Promise<void> {
+export async function createTopic(admin: Admin, name: string, partitions: number): Promise<void> {
   await admin.createTopics({ topics: [name], partitions, replicas: -1 });
   for (let i = 0; i < 100; i++) {
     const t = (await admin.metadata({ topics: [name], forceUpdate: true }).catch(() => null))?.topics.get(name);
@@ -30,7 +30,7 @@ async function createTopic(admin: Admin, name: string, partitions: number): Prom
 }
 
 /** Fills a dead-letter topic as Spring's DeadLetterPublishingRecoverer would: 1 KiB values, keys, the original topic in a header. */
-async function fillDeadLetters(brokers: string, dlt: string, original: string, count: number): Promise<void> {
+export async function fillDeadLetters(brokers: string, dlt: string, original: string, count: number): Promise<void> {
   const producer = new Producer({ clientId: 'bench-fill', bootstrapBrokers: [brokers], acks: 1 });
   const filler = 'x'.repeat(1024 - 40);
   try {

@@ -36,7 +36,8 @@ import { classify, isTransient } from './client.js';
 import type { DeadLetterNaming } from './deadletters.js';
 import type { Fetcher } from './fetcher.js';
 import { RedriveLedger } from './ledger.js';
-import { CHUNK_BYTES, javaPartition, sendRecords, type OutRecord } from './produce.js';
+import { DirectSender, directProduceSupported, type DirectRecord } from './direct-produce.js';
+import { CHUNK_BYTES, javaPartition, sendRecords } from './produce.js';
 import type { RawHeader, RawRecord } from './records.js';
 import { compileRecordFilter, matches, PartitionStream } from './scanner.js';
 
@@ -134,11 +135,28 @@ class Limiter {
 
 interface Lane {
   producer: Producer;
-  /** Resolves once the producer has its id (or failed to get one: the first send then reports why). */
-  ready: Promise<void>;
-  batch: Array<{ from: RawRecord; out: OutRecord }>;
+  /**
+   * Resolves once the producer has its id: to the sender that writes the lane's batches itself, or
+   * to null where the library's producer sends them (brokers before Kafka 2.4, or no id: the first
+   * send then reports why).
+   */
+  ready: Promise<DirectSender | null>;
+  batch: Array<{ from: RawRecord; out: DirectRecord }>;
   bytes: number;
   sending: Promise<void>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Sends a batch with the lane's own sender, else with the library's producer; each record's offset. */
+async function sendBatch(l: Lane, records: DirectRecord[]): Promise<number[]> {
+  const sender = await l.ready;
+  if (sender) return sender.send(records);
+  return sendRecords(
+    l.producer,
+    records.map((r) => ({ topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: [...r.headers, ...r.extra].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]) })),
+    undefined,
+  );
 }
 
 type Tracked = TrackedRedrive<KafkaRedriveJob>;
@@ -264,13 +282,19 @@ export class Redrives {
       const ledger = new RedriveLedger(ctx.admin, a.source, ctx.logger);
       const limiter = new Limiter(a.ratePerSecond ?? null);
       const batchSize = a.ratePerSecond ? Math.max(1, Math.min(BATCH, Math.floor(a.ratePerSecond / 4))) : BATCH;
+      // Each target's partition count once known, and the question asked about it (asked once).
       const counts = new Map<string, number>();
+      const asking = new Map<string, Promise<number>>();
       const unusableTargets = new Map<string, string>();
-      const partitionsOf = async (topic: string) => {
-        let n = counts.get(topic);
-        if (n === undefined) {
-          n = await ctx.fetcher.partitionCount(topic);
-          counts.set(topic, n);
+      const partitionsOf = (topic: string): Promise<number> => {
+        let n = asking.get(topic);
+        if (!n) {
+          n = ctx.fetcher.partitionCount(topic).then((count) => {
+            counts.set(topic, count);
+            return count;
+          });
+          n.catch(() => asking.delete(topic));
+          asking.set(topic, n);
         }
         return n;
       };
@@ -282,36 +306,38 @@ export class Redrives {
         const ends = await this.withRecovery(running, () => ctx.fetcher.offsets(topic, Array.from({ length: count }, (_, i) => i), -1));
         for (const [p, o] of ends) if (!knownEnd.has(`${topic}\u0000${p}`)) knownEnd.set(`${topic}\u0000${p}`, o);
       };
+      // Asked of the first producer, once: whether the brokers take the requests DirectSender writes.
+      let direct: Promise<boolean> | null = null;
+      const open = (): { producer: Producer; ready: Promise<DirectSender | null> } => {
+        const producer = ctx.newProducer();
+        direct ??= directProduceSupported(producer);
+        // The producer id is fetched now, not with the first send, so that round trip overlaps the first read.
+        const ready = Promise.all([producer.initIdempotentProducer({}), direct]).then(
+          ([identity, supported]) => (supported ? new DirectSender(producer, identity, ctx.fetcher) : null),
+          () => null,
+        );
+        return { producer, ready };
+      };
       const lane = (i: number): Lane => {
         let l = lanes[i];
-        if (!l) {
-          const producer = ctx.newProducer();
-          // The producer id is fetched now, not with the first send, so that round trip overlaps the first read.
-          const ready = producer.initIdempotentProducer({}).then(
-            () => {},
-            () => {},
-          );
-          lanes[i] = l = { producer, ready, batch: [], bytes: 0, sending: Promise.resolve() };
-        }
+        if (!l) lanes[i] = l = { ...open(), batch: [], bytes: 0, sending: Promise.resolve() };
         return l;
       };
 
-      // What a job waits for before its first send, done side by side: the ledger, the producers'
-      // ids, and the target topic's partitions and ends when the dead-letter topic's name gives it.
+      // Asked early, beside the ledger: the target topic's partitions and ends when the dead-letter
+      // topic's name gives it, and a producer per lane. Not waited for: a name that points at no
+      // topic (the records name their own) takes the client several retries to be told so.
       const likelyTarget = a.target?.exchange || ctx.naming.sourceFromName(a.source);
-      await Promise.all([
-        this.withRecovery(running, () => ledger.load()),
-        likelyTarget
-          ? partitionsOf(likelyTarget).then(
-              (n) => {
-                for (let i = 0; i < Math.min(LANES, n); i++) lane(i);
-                return learnEnds(likelyTarget);
-              },
-              () => {},
-            )
-          : Promise.resolve(),
-        ledger.prepare().catch(() => {}),
-      ]);
+      if (likelyTarget) {
+        partitionsOf(likelyTarget)
+          .then(async (n) => {
+            if (running.final) return;
+            for (let i = 0; i < Math.min(LANES, n); i++) lane(i);
+            await learnEnds(likelyTarget);
+          })
+          .catch(() => {});
+      }
+      await Promise.all([this.withRecovery(running, () => ledger.load()), ledger.prepare().catch(() => {})]);
 
       /**
        * Ledger commits follow the sends without holding them up: each commit
@@ -342,10 +368,9 @@ export class Redrives {
         if (!committing && commitError === null) committing = commitLoop();
       };
 
-      const flush = async (l: Lane, batch: Array<{ from: RawRecord; out: OutRecord }>) => {
+      const flush = async (l: Lane, batch: Array<{ from: RawRecord; out: DirectRecord }>) => {
         if (batch.length === 0) return;
         await limiter.take(batch.length, running);
-        await l.ready;
         // Everything not yet known to have landed; shrinks when an in-doubt send is resolved.
         let pending = batch;
         for (let attempt = 0; pending.length > 0; attempt++) {
@@ -355,7 +380,7 @@ export class Redrives {
           for (const { out } of pending) if (!knownEnd.has(`${out.topic}\u0000${out.partition}`)) unknown.add(out.topic);
           for (const topic of unknown) await learnEnds(topic);
           try {
-            const offsets = await sendRecords(l.producer, pending.map((x) => x.out), undefined);
+            const offsets = await sendBatch(l, pending.map((x) => x.out));
             pending.forEach(({ out }, i) => {
               const k = `${out.topic}\u0000${out.partition}`;
               if (offsets[i]! >= 0) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, offsets[i]! + 1));
@@ -366,10 +391,10 @@ export class Redrives {
             ctx.logger.warn('re-drive send failed; checking what landed before retrying', { job: job.id, error: classify(error).message });
             // The producer's sequence numbers are unreliable after a failed send: start a new one.
             const old = l.producer;
-            l.producer = ctx.newProducer();
+            Object.assign(l, open());
             void closeQuietly(old);
             const landed = await this.withRecovery(running, () => this.landed(job.id, pending.map((x) => x.out), knownEnd));
-            pending = pending.filter(({ out }) => !landed.has(headerValue(out.headers, HEADER_FROM) ?? ''));
+            pending = pending.filter(({ out }) => !landed.has(headerValue(out.extra, HEADER_FROM) ?? ''));
             if (pending.length > 0) await sleep(Math.min(2_000, 100 * 2 ** attempt));
           }
         }
@@ -440,12 +465,13 @@ export class Redrives {
             }
             targets.add(topic);
             const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
-            const headers = redriveHeaders(r, a, marks);
+            const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r.headers;
+            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)], [JOB_NAME, marks.job], [AT_NAME, marks.at]];
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
             const l = lane(target % LANES);
-            l.batch.push({ from: r, out: { topic, partition: target, key, value, headers } });
-            l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + headers.reduce((n, [hk, hv]) => n + hk.length + hv.length + 8, 0) + 32;
+            l.batch.push({ from: r, out: { topic, partition: target, key, value, headers, extra } });
+            l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + headerBytes(headers) + 160;
             if (l.batch.length >= batchSize || l.bytes >= CHUNK_BYTES) await handOff(l);
           }
         }
@@ -488,7 +514,7 @@ export class Redrives {
   }
 
   /** The `x-redriven-from` values of this job's records already in the target partitions. */
-  private async landed(jobId: string, records: OutRecord[], knownEnd: Map<string, number>): Promise<Set<string>> {
+  private async landed(jobId: string, records: DirectRecord[], knownEnd: Map<string, number>): Promise<Set<string>> {
     const found = new Set<string>();
     const partitions = new Map<string, { topic: string; partition: number }>();
     for (const r of records) partitions.set(`${r.topic}\u0000${r.partition}`, { topic: r.topic, partition: r.partition });
@@ -521,7 +547,7 @@ export async function closeQuietly(client: Admin | Producer | Consumer): Promise
   }
 }
 
-function headerValue(headers: Array<[Buffer, Buffer | null]>, name: string): string | null {
+function headerValue(headers: RawHeader[], name: string): string | null {
   for (let i = headers.length - 1; i >= 0; i--) {
     const [k, v] = headers[i]!;
     if (k.toString('utf8') === name) return v ? v.toString('utf8') : null;
@@ -544,20 +570,20 @@ function originTopic(headers: RawHeader[]): string | null {
   return null;
 }
 
-function redriveHeaders(r: RawRecord, a: RedriveArgs, marks: { job: Buffer; at: Buffer }): Array<[Buffer, Buffer]> {
-  let headers: RawHeader[] = r.headers;
-  if (a.edit?.headers) {
-    const edits = Object.entries(a.edit.headers);
-    const names = new Set(edits.map(([k]) => k));
-    headers = headers.filter(([k]) => !names.has(k.toString('utf8')));
-    for (const [k, v] of edits) {
-      if (v === null || v === undefined) continue;
-      headers.push([Buffer.from(k, 'utf8'), Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8')]);
-    }
+/** A record's headers with an edit applied: named headers replaced (null or undefined removes one), others kept in order. */
+function editedHeaders(headers: RawHeader[], edit: Record<string, unknown>): RawHeader[] {
+  const edits = Object.entries(edit);
+  const names = new Set(edits.map(([k]) => k));
+  const out = headers.filter(([k]) => !names.has(k.toString('utf8')));
+  for (const [k, v] of edits) {
+    if (v === null || v === undefined) continue;
+    out.push([Buffer.from(k, 'utf8'), Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8')]);
   }
-  const out: Array<[Buffer, Buffer]> = headers.map(([k, v]) => [k, v ?? Buffer.alloc(0)]);
-  out.push([FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)]);
-  out.push([JOB_NAME, marks.job]);
-  out.push([AT_NAME, marks.at]);
   return out;
+}
+
+function headerBytes(headers: RawHeader[]): number {
+  let n = 0;
+  for (const [k, v] of headers) n += k.length + (v?.length ?? 0) + 8;
+  return n;
 }

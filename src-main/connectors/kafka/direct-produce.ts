@@ -1,0 +1,269 @@
+/**
+ * Produce requests whose record batches are written here, in one pass, for
+ * jobs that send many records (re-drives). The client library builds each
+ * record through its own growable buffers, which costs more than the rest of
+ * a re-drive together; here the batch's size is counted first and its bytes
+ * written once into one Buffer (record batch v2, implementation.html).
+ *
+ * Everything else stays the library's: the connection to each partition
+ * leader (TLS, SASL, framing, correlation, timeouts), the idempotent
+ * producer id, and the reading of the answer (Produce v9, the first flexible
+ * version; brokers older than Kafka 2.4 get the library's own producer).
+ *
+ * Records carry the producer id, epoch and a sequence per partition, so the
+ * broker drops a batch it already has; a sender keeps one request in flight
+ * per partition. After a failed request the sequences are unknown: the
+ * caller takes a new producer (and a new sender).
+ */
+import { crc32c } from '@node-rs/crc32';
+import { produceV9, Writer, type Connection, type Producer } from '@platformatic/kafka';
+import { ApiError } from '../../contract/errors.js';
+import type { Fetcher } from './fetcher.js';
+import type { RawHeader } from './records.js';
+
+const PRODUCE = 0;
+const VERSION = 9;
+/** The broker's wait for the replicas (acks=all), as the Java client's `request.timeout.ms`. */
+const TIMEOUT_MS = 30_000;
+const BATCH_HEADER = 61;
+const CRC_START = 21;
+const MAX_SEQUENCE = 0x7fffffff;
+
+type ProduceResponse = produceV9.ProduceResponse;
+
+export interface DirectRecord {
+  topic: string;
+  partition: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Written in order; a null value stays null. */
+  headers: RawHeader[];
+  /** Written after `headers`. */
+  extra: RawHeader[];
+}
+
+export interface ProducerIdentity {
+  producerId: bigint;
+  producerEpoch: number;
+}
+
+function varintSize(n: number): number {
+  let z = ((n << 1) ^ (n >> 31)) >>> 0;
+  let size = 1;
+  while (z >= 0x80) {
+    z >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(b: Buffer, at: number, n: number): number {
+  let z = ((n << 1) ^ (n >> 31)) >>> 0;
+  while (z >= 0x80) {
+    b[at++] = (z & 0x7f) | 0x80;
+    z >>>= 7;
+  }
+  b[at++] = z;
+  return at;
+}
+
+const bytesSize = (x: Buffer | null) => (x === null ? 1 : varintSize(x.length) + x.length);
+
+function writeBytes(b: Buffer, at: number, x: Buffer | null): number {
+  if (x === null) return writeVarint(b, at, -1);
+  at = writeVarint(b, at, x.length);
+  x.copy(b, at);
+  return at + x.length;
+}
+
+function recordBodySize(r: DirectRecord, offsetDelta: number): number {
+  // attributes, timestampDelta 0, offsetDelta, key, value, header count, headers
+  let n = 1 + 1 + varintSize(offsetDelta) + bytesSize(r.key) + bytesSize(r.value) + varintSize(r.headers.length + r.extra.length);
+  for (const [k, v] of r.headers) n += bytesSize(k) + bytesSize(v);
+  for (const [k, v] of r.extra) n += bytesSize(k) + bytesSize(v);
+  return n;
+}
+
+/**
+ * One uncompressed record batch (magic 2) of `records`, all stamped `timestamp`
+ * (create time), with the producer's id, epoch and the batch's first sequence.
+ */
+export function encodeBatch(records: DirectRecord[], timestamp: number, producer: ProducerIdentity, firstSequence: number): Buffer {
+  const sizes = new Array<number>(records.length);
+  let total = BATCH_HEADER;
+  for (let i = 0; i < records.length; i++) {
+    const body = recordBodySize(records[i]!, i);
+    sizes[i] = body;
+    total += varintSize(body) + body;
+  }
+  const b = Buffer.allocUnsafe(total);
+  const ts = BigInt(timestamp);
+  b.writeBigInt64BE(0n, 0); // base offset: the broker assigns it
+  b.writeInt32BE(total - 12, 8);
+  b.writeInt32BE(-1, 12); // partition leader epoch: the broker sets it
+  b.writeInt8(2, 16);
+  b.writeInt16BE(0, 21); // attributes: no compression, create time, not transactional
+  b.writeInt32BE(records.length - 1, 23);
+  b.writeBigInt64BE(ts, 27);
+  b.writeBigInt64BE(ts, 35);
+  b.writeBigInt64BE(producer.producerId, 43);
+  b.writeInt16BE(producer.producerEpoch, 51);
+  b.writeInt32BE(firstSequence, 53);
+  b.writeInt32BE(records.length, 57);
+  let at = BATCH_HEADER;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    at = writeVarint(b, at, sizes[i]!);
+    b[at++] = 0; // attributes
+    b[at++] = 0; // timestamp delta
+    at = writeVarint(b, at, i);
+    at = writeBytes(b, at, r.key);
+    at = writeBytes(b, at, r.value);
+    at = writeVarint(b, at, r.headers.length + r.extra.length);
+    for (const [k, v] of r.headers) at = writeBytes(b, writeBytes(b, at, k), v);
+    for (const [k, v] of r.extra) at = writeBytes(b, writeBytes(b, at, k), v);
+  }
+  b.writeUInt32BE(crc32c(b.subarray(CRC_START)) >>> 0, 17);
+  return b;
+}
+
+/**
+ * A Produce v9 request body (acks=all) for batches grouped by topic, in the
+ * order given, as pieces: the batches are not copied here (the connection
+ * joins the pieces once, with the request header).
+ */
+export function encodeProduceRequest(topics: Map<string, Map<number, Buffer>>): Buffer[] {
+  const pieces: Buffer[] = [];
+  // The small fields between two batches.
+  let bytes: number[] = [];
+  const int = (n: number, size: 2 | 4) => {
+    for (let shift = (size - 1) * 8; shift >= 0; shift -= 8) bytes.push((n >>> shift) & 0xff);
+  };
+  const uvarint = (n: number) => {
+    while (n >= 0x80) {
+      bytes.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    bytes.push(n);
+  };
+  bytes.push(0); // transactional id: null
+  int(-1, 2); // acks: all
+  int(TIMEOUT_MS, 4);
+  uvarint(topics.size + 1);
+  for (const [topic, partitions] of topics) {
+    const name = Buffer.from(topic, 'utf8');
+    uvarint(name.length + 1);
+    for (const c of name) bytes.push(c);
+    uvarint(partitions.size + 1);
+    for (const [partition, batch] of partitions) {
+      int(partition, 4);
+      uvarint(batch.length + 1);
+      pieces.push(Buffer.from(bytes), batch);
+      bytes = [0]; // the partition's tagged fields
+    }
+    bytes.push(0); // the topic's tagged fields
+  }
+  bytes.push(0); // the request's tagged fields
+  pieces.push(Buffer.from(bytes));
+  return pieces;
+}
+
+/** Whether the brokers take Produce v9 (Kafka 2.4 and later), as the one first asked answers. */
+export async function directProduceSupported(producer: Producer): Promise<boolean> {
+  try {
+    const apis = await producer.listApis();
+    const produce = apis.find((a) => a.apiKey === PRODUCE);
+    return produce !== undefined && produce.minVersion <= VERSION && produce.maxVersion >= VERSION;
+  } catch {
+    return false;
+  }
+}
+
+function send(connection: Connection, body: Buffer[]): Promise<ProduceResponse> {
+  return new Promise((resolve, reject) => {
+    connection.send(
+      PRODUCE,
+      VERSION,
+      () => {
+        const w = Writer.create();
+        for (const piece of body) w.append(piece);
+        return w;
+      },
+      produceV9.parseResponse,
+      true,
+      true,
+      (error: Error | null, response: unknown) => (error ? reject(error) : resolve(response as ProduceResponse)),
+    );
+  });
+}
+
+/**
+ * Sends records with one idempotent producer identity: one Produce request per
+ * partition leader, a batch per partition, partitions' records in the order given.
+ */
+export class DirectSender {
+  private readonly sequences = new Map<string, number>();
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly identity: ProducerIdentity,
+    private readonly fetcher: Fetcher,
+  ) {}
+
+  /** Each record's offset, in the order given. */
+  async send(records: DirectRecord[]): Promise<number[]> {
+    const byPartition = new Map<string, { topic: string; partition: number; records: DirectRecord[]; indexes: number[] }>();
+    records.forEach((r, i) => {
+      const k = `${r.topic}\u0000${r.partition}`;
+      let group = byPartition.get(k);
+      if (!group) byPartition.set(k, (group = { topic: r.topic, partition: r.partition, records: [], indexes: [] }));
+      group.records.push(r);
+      group.indexes.push(i);
+    });
+    const byLeader = new Map<number, Array<typeof byPartition extends Map<string, infer G> ? G : never>>();
+    for (const group of byPartition.values()) {
+      const meta = await this.fetcher.topic(group.topic);
+      const leader = meta.partitions[group.partition]?.leader;
+      if (leader === undefined) throw new ApiError('NOT_FOUND', `topic "${group.topic}" has no partition ${group.partition}`, 'partition');
+      const list = byLeader.get(leader) ?? [];
+      list.push(group);
+      byLeader.set(leader, list);
+    }
+    const offsets = new Array<number>(records.length).fill(-1);
+    const now = Date.now();
+    await Promise.all(
+      [...byLeader].map(async ([node, groups]) => {
+        const connections = await this.producer.connectToBrokers([node]);
+        const connection = connections.get(node);
+        if (!connection) throw new ApiError('UNAVAILABLE', `broker ${node}, the leader of ${groups[0]!.topic}, is not in the cluster's metadata`);
+        const topics = new Map<string, Map<number, Buffer>>();
+        for (const g of groups) {
+          const sequence = this.sequences.get(`${g.topic}\u0000${g.partition}`) ?? 0;
+          const batch = encodeBatch(g.records, now, this.identity, sequence);
+          let partitions = topics.get(g.topic);
+          if (!partitions) topics.set(g.topic, (partitions = new Map()));
+          partitions.set(g.partition, batch);
+        }
+        let response: ProduceResponse;
+        try {
+          response = await send(connection, encodeProduceRequest(topics));
+        } catch (error) {
+          // A leader that moved answers NOT_LEADER_OR_FOLLOWER: the next attempt asks for fresh metadata.
+          for (const g of groups) this.fetcher.forget(g.topic);
+          throw error;
+        }
+        for (const t of response.responses) {
+          for (const p of t.partitionResponses) {
+            const g = groups.find((x) => x.topic === t.name && x.partition === p.index);
+            if (!g) continue;
+            const k = `${g.topic}\u0000${g.partition}`;
+            this.sequences.set(k, ((this.sequences.get(k) ?? 0) + g.records.length) % (MAX_SEQUENCE + 1));
+            const base = Number(p.baseOffset);
+            g.indexes.forEach((index, i) => (offsets[index] = base + i));
+          }
+        }
+      }),
+    );
+    return offsets;
+  }
+}
