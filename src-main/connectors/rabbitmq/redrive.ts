@@ -25,6 +25,7 @@ import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
 import type { TrackedRedrive } from '../../jobs/redrives.js';
 import { closeQuietly, openChannel, openConfirmChannel, serverText } from './amqp.js';
 import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
+import { passThroughAvailable, rawCopy, RawPublisher, rawPropertiesOf, readRawProperties, type CopyPlan, type RawCopy } from './passthrough.js';
 
 export const REDRIVE_NOTICE =
   'A re-drive publishes each message with publisher confirms and acks the dead-lettered copy only after RabbitMQ confirmed the new one, ' +
@@ -212,12 +213,19 @@ export class RedriveRun {
   private readonly keptBack = new Map<string, number>();
   private tokens = 0;
   private lastRefill = 0;
+  /**
+   * Set when the job neither filters, selects nor edits: messages then pass
+   * through as bytes (passthrough.ts), their headers never decoded.
+   */
+  private raw: RawPublisher | null = null;
+  private readonly copyPlan: CopyPlan;
 
   constructor(jobs: Jobs<TrackedRedrive, RedriveJob>, plan: RedrivePlan, ctx: RedriveContext) {
     this.plan = plan;
     this.ctx = ctx;
     this.selection = plan.messageIds ? new Selection(plan.messageIds) : null;
     this.filter = plan.filter && hasFilter(plan.filter) ? plan.filter : null;
+    this.copyPlan = { source: plan.source, username: ctx.username, deadLetterSources: plan.deadLetterSources };
     this.job = {
       id: jobs.newId(),
       connectionId: ctx.connectionId,
@@ -313,6 +321,11 @@ export class RedriveRun {
         this.blocked = false;
         this.wake();
       });
+      if (!this.filter && !this.selection && !this.plan.edit && passThroughAvailable(model, publishChannel) && readRawProperties(model)) {
+        this.raw = new RawPublisher(publishChannel, () => {
+          this.blocked = true;
+        });
+      }
 
       const declared = await consumeChannel.checkQueue(this.plan.source);
       this.depth = declared.messageCount;
@@ -504,11 +517,23 @@ export class RedriveRun {
     if (this.selection && !this.selection.take(messageKey(m.properties.messageId, m.content), m.properties.messageId)) {
       return this.keepBack(entry, consume);
     }
+    let copy: RawCopy | null = null;
+    const raw = this.raw ? rawPropertiesOf(m) : null;
+    if (raw) {
+      try {
+        copy = rawCopy(raw, this.copyPlan, Math.floor(Date.now() / 1000));
+      } catch (error) {
+        this.job.failed++;
+        this.problem((error as Error).message);
+        this.progress();
+        return this.keepBack(entry, consume);
+      }
+    }
     let exchange: string;
     let routingKey: string;
     if (this.plan.target) ({ exchange, routingKey } = this.plan.target);
     else {
-      const queue = originalQueue(m.properties.headers as Record<string, unknown> | undefined, this.plan.deadLetterSources);
+      const queue = copy ? copy.originalQueue : originalQueue(m.properties.headers as Record<string, unknown> | undefined, this.plan.deadLetterSources);
       if (!queue) {
         this.job.failed++;
         this.problem('no x-death header names the queue it came from: choose a target exchange and routing key');
@@ -523,15 +548,15 @@ export class RedriveRun {
         await this.rateLimit();
         while ((this.inflight >= this.window || this.blocked) && !this.fatal && !this.cancelRequested) await this.waitEvent(100);
         if (this.fatal || this.cancelRequested) return;
-        this.send(entry, exchange, routingKey, publish);
+        this.send(entry, exchange, routingKey, publish, copy);
       })();
     }
-    this.send(entry, exchange, routingKey, publish);
+    this.send(entry, exchange, routingKey, publish, copy);
     return undefined;
   }
 
-  private send(entry: Entry, exchange: string, routingKey: string, publish: ConfirmChannel): void {
-    const { body, options } = republish(entry.m, this.plan.source, this.ctx.username, this.plan.edit);
+  private send(entry: Entry, exchange: string, routingKey: string, publish: ConfirmChannel, copy: RawCopy | null): void {
+    const { body, options } = copy ? { body: entry.m.content, options: null } : republish(entry.m, this.plan.source, this.ctx.username, this.plan.edit);
     const out: Outstanding = { entry, exchange, routingKey, body, returned: false };
     const key = `${exchange}\u0000${routingKey}`;
     const set = this.outstanding.get(key);
@@ -539,8 +564,14 @@ export class RedriveRun {
     else this.outstanding.set(key, new Set([out]));
     this.inflight++;
     try {
-      // false: the socket buffer is full; the next publish waits for 'drain'.
-      if (!publish.publish(exchange, routingKey, body, options, (err: unknown) => this.onConfirm(out, key, err))) this.blocked = true;
+      const confirmed = (err: unknown) => this.onConfirm(out, key, err);
+      if (copy && this.raw) this.raw.publish(exchange, routingKey, copy.properties, body, confirmed);
+      else {
+        // Copies queued as bytes go first, so the confirms keep publish order.
+        this.raw?.flush();
+        // false: the socket buffer is full; the next publish waits for 'drain'.
+        if (!publish.publish(exchange, routingKey, body, options!, confirmed)) this.blocked = true;
+      }
     } catch (error) {
       this.inflight--;
       this.fail(error instanceof Error ? error : new Error(String(error)));
