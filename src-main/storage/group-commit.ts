@@ -18,7 +18,8 @@
  * With a `durability` (storage/wal-sync.ts), "committed" and "durable" part:
  * COMMIT only hands the batch to the OS, and the batch's waiters resolve once
  * a sync started after its COMMIT has returned. One sync runs at a time; the
- * batches committed meanwhile share the next one. Their writes are visible
+ * batches committed meanwhile share the next one; a batch nobody waits for
+ * (acks, deletes) starts none, and the next sync covers it. Their writes are visible
  * (and delivered) at once; only their waiters wait. A sync that fails is a
  * storage failure like a failed COMMIT, and its batches' waiters are rejected,
  * although their writes may be in the file (a process that reopens it may find
@@ -80,6 +81,8 @@ export function isStorageFailure(err: unknown): err is Error {
 }
 
 interface Waiter {
+  /** Handed out by whenCommitted(): someone waits for this batch. */
+  awaited: boolean;
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -94,7 +97,7 @@ function makeWaiter(): Waiter {
   });
   // A batch nobody awaits must not surface as an unhandled rejection.
   promise.catch(() => undefined);
-  return { promise, resolve, reject };
+  return { awaited: false, promise, resolve, reject };
 }
 
 export class GroupCommit {
@@ -250,9 +253,11 @@ export class GroupCommit {
       if (last?.seq === this.commits) return last.waiter.promise;
       const waiter = makeWaiter();
       this.unsynced.push({ seq: this.commits, waiter });
+      this.startSync();
       return waiter.promise;
     }
     if (!this.waiter) this.waiter = makeWaiter();
+    this.waiter.awaited = true;
     this.schedule();
     return this.waiter.promise;
   }
@@ -269,8 +274,10 @@ export class GroupCommit {
     this.waiter = null;
     this.ops = 0;
     if (!this.db.inTransaction) {
-      if (waiter && this.durability && this.synced < this.commits) this.unsynced.push({ seq: this.commits, waiter });
-      else waiter?.resolve();
+      if (waiter && this.durability && this.synced < this.commits) {
+        this.unsynced.push({ seq: this.commits, waiter });
+        this.startSync();
+      } else waiter?.resolve();
       return;
     }
     this.committing = true;
@@ -295,14 +302,18 @@ export class GroupCommit {
       waiter?.resolve();
       return;
     }
-    if (waiter) this.unsynced.push({ seq: this.commits, waiter });
+    if (waiter?.awaited) this.unsynced.push({ seq: this.commits, waiter });
     this.startSync();
   }
 
-  /** Starts a sync covering every commit so far, unless one is under way (its end starts the next). */
+  /**
+   * Starts a sync covering every commit so far, unless one is under way (its
+   * end starts the next) or nobody waits for one: batches of acks and deletes
+   * alone need not be durable before anything, and a later sync covers them.
+   */
   private startSync(): void {
     const durability = this.durability;
-    if (!durability || this.syncing || this.synced === this.commits) return;
+    if (!durability || this.syncing || this.synced === this.commits || this.unsynced.length === 0) return;
     const upTo = this.commits;
     this.syncing = true;
     durability.sync((err) => {

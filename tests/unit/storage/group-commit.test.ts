@@ -218,6 +218,22 @@ describe('group commit', () => {
       db.close();
     });
 
+    it('a batch nobody waits for starts no sync; a later waiter does, and it covers that batch', async () => {
+      const { db, insert } = fileDb();
+      const log: string[] = [];
+      const { durability } = recorded(db, log);
+      const gc = new GroupCommit(db, { intervalMs: 1000, durability });
+      gc.run(() => insert.run(1));
+      gc.flush();
+      expect(gc.commits).toBe(1);
+      expect(log).toEqual([]);
+      await gc.whenCommitted();
+      expect(log).toEqual(['sync start', 'sync end']);
+      expect(gc.synced).toBe(1);
+      gc.close();
+      db.close();
+    });
+
     it('close() syncs what was committed and resolves its waiters', async () => {
       const { db, dir, insert } = fileDb();
       const log: string[] = [];
