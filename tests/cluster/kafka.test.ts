@@ -120,7 +120,7 @@ describe.skipIf(!info.ok)(title, () => {
       try {
         const atHalt = (await c.getRedrive(first))!;
         const haltedAt = Date.now();
-        expect(atHalt.state).toBe('running');
+        expect(atHalt.state, JSON.stringify(atHalt)).toBe('running');
 
         // During the outage: the job goes on; browsing the dead-letter topic and the group's lag answer.
         const during = await jobUntil(c, first, (j) => j.moved >= atHalt.moved + rate, 'the re-drive made no progress while the broker was down');
