@@ -247,9 +247,18 @@ function numberValue(buf: Buffer, tag: number, offset: number): number | null {
   }
 }
 
+/** The last string read from a header: queue names repeat from message to message, and are then not decoded again. */
+let lastText: { bytes: Buffer; text: string } | null = null;
+
 /** A string value (longstr or bytes) as amqplib would give it, read as UTF-8. */
 function textValue(buf: Buffer, tag: number, offset: number, end: number): string | null {
-  return tag === 0x53 || tag === 0x78 ? buf.toString('utf8', offset + 4, end) : null;
+  if (tag !== 0x53 && tag !== 0x78) return null;
+  const start = offset + 4;
+  const last = lastText;
+  if (last && last.bytes.length === end - start && buf.compare(last.bytes, 0, last.bytes.length, start, end) === 0) return last.text;
+  const text = buf.toString('utf8', start, end);
+  if (end - start <= 255) lastText = { bytes: Buffer.from(buf.subarray(start, end)), text };
+  return text;
 }
 
 function keyIs(buf: Buffer, start: number, end: number, key: Buffer): boolean {
@@ -266,29 +275,35 @@ const K_FROM = Buffer.from('x-redriven-from');
 const K_AT = Buffer.from('x-redriven-at');
 const K_ORIGINAL_USER = Buffer.from('x-original-user-id');
 
-/** The `queue` of each x-death entry, newest first (the array RabbitMQ keeps), undefined where an entry names none. */
-function deathQueues(buf: Buffer, start: number, end: number): Array<string | null> {
-  const out: Array<string | null> = [];
+/** From an x-death array: the newest entry's queue that dead-letters into the source, and the newest entry's queue at all. */
+function deathQueues(buf: Buffer, start: number, end: number, sources: readonly string[]): { source: string | null; any: string | null } {
+  let source: string | null = null;
+  let any: string | null = null;
   let o = start;
   while (o < end) {
     const tag = buf[o]!;
     const vEnd = valueEnd(buf, tag, o + 1, end);
-    let queue: string | null = null;
     if (tag === 0x46) {
       let t = o + 5;
       while (t < vEnd) {
         const kEnd = shortstrEnd(buf, t);
-        const kStart = t + 1;
+        if (kEnd >= vEnd) throw new Malformed('a header has no value');
         const vtag = buf[kEnd]!;
         const ve = valueEnd(buf, vtag, kEnd + 1, vEnd);
-        if (queue === null && keyIs(buf, kStart, kEnd, K_QUEUE)) queue = textValue(buf, vtag, kEnd + 1, ve);
+        if (keyIs(buf, t + 1, kEnd, K_QUEUE)) {
+          const queue = textValue(buf, vtag, kEnd + 1, ve);
+          if (queue) {
+            any ??= queue;
+            if (source === null && sources.includes(queue)) return { source: queue, any };
+          }
+          break;
+        }
         t = ve;
       }
     }
-    out.push(queue);
     o = vEnd;
   }
-  return out;
+  return { source, any };
 }
 
 export interface CopyPlan {
@@ -304,12 +319,12 @@ export interface RawCopy {
   originalQueue: string | null;
 }
 
-let additionsCache: { key: string; bytes: Buffer } | null = null;
+let additionsCache: { count: number; seconds: number; originalUser: string | null; source: string; bytes: Buffer } | null = null;
 
 /** The re-drive record as header table entries, encoded by amqplib as the ordinary path would encode them. */
 function additions(codec: AmqpCodec, count: number, source: string, seconds: number, originalUser: string | null): Buffer {
-  const key = `${count}\u0000${seconds}\u0000${originalUser ?? ''}\u0001${originalUser === null ? 0 : 1}\u0000${source}`;
-  if (additionsCache?.key === key) return additionsCache.bytes;
+  const c = additionsCache;
+  if (c && c.count === count && c.seconds === seconds && c.originalUser === originalUser && c.source === source) return c.bytes;
   const table: Record<string, unknown> = {
     'x-redriven-count': count,
     'x-redriven-from': source,
@@ -319,9 +334,12 @@ function additions(codec: AmqpCodec, count: number, source: string, seconds: num
   const scratch = Buffer.allocUnsafe(256 + 2 * (Buffer.byteLength(source) + Buffer.byteLength(originalUser ?? '')));
   const n = codec.encodeTable(scratch, table, 0);
   const bytes = Buffer.from(scratch.subarray(4, n));
-  additionsCache = { key, bytes };
+  additionsCache = { count, seconds, originalUser, source, bytes };
   return bytes;
 }
+
+/** Byte ranges of the headers table that are kept, as start/end pairs (reused from message to message). */
+const kept: number[] = [];
 
 /**
  * The copy of a delivery's properties that the re-drive publishes: the same
@@ -373,9 +391,9 @@ export function rawCopy(raw: RawProperties, plan: CopyPlan, nowSeconds: number):
     const movesUser = userId !== null && userId !== plan.username;
 
     // The headers table: the entries kept, as byte ranges, and what the route needs.
-    const kept: Array<[number, number]> = [];
+    kept.length = 0;
     let previous = 0;
-    let deaths: Array<string | null> = [];
+    let deaths: { source: string | null; any: string | null } | null = null;
     let firstDeathQueue: string | null = null;
     if (flags & F_HEADERS) {
       let t = tableAt + 4;
@@ -389,7 +407,7 @@ export function rawCopy(raw: RawProperties, plan: CopyPlan, nowSeconds: number):
         const vEnd = valueEnd(buf, tag, kEnd + 1, tableEnd);
         let drop = false;
         if (keyIs(buf, kStart, kEnd, K_X_DEATH)) {
-          if (tag === 0x41) deaths = deathQueues(buf, kEnd + 5, vEnd);
+          if (tag === 0x41) deaths = deathQueues(buf, kEnd + 5, vEnd, plan.deadLetterSources);
         } else if (keyIs(buf, kStart, kEnd, K_FIRST_DEATH_QUEUE)) {
           firstDeathQueue = textValue(buf, tag, kEnd + 1, vEnd);
         } else if (keyIs(buf, kStart, kEnd, K_COUNT)) {
@@ -404,19 +422,19 @@ export function rawCopy(raw: RawProperties, plan: CopyPlan, nowSeconds: number):
             (movesUser && keyIs(buf, kStart, kEnd, K_ORIGINAL_USER));
         }
         if (drop) {
-          if (entryStart > runStart) kept.push([runStart, entryStart]);
+          if (entryStart > runStart) kept.push(runStart, entryStart);
           runStart = vEnd;
         }
         t = vEnd;
       }
-      if (tableEnd > runStart) kept.push([runStart, tableEnd]);
+      if (tableEnd > runStart) kept.push(runStart, tableEnd);
     }
 
     const added = additions(codec, previous + 1, plan.source, nowSeconds, movesUser ? userId : null);
     let keptBytes = 0;
-    for (const [a, b] of kept) keptBytes += b - a;
+    for (let i = 0; i < kept.length; i += 2) keptBytes += kept[i + 1]! - kept[i]!;
     const tableSize = keptBytes + added.length;
-    // Before the table, the table, the properties between it and user-id, user-id when it stays, app-id; never cluster-id.
+    // Before the table, the table, the properties between it and user-id (user-id too when it stays), app-id; never cluster-id.
     const afterTable = movesUser ? userAt - tableEnd : userEnd - tableEnd;
     const size = tableAt + 4 + tableSize + afterTable + (appEnd - userEnd);
     const out = Buffer.allocUnsafe(size);
@@ -426,24 +444,19 @@ export function rawCopy(raw: RawProperties, plan: CopyPlan, nowSeconds: number):
     out.writeUInt16BE(newFlags, 0);
     let w = buf.copy(out, 2, 2, tableAt) + 2;
     w = out.writeUInt32BE(tableSize, w);
-    for (const [a, b] of kept) w += buf.copy(out, w, a, b);
+    for (let i = 0; i < kept.length; i += 2) w += buf.copy(out, w, kept[i]!, kept[i + 1]!);
     w += added.copy(out, w);
     w += buf.copy(out, w, tableEnd, tableEnd + afterTable);
     w += buf.copy(out, w, userEnd, appEnd);
 
-    return { properties: out, originalQueue: pickQueue(deaths, firstDeathQueue, plan.deadLetterSources) };
+    // As `originalQueue` in redrive.ts: the newest x-death entry naming a queue that dead-letters into the source,
+    // else x-first-death-queue, else the newest entry naming a queue.
+    const originalQueue = deaths?.source ?? (firstDeathQueue || null) ?? deaths?.any ?? null;
+    return { properties: out, originalQueue };
   } catch (error) {
     if (error instanceof Malformed || error instanceof RangeError) throw new Error(`its content header could not be read (${error.message})`);
     throw error;
   }
-}
-
-/** As `originalQueue` in redrive.ts, on the values read from the bytes. */
-function pickQueue(deaths: Array<string | null>, firstDeathQueue: string | null, sources: readonly string[]): string | null {
-  for (const q of deaths) if (q && sources.includes(q)) return q;
-  if (firstDeathQueue) return firstDeathQueue;
-  for (const q of deaths) if (q) return q;
-  return null;
 }
 
 // ---------------------------------------------------------------- publishing

@@ -165,10 +165,17 @@ interface Entry {
   state: 'open' | 'confirmed' | 'kept';
 }
 
-interface Outstanding {
-  entry: Entry;
+/** The copies in flight to one exchange and routing key, where a return is matched. */
+interface Route {
   exchange: string;
   routingKey: string;
+  key: string;
+  copies: Set<Outstanding>;
+}
+
+interface Outstanding {
+  entry: Entry;
+  route: Route;
   body: Buffer;
   returned: boolean;
 }
@@ -207,7 +214,9 @@ export class RedriveRun {
   private blocked = false;
   private consumeChannel: Channel | null = null;
   private inflight = 0;
-  private readonly outstanding = new Map<string, Set<Outstanding>>();
+  private readonly outstanding = new Map<string, Route>();
+  /** The route of the last copy sent: most jobs send every copy the same way. */
+  private lastRoute: Route | null = null;
   private consumerTag: string | null = null;
   /** Messages kept back (not selected, or failed) per consumer: they hold that consumer's prefetch until the job ends. */
   private readonly keptBack = new Map<string, number>();
@@ -446,9 +455,9 @@ export class RedriveRun {
   }
 
   private onReturn(m: Message): void {
-    const set = this.outstanding.get(`${m.fields.exchange}\u0000${m.fields.routingKey}`);
-    if (!set) return;
-    for (const o of set) {
+    const route = this.outstanding.get(`${m.fields.exchange}\u0000${m.fields.routingKey}`);
+    if (!route) return;
+    for (const o of route.copies) {
       if (!o.returned && o.body.equals(m.content)) {
         o.returned = true;
         return;
@@ -557,14 +566,18 @@ export class RedriveRun {
 
   private send(entry: Entry, exchange: string, routingKey: string, publish: ConfirmChannel, copy: RawCopy | null): void {
     const { body, options } = copy ? { body: entry.m.content, options: null } : republish(entry.m, this.plan.source, this.ctx.username, this.plan.edit);
-    const out: Outstanding = { entry, exchange, routingKey, body, returned: false };
-    const key = `${exchange}\u0000${routingKey}`;
-    const set = this.outstanding.get(key);
-    if (set) set.add(out);
-    else this.outstanding.set(key, new Set([out]));
+    let route = this.lastRoute;
+    if (!route || route.exchange !== exchange || route.routingKey !== routingKey) {
+      const key = `${exchange}\u0000${routingKey}`;
+      route = this.outstanding.get(key) ?? { exchange, routingKey, key, copies: new Set() };
+      this.outstanding.set(key, route);
+      this.lastRoute = route;
+    }
+    const out: Outstanding = { entry, route, body, returned: false };
+    route.copies.add(out);
     this.inflight++;
     try {
-      const confirmed = (err: unknown) => this.onConfirm(out, key, err);
+      const confirmed = (err: unknown) => this.onConfirm(out, err);
       if (copy && this.raw) this.raw.publish(exchange, routingKey, copy.properties, body, confirmed);
       else {
         // Copies queued as bytes go first, so the confirms keep publish order.
@@ -578,15 +591,20 @@ export class RedriveRun {
     }
   }
 
-  private onConfirm(out: Outstanding, key: string, err: unknown): void {
+  private onConfirm(out: Outstanding, err: unknown): void {
     this.inflight--;
-    const set = this.outstanding.get(key);
-    if (set) {
-      set.delete(out);
-      if (set.size === 0) this.outstanding.delete(key);
-    }
+    const route = out.route;
+    route.copies.delete(out);
+    if (route.copies.size === 0 && route !== this.lastRoute) this.outstanding.delete(route.key);
     if (this.control.final) return;
-    const where = () => (out.exchange === '' ? `queue "${out.routingKey}"` : `exchange "${out.exchange}" with routing key "${out.routingKey}"`);
+    if (!err && !out.returned) {
+      out.entry.state = 'confirmed';
+      // Progress goes out with the acks.
+      this.scheduleFlush();
+      this.wake();
+      return;
+    }
+    const where = () => (route.exchange === '' ? `queue "${route.routingKey}"` : `exchange "${route.exchange}" with routing key "${route.routingKey}"`);
     if (err) {
       // A nack, or the channel closed before the confirm: either way the
       // dead-lettered copy was not acked and stays.
@@ -597,11 +615,8 @@ export class RedriveRun {
       }
     } else if (out.returned) {
       this.job.failed++;
-      this.problem(out.exchange === '' ? `${where()} does not exist (unroutable)` : `nothing is bound to ${where()} (unroutable)`);
+      this.problem(route.exchange === '' ? `${where()} does not exist (unroutable)` : `nothing is bound to ${where()} (unroutable)`);
       this.countKeptBack(out.entry);
-    } else {
-      out.entry.state = 'confirmed';
-      this.scheduleFlush();
     }
     this.progress();
     this.wake();
