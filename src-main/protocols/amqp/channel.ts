@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Engine } from '../../broker/engine.js';
-import type { Delivery, ExchangeType, MessageProperties, SharedPrefetch } from '../../broker/types.js';
+import type { Delivery, ExchangeType, MessageProperties, PublishResult, SharedPrefetch } from '../../broker/types.js';
 import type { ConnectionSide, ContentHeader, ReplyTarget } from './session.js';
 import { AmqpError, accessRefused, commandInvalid, fromBrokerError, notAllowed, notFound, notImplemented, preconditionFailed, resourceLocked, unexpectedFrame } from './errors.js';
 import type { DecodedMethod, MethodArgs } from './generated/spec.js';
@@ -399,7 +399,13 @@ export class Channel implements ReplyTarget {
 
   // ---- publishing ---------------------------------------------------------------------------
 
-  private async publish(a: PublishArgs, props: MessageProperties, body: Buffer): Promise<void> {
+  /**
+   * Hands a publish to the engine; confirms (or returns) it once the engine has
+   * stored it. Written with then() rather than await: this runs for every
+   * message, and an async function costs more allocations per call.
+   * Undefined when it was settled at once (direct reply-to, a refusal).
+   */
+  private publish(a: PublishArgs, props: MessageProperties, body: Buffer): Promise<void> | undefined {
     const conn = this.conn;
     const seq = this.confirm ? ++this.publishSeq : 0;
     try {
@@ -413,19 +419,38 @@ export class Channel implements ReplyTarget {
         if (target) target.deliverReply(a.routingKey, props, body);
         else if (a.mandatory) this.sendReturn(a, props, body);
         if (seq) this.confirmed(seq, true);
-        return;
+        return undefined;
       }
     } catch (err) {
       this.closeWith(fromBrokerError(err, this.vhost).at(60, 40));
-      return;
+      return undefined;
     }
     conn.publishStarted();
+    let stored: Promise<PublishResult>;
     try {
-      const result = await this.engine().publish({ exchange: a.exchange, routingKey: a.routingKey, body, properties: props, mandatory: a.mandatory });
-      if (this.closing) return;
-      if (result.returned) this.sendReturn(a, props, body);
-      if (seq) this.confirmed(seq, !result.rejected?.length);
+      stored = this.engine().publish({ exchange: a.exchange, routingKey: a.routingKey, body, properties: props, mandatory: a.mandatory });
     } catch (err) {
+      // Refused at once (no such exchange, …): handled now, before the frames that follow.
+      this.publishFailed(a, seq, err);
+      return undefined;
+    }
+    return stored.then(
+      (result) => {
+        try {
+          if (this.closing) return;
+          if (result.returned) this.sendReturn(a, props, body);
+          if (seq) this.confirmed(seq, !result.rejected?.length);
+        } finally {
+          conn.publishDone();
+        }
+      },
+      (err: unknown) => this.publishFailed(a, seq, err),
+    );
+  }
+
+  /** A publish the engine refused; `seq` its confirm number (0: none). Ends the publish for the connection's flow control. */
+  private publishFailed(a: PublishArgs, seq: number, err: unknown): void {
+    try {
       if (this.closing) return;
       const e = fromBrokerError(err, this.vhost);
       if (e.code === 406 && /is internal/.test(e.detail)) this.closeWith(accessRefused(`cannot publish to internal exchange '${a.exchange}' in vhost '${this.vhost}'`).at(60, 40));
@@ -435,7 +460,7 @@ export class Channel implements ReplyTarget {
         if (seq) this.confirmed(seq, false);
       } else this.closeWith(e.at(60, 40));
     } finally {
-      conn.publishDone();
+      this.conn.publishDone();
     }
   }
 
@@ -481,7 +506,7 @@ export class Channel implements ReplyTarget {
 
   /** Runs a transaction's publishes and settlements in order; commit-ok once its publishes are stored. */
   private async commit(ops: TxOp[]): Promise<void> {
-    const publishes: Promise<void>[] = [];
+    const publishes: Array<Promise<void> | undefined> = [];
     for (const op of ops) {
       if (op.kind === 'publish') publishes.push(this.publish(op.args, op.props, op.body));
       else this.doSettle(op.method, op.tag, op.multiple, op.requeue);

@@ -29,8 +29,12 @@ export const PROTOCOL_HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1])
 /** Frame header (7) and end octet (1). */
 export const FRAME_OVERHEAD = 8;
 
+const EMPTY = Buffer.alloc(0);
+
 export class FrameParser {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Bytes received; those before `pos` were handed out already (kept by offset, not cut off, so a frame costs no extra Buffer). */
+  private buf: Buffer = EMPTY;
+  private pos = 0;
   /** Largest whole frame accepted (header and end octet included); changed by tune-ok. */
   frameMax: number;
 
@@ -40,30 +44,39 @@ export class FrameParser {
 
   /** Bytes held waiting for the rest of a frame. */
   get buffered(): number {
-    return this.buf.length;
+    return this.buf.length - this.pos;
   }
 
   push(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.pos >= this.buf.length) this.buf = chunk;
+    else this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
+    this.pos = 0;
   }
 
   /** The next whole frame, or null until more bytes arrive; throws WireError 501 for a malformed one. */
   next(): Frame | null {
     const b = this.buf;
-    if (b.length < 7) return null;
-    const type = b[0]!;
+    const at = this.pos;
+    const held = b.length - at;
+    if (held < 7) return null;
+    const type = b[at]!;
     if (type !== FRAME_METHOD && type !== FRAME_HEADER && type !== FRAME_BODY && type !== FRAME_HEARTBEAT) {
       throw new WireError(501, `FRAME_ERROR - unknown frame type ${type}`);
     }
-    const channel = b.readUInt16BE(1);
-    const size = b.readUInt32BE(3);
+    const channel = b.readUInt16BE(at + 1);
+    const size = b.readUInt32BE(at + 3);
     if (size + FRAME_OVERHEAD > this.frameMax) {
       throw new WireError(501, `FRAME_ERROR - frame of ${size + FRAME_OVERHEAD} bytes is larger than the negotiated frame_max of ${this.frameMax}`);
     }
-    if (b.length < size + FRAME_OVERHEAD) return null;
-    if (b[7 + size] !== FRAME_END) throw new WireError(501, `FRAME_ERROR - frame does not end with 0xCE (found 0x${b[7 + size]!.toString(16)})`);
-    const payload = b.subarray(7, 7 + size);
-    this.buf = b.length === size + FRAME_OVERHEAD ? Buffer.alloc(0) : b.subarray(size + FRAME_OVERHEAD);
+    if (held < size + FRAME_OVERHEAD) return null;
+    const end = at + 7 + size;
+    if (b[end] !== FRAME_END) throw new WireError(501, `FRAME_ERROR - frame does not end with 0xCE (found 0x${b[end]!.toString(16)})`);
+    const payload = b.subarray(at + 7, end);
+    this.pos = end + 1;
+    if (this.pos === b.length) {
+      this.buf = EMPTY;
+      this.pos = 0;
+    }
     return { type, channel, payload };
   }
 }
