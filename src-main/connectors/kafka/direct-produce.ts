@@ -18,6 +18,7 @@
 import { crc32c } from '@node-rs/crc32';
 import { produceV9, Writer, type Connection, type Producer } from '@platformatic/kafka';
 import { ApiError } from '../../contract/errors.js';
+import { errorChain, isTransient } from './client.js';
 import type { Fetcher } from './fetcher.js';
 import type { RawHeader } from './records.js';
 
@@ -197,9 +198,35 @@ function send(connection: Connection, body: Buffer[]): Promise<ProduceResponse> 
   });
 }
 
+/** Broker answers that the producer's identity or sequence is no longer known: a new producer is needed, and what landed is unknown. */
+const PRODUCER_STATE_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'PRODUCER_FENCED']);
+
+export function producerStateLost(error: unknown): boolean {
+  return errorChain(error).some((e) => e.apiId !== undefined && PRODUCER_STATE_LOST.has(e.apiId));
+}
+
+/** A partition's part of one send: its records and where they sit in the records given. */
+interface Group {
+  topic: string;
+  partition: number;
+  records: DirectRecord[];
+  indexes: number[];
+}
+
+/** Broker errors after which the batches sent are known to be in the log (Kafka before 2.x answered so). */
+const DUPLICATE_SEQUENCE_NUMBER = 46;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * Sends records with one idempotent producer identity: one Produce request per
  * partition leader, a batch per partition, partitions' records in the order given.
+ *
+ * A request that fails for a passing reason (the leader went away or moved,
+ * a timeout) is sent again for the partitions not yet acknowledged, with the
+ * same sequence numbers, to the leader fresh metadata names: a batch that did
+ * land the first time is recognised by the broker as a duplicate and
+ * acknowledged again rather than written twice. That is what idempotence
+ * is for, and why a sender is given up (for a new producer) only after that.
  */
 export class DirectSender {
   private readonly sequences = new Map<string, number>();
@@ -210,60 +237,84 @@ export class DirectSender {
     private readonly fetcher: Fetcher,
   ) {}
 
-  /** Each record's offset, in the order given. */
-  async send(records: DirectRecord[]): Promise<number[]> {
-    const byPartition = new Map<string, { topic: string; partition: number; records: DirectRecord[]; indexes: number[] }>();
+  /**
+   * Each record's offset, in the order given (-1 where the broker did not say).
+   * Retries passing failures for `retryForMs`, or until `signal` is cancelled;
+   * then throws the last failure.
+   */
+  async send(records: DirectRecord[], signal: { cancelled: boolean } = { cancelled: false }, retryForMs = 0): Promise<number[]> {
+    const pending = new Map<string, Group>();
     records.forEach((r, i) => {
       const k = `${r.topic}\u0000${r.partition}`;
-      let group = byPartition.get(k);
-      if (!group) byPartition.set(k, (group = { topic: r.topic, partition: r.partition, records: [], indexes: [] }));
+      let group = pending.get(k);
+      if (!group) pending.set(k, (group = { topic: r.topic, partition: r.partition, records: [], indexes: [] }));
       group.records.push(r);
       group.indexes.push(i);
     });
-    const byLeader = new Map<number, Array<typeof byPartition extends Map<string, infer G> ? G : never>>();
-    for (const group of byPartition.values()) {
-      const meta = await this.fetcher.topic(group.topic);
-      const leader = meta.partitions[group.partition]?.leader;
-      if (leader === undefined) throw new ApiError('NOT_FOUND', `topic "${group.topic}" has no partition ${group.partition}`, 'partition');
-      const list = byLeader.get(leader) ?? [];
-      list.push(group);
-      byLeader.set(leader, list);
-    }
     const offsets = new Array<number>(records.length).fill(-1);
+    const deadline = Date.now() + retryForMs;
     const now = Date.now();
-    await Promise.all(
-      [...byLeader].map(async ([node, groups]) => {
-        const connections = await this.producer.connectToBrokers([node]);
-        const connection = connections.get(node);
-        if (!connection) throw new ApiError('UNAVAILABLE', `broker ${node}, the leader of ${groups[0]!.topic}, is not in the cluster's metadata`);
-        const topics = new Map<string, Map<number, Buffer>>();
-        for (const g of groups) {
-          const sequence = this.sequences.get(`${g.topic}\u0000${g.partition}`) ?? 0;
-          const batch = encodeBatch(g.records, now, this.identity, sequence);
-          let partitions = topics.get(g.topic);
-          if (!partitions) topics.set(g.topic, (partitions = new Map()));
-          partitions.set(g.partition, batch);
+    for (let attempt = 0; ; attempt++) {
+      let failure: unknown = null;
+      try {
+        const byLeader = new Map<number, Group[]>();
+        for (const group of pending.values()) {
+          const meta = await this.fetcher.topic(group.topic);
+          const leader = meta.partitions[group.partition]?.leader;
+          if (leader === undefined) throw new ApiError('NOT_FOUND', `topic "${group.topic}" has no partition ${group.partition}`, 'partition');
+          const list = byLeader.get(leader) ?? [];
+          list.push(group);
+          byLeader.set(leader, list);
         }
-        let response: ProduceResponse;
-        try {
-          response = await send(connection, encodeProduceRequest(topics));
-        } catch (error) {
-          // A leader that moved answers NOT_LEADER_OR_FOLLOWER: the next attempt asks for fresh metadata.
-          for (const g of groups) this.fetcher.forget(g.topic);
-          throw error;
-        }
-        for (const t of response.responses) {
-          for (const p of t.partitionResponses) {
-            const g = groups.find((x) => x.topic === t.name && x.partition === p.index);
-            if (!g) continue;
-            const k = `${g.topic}\u0000${g.partition}`;
-            this.sequences.set(k, ((this.sequences.get(k) ?? 0) + g.records.length) % (MAX_SEQUENCE + 1));
-            const base = Number(p.baseOffset);
-            g.indexes.forEach((index, i) => (offsets[index] = base + i));
-          }
-        }
-      }),
-    );
-    return offsets;
+        await Promise.all(
+          [...byLeader].map(async ([node, groups]) => {
+            try {
+              this.accept(await this.sendTo(node, groups, now), groups, pending, offsets);
+            } catch (error) {
+              // Partitions the broker did take are taken; the others are asked about again, of fresh metadata.
+              const partial = (error as { response?: ProduceResponse }).response;
+              if (partial?.responses) this.accept(partial, groups, pending, offsets);
+              for (const g of groups) this.fetcher.forget(g.topic);
+              failure ??= error;
+            }
+          }),
+        );
+      } catch (error) {
+        failure = error;
+      }
+      if (pending.size === 0) return offsets;
+      if (!isTransient(failure) || signal.cancelled || Date.now() >= deadline) throw failure;
+      await sleep(Math.min(2_000, 100 * 2 ** attempt));
+    }
+  }
+
+  private async sendTo(node: number, groups: Group[], timestamp: number): Promise<ProduceResponse> {
+    const connections = await this.producer.connectToBrokers([node]);
+    const connection = connections.get(node);
+    if (!connection) throw new ApiError('UNAVAILABLE', `broker ${node}, the leader of ${groups[0]!.topic}, is not in the cluster's metadata`);
+    const topics = new Map<string, Map<number, Buffer>>();
+    for (const g of groups) {
+      const sequence = this.sequences.get(`${g.topic}\u0000${g.partition}`) ?? 0;
+      let partitions = topics.get(g.topic);
+      if (!partitions) topics.set(g.topic, (partitions = new Map()));
+      partitions.set(g.partition, encodeBatch(g.records, timestamp, this.identity, sequence));
+    }
+    return send(connection, encodeProduceRequest(topics));
+  }
+
+  /** Takes the partitions a response acknowledged: their sequences move on and their records get offsets. */
+  private accept(response: ProduceResponse, groups: Group[], pending: Map<string, Group>, offsets: number[]): void {
+    for (const t of response.responses) {
+      for (const p of t.partitionResponses) {
+        if (p.errorCode !== 0 && p.errorCode !== DUPLICATE_SEQUENCE_NUMBER) continue;
+        const g = groups.find((x) => x.topic === t.name && x.partition === p.index);
+        const k = `${t.name}\u0000${p.index}`;
+        if (!g || !pending.has(k)) continue;
+        pending.delete(k);
+        this.sequences.set(k, ((this.sequences.get(k) ?? 0) + g.records.length) % (MAX_SEQUENCE + 1));
+        const base = p.errorCode === 0 ? Number(p.baseOffset) : -1;
+        if (base >= 0) g.indexes.forEach((index, i) => (offsets[index] = base + i));
+      }
+    }
   }
 }

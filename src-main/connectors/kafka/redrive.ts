@@ -36,7 +36,7 @@ import { classify, isTransient } from './client.js';
 import type { DeadLetterNaming } from './deadletters.js';
 import type { Fetcher } from './fetcher.js';
 import { RedriveLedger } from './ledger.js';
-import { DirectSender, directProduceSupported, type DirectRecord } from './direct-produce.js';
+import { DirectSender, directProduceSupported, producerStateLost, type DirectRecord } from './direct-produce.js';
 import { CHUNK_BYTES, javaPartition, sendRecords } from './produce.js';
 import type { RawHeader, RawRecord } from './records.js';
 import { compileRecordFilter, matches, PartitionStream } from './scanner.js';
@@ -148,10 +148,13 @@ interface Lane {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Sends a batch with the lane's own sender, else with the library's producer; each record's offset. */
-async function sendBatch(l: Lane, records: DirectRecord[]): Promise<number[]> {
+/**
+ * Sends a batch with the lane's own sender (which retries passing failures with the same
+ * sequence numbers for `retryForMs`), else with the library's producer; each record's offset.
+ */
+async function sendBatch(l: Lane, records: DirectRecord[], signal: { cancelled: boolean }, retryForMs: number): Promise<number[]> {
   const sender = await l.ready;
-  if (sender) return sender.send(records);
+  if (sender) return sender.send(records, signal, retryForMs);
   return sendRecords(
     l.producer,
     records.map((r) => ({ topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: [...r.headers, ...r.extra].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]) })),
@@ -380,14 +383,14 @@ export class Redrives {
           for (const { out } of pending) if (!knownEnd.has(`${out.topic}\u0000${out.partition}`)) unknown.add(out.topic);
           for (const topic of unknown) await learnEnds(topic);
           try {
-            const offsets = await sendBatch(l, pending.map((x) => x.out));
+            const offsets = await sendBatch(l, pending.map((x) => x.out), running, ctx.outageTimeoutMs);
             pending.forEach(({ out }, i) => {
               const k = `${out.topic}\u0000${out.partition}`;
               if (offsets[i]! >= 0) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, offsets[i]! + 1));
             });
             pending = [];
           } catch (error) {
-            if (!isTransient(error)) throw error;
+            if (!isTransient(error) && !producerStateLost(error)) throw error;
             ctx.logger.warn('re-drive send failed; checking what landed before retrying', { job: job.id, error: classify(error).message });
             // The producer's sequence numbers are unreliable after a failed send: start a new one.
             const old = l.producer;
@@ -417,7 +420,11 @@ export class Redrives {
         await previous;
       };
 
-      const marks = { job: Buffer.from(job.id), at: Buffer.from(String(Date.now())) };
+      // The same for every record of the job (the encoder only reads them).
+      const marks: RawHeader[] = [
+        [JOB_NAME, Buffer.from(job.id)],
+        [AT_NAME, Buffer.from(String(Date.now()))],
+      ];
       // Reads in chunks of READ_BYTES, the next one fetched while this one is sent, and the next
       // partition's first chunk fetched while this partition's records are handed on.
       const order = [...plan];
@@ -466,7 +473,7 @@ export class Redrives {
             targets.add(topic);
             const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
             const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r.headers;
-            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)], [JOB_NAME, marks.job], [AT_NAME, marks.at]];
+            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)], marks[0]!, marks[1]!];
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
             const l = lane(target % LANES);
