@@ -23,9 +23,10 @@
  * the last pass cleaned) and remembers each key's latest offset; `clean`
  * reads from the log start to the pass's end and deletes the records a later
  * one of the same key supersedes, expired tombstones, and records without a
- * key (Kafka's cleaner drops those too). A partition is picked when at least
- * half of its bytes are dirty (Kafka's default min.cleanable.dirty.ratio), or
- * when a tombstone it kept has reached its delete horizon.
+ * key (Kafka's cleaner drops those too). A partition is picked when the
+ * dirty share of its bytes reaches the topic's min.cleanable.dirty.ratio
+ * (Kafka's default: half), or when a tombstone it kept has reached its delete
+ * horizon.
  *
  * What a pass has learned lives in memory: after a restart every compacted
  * partition gets one full pass again, and tombstones wait one more
@@ -40,7 +41,7 @@ import { prepareStatements } from '../storage/statements.js';
 /** Kafka's delete.retention.ms default: one day. */
 export const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
 /** Kafka's min.cleanable.dirty.ratio default. */
-const DIRTY_RATIO = 0.5;
+export const DEFAULT_DIRTY_RATIO = 0.5;
 /** Rows read (and at most deleted) per engine tick, over all partitions. */
 export const COMPACTION_ROWS_PER_TICK = 4000;
 /** Distinct keys one pass remembers; past it the pass ends where it stopped (Kafka's dedupe buffer). */
@@ -66,6 +67,8 @@ export interface CompactableTopic {
   minCompactionLagMs: number | null;
   /** null: DEFAULT_DELETE_RETENTION_MS. */
   deleteRetentionMs: number | null;
+  /** null: DEFAULT_DIRTY_RATIO. */
+  minCleanableDirtyRatio: number | null;
 }
 
 /** What compaction remembers of a partition between passes. */
@@ -186,7 +189,7 @@ export class Compactor {
       }
       const dirtyRecords = p.next > c.upto;
       const dirtyBytes = Math.max(0, p.bytes - c.bytes);
-      const dirtyDue = dirtyRecords && now >= c.notBefore && (p.bytes === 0 || dirtyBytes / p.bytes >= DIRTY_RATIO);
+      const dirtyDue = dirtyRecords && now >= c.notBefore && (p.bytes === 0 || dirtyBytes / p.bytes >= (t.minCleanableDirtyRatio ?? DEFAULT_DIRTY_RATIO));
       const tombstonesDue = c.tombstoneDue <= now && c.heldLast !== p.next - 1;
       if (!dirtyDue && !tombstonesDue) continue;
       this.cursor = (this.cursor + i + 1) % all.length;

@@ -554,9 +554,9 @@ export class Engine {
     return this.streams.compactionStats();
   }
 
-  /** Changes whenever records of the partition are deleted (retention, DeleteRecords, compaction). */
-  removalCount(topic: string, partition: number): number {
-    return this.streams.removalCount(topic, partition);
+  /** Changes whenever records of the partition are deleted (retention, DeleteRecords, compaction); see Streams.recordsVersion. */
+  recordsVersion(topic: string, partition: number): number {
+    return this.streams.recordsVersion(topic, partition);
   }
 
   browseTopic(topic: string, options: BrowseTopicOptions = {}): BrowseTopicPage {

@@ -14,7 +14,7 @@ import type { SqliteDatabase } from '../storage/database.js';
 import { consumerAssignment, type GroupCoordinator, type GroupDescription } from './group-coordinator.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
-import { Compactor, DEFAULT_DELETE_RETENTION_MS, type CompactionStats } from './compaction.js';
+import { Compactor, DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO, type CompactionStats } from './compaction.js';
 import { prepareStatements } from '../storage/statements.js';
 import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
@@ -87,6 +87,8 @@ interface TopicState {
   minCompactionLagMs: number | null;
   /** delete.retention.ms; null: one day. */
   deleteRetentionMs: number | null;
+  /** min.cleanable.dirty.ratio; null: 0.5. */
+  minCleanableDirtyRatio: number | null;
   rr: number;
 }
 
@@ -98,6 +100,7 @@ export interface TopicConfigChange {
   cleanupPolicy?: string | null;
   minCompactionLagMs?: number | null;
   deleteRetentionMs?: number | null;
+  minCleanableDirtyRatio?: number | null;
 }
 
 /** The items of a cleanup.policy value, checked; "delete" for null. */
@@ -126,6 +129,13 @@ interface RecordRow {
   size: number;
 }
 
+/** A record row as scanRows returns it: id, ts, key, value, headers, size. */
+type RawRow = [number, number, Buffer | null, Buffer | null, string | null, number];
+
+function rowOf(r: RawRow): RecordRow {
+  return { id: r[0], ts: r[1], key: r[2], value: r[3], headers: r[4], size: r[5] };
+}
+
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 const SCAN_CHUNK = 2000;
 
@@ -150,8 +160,9 @@ export class Streams {
   private readonly usedPids = new Set<number>();
   private readonly st;
   private readonly compactor: Compactor;
-  /** Bumped for a partition whenever rows before its end are deleted (retention, DeleteRecords, compaction). */
-  private readonly removals = new WeakMap<PartitionState, number>();
+  /** A partition's records version: new whenever rows before its end are deleted (retention, DeleteRecords, compaction). */
+  private readonly versions = new WeakMap<PartitionState, number>();
+  private lastVersion = 0;
 
   constructor(private readonly ctx: StreamContext) {
     this.compactor = new Compactor(ctx.db, ctx.gc, (p) => this.removed(p as PartitionState));
@@ -164,6 +175,8 @@ export class Streams {
       insertRecord: 'INSERT INTO records (id, ts, key, value, headers, size) VALUES (?, ?, ?, ?, ?, ?)',
       deleteRecords: 'DELETE FROM records WHERE id >= ? AND id < ?',
       scanRecords: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
+      // The same as arrays: no object per row on the hot read path.
+      scanRows: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       scanSizes: 'SELECT id, ts, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       seekTime: 'SELECT id FROM records WHERE id >= ? AND id < ? AND ts >= ? ORDER BY id LIMIT 1',
       recordTs: 'SELECT ts FROM records WHERE id = ?',
@@ -176,16 +189,17 @@ export class Streams {
       deleteGroupPartitionOffset: 'DELETE FROM group_offsets WHERE group_id = ? AND topic = ? AND partition = ?',
       setPartitionCount: 'UPDATE topics SET partitions = ? WHERE tid = ?',
       setTopicConfig:
-        'UPDATE topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ?, cleanup_policy = ?, min_compaction_lag_ms = ?, delete_retention_ms = ? WHERE tid = ?',
+        'UPDATE topics SET retention_ms = ?, retention_bytes = ?, max_message_bytes = ?, cleanup_policy = ?, min_compaction_lag_ms = ?, delete_retention_ms = ?, min_cleanable_dirty_ratio = ? WHERE tid = ?',
       rangeBytes: 'SELECT coalesce(sum(size), 0) AS bytes FROM records WHERE id >= ? AND id < ?',
     });
+    this.st.scanRows.raw(true);
   }
 
   // ---- lifecycle -----------------------------------------------------------
 
   load(): void {
     const topics = this.ctx.db
-      .prepare('SELECT tid, name, retention_ms, retention_bytes, max_message_bytes, cleanup_policy, min_compaction_lag_ms, delete_retention_ms FROM topics ORDER BY tid')
+      .prepare('SELECT tid, name, retention_ms, retention_bytes, max_message_bytes, cleanup_policy, min_compaction_lag_ms, delete_retention_ms, min_cleanable_dirty_ratio FROM topics ORDER BY tid')
       .all() as Array<{
       tid: number;
       name: string;
@@ -195,6 +209,7 @@ export class Streams {
       cleanup_policy: string | null;
       min_compaction_lag_ms: number | null;
       delete_retention_ms: number | null;
+      min_cleanable_dirty_ratio: number | null;
     }>;
     const parts = this.ctx.db.prepare('SELECT pid, tid, partition, start_offset, next_offset, bytes FROM partitions ORDER BY tid, partition').all() as Array<{
       pid: number;
@@ -217,6 +232,7 @@ export class Streams {
         compact: t.cleanup_policy !== null && t.cleanup_policy.split(',').some((x) => x.trim() === 'compact'),
         minCompactionLagMs: t.min_compaction_lag_ms,
         deleteRetentionMs: t.delete_retention_ms,
+        minCleanableDirtyRatio: t.min_cleanable_dirty_ratio,
         rr: 0,
       };
       this.topics.set(t.name, state);
@@ -252,7 +268,7 @@ export class Streams {
     if (this.topics.has(name)) throw new BrokerError('CONFLICT', `topic ${JSON.stringify(name)} already exists`, 'name');
     const pids = this.allocatePids(n);
     const tid = (this.ctx.db.prepare('SELECT coalesce(max(tid), 0) + 1 AS t FROM topics').get() as { t: number }).t;
-    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, maxMessageBytes: null, cleanupPolicy: null, compact: false, minCompactionLagMs: null, deleteRetentionMs: null, rr: 0 };
+    const state: TopicState = { tid, name, partitions: [], retentionMs, retentionBytes, maxMessageBytes: null, cleanupPolicy: null, compact: false, minCompactionLagMs: null, deleteRetentionMs: null, minCleanableDirtyRatio: null, rr: 0 };
     this.ctx.gc.run(() => {
       this.st.insertTopic.run(tid, name, n, retentionMs, retentionBytes, this.ctx.now());
       pids.forEach((pid, partition) => this.st.insertPartition.run(pid, tid, partition));
@@ -303,6 +319,7 @@ export class Streams {
         ...(t.maxMessageBytes !== null ? { 'max.message.bytes': t.maxMessageBytes } : {}),
         ...(t.compact || t.minCompactionLagMs !== null ? { 'min.compaction.lag.ms': t.minCompactionLagMs ?? 0 } : {}),
         ...(t.compact || t.deleteRetentionMs !== null ? { 'delete.retention.ms': t.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS } : {}),
+        ...(t.compact || t.minCleanableDirtyRatio !== null ? { 'min.cleanable.dirty.ratio': t.minCleanableDirtyRatio ?? DEFAULT_DIRTY_RATIO } : {}),
       },
     };
   }
@@ -344,6 +361,12 @@ export class Streams {
     if (cleanupPolicy === 'delete') cleanupPolicy = null;
     const minCompactionLagMs = change.minCompactionLagMs === undefined ? t.minCompactionLagMs : optionalLimit(change.minCompactionLagMs, 'minCompactionLagMs');
     const deleteRetentionMs = change.deleteRetentionMs === undefined ? t.deleteRetentionMs : optionalLimit(change.deleteRetentionMs, 'deleteRetentionMs');
+    let minCleanableDirtyRatio = t.minCleanableDirtyRatio;
+    if (change.minCleanableDirtyRatio !== undefined) {
+      const v = change.minCleanableDirtyRatio;
+      if (v !== null && (typeof v !== 'number' || !(v >= 0 && v <= 1))) throw invalid('minCleanableDirtyRatio', `expected a number from 0 to 1, got ${shown(v)}`);
+      minCleanableDirtyRatio = v;
+    }
     const retentionMs = change.retentionMs === undefined ? t.retentionMs : optionalLimit(change.retentionMs, 'retentionMs');
     const retentionBytes = change.retentionBytes === undefined ? t.retentionBytes : optionalLimit(change.retentionBytes, 'retentionBytes');
     let maxMessageBytes = t.maxMessageBytes;
@@ -352,7 +375,7 @@ export class Streams {
       if (v !== null && (!Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)) throw invalid('maxMessageBytes', `expected an integer from 0 to 2147483647, got ${shown(v)}`);
       maxMessageBytes = v;
     }
-    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, t.tid));
+    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio, t.tid));
     t.retentionMs = retentionMs;
     t.retentionBytes = retentionBytes;
     t.maxMessageBytes = maxMessageBytes;
@@ -364,6 +387,7 @@ export class Streams {
     t.compact = cleanupPolicy !== null && cleanupPolicy.split(',').includes('compact');
     t.minCompactionLagMs = minCompactionLagMs;
     t.deleteRetentionMs = deleteRetentionMs;
+    t.minCleanableDirtyRatio = minCleanableDirtyRatio;
     return this.info(t);
   }
 
@@ -537,7 +561,7 @@ export class Streams {
     const hi = p.pid * SEQ_SPAN + p.next;
     while (records.length < limit && pos < p.next && scanned < maxScan) {
       const n = filter ? Math.min(SCAN_CHUNK, maxScan - scanned) : limit - records.length;
-      const rows = this.st.scanRecords.all(p.pid * SEQ_SPAN + pos, hi, n) as RecordRow[];
+      const rows = (this.st.scanRows.all(p.pid * SEQ_SPAN + pos, hi, n) as RawRow[]).map(rowOf);
       if (rows.length === 0) {
         pos = p.next;
         break;
@@ -688,17 +712,21 @@ export class Streams {
   }
 
   /**
-   * A count that changes whenever records of the partition are deleted
-   * (retention, DeleteRecords, compaction): a reader that cached records can
-   * tell whether they may still be there.
+   * A number that changes whenever records of the partition are deleted
+   * (retention, DeleteRecords, compaction), and differs between partitions
+   * (a topic deleted and created again included): a reader that cached
+   * records can tell whether they are still there. -1 for no such partition.
    */
-  removalCount(topic: string, partition: number): number {
+  recordsVersion(topic: string, partition: number): number {
     const p = this.topics.get(topic)?.partitions[partition];
-    return p ? (this.removals.get(p) ?? 0) : 0;
+    if (!p) return -1;
+    let v = this.versions.get(p);
+    if (v === undefined) this.versions.set(p, (v = ++this.lastVersion));
+    return v;
   }
 
   private removed(p: PartitionState): void {
-    this.removals.set(p, (this.removals.get(p) ?? 0) + 1);
+    this.versions.set(p, ++this.lastVersion);
   }
 
   // ---- consumer groups ---------------------------------------------------------

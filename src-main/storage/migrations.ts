@@ -222,6 +222,14 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE topics ADD COLUMN delete_retention_ms INTEGER');
     },
   },
+  {
+    version: 5,
+    name: "a topic's min.cleanable.dirty.ratio",
+    up(db) {
+      // Kafka's min.cleanable.dirty.ratio (0 to 1); null: 0.5.
+      db.exec('ALTER TABLE topics ADD COLUMN min_cleanable_dirty_ratio REAL');
+    },
+  },
 ];
 
 export interface MigrationResult {

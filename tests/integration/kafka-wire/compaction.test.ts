@@ -79,6 +79,8 @@ describe('log compaction against the Kafka listener', () => {
       configs: [
         { name: 'cleanup.policy', value: 'compact' },
         { name: 'min.compaction.lag.ms', value: '0' },
+        // Any dirt is worth a pass (Kafka's default waits for half the log).
+        { name: 'min.cleanable.dirty.ratio', value: '0.01' },
       ],
     });
     const producer = new Producer({ clientId: 'compaction-producer', bootstrapBrokers: [broker.bootstrap], serializers: stringSerializers, retries: 0 });
@@ -111,7 +113,7 @@ describe('log compaction against the Kafka listener', () => {
     expect(await consumeAll('compacted', 'compaction-reader-1')).toEqual(latest);
     const [described] = await admin.describeConfigs({ resources: [{ resourceType: TOPIC, resourceName: 'compacted' }] });
     const config = Object.fromEntries(described!.configs.map((c) => [c.name, c.value]));
-    expect(config).toMatchObject({ 'cleanup.policy': 'compact', 'delete.retention.ms': '86400000', 'min.compaction.lag.ms': '0' });
+    expect(config).toMatchObject({ 'cleanup.policy': 'compact', 'delete.retention.ms': '86400000', 'min.compaction.lag.ms': '0', 'min.cleanable.dirty.ratio': '0.01' });
     // ListOffsets earliest is still the log start.
     expect(broker.host.live().listTopics().find((t) => t.name === 'compacted')!.partitions[0]).toMatchObject({ startOffset: 0, endOffset: 8 });
 
@@ -130,7 +132,15 @@ describe('log compaction against the Kafka listener', () => {
   });
 
   it('compact,delete: keyless records refused, retention still applies beside compaction', async () => {
-    await admin.createTopics({ topics: ['compacted-deleted'], partitions: 1, replicas: 1, configs: [{ name: 'cleanup.policy', value: 'compact,delete' }] });
+    await admin.createTopics({
+      topics: ['compacted-deleted'],
+      partitions: 1,
+      replicas: 1,
+      configs: [
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'min.cleanable.dirty.ratio', value: '0' },
+      ],
+    });
     const producer = new Producer({ clientId: 'compaction-producer-2', bootstrapBrokers: [broker.bootstrap], serializers: stringSerializers, retries: 0 });
     try {
       await producer.send({ messages: Array.from({ length: 6 }, (_, i) => ({ topic: 'compacted-deleted', key: `k${i % 2}`, value: `v${i}`, partition: 0 })) });

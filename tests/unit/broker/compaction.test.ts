@@ -100,6 +100,26 @@ describe('topic compaction', () => {
     e.close();
   });
 
+  it('waits for min.cleanable.dirty.ratio of the log to be dirty', async () => {
+    const c = clock();
+    const e = memEngine({ now: c.now });
+    e.createTopic('ratio', { partitions: 1 });
+    e.setTopicConfig('ratio', { cleanupPolicy: 'compact' });
+    await produceKeyed(e, 'ratio', Array.from({ length: 10 }, (_, i): [string, string] => [`k${i}`, 'v1']));
+    tickUntilPasses(e, 1);
+    // One superseding record in eleven: below Kafka's default ratio (0.5), no pass.
+    await produceKeyed(e, 'ratio', [['k0', 'v2']]);
+    for (let i = 0; i < 20; i++) e.tick();
+    expect(e.compactionStats().passes).toBe(1);
+    expect(log(e, 'ratio')[0]).toBe('0 k0=v1');
+    expect(() => e.setTopicConfig('ratio', { minCleanableDirtyRatio: 2 })).toThrow(expect.objectContaining({ field: 'minCleanableDirtyRatio' }));
+    e.setTopicConfig('ratio', { minCleanableDirtyRatio: 0.05 });
+    expect(e.listTopics()[0]!.config).toMatchObject({ 'min.cleanable.dirty.ratio': 0.05 });
+    tickUntilPasses(e, 2);
+    expect(log(e, 'ratio')[0]).toBe('1 k1=v1');
+    e.close();
+  });
+
   it('refuses records without a key on a compacted topic, naming the field', async () => {
     const e = memEngine();
     e.createTopic('k', { partitions: 1 });

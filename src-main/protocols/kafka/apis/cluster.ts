@@ -98,8 +98,10 @@ async function createTopics(ctx: RequestContext, req: CreateTopicsRequest): Prom
       if (req.validateOnly) return { ...result, errorCode: 0, errorMessage: null };
       try {
         let info = engine.createTopic(t.name, { partitions, retentionMs: settings.retentionMs, retentionBytes: settings.retentionBytes });
-        const { maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs } = settings;
-        if (maxMessageBytes !== null || cleanupPolicy !== null || minCompactionLagMs !== null || deleteRetentionMs !== null) info = engine.setTopicConfig(t.name, { maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs });
+        const { maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio } = settings;
+        if ([maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio].some((v) => v !== null)) {
+          info = engine.setTopicConfig(t.name, { maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio });
+        }
         result.configs = topicConfigs(ctx.server, info).map((c) => ({ name: c.name, value: c.value, readOnly: false, configSource: c.isDefault ? 5 : 1, isSensitive: false }));
         return { ...result, errorCode: 0, errorMessage: null };
       } catch (error) {

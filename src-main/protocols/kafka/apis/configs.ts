@@ -3,7 +3,7 @@
  * IncrementalAlterConfigs and the older AlterConfigs; DescribeClientQuotas
  * (there are none). The topic configs are the ones the engine keeps
  * (retention.ms, retention.bytes, max.message.bytes, cleanup.policy,
- * min.compaction.lag.ms, delete.retention.ms), typed
+ * min.compaction.lag.ms, delete.retention.ms, min.cleanable.dirty.ratio), typed
  * and validated as Kafka's LogConfig defines them, so that a change is
  * refused with Kafka's code and message. Broker configs are the listener's,
  * set when it starts: described, not altered.
@@ -32,7 +32,7 @@ const APPEND = 2;
 const SUBTRACT = 3;
 
 /** Kafka's DescribeConfigsResponse.ConfigType codes. */
-const TYPE = { BOOLEAN: 1, INT: 3, LONG: 5, LIST: 7 } as const;
+const TYPE = { BOOLEAN: 1, INT: 3, LONG: 5, DOUBLE: 6, LIST: 7 } as const;
 
 /** A topic's settings as the engine takes them (null: the default). */
 export interface TopicSettings {
@@ -43,9 +43,10 @@ export interface TopicSettings {
   cleanupPolicy: string | null;
   minCompactionLagMs: number | null;
   deleteRetentionMs: number | null;
+  minCleanableDirtyRatio: number | null;
 }
 
-const DEFAULT_SETTINGS: TopicSettings = { retentionMs: null, retentionBytes: null, maxMessageBytes: null, cleanupPolicy: null, minCompactionLagMs: null, deleteRetentionMs: null };
+const DEFAULT_SETTINGS: TopicSettings = { retentionMs: null, retentionBytes: null, maxMessageBytes: null, cleanupPolicy: null, minCompactionLagMs: null, deleteRetentionMs: null, minCleanableDirtyRatio: null };
 
 class ConfigProblem extends Error {
   constructor(
@@ -56,10 +57,12 @@ class ConfigProblem extends Error {
   }
 }
 
-export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes', 'min.compaction.lag.ms', 'delete.retention.ms'] as const;
+export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes', 'min.compaction.lag.ms', 'delete.retention.ms', 'min.cleanable.dirty.ratio'] as const;
 
 /** Kafka's delete.retention.ms default (a day). */
 const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
+/** Kafka's min.cleanable.dirty.ratio default. */
+const DEFAULT_DIRTY_RATIO = 0.5;
 
 /** The listener's batch limit: a topic without its own max.message.bytes has this one. */
 export function defaultMaxMessageBytes(server: KafkaServer): number {
@@ -82,7 +85,22 @@ export function topicConfigs(server: KafkaServer, t: TopicInfo): Array<{ name: s
     { name: 'max.message.bytes', value: String(typeof own === 'number' ? own : defaultMaxMessageBytes(server)), isDefault: typeof own !== 'number', type: TYPE.INT },
     { name: 'min.compaction.lag.ms', value: String(s.minCompactionLagMs ?? 0), isDefault: s.minCompactionLagMs === null, type: TYPE.LONG },
     { name: 'delete.retention.ms', value: String(s.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS), isDefault: s.deleteRetentionMs === null, type: TYPE.LONG },
+    { name: 'min.cleanable.dirty.ratio', value: doubleText(s.minCleanableDirtyRatio ?? DEFAULT_DIRTY_RATIO), isDefault: s.minCleanableDirtyRatio === null, type: TYPE.DOUBLE },
   ];
+}
+
+/** A double as Java prints it (0.5, 1.0). */
+function doubleText(v: number): string {
+  return Number.isInteger(v) ? v.toFixed(1) : String(v);
+}
+
+/** Kafka's ConfigDef parse of a DOUBLE value within [0, 1] (min.cleanable.dirty.ratio's Range.between(0, 1)). */
+function parseRatio(name: string, raw: string): number {
+  const text = raw.trim();
+  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n)) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Not a number of type DOUBLE`);
+  if (n < 0 || n > 1) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Value must be ${n < 0 ? 'at least 0' : 'no more than 1'}`);
+  return n;
 }
 
 /** Kafka's ConfigDef parse of a LONG or INT value, with its at-least bound. */
@@ -146,6 +164,9 @@ export function applyTopicConfig(settings: TopicSettings, name: string, value: s
     case 'delete.retention.ms':
       settings.deleteRetentionMs = value === null ? null : parseNumber(name, value, 'LONG', 0);
       return;
+    case 'min.cleanable.dirty.ratio':
+      settings.minCleanableDirtyRatio = value === null ? null : parseRatio(name, value);
+      return;
     default:
       throw new ConfigProblem(ERR.INVALID_CONFIG, `Unknown topic config name: ${name} (this broker keeps ${TOPIC_CONFIG_NAMES.join(', ')})`);
   }
@@ -156,6 +177,7 @@ export function settingsOf(t: TopicInfo): TopicSettings {
   const policy = t.config['cleanup.policy'];
   const lag = t.config['min.compaction.lag.ms'];
   const tombstones = t.config['delete.retention.ms'];
+  const ratio = t.config['min.cleanable.dirty.ratio'];
   return {
     retentionMs: t.retentionMs,
     retentionBytes: t.retentionBytes,
@@ -164,6 +186,7 @@ export function settingsOf(t: TopicInfo): TopicSettings {
     // The engine shows compaction settings on compacted topics with their defaults; only a set value is the topic's own.
     minCompactionLagMs: typeof lag === 'number' && lag !== 0 ? lag : null,
     deleteRetentionMs: typeof tombstones === 'number' && tombstones !== DEFAULT_DELETE_RETENTION_MS ? tombstones : null,
+    minCleanableDirtyRatio: typeof ratio === 'number' && ratio !== DEFAULT_DIRTY_RATIO ? ratio : null,
   };
 }
 
