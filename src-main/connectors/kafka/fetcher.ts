@@ -8,6 +8,7 @@
 import type { Admin, ClusterMetadata, Consumer } from '@platformatic/kafka';
 import { ApiError } from '../../contract/errors.js';
 import { errorChain } from './client.js';
+import { directFetch, fetchVersion } from './direct-fetch.js';
 import { collectRecords, type RawRecord } from './records.js';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
@@ -48,6 +49,8 @@ const UNREACHABLE_LEADER = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOS
 
 export class Fetcher {
   private readonly topics = new Map<string, { meta: TopicMeta; at: number }>();
+  /** The Fetch version read by direct-fetch.ts, once the brokers said which they take; null: the library's consumer reads. */
+  private directVersion: Promise<ReturnType<typeof fetchVersion>> | null = null;
 
   constructor(
     private readonly admin: Admin,
@@ -149,6 +152,20 @@ export class Fetcher {
         const out = new Map<number, FetchedPartition>();
         await Promise.all(
           [...byLeader].map(async ([node, list]) => {
+            this.directVersion ??= this.consumer.listApis().then(fetchVersion, () => null);
+            const version = await this.directVersion;
+            if (version !== null) {
+              const connection = (await this.consumer.connectToBrokers([node])).get(node);
+              if (!connection) throw new ApiError('UNAVAILABLE', `broker ${node}, the leader of ${topic}, is not in the cluster's metadata`);
+              const asks = list.map((r) => ({ partition: r.partition, offset: r.offset, maxBytes: r.maxBytes, leaderEpoch: meta.partitions[r.partition]!.leaderEpoch ?? -1 }));
+              for (const p of await directFetch(connection, version, meta.id, asks, { maxWaitMs: options.maxWaitMs ?? 0, maxBytes: options.maxBytes ?? 16 * 1024 * 1024 })) {
+                const outOfRange = p.errorCode === 1;
+                const asked = list.find((r) => r.partition === p.partition);
+                if (!asked) continue;
+                out.set(p.partition, { partition: p.partition, records: p.records, next: outOfRange ? asked.offset : p.next, highWatermark: p.highWatermark, lastStable: p.lastStable, logStart: p.logStart, outOfRange });
+              }
+              return;
+            }
             let response: FetchResponse;
             try {
               response = await this.consumer.fetch({
