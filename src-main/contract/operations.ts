@@ -10,6 +10,8 @@ import type {
   AmqpConnectionInfo,
   AmqpUserInfo,
   KafkaClientInfo,
+  KafkaUserInfo,
+  KafkaUsersInfo,
   AuditEntry,
   BindingInfo,
   BrowsePage,
@@ -68,6 +70,29 @@ const amqpUserName = z
   .min(1, 'user must not be empty')
   .refine((v) => new TextEncoder().encode(v).length <= 255, 'user must be at most 255 bytes of UTF-8')
   .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'user must not contain control characters');
+/**
+ * A user name given to the Kafka listener from Brokerdeck: 1 to 255 bytes of UTF-8,
+ * no control characters, and no "=" or ",": SCRAM carries the name escaped
+ * (=3D, =2C) and PLAIN does not, so such a name is one that clients and tools
+ * easily disagree on. Names made over the wire (kafka-configs) may hold them,
+ * and can still be listed and deleted (kafkaExistingUserName).
+ */
+const kafkaUserName = z
+  .string({ error: 'user must be a string' })
+  .min(1, 'user must not be empty')
+  .refine((v) => new TextEncoder().encode(v).length <= 255, 'user must be at most 255 bytes of UTF-8')
+  .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), 'user must not contain control characters')
+  .refine((v) => !/[=,]/.test(v), 'user must not contain "=" or "," (SCRAM escapes them and not every client does the same)');
+const kafkaExistingUserName = z
+  .string({ error: 'user must be a string' })
+  .min(1, 'user must not be empty')
+  .refine((v) => new TextEncoder().encode(v).length <= 255, 'user must be at most 255 bytes of UTF-8');
+const kafkaMechanism = z.enum(['SCRAM-SHA-256', 'SCRAM-SHA-512'], { error: 'mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512' });
+/** Kafka's bounds on SCRAM iterations (ScramMechanism: at least 4096; the broker refuses more than 16384). */
+export const KAFKA_MIN_ITERATIONS = 4096;
+export const KAFKA_MAX_ITERATIONS = 16384;
+/** The least length of a password set from Brokerdeck (Kafka has none of its own). */
+export const KAFKA_MIN_PASSWORD = 8;
 const requiredVhost = z
   .string({ error: 'vhost must be a string' })
   .min(1, 'vhost must not be empty')
@@ -456,6 +481,44 @@ export const operations = {
   ),
   /** Takes a user's access to a virtual host away; open connections are refused from their next operation. */
   'listeners/amqpPermissionsDelete': op<AmqpUserInfo>()(z.object({ user: amqpUserName, vhost: requiredVhost })),
+  /**
+   * The Kafka listener's SASL users (what kafka-configs --describe --entity-type users
+   * shows: mechanisms and iterations, never a password or salted material), and
+   * whether clients must authenticate (not while there are none).
+   */
+  'listeners/kafkaUsers': op<KafkaUsersInfo>()(z.object({})),
+  /**
+   * Adds a user or changes its password for the given SCRAM mechanisms (both unless
+   * said), salted afresh; its credentials for other mechanisms are kept. PLAIN
+   * checks the same credentials. New connections see the change at once.
+   */
+  'listeners/kafkaUserPut': op<KafkaUserInfo>()(
+    z.object({
+      user: kafkaUserName,
+      password: z
+        .string({ error: 'password must be a string' })
+        .min(1, 'password must not be empty')
+        .min(KAFKA_MIN_PASSWORD, `password must be at least ${KAFKA_MIN_PASSWORD} characters`)
+        .max(1_024, 'password must be at most 1024 characters'),
+      mechanisms: z
+        .array(kafkaMechanism, { error: 'mechanisms must be a list: SCRAM-SHA-256, SCRAM-SHA-512 or both' })
+        .min(1, 'mechanisms must name SCRAM-SHA-256, SCRAM-SHA-512 or both')
+        .max(2, 'mechanisms must name SCRAM-SHA-256, SCRAM-SHA-512 or both')
+        .refine((v) => new Set(v).size === v.length, 'mechanisms must not name one twice')
+        .default(['SCRAM-SHA-256', 'SCRAM-SHA-512']),
+      iterations: z.coerce
+        .number({ error: 'iterations must be a number' })
+        .int('iterations must be an integer')
+        .min(KAFKA_MIN_ITERATIONS, `iterations must be at least ${KAFKA_MIN_ITERATIONS} (Kafka's minimum)`)
+        .max(KAFKA_MAX_ITERATIONS, `iterations must be at most ${KAFKA_MAX_ITERATIONS} (Kafka's maximum)`)
+        .default(KAFKA_MIN_ITERATIONS),
+    }),
+  ),
+  /**
+   * Deletes a user, or only its credential for one mechanism. New connections are
+   * refused at once; connections already authenticated stay, as in Kafka.
+   */
+  'listeners/kafkaUserDelete': op<{ deleted: true }>()(z.object({ user: kafkaExistingUserName, mechanism: kafkaMechanism.optional() })),
 
   'connections/list': op<ConnectionInfo[]>()(z.object({})),
   'connections/get': op<ConnectionInfo>()(z.object({ connectionId })),

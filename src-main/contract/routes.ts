@@ -32,6 +32,9 @@ export const routes: readonly Route[] = [
   { method: 'DELETE', path: '/api/listeners/amqp/users/:user', op: 'listeners/amqpUserDelete' },
   { method: 'PUT', path: '/api/listeners/amqp/permissions/:vhost/:user', op: 'listeners/amqpPermissionsPut' },
   { method: 'DELETE', path: '/api/listeners/amqp/permissions/:vhost/:user', op: 'listeners/amqpPermissionsDelete' },
+  { method: 'GET', path: '/api/listeners/kafka/users', op: 'listeners/kafkaUsers' },
+  { method: 'PUT', path: '/api/listeners/kafka/users/:user', op: 'listeners/kafkaUserPut' },
+  { method: 'DELETE', path: '/api/listeners/kafka/users/:user', op: 'listeners/kafkaUserDelete' },
 
   { method: 'GET', path: '/api/connections', op: 'connections/list' },
   { method: 'POST', path: '/api/connections', op: 'connections/create', status: 201 },

@@ -106,6 +106,29 @@ export interface KafkaClientInfo {
   connectedAt: number;
   bytesIn: number;
   bytesOut: number;
+  /** The user it authenticated as (SASL PLAIN or SCRAM); null while the listener asks for no authentication. */
+  user: string | null;
+}
+
+/** A SCRAM mechanism of the Kafka listener. */
+export type KafkaScramMechanism = 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+
+/** A user of the embedded broker's Kafka listener: which SCRAM credentials it has, never a password or salted material. */
+export interface KafkaUserInfo {
+  name: string;
+  /** One per mechanism the user has a credential for, SCRAM-SHA-256 first. */
+  credentials: Array<{ mechanism: KafkaScramMechanism; iterations: number }>;
+  /** Its connections authenticated right now. */
+  connections: number;
+}
+
+/** The Kafka listener's users and whether clients must authenticate. */
+export interface KafkaUsersInfo {
+  users: KafkaUserInfo[];
+  /** False while there are no users: clients connect without SASL. */
+  saslRequired: boolean;
+  /** Why kafka-users.json could not be read (no one can authenticate until it is fixed); null when it is fine. */
+  problem: string | null;
 }
 
 /** A user of the embedded broker's AMQP listener, as RabbitMQ's console lists users (no password hash). */

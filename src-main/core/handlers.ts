@@ -10,6 +10,7 @@ import type { Connector } from '../connectors/connector.js';
 import type { CoreContext } from './context.js';
 import { configOfSetting, saveListenerSetting, savedListenerSetting } from './listener-settings.js';
 import { ListenerError } from '../protocols/listener.js';
+import { KafkaUsersUnavailable } from '../protocols/kafka/user-admin.js';
 import type { ListenerSetting } from '../contract/types.js';
 import type { AppStore } from './app-store.js';
 import { declareQueue, topicCreateArgs } from './declare.js';
@@ -78,6 +79,22 @@ export function createHandlers(ctx: CoreContext): Handlers {
     return admin;
   }
 
+  function kafkaUsers() {
+    const admin = ctx.listeners.kafkaUsers();
+    if (!admin) throw new ApiError('PRECONDITION_FAILED', 'the Kafka listener is not running, so it has no users to manage: turn it on in the Listener view', 'user');
+    return admin;
+  }
+
+  /** A users file that cannot be read is left as it is, for the person to fix. */
+  function kafkaUsersChange<T>(change: () => T): T {
+    try {
+      return change();
+    } catch (error) {
+      if (error instanceof KafkaUsersUnavailable) throw new ApiError('PRECONDITION_FAILED', error.message, 'user');
+      throw error;
+    }
+  }
+
   return {
     'system/health': async () => ({ status: 'ok', version: ctx.version }),
     'listeners/list': async () => ctx.listeners.status().map((l) => ({ ...l, setting: savedListenerSetting(ctx.appStore, l.protocol) })),
@@ -139,6 +156,20 @@ export function createHandlers(ctx: CoreContext): Handlers {
       if (!admin.get(user)) throw new ApiError('NOT_FOUND', `user "${user}" does not exist`, 'user');
       if (!admin.clearPermissions(user, vhost)) throw new ApiError('NOT_FOUND', `user "${user}" has no permissions on virtual host "${vhost}"`, 'vhost');
       return admin.get(user)!;
+    },
+
+    'listeners/kafkaUsers': async () => kafkaUsers().list(),
+    'listeners/kafkaUserPut': async ({ user, password, mechanisms, iterations }) => {
+      embeddedWritable('change a user');
+      const admin = kafkaUsers();
+      return kafkaUsersChange(() => admin.put(user, password, mechanisms, iterations));
+    },
+    'listeners/kafkaUserDelete': async ({ user, mechanism }) => {
+      embeddedWritable('delete a user');
+      const admin = kafkaUsers();
+      if (!admin.get(user)) throw new ApiError('NOT_FOUND', `user "${user}" does not exist`, 'user');
+      if (!kafkaUsersChange(() => admin.delete(user, mechanism))) throw new ApiError('NOT_FOUND', `user "${user}" has no ${mechanism} credential`, 'mechanism');
+      return { deleted: true as const };
     },
 
     'connections/list': async () => [...ctx.connectors.values()].map((c) => c.info()),

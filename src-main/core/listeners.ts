@@ -12,7 +12,8 @@ import type { Logger } from '../ground/logger.js';
 import { AmqpInspector } from '../protocols/amqp/inspect.js';
 import { createAmqpListener, type AmqpServer } from '../protocols/amqp/server.js';
 import { AmqpUserAdmin } from '../protocols/amqp/user-admin.js';
-import { createKafkaListener } from '../protocols/kafka/server.js';
+import { createKafkaListener, type KafkaServer } from '../protocols/kafka/server.js';
+import { KafkaUserAdmin } from '../protocols/kafka/user-admin.js';
 import { ListenerError, type Listener, type ListenerTls, type ProtocolConnection } from '../protocols/listener.js';
 
 export type ListenerProtocol = 'amqp' | 'kafka';
@@ -44,6 +45,8 @@ export interface RunningListeners {
   amqp(): AmqpInspector | null;
   /** The AMQP listener's users and permissions; null when it does not run. */
   amqpUsers(): AmqpUserAdmin | null;
+  /** The Kafka listener's SASL users; null when it does not run. */
+  kafkaUsers(): KafkaUserAdmin | null;
   /**
    * Moves a listener to another port (or address, or TLS setting), or turns it
    * off (`false`) or on. Open connections of the old one are closed with the
@@ -71,6 +74,7 @@ interface Running {
   config: ListenerConfig | false;
   inspector?: AmqpInspector;
   users?: AmqpUserAdmin;
+  kafkaUsers?: KafkaUserAdmin;
 }
 
 function statusOf(protocol: ListenerProtocol, config: ListenerConfig | false): ListenerStatus {
@@ -84,6 +88,7 @@ function withViews(protocol: ListenerProtocol, entry: Running): Running {
     entry.inspector = new AmqpInspector(amqp);
     entry.users = new AmqpUserAdmin(amqp);
   }
+  if (protocol === 'kafka' && entry.listener) entry.kafkaUsers = new KafkaUserAdmin(entry.listener as unknown as Listener<KafkaConnection> & { kafka: KafkaServer });
   return entry;
 }
 
@@ -157,6 +162,7 @@ export async function startListeners(host: BrokerHost, options: ListenersOptions
     status: () => [...running.values()].map(({ status, listener }) => ({ ...status, connections: listener?.connections().size ?? 0 })),
     amqp: () => running.get('amqp')?.inspector ?? null,
     amqpUsers: () => running.get('amqp')?.users ?? null,
+    kafkaUsers: () => running.get('kafka')?.kafkaUsers ?? null,
     reconfigure(protocol, config) {
       const done = queue.then(() => reconfigure(protocol, config));
       queue = done.catch(() => undefined);
@@ -177,6 +183,7 @@ export async function startListeners(host: BrokerHost, options: ListenersOptions
           connectedAt: info.connectedAt,
           bytesIn: c.socket.bytesRead,
           bytesOut: c.socket.bytesWritten,
+          user: c.sasl.principal,
         };
       });
     },

@@ -119,7 +119,7 @@ export class KafkaServer implements ServerState {
   }
 }
 
-export function createKafkaListener(host: BrokerHost, config: KafkaListenerConfig, logger: Logger): Listener<KafkaConnection> {
+export function createKafkaListener(host: BrokerHost, config: KafkaListenerConfig, logger: Logger): Listener<KafkaConnection> & { kafka: KafkaServer } {
   const server = new KafkaServer(host, logger, config);
   const listener = new Listener<KafkaConnection>({
     protocol: 'kafka',
@@ -134,5 +134,5 @@ export function createKafkaListener(host: BrokerHost, config: KafkaListenerConfi
     server.close();
     return close(graceMs, reason);
   };
-  return listener;
+  return Object.assign(listener, { kafka: server });
 }

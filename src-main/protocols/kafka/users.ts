@@ -125,13 +125,32 @@ export class KafkaUserStore {
 
   /** Adds a user or changes one's password: credentials for both SCRAM mechanisms, salted afresh. */
   putUser(name: string, password: string, iterations = SCRAM_ITERATIONS): void {
+    this.setPassword(name, password, SCRAM_MECHANISMS, iterations, true);
+  }
+
+  /**
+   * Adds a user or changes one's password for the given mechanisms, each salted
+   * afresh, saved at once (Kafka's AlterUserScramCredentials upsertions, with the
+   * salting done here). The user's credentials for other mechanisms are kept
+   * unless `replace`.
+   */
+  setPassword(name: string, password: string, mechanisms: readonly ScramMechanism[], iterations = SCRAM_ITERATIONS, replace = false): void {
     checkName(name);
     if (typeof password !== 'string' || password === '') throw new Error('password: expected a non-empty string');
     if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) throw new Error(`iterations: expected ${MIN_ITERATIONS} to ${MAX_ITERATIONS}`);
-    const credentials: KafkaUser['credentials'] = {};
-    for (const m of SCRAM_MECHANISMS) credentials[m] = makeCredential(m, password, iterations);
+    if (mechanisms.length === 0 || mechanisms.some((m) => !SCRAM_MECHANISMS.includes(m))) throw new Error(`mechanisms: expected one or more of ${SCRAM_MECHANISMS.join(', ')}`);
+    const credentials: KafkaUser['credentials'] = replace ? {} : { ...this.users.get(name)?.credentials };
+    for (const m of mechanisms) credentials[m] = makeCredential(m, password, iterations);
     this.users.set(name, { name, credentials });
     this.save();
+  }
+
+  /** Every user with the mechanisms and iteration counts of its credentials: nothing secret. */
+  describe(): Array<{ name: string; credentials: Array<{ mechanism: ScramMechanism; iterations: number }> }> {
+    return this.names().map((name) => {
+      const u = this.users.get(name)!;
+      return { name, credentials: SCRAM_MECHANISMS.filter((m) => u.credentials[m]).map((m) => ({ mechanism: m, iterations: u.credentials[m]!.iterations })) };
+    });
   }
 
   /** Sets one mechanism's credential (what AlterUserScramCredentials upserts). */
