@@ -73,7 +73,7 @@ const bytesSize = (x: Buffer | null) => (x === null ? 1 : varintSize(x.length) +
 function writeBytes(b: Buffer, at: number, x: Buffer | null): number {
   if (x === null) return writeVarint(b, at, -1);
   at = writeVarint(b, at, x.length);
-  x.copy(b, at);
+  b.set(x, at);
   return at + x.length;
 }
 
