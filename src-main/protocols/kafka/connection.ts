@@ -78,15 +78,16 @@ export function readRequestHeader(r: Reader): { header: RequestHeader; schema: A
 }
 
 /** A whole response frame: size, header, body. */
-export function responseFrame(apiKey: number, version: number, correlationId: number, writeBody: (w: Writer) => void): Buffer {
-  const w = new Writer(256);
+export function responseFrame(apiKey: number, version: number, correlationId: number, writeBody: (w: Writer) => void): Buffer[] {
+  // Record batches go out as they are, by reference: a fetch answer is not copied into the frame.
+  const w = new Writer(256).keepLargeByReference();
   w.int32(0).int32(correlationId);
   const schema = API_SCHEMAS.get(apiKey);
   // ApiVersions answers with header v0 always, so that a client can read it whatever version it asked.
   if (apiKey !== 18 && requestHeaderFlexible(schema, version)) w.uvarint(0);
   writeBody(w);
-  const out = w.result();
-  out.writeInt32BE(out.length - 4, 0);
+  const out = w.chunks();
+  out[0]!.writeInt32BE(w.totalLength - 4, 0);
   return out;
 }
 
@@ -151,7 +152,15 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
       while (!this.closed && this.queue.length > 0) {
         const frame = this.queue.shift()!;
         const out = this.sasl.rawTokens && this.sasl.stage === 'authenticate' ? this.rawToken(frame) : await this.handle(frame);
-        if (out && !this.closed) this.socket.write(out);
+        if (out && !this.closed) {
+          if (out.length === 1) this.socket.write(out[0]!);
+          else {
+            // One writev for the frame's pieces.
+            this.socket.cork();
+            for (const b of out) this.socket.write(b);
+            this.socket.uncork();
+          }
+        }
         if (this.closeAfter && !this.closed) {
           this.closed = true;
           this.queue = [];
@@ -179,7 +188,7 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
   }
 
   /** After SaslHandshake v0: a bare SASL token in, a bare token out; a failure closes the connection unanswered, as Kafka does. */
-  private rawToken(frame: Buffer): Buffer | null {
+  private rawToken(frame: Buffer): Buffer[] | null {
     const r = saslStep(this.server, this, Buffer.from(frame));
     if ('failure' in r) {
       this.closeAfter = true;
@@ -188,11 +197,11 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     const out = Buffer.alloc(4 + r.reply.length);
     out.writeInt32BE(r.reply.length, 0);
     r.reply.copy(out, 4);
-    return out;
+    return [out];
   }
 
   /** Handles one request frame; resolves with the response frame, or null when none is owed (acks=0). */
-  private async handle(frame: Buffer): Promise<Buffer | null> {
+  private async handle(frame: Buffer): Promise<Buffer[] | null> {
     const r = new Reader(frame);
     this.current = null;
     const { header, schema } = readRequestHeader(r);

@@ -4,11 +4,14 @@
  * and after the broker's background compaction reads from the beginning the
  * latest record per key at its original offset (and, past
  * delete.retention.ms, no tombstone); kcat reads the same. A record without a
- * key is refused with Kafka's INVALID_RECORD.
+ * key is refused with Kafka's INVALID_RECORD. A kafkajs consumer reading in
+ * small fetches (so that batches are cached and read ahead) reads the
+ * compacted log afterwards, not what was cached before compaction.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWireBroker, type WireBroker } from './helpers.js';
 
@@ -151,5 +154,40 @@ describe('log compaction against the Kafka listener', () => {
     await expect.poll(() => stored('compacted-deleted'), { timeout: 30_000 }).toEqual(['4 k0=v4', '5 k1=v5']);
     await admin.incrementalAlterConfigs({ resources: [{ resourceType: TOPIC, resourceName: 'compacted-deleted', configs: [{ name: 'retention.ms', configOperation: SET, value: '1' }] }] });
     await expect.poll(() => broker.host.live().listTopics().find((t) => t.name === 'compacted-deleted')!.partitions[0]!.startOffset, { timeout: 30_000 }).toBe(6);
+  });
+
+  it('fetches after compaction never serve batches cached or read ahead before it', async () => {
+    const engine = broker.host.live();
+    engine.createTopic('compacted-cached', { partitions: 1 });
+    const big = (tag: string) => tag + 'x'.repeat(10_000);
+    await engine.produce('compacted-cached', Array.from({ length: 60 }, (_, i) => ({ key: `k${i % 6}`, value: big(`v${i}`), partition: 0 })));
+    const kafka = new Kafka({ clientId: 'compaction-kafkajs', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+    const read = async (group: string): Promise<string[]> => {
+      const consumer = kafka.consumer({ groupId: group, maxBytesPerPartition: 100_000, maxWaitTimeInMs: 100 });
+      const got: string[] = [];
+      const end = engine.listTopics().find((t) => t.name === 'compacted-cached')!.partitions[0]!.endOffset;
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topic: 'compacted-cached', fromBeginning: true });
+        await new Promise<void>((resolve, reject) => {
+          consumer
+            .run({
+              eachMessage: async ({ message }) => {
+                got.push(`${message.offset} ${message.key?.toString()}=${message.value?.toString().slice(0, 4)}`);
+                if (Number(message.offset) === end - 1) resolve();
+              },
+            })
+            .catch(reject);
+        });
+      } finally {
+        await consumer.disconnect();
+      }
+      return got;
+    };
+    // In fetches of about nine records: each one full, cached, and the next read ahead.
+    expect(await read('cached-before')).toHaveLength(60);
+    engine.setTopicConfig('compacted-cached', { cleanupPolicy: 'compact', minCleanableDirtyRatio: 0 });
+    await expect.poll(() => stored('compacted-cached').length, { timeout: 30_000 }).toBe(6);
+    expect(await read('cached-after')).toEqual(['54 k0=v54x', '55 k1=v55x', '56 k2=v56x', '57 k3=v57x', '58 k4=v58x', '59 k5=v59x']);
   });
 });

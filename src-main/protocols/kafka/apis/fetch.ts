@@ -13,7 +13,7 @@ import type { Engine } from '../../../broker/engine.js';
 import { headerListOf } from '../../../broker/record-headers.js';
 import type { TopicRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
-import { buildBatch } from '../codec/record-batch.js';
+import { BATCH_HEADER_BYTES, buildBatch, type BatchInput } from '../codec/record-batch.js';
 import { ERR } from '../errors.js';
 import type { FetchRequest } from '../generated/FetchRequest.js';
 import type { FetchResponse, PartitionData } from '../generated/FetchResponse.js';
@@ -25,44 +25,157 @@ import type { ApiTable, RequestContext } from '../context.js';
 const READ_CHUNK = 500;
 /** Per-record bytes of a v2 record beyond key, value and headers (length, attributes, deltas), at most. */
 const RECORD_OVERHEAD = 21;
+/** Encoded batches kept for fetches to come, in all (per listener). */
+const CACHE_BYTES = 64 * 1024 * 1024;
 
-function recordSize(r: TopicRecord): number {
+function recordSize(r: TopicRecord, headers: Array<[string, Buffer | null]>): number {
   let n = RECORD_OVERHEAD + (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  for (const [k, v] of headersOf(r)) n += 10 + Buffer.byteLength(k) + (v?.length ?? 0);
+  for (const [k, v] of headers) n += 10 + Buffer.byteLength(k) + (v?.length ?? 0);
   return n;
 }
 
+const NO_HEADERS: Array<[string, Buffer | null]> = [];
+
 /** The record's headers as produced over Kafka (repeated keys, null values, in order), else its header map. */
 function headersOf(r: TopicRecord): Array<[string, Buffer | null]> {
-  return headerListOf(r.headers) ?? Object.entries(r.headers).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v]);
+  const list = headerListOf(r.headers);
+  if (list) return list;
+  const entries = Object.entries(r.headers);
+  return entries.length === 0 ? NO_HEADERS : entries.map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v]);
+}
+
+/** One partition's records from an offset, encoded as a batch. */
+interface Read {
+  batch: Buffer;
+  /** The offset after its last record. */
+  next: number;
+  /** It stopped at the byte budget (more records were there). */
+  full: boolean;
+  count: number;
 }
 
 /** Records from `offset` up to `budget` bytes (at least one when `atLeastOne`), as one batch. */
-function readPartition(engine: Engine, topic: string, partition: number, offset: number, end: number, budget: number, atLeastOne: boolean): Buffer | null {
-  const taken: TopicRecord[] = [];
-  let bytes = 61;
+function readPartition(engine: Engine, topic: string, partition: number, offset: number, end: number, budget: number, atLeastOne: boolean): Read | null {
+  const taken: BatchInput[] = [];
+  let bytes = BATCH_HEADER_BYTES;
   let pos = offset;
-  while (pos < end) {
-    const { records, nextOffset } = engine.fetch(topic, partition, { offset: pos, limit: Math.min(READ_CHUNK, end - pos) });
+  let full = false;
+  while (pos < end && !full) {
+    // Roughly as many rows as the budget holds, so a fetch is one or two reads.
+    const want = Math.max(1, Math.min(READ_CHUNK * 4, end - pos, taken.length === 0 ? READ_CHUNK : Math.ceil((budget - bytes) / 1024) + 1));
+    const { records, nextOffset } = engine.fetch(topic, partition, { offset: pos, limit: want });
     if (records.length === 0) break;
-    let full = false;
     for (const r of records) {
-      const size = recordSize(r);
+      const headers = headersOf(r);
+      const size = recordSize(r, headers);
       if (bytes + size > budget && !(atLeastOne && taken.length === 0)) {
         full = true;
         break;
       }
-      taken.push(r);
+      taken.push({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
       bytes += size;
     }
-    if (full) break;
     pos = nextOffset;
   }
   if (taken.length === 0) return null;
-  return buildBatch(
-    taken[0]!.offset,
-    taken.map((r) => ({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers: headersOf(r) })),
-  );
+  return { batch: buildBatch(taken[0]!.offset, taken), next: taken[taken.length - 1]!.offset + 1, full, count: taken.length };
+}
+
+/**
+ * Encoded batches by partition and offset: what a fetch read (another
+ * consumer may read the same range), and what a consumer that is behind will
+ * ask for next, encoded ahead while it takes in the last answer — Kafka's
+ * consumer fetches one partition again only once it has the previous
+ * answer, so that time would otherwise be lost. An entry is used only while
+ * the partition's records version is the one it was read at (retention,
+ * DeleteRecords and compaction change it).
+ */
+class BatchCache {
+  private readonly entries = new Map<string, Read & { version: number; budget: number }>();
+  private bytes = 0;
+  private readonly pending = new Set<string>();
+
+  constructor(private readonly limit: number) {}
+
+  private static key(topic: string, partition: number, offset: number): string {
+    return `${partition}\0${offset}\0${topic}`;
+  }
+
+  get(topic: string, partition: number, offset: number, version: number, end: number, budget: number, atLeastOne: boolean): Read | null {
+    const k = BatchCache.key(topic, partition, offset);
+    const e = this.entries.get(k);
+    if (!e) return null;
+    const fits = e.batch.length <= budget || (atLeastOne && e.count === 1);
+    // As good as reading again: the same partition state, within this budget, and not cut short by a smaller one or by the end of that time.
+    if (e.version !== version || !fits || (e.full ? e.budget < budget && e.batch.length < budget / 2 : e.next < end)) {
+      this.drop(k, e);
+      return null;
+    }
+    // Most recently used last.
+    this.entries.delete(k);
+    this.entries.set(k, e);
+    return e;
+  }
+
+  put(topic: string, partition: number, offset: number, version: number, budget: number, read: Read): void {
+    if (read.batch.length > this.limit / 4) return;
+    const k = BatchCache.key(topic, partition, offset);
+    const old = this.entries.get(k);
+    if (old) this.drop(k, old);
+    this.entries.set(k, { ...read, version, budget });
+    this.bytes += read.batch.length;
+    for (const [key, e] of this.entries) {
+      if (this.bytes <= this.limit) break;
+      this.drop(key, e);
+    }
+  }
+
+  private drop(k: string, e: Read): void {
+    if (this.entries.delete(k)) this.bytes -= e.batch.length;
+  }
+
+  /** Encodes the batch a consumer will ask for next, once the current answer is on its way. */
+  readAhead(engine: Engine, topic: string, partition: number, offset: number, budget: number): void {
+    const k = BatchCache.key(topic, partition, offset);
+    if (this.entries.has(k) || this.pending.has(k) || this.pending.size >= 16) return;
+    this.pending.add(k);
+    setImmediate(() => {
+      this.pending.delete(k);
+      try {
+        if (this.entries.has(k)) return;
+        const t = engine.listTopics().find((x) => x.name === topic);
+        const p = t?.partitions[partition];
+        if (!p || offset < p.startOffset || offset >= p.endOffset) return;
+        const version = engine.recordsVersion(topic, partition);
+        const read = readPartition(engine, topic, partition, offset, p.endOffset, budget, true);
+        if (read) this.put(topic, partition, offset, version, budget, read);
+      } catch {
+        // The engine closed or the topic went: the fetch will read it itself, or find it gone.
+      }
+    });
+  }
+}
+
+const caches = new WeakMap<object, BatchCache>();
+
+function cacheOf(server: object): BatchCache {
+  let c = caches.get(server);
+  if (!c) caches.set(server, (c = new BatchCache(CACHE_BYTES)));
+  return c;
+}
+
+/** A partition's batch from `offset`: cached, or read and encoded now; a consumer behind the end gets the next one encoded ahead. */
+function partitionBatch(server: object, engine: Engine, topic: string, partition: number, offset: number, end: number, budget: number, atLeastOne: boolean): Buffer | null {
+  const cache = cacheOf(server);
+  const version = engine.recordsVersion(topic, partition);
+  let read = cache.get(topic, partition, offset, version, end, budget, atLeastOne);
+  if (!read) {
+    read = readPartition(engine, topic, partition, offset, end, budget, atLeastOne);
+    if (read && read.full) cache.put(topic, partition, offset, version, budget, read);
+  }
+  if (!read) return null;
+  if (read.next < end && budget >= 64 * 1024) cache.readAhead(engine, topic, partition, read.next, budget);
+  return read.batch;
 }
 
 function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<FetchResponse>; bytes: number; errors: boolean } {
@@ -91,7 +204,7 @@ function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<Fetc
           return { ...base, errorCode: ERR.OFFSET_OUT_OF_RANGE, records: null };
         }
         const budget = Math.min(fp.partitionMaxBytes, maxBytes - total);
-        const batch = offset < p.endOffset && (budget > 0 || total === 0) ? readPartition(engine, t.name, p.partition, offset, p.endOffset, budget, total === 0) : null;
+        const batch = offset < p.endOffset && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, p.partition, offset, p.endOffset, budget, total === 0) : null;
         total += batch?.length ?? 0;
         return { ...base, errorCode: 0, records: batch ?? Buffer.alloc(0) };
       }),

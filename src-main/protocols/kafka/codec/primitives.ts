@@ -192,10 +192,17 @@ export class Reader {
   }
 }
 
+/** Byte strings at least this long are kept by reference when the writer allows it. */
+const BY_REFERENCE = 64 * 1024;
+
 /** A growable big-endian buffer. */
 export class Writer {
   private buf: Buffer;
+  /** Bytes written into the writer's own buffer (by-reference byte strings not counted). */
   length = 0;
+  /** Large byte strings kept by reference, with the own-buffer position they stand at. */
+  private refs: Array<{ at: number; bytes: Buffer }> | null = null;
+  private refBytes = 0;
 
   constructor(initial = 256) {
     this.buf = Buffer.allocUnsafe(initial);
@@ -230,8 +237,38 @@ export class Writer {
     }
   }
 
+  /**
+   * Lets raw() keep large byte strings (a fetch's record batches) by
+   * reference instead of copying them; the bytes are then chunks(), not
+   * result(). Only for a writer nothing measures by `length` afterwards.
+   */
+  keepLargeByReference(): this {
+    this.refs = [];
+    return this;
+  }
+
+  /** All bytes written, those kept by reference included. */
+  get totalLength(): number {
+    return this.length + this.refBytes;
+  }
+
+  /** The bytes written, in order, as views of the own buffer and the byte strings kept by reference. */
+  chunks(): Buffer[] {
+    if (this.refs === null || this.refs.length === 0) return [this.result()];
+    const out: Buffer[] = [];
+    let at = 0;
+    for (const r of this.refs) {
+      if (r.at > at) out.push(this.buf.subarray(at, r.at));
+      out.push(r.bytes);
+      at = r.at;
+    }
+    if (this.length > at) out.push(this.buf.subarray(at, this.length));
+    return out;
+  }
+
   /** The bytes written; a view, valid until the next write. */
   result(): Buffer {
+    if (this.refs !== null && this.refs.length > 0) return Buffer.concat(this.chunks());
     return this.buf.subarray(0, this.length);
   }
 
@@ -301,6 +338,11 @@ export class Writer {
     return this;
   }
   raw(b: Buffer): this {
+    if (this.refs !== null && b.length >= BY_REFERENCE) {
+      this.refs.push({ at: this.length, bytes: b });
+      this.refBytes += b.length;
+      return this;
+    }
     const at = this.room(b.length);
     b.copy(this.buf, at);
     return this;

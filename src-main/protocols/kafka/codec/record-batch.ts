@@ -205,51 +205,118 @@ function varBytes(r: Reader): Buffer | null {
   return r.bytesOf(n);
 }
 
+/** A record to write into a batch: its offset, time, key, value and headers in order. */
+export interface BatchInput {
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Array<[string, Buffer | null]>;
+}
+
+/** Zigzag of a signed integer up to 2^52 in magnitude, as a non-negative number. */
+function zigzag(v: number): number {
+  return v >= 0 ? v * 2 : -v * 2 - 1;
+}
+
+/** Bytes of an unsigned varint. */
+function uvarintSize(u: number): number {
+  let n = 1;
+  while (u >= 0x80) {
+    u = Math.floor(u / 128);
+    n++;
+  }
+  return n;
+}
+
+function putUvarint(b: Buffer, at: number, u: number): number {
+  while (u >= 0x80) {
+    b[at++] = (u % 128) | 0x80;
+    u = Math.floor(u / 128);
+  }
+  b[at++] = u;
+  return at;
+}
+
+function putVarBytes(b: Buffer, at: number, v: Buffer | null): number {
+  if (v === null) return putUvarint(b, at, 1);
+  at = putUvarint(b, at, v.length * 2);
+  v.copy(b, at);
+  return at + v.length;
+}
+
 /**
  * Writes one uncompressed batch (for records that did not arrive as a batch,
  * such as those published from the app). Offsets are relative to the first.
+ * Every size is known before a byte is written, so the batch is written once,
+ * into a buffer of exactly its size.
  */
-export function buildBatch(baseOffset: number, records: Array<{ offset: number; timestamp: number; key: Buffer | null; value: Buffer | null; headers: Array<[string, Buffer | null]> }>): Buffer {
+export function buildBatch(baseOffset: number, records: BatchInput[]): Buffer {
   const first = records[0]!;
-  const baseTs = records.reduce((m, r) => Math.min(m, r.timestamp), first.timestamp);
-  const maxTs = records.reduce((m, r) => Math.max(m, r.timestamp), first.timestamp);
-  // One writer sized for the whole body: each record's length prefix is written after the record,
-  // into the few bytes left free before it (a varint of at most 5 bytes), then the gap is closed.
-  let estimate = 0;
-  for (const rec of records) {
-    estimate += 40 + (rec.key?.length ?? 0) + (rec.value?.length ?? 0);
-    for (const [k, v] of rec.headers) estimate += 20 + k.length * 3 + (v?.length ?? 0);
+  let baseTs = first.timestamp;
+  let maxTs = first.timestamp;
+  for (const r of records) {
+    if (r.timestamp < baseTs) baseTs = r.timestamp;
+    if (r.timestamp > maxTs) maxTs = r.timestamp;
   }
-  const body = new Writer(estimate);
-  const scratch = new Writer(16);
-  for (const rec of records) {
-    const start = body.length;
-    body.int32(0).int8(0); // 5 bytes reserved for the length varint
-    body.int8(0).varlong(BigInt(rec.timestamp - baseTs)).varint(rec.offset - baseOffset);
-    putBytes(body, rec.key);
-    putBytes(body, rec.value);
-    body.varint(rec.headers.length);
-    for (const [k, v] of rec.headers) {
-      putBytes(body, Buffer.from(k, 'utf8'));
-      putBytes(body, v);
+  // Pass 1: each record's body length (everything after its length varint).
+  const lengths = new Array<number>(records.length);
+  const headerKeys: Array<Buffer[] | null> = new Array(records.length);
+  let total = BATCH_HEADER_BYTES;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    let n = 1 + uvarintSize(zigzag(r.timestamp - baseTs)) + uvarintSize(zigzag(r.offset - baseOffset));
+    n += r.key === null ? 1 : uvarintSize(r.key.length * 2) + r.key.length;
+    n += r.value === null ? 1 : uvarintSize(r.value.length * 2) + r.value.length;
+    n += uvarintSize(r.headers.length * 2);
+    if (r.headers.length > 0) {
+      const keys = r.headers.map(([k]) => Buffer.from(k, 'utf8'));
+      headerKeys[i] = keys;
+      r.headers.forEach(([, v], h) => {
+        const k = keys[h]!;
+        n += uvarintSize(k.length * 2) + k.length + (v === null ? 1 : uvarintSize(v.length * 2) + v.length);
+      });
+    } else {
+      headerKeys[i] = null;
     }
-    const length = body.length - start - 5;
-    scratch.length = 0;
-    scratch.varint(length);
-    body.closeGap(start, 5, scratch.result());
+    lengths[i] = n;
+    total += uvarintSize(n * 2) + n;
   }
-  const out = new Writer(BATCH_HEADER_BYTES + body.length);
-  out.int64(BigInt(baseOffset)).int32(BATCH_HEADER_BYTES - 12 + body.length).int32(0).int8(2).uint32(0);
-  out.int16(0).int32(records[records.length - 1]!.offset - baseOffset).int64(BigInt(baseTs)).int64(BigInt(maxTs));
-  out.int64(-1n).int16(-1).int32(-1).int32(records.length).raw(body.result());
-  const bytes = Buffer.from(out.result());
-  bytes.writeUInt32BE(crc32c(bytes.subarray(CRC_START)) >>> 0, 17);
-  return bytes;
-}
-
-function putBytes(w: Writer, b: Buffer | null): void {
-  if (b === null) w.varint(-1);
-  else w.varint(b.length).raw(b);
+  // Pass 2: the records, straight into place.
+  const out = Buffer.allocUnsafe(total);
+  let at = BATCH_HEADER_BYTES;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    at = putUvarint(out, at, lengths[i]! * 2);
+    out[at++] = 0;
+    at = putUvarint(out, at, zigzag(r.timestamp - baseTs));
+    at = putUvarint(out, at, zigzag(r.offset - baseOffset));
+    at = putVarBytes(out, at, r.key);
+    at = putVarBytes(out, at, r.value);
+    at = putUvarint(out, at, r.headers.length * 2);
+    const keys = headerKeys[i];
+    if (keys) {
+      for (let h = 0; h < keys.length; h++) {
+        at = putVarBytes(out, at, keys[h]!);
+        at = putVarBytes(out, at, r.headers[h]![1]);
+      }
+    }
+  }
+  if (at !== total) throw new Error(`record batch size miscounted: ${at} of ${total} bytes written`);
+  out.writeBigInt64BE(BigInt(baseOffset), 0);
+  out.writeInt32BE(total - 12, 8);
+  out.writeInt32BE(0, 12); // partition leader epoch
+  out.writeInt8(2, 16); // magic
+  out.writeInt16BE(0, 21); // attributes: no compression, create time
+  out.writeInt32BE(records[records.length - 1]!.offset - baseOffset, 23);
+  out.writeBigInt64BE(BigInt(baseTs), 27);
+  out.writeBigInt64BE(BigInt(maxTs), 35);
+  out.writeBigInt64BE(-1n, 43); // producer id
+  out.writeInt16BE(-1, 51); // producer epoch
+  out.writeInt32BE(-1, 53); // base sequence
+  out.writeInt32BE(records.length, 57);
+  out.writeUInt32BE(crc32c(out.subarray(CRC_START)) >>> 0, 17);
+  return out;
 }
 
 /** Sets a stored batch's base offset (its CRC does not cover it), returning a copy. */
