@@ -16,10 +16,12 @@ export interface OpenOptions {
   /** Shown in the management UI's connection list, so an operator knows who is connected. */
   name: string;
   /**
-   * A connection that streams many small frames (a re-drive) leaves Nagle's
-   * algorithm on, so the kernel packs publishes and acks into fewer packets;
-   * an interactive one turns it off so a peek's request/answer pairs are not
-   * delayed.
+   * A connection that streams many small frames (a re-drive) turns Nagle's
+   * algorithm on once the handshake is done, so the kernel packs publishes
+   * and acks into fewer packets (see `packWrites`); an interactive one leaves
+   * it off so a peek's request/answer pairs are not delayed. The handshake
+   * always runs without it: its back-to-back frames would each wait for the
+   * server's delayed ACK, some 40 ms per connection.
    */
   bulk?: boolean;
 }
@@ -39,7 +41,7 @@ export async function openAmqp(r: ResolvedRabbit, o: OpenOptions): Promise<Chann
   };
   const socket: amqp.SocketOptions = {
     timeout: o.timeoutMs,
-    noDelay: !o.bulk,
+    noDelay: true,
     clientProperties: { connection_name: o.name, product: 'Brokerdeck' },
     ...(r.protocol === 'amqps' ? r.tls : {}),
   };
@@ -64,10 +66,25 @@ export async function openAmqp(r: ResolvedRabbit, o: OpenOptions): Promise<Chann
     // An 'error' event without a listener would crash the process; the
     // owner of the connection watches 'close', which always follows.
     model.on('error', () => {});
+    if (o.bulk) packWrites(model, true);
     return model;
   } finally {
     settled = true;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Turns Nagle's algorithm on (true) or off for a connection's socket. Turning
+ * it off also sends at once what it was holding back, which a connection
+ * about to close wants. A no-op where amqplib does not expose its socket.
+ */
+export function packWrites(model: ChannelModel, on: boolean): void {
+  const stream = (model as unknown as { connection?: { stream?: { setNoDelay?: (noDelay: boolean) => unknown } } }).connection?.stream;
+  try {
+    if (typeof stream?.setNoDelay === 'function') stream.setNoDelay(!on);
+  } catch {
+    // A socket already destroyed: nothing is left to send.
   }
 }
 

@@ -23,7 +23,7 @@ import type { RedriveJob } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
 import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
 import type { TrackedRedrive } from '../../jobs/redrives.js';
-import { closeQuietly, openChannel, openConfirmChannel, serverText } from './amqp.js';
+import { closeQuietly, openChannel, openConfirmChannel, packWrites, serverText } from './amqp.js';
 import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
 import { passThroughAvailable, rawCopy, RawPublisher, rawPropertiesOf, readRawProperties, type CopyPlan, type RawCopy } from './passthrough.js';
 
@@ -388,12 +388,16 @@ export class RedriveRun {
       // copy whose original stayed unacked would be a needless duplicate.
       this.flushAcks();
       this.closing = true;
-      if (consume && this.consumerTag) await consume.cancel(this.consumerTag).catch(() => {});
+      // What Nagle's algorithm holds back (the last acks) goes out now, not after the server's delayed ACK.
+      for (const c of [model, publisher]) if (c) packWrites(c, false);
       // Closing hands every unacked message back to the dead-letter queue:
-      // the ones kept back, failed or never confirmed.
-      // No ack goes out once `closing` is set, so the order of the closes changes
-      // nothing: the two connections close side by side.
-      await Promise.all([closeQuietly(publish).then(() => closeQuietly(publisher)), closeQuietly(consume).then(() => closeQuietly(model))]);
+      // the ones kept back, failed or never confirmed. The reading channel
+      // closes before its connection (closing it ends the consumer too): its
+      // close follows the last acks through the channel's own write buffer,
+      // while a connection's close could overtake them. The publishing
+      // connection has nothing left to send and closes at once. No ack goes
+      // out once `closing` is set, so the two close side by side.
+      await Promise.all([closeQuietly(publisher), closeQuietly(consume).then(() => closeQuietly(model))]);
       this.finish();
     }
   }
