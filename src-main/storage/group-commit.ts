@@ -19,8 +19,8 @@
  * COMMIT only hands the batch to the OS, and the batch's waiters resolve once
  * a sync started after its COMMIT has returned. One sync runs at a time; the
  * batches committed meanwhile share the next one; a batch nobody waits for
- * (acks, deletes) starts none, and the next sync covers it. Their writes are visible
- * (and delivered) at once; only their waiters wait. A sync that fails is a
+ * (acks, deletes) starts none, and the next sync covers it. Their writes are
+ * visible (and delivered) at once; only their waiters wait. A sync that fails is a
  * storage failure like a failed COMMIT, and its batches' waiters are rejected,
  * although their writes may be in the file (a process that reopens it may find
  * them: refused, not necessarily absent).
@@ -274,7 +274,7 @@ export class GroupCommit {
     this.waiter = null;
     this.ops = 0;
     if (!this.db.inTransaction) {
-      if (waiter && this.durability && this.synced < this.commits) {
+      if (waiter?.awaited && this.durability && this.synced < this.commits) {
         this.unsynced.push({ seq: this.commits, waiter });
         this.startSync();
       } else waiter?.resolve();
