@@ -530,17 +530,6 @@ export class Streams {
     return row ? row.id - p.pid * SEQ_SPAN : p.next;
   }
 
-  private toRecord(p: PartitionState, row: RecordRow): TopicRecord {
-    return {
-      partition: p.partition,
-      offset: row.id - p.pid * SEQ_SPAN,
-      timestamp: row.ts,
-      key: row.key,
-      value: row.value,
-      headers: row.headers === null ? {} : storedHeaders(row.headers),
-    };
-  }
-
   private subject(row: RecordRow): FilterSubject {
     let headers: Record<string, unknown> | undefined;
     return {
@@ -561,16 +550,17 @@ export class Streams {
     const hi = p.pid * SEQ_SPAN + p.next;
     while (records.length < limit && pos < p.next && scanned < maxScan) {
       const n = filter ? Math.min(SCAN_CHUNK, maxScan - scanned) : limit - records.length;
-      const rows = (this.st.scanRows.all(p.pid * SEQ_SPAN + pos, hi, n) as RawRow[]).map(rowOf);
+      const rows = this.st.scanRows.all(p.pid * SEQ_SPAN + pos, hi, n) as RawRow[];
       if (rows.length === 0) {
         pos = p.next;
         break;
       }
-      for (const row of rows) {
+      const base = p.pid * SEQ_SPAN;
+      for (const r of rows) {
         scanned++;
-        pos = row.id - p.pid * SEQ_SPAN + 1;
-        if (filter && !filter.all(this.subject(row))) continue;
-        records.push(this.toRecord(p, row));
+        pos = r[0] - base + 1;
+        if (filter && !filter.all(this.subject(rowOf(r)))) continue;
+        records.push({ partition: p.partition, offset: r[0] - base, timestamp: r[1], key: r[2], value: r[3], headers: r[4] === null ? {} : storedHeaders(r[4]) });
         if (records.length >= limit) break;
       }
     }

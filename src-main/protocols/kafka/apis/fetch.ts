@@ -13,7 +13,7 @@ import type { Engine } from '../../../broker/engine.js';
 import { headerListOf } from '../../../broker/record-headers.js';
 import type { TopicRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
-import { BATCH_HEADER_BYTES, buildBatch, type BatchInput } from '../codec/record-batch.js';
+import { BATCH_HEADER_BYTES, buildBatch, type HeaderPairs } from '../codec/record-batch.js';
 import { ERR } from '../errors.js';
 import type { FetchRequest } from '../generated/FetchRequest.js';
 import type { FetchResponse, PartitionData } from '../generated/FetchResponse.js';
@@ -28,20 +28,25 @@ const RECORD_OVERHEAD = 21;
 /** Encoded batches kept for fetches to come, in all (per listener). */
 const CACHE_BYTES = 64 * 1024 * 1024;
 
-function recordSize(r: TopicRecord, headers: Array<[string, Buffer | null]>): number {
+function recordSize(r: TopicRecord, headers: HeaderPairs): number {
   let n = RECORD_OVERHEAD + (r.key?.length ?? 0) + (r.value?.length ?? 0);
   for (const [k, v] of headers) n += 10 + Buffer.byteLength(k) + (v?.length ?? 0);
   return n;
 }
 
-const NO_HEADERS: Array<[string, Buffer | null]> = [];
+const NO_HEADERS: HeaderPairs = [];
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
 
 /** The record's headers as produced over Kafka (repeated keys, null values, in order), else its header map. */
-function headersOf(r: TopicRecord): Array<[string, Buffer | null]> {
+function headersOf(r: TopicRecord): HeaderPairs {
   const list = headerListOf(r.headers);
   if (list) return list;
-  const entries = Object.entries(r.headers);
-  return entries.length === 0 ? NO_HEADERS : entries.map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v]);
+  if (isEmpty(r.headers)) return NO_HEADERS;
+  return Object.entries(r.headers).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'utf8') : v] as const);
 }
 
 /** One partition's records from an offset, encoded as a batch. */
@@ -54,15 +59,26 @@ interface Read {
   count: number;
 }
 
+/** A partition as fetches see it: its offsets and stored bytes. */
+interface PartitionView {
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  bytes: number;
+}
+
 /** Records from `offset` up to `budget` bytes (at least one when `atLeastOne`), as one batch. */
-function readPartition(engine: Engine, topic: string, partition: number, offset: number, end: number, budget: number, atLeastOne: boolean): Read | null {
-  const taken: BatchInput[] = [];
+function readPartition(engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean): Read | null {
+  const { partition, endOffset: end } = p;
+  // Rows to ask for at once: as many as the budget holds at the partition's average record size, plus one.
+  const average = p.bytes / Math.max(1, end - p.startOffset) + RECORD_OVERHEAD;
+  const taken: TopicRecord[] = [];
+  const headerLists: HeaderPairs[] = [];
   let bytes = BATCH_HEADER_BYTES;
   let pos = offset;
   let full = false;
   while (pos < end && !full) {
-    // Roughly as many rows as the budget holds, so a fetch is one or two reads.
-    const want = Math.max(1, Math.min(READ_CHUNK * 4, end - pos, taken.length === 0 ? READ_CHUNK : Math.ceil((budget - bytes) / 1024) + 1));
+    const want = Math.max(1, Math.min(READ_CHUNK * 4, end - pos, Math.ceil(Math.max(0, budget - bytes) / average) + 1));
     const { records, nextOffset } = engine.fetch(topic, partition, { offset: pos, limit: want });
     if (records.length === 0) break;
     for (const r of records) {
@@ -72,13 +88,14 @@ function readPartition(engine: Engine, topic: string, partition: number, offset:
         full = true;
         break;
       }
-      taken.push({ offset: r.offset, timestamp: r.timestamp, key: r.key, value: r.value, headers });
+      taken.push(r);
+      headerLists.push(headers);
       bytes += size;
     }
     pos = nextOffset;
   }
   if (taken.length === 0) return null;
-  return { batch: buildBatch(taken[0]!.offset, taken), next: taken[taken.length - 1]!.offset + 1, full, count: taken.length };
+  return { batch: buildBatch(taken[0]!.offset, taken, headerLists), next: taken[taken.length - 1]!.offset + 1, full, count: taken.length };
 }
 
 /**
@@ -136,6 +153,7 @@ class BatchCache {
 
   /** Encodes the batch a consumer will ask for next, once the current answer is on its way. */
   readAhead(engine: Engine, topic: string, partition: number, offset: number, budget: number): void {
+    // (The partition is looked up again when the read runs: it may have changed by then.)
     const k = BatchCache.key(topic, partition, offset);
     if (this.entries.has(k) || this.pending.has(k) || this.pending.size >= 16) return;
     this.pending.add(k);
@@ -147,7 +165,7 @@ class BatchCache {
         const p = t?.partitions[partition];
         if (!p || offset < p.startOffset || offset >= p.endOffset) return;
         const version = engine.recordsVersion(topic, partition);
-        const read = readPartition(engine, topic, partition, offset, p.endOffset, budget, true);
+        const read = readPartition(engine, topic, p, offset, budget, true);
         if (read) this.put(topic, partition, offset, version, budget, read);
       } catch {
         // The engine closed or the topic went: the fetch will read it itself, or find it gone.
@@ -165,12 +183,13 @@ function cacheOf(server: object): BatchCache {
 }
 
 /** A partition's batch from `offset`: cached, or read and encoded now; a consumer behind the end gets the next one encoded ahead. */
-function partitionBatch(server: object, engine: Engine, topic: string, partition: number, offset: number, end: number, budget: number, atLeastOne: boolean): Buffer | null {
+function partitionBatch(server: object, engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean): Buffer | null {
   const cache = cacheOf(server);
+  const { partition, endOffset: end } = p;
   const version = engine.recordsVersion(topic, partition);
   let read = cache.get(topic, partition, offset, version, end, budget, atLeastOne);
   if (!read) {
-    read = readPartition(engine, topic, partition, offset, end, budget, atLeastOne);
+    read = readPartition(engine, topic, p, offset, budget, atLeastOne);
     if (read && read.full) cache.put(topic, partition, offset, version, budget, read);
   }
   if (!read) return null;
@@ -204,7 +223,7 @@ function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<Fetc
           return { ...base, errorCode: ERR.OFFSET_OUT_OF_RANGE, records: null };
         }
         const budget = Math.min(fp.partitionMaxBytes, maxBytes - total);
-        const batch = offset < p.endOffset && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, p.partition, offset, p.endOffset, budget, total === 0) : null;
+        const batch = offset < p.endOffset && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, p, offset, budget, total === 0) : null;
         total += batch?.length ?? 0;
         return { ...base, errorCode: 0, records: batch ?? Buffer.alloc(0) };
       }),

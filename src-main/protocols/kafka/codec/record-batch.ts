@@ -205,13 +205,19 @@ function varBytes(r: Reader): Buffer | null {
   return r.bytesOf(n);
 }
 
-/** A record to write into a batch: its offset, time, key, value and headers in order. */
-export interface BatchInput {
+export type HeaderPairs = ReadonlyArray<readonly [string, Buffer | null]>;
+
+/** A record to write into a batch: its offset, time, key and value. */
+export interface BatchRecordInput {
   offset: number;
   timestamp: number;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Array<[string, Buffer | null]>;
+}
+
+/** A record with its headers in order. */
+export interface BatchInput extends BatchRecordInput {
+  headers: HeaderPairs;
 }
 
 /** Zigzag of a signed integer up to 2^52 in magnitude, as a non-negative number. */
@@ -251,7 +257,11 @@ function putVarBytes(b: Buffer, at: number, v: Buffer | null): number {
  * Every size is known before a byte is written, so the batch is written once,
  * into a buffer of exactly its size.
  */
-export function buildBatch(baseOffset: number, records: BatchInput[]): Buffer {
+export function buildBatch(baseOffset: number, records: readonly BatchInput[]): Buffer;
+/** The same, with each record's headers given beside it. */
+export function buildBatch(baseOffset: number, records: readonly BatchRecordInput[], headerLists: readonly HeaderPairs[]): Buffer;
+export function buildBatch(baseOffset: number, records: readonly BatchRecordInput[], headerLists?: readonly HeaderPairs[]): Buffer {
+  const headersAt = (i: number): HeaderPairs => (headerLists ? headerLists[i]! : (records[i] as BatchInput).headers);
   const first = records[0]!;
   let baseTs = first.timestamp;
   let maxTs = first.timestamp;
@@ -265,14 +275,15 @@ export function buildBatch(baseOffset: number, records: BatchInput[]): Buffer {
   let total = BATCH_HEADER_BYTES;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
+    const headers = headersAt(i);
     let n = 1 + uvarintSize(zigzag(r.timestamp - baseTs)) + uvarintSize(zigzag(r.offset - baseOffset));
     n += r.key === null ? 1 : uvarintSize(r.key.length * 2) + r.key.length;
     n += r.value === null ? 1 : uvarintSize(r.value.length * 2) + r.value.length;
-    n += uvarintSize(r.headers.length * 2);
-    if (r.headers.length > 0) {
-      const keys = r.headers.map(([k]) => Buffer.from(k, 'utf8'));
+    n += uvarintSize(headers.length * 2);
+    if (headers.length > 0) {
+      const keys = headers.map(([k]) => Buffer.from(k, 'utf8'));
       headerKeys[i] = keys;
-      r.headers.forEach(([, v], h) => {
+      headers.forEach(([, v], h) => {
         const k = keys[h]!;
         n += uvarintSize(k.length * 2) + k.length + (v === null ? 1 : uvarintSize(v.length * 2) + v.length);
       });
@@ -293,12 +304,13 @@ export function buildBatch(baseOffset: number, records: BatchInput[]): Buffer {
     at = putUvarint(out, at, zigzag(r.offset - baseOffset));
     at = putVarBytes(out, at, r.key);
     at = putVarBytes(out, at, r.value);
-    at = putUvarint(out, at, r.headers.length * 2);
+    const headers = headersAt(i);
+    at = putUvarint(out, at, headers.length * 2);
     const keys = headerKeys[i];
     if (keys) {
       for (let h = 0; h < keys.length; h++) {
         at = putVarBytes(out, at, keys[h]!);
-        at = putVarBytes(out, at, r.headers[h]![1]);
+        at = putVarBytes(out, at, headers[h]![1]);
       }
     }
   }
