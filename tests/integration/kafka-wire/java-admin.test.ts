@@ -75,9 +75,12 @@ describe.skipIf(Boolean(unavailable))(`Kafka's Java admin tools against the Kafk
     expect(removed.code, removed.stderr).toBe(0);
     expect(topicOf('java-conf').retentionMs).toBeNull();
 
-    const compact = await tool(CONFIGS, ['--alter', '--entity-type', 'topics', '--entity-name', 'java-conf', '--add-config', 'cleanup.policy=compact']);
-    expect(compact.code).not.toBe(0);
-    expect(compact.stdout + compact.stderr).toMatch(/InvalidConfigurationException/);
+    const compact = await tool(CONFIGS, ['--alter', '--entity-type', 'topics', '--entity-name', 'java-conf', '--add-config', 'cleanup.policy=compact,min.compaction.lag.ms=5000']);
+    expect(compact.code, compact.stderr).toBe(0);
+    expect(topicOf('java-conf').config).toMatchObject({ 'cleanup.policy': 'compact', 'min.compaction.lag.ms': 5000 });
+    const bad = await tool(CONFIGS, ['--alter', '--entity-type', 'topics', '--entity-name', 'java-conf', '--add-config', 'cleanup.policy=shred']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stdout + bad.stderr).toMatch(/InvalidConfigurationException/);
   }, 300_000);
 
   it('kafka-delete-records moves the log start offset', async () => {

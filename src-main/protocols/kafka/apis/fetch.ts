@@ -155,7 +155,7 @@ class BatchCache {
   readAhead(engine: Engine, topic: string, partition: number, offset: number, budget: number): void {
     // (The partition is looked up again when the read runs: it may have changed by then.)
     const k = BatchCache.key(topic, partition, offset);
-    if (this.entries.has(k) || this.pending.has(k) || this.pending.size >= 16) return;
+    if (this.entries.has(k) || this.pending.has(k) || this.pending.size >= 8) return;
     this.pending.add(k);
     setImmediate(() => {
       this.pending.delete(k);
