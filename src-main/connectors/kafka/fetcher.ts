@@ -152,7 +152,11 @@ export class Fetcher {
         const out = new Map<number, FetchedPartition>();
         await Promise.all(
           [...byLeader].map(async ([node, list]) => {
-            this.directVersion ??= this.consumer.listApis().then(fetchVersion, () => null);
+            // Asked once; a failed question is asked again by the next fetch (this one reads through the library).
+            this.directVersion ??= this.consumer.listApis().then(fetchVersion, () => {
+              this.directVersion = null;
+              return null;
+            });
             const version = await this.directVersion;
             if (version !== null) {
               const connection = (await this.consumer.connectToBrokers([node])).get(node);
