@@ -37,9 +37,12 @@ export const REDRIVE_NOTICE =
  * Unacked deliveries the job may have at once (being published, or kept
  * back). A persistent copy is confirmed only once RabbitMQ has synced it to
  * disk, which takes a while, so throughput is about this window divided by
- * that delay: the window is large, within a memory budget.
+ * that delay: the window is large, within a memory budget. RabbitMQ confirms
+ * persistent copies in bursts, as its message store syncs, and acks free the
+ * window in the same bursts: 10,000 moved 1 KiB messages faster than 5,000,
+ * 20,000 no faster than 10,000.
  */
-const MAX_WINDOW = 5_000;
+const MAX_WINDOW = 10_000;
 const MIN_WINDOW = 100;
 const WINDOW_BYTES = 64 * 1024 * 1024;
 /** A delivery gap this long with nothing in flight makes the job ask whether the queue is drained. */
