@@ -146,14 +146,112 @@ export function encodeProps(props: MessageProperties): string | null {
     }
   }
   if (empty) return null;
+  const hit = lastEncoded.text !== null && sameFlat(props, lastEncoded.keys, lastEncoded.values);
+  if (hit) return lastEncoded.text;
   const { deliveryMode: _dm, ...rest } = props;
-  return encodeJson(rest);
+  const text = encodeJson(rest);
+  rememberEncoded(props, text);
+  return text;
 }
 
 export function decodeProps(text: string | null, persistent: boolean): MessageProperties {
-  const props: MessageProperties = text === null ? {} : decodeJson<MessageProperties>(text);
+  let props: MessageProperties;
+  if (text === null) props = {};
+  else if (text === lastDecoded.text) props = rememberedProps();
+  else {
+    props = decodeJson<MessageProperties>(text);
+    rememberDecoded(text, props);
+  }
   if (persistent) props.deliveryMode = 2;
   return props;
+}
+
+/*
+ * Publishers mostly send the same properties message after message (a
+ * content type, a priority, an empty header table): the last flat set
+ * encoded, and the last text decoded into flat properties, are remembered,
+ * so a repeat costs a comparison instead of JSON.stringify or JSON.parse.
+ * Flat: every value a string, a finite number (which JSON carries as they
+ * are) or an empty plain object (an empty table); anything else (a table
+ * with entries, a value JSON would drop or change) is never remembered.
+ */
+type Flat = string | number | typeof EMPTY_TABLE;
+const EMPTY_TABLE = Symbol('empty table');
+const lastEncoded: { keys: string[]; values: Flat[]; text: string | null } = { keys: [], values: [], text: null };
+const lastDecoded: { text: string | null; keys: string[]; values: Flat[] } = { text: null, keys: [], values: [] };
+
+function isEmptyTable(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const _k in v) return false;
+  return true;
+}
+
+function flatOf(v: unknown): Flat | undefined {
+  if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) return v;
+  return isEmptyTable(v) ? EMPTY_TABLE : undefined;
+}
+
+/** True when `props` (less deliveryMode) has exactly these keys, in this order, with these flat values. */
+function sameFlat(props: MessageProperties, keys: string[], values: Flat[]): boolean {
+  let i = 0;
+  for (const k in props) {
+    if (k === 'deliveryMode') continue;
+    if (i >= keys.length || keys[i] !== k) return false;
+    const v = (props as Record<string, unknown>)[k];
+    if (values[i] === EMPTY_TABLE ? !isEmptyTable(v) : values[i] !== v) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
+function rememberEncoded(props: MessageProperties, text: string): void {
+  const keys: string[] = [];
+  const values: Flat[] = [];
+  for (const k in props) {
+    if (k === 'deliveryMode') continue;
+    const v = Object.hasOwn(props, k) ? flatOf((props as Record<string, unknown>)[k]) : undefined;
+    if (v === undefined) {
+      lastEncoded.text = null;
+      return;
+    }
+    keys.push(k);
+    values.push(v);
+  }
+  lastEncoded.keys = keys;
+  lastEncoded.values = values;
+  lastEncoded.text = text;
+}
+
+function rememberDecoded(text: string, props: MessageProperties): void {
+  const keys: string[] = [];
+  const values: Flat[] = [];
+  for (const k in props) {
+    const v = k === '__proto__' ? undefined : flatOf((props as Record<string, unknown>)[k]);
+    if (v === undefined) return;
+    keys.push(k);
+    values.push(v);
+  }
+  lastDecoded.keys = keys;
+  lastDecoded.values = values;
+  lastDecoded.text = text;
+}
+
+/**
+ * A fresh copy of the remembered decoded properties (tables are new objects
+ * too), built key by key in the text's order: every copy then has the same
+ * shape, which keeps later reads of it fast (a spread copy given one more
+ * key costs several times as much).
+ */
+function rememberedProps(): MessageProperties {
+  const props: Record<string, unknown> = {};
+  const { keys, values } = lastDecoded;
+  for (let i = 0; i < keys.length; i++) {
+    const v = values[i];
+    props[keys[i]!] = v === EMPTY_TABLE ? {} : v;
+  }
+  return props as MessageProperties;
 }
 
 /** Stable text for comparing argument tables regardless of key order (user objects escaped, as stored; no mark). */

@@ -80,7 +80,8 @@ export function normalizeProps(input: unknown): MessageProperties {
     if (!isRecord(p.headers)) throw invalid('properties.headers', `expected an object, got ${shown(p.headers)}`);
     out.headers = p.headers;
   }
-  for (const k of Object.keys(p)) {
+  for (const k in p) {
+    if (!Object.hasOwn(p, k)) continue;
     if (!Object.hasOwn(out, k) && p[k] !== undefined && p[k] !== null && !(SHORTSTR_PROPS as readonly string[]).includes(k) && !['deliveryMode', 'priority', 'expiration', 'timestamp', 'headers'].includes(k)) {
       throw invalid(`properties.${k}`, 'is not an AMQP basic property');
     }

@@ -261,6 +261,25 @@ export class Writer {
 
   /** At most 255 bytes; longer text is a bug of the caller (names are checked before they get here). */
   shortstr(v: string, field = 'shortstr'): void {
+    // Names and tags are mostly short ASCII: copied char by char, which costs
+    // less than asking for the UTF-8 length and then encoding.
+    const len = v.length;
+    if (len <= 64) {
+      this.room(1 + len);
+      const buf = this.buf;
+      const start = this.pos;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + 1 + i] = c;
+      }
+      if (i === len) {
+        buf[start] = len;
+        this.pos = start + 1 + len;
+        return;
+      }
+    }
     const n = Buffer.byteLength(v);
     if (n > 255) throw new RangeError(`${field}: ${n} bytes do not fit a short string (255)`);
     this.room(1 + n);

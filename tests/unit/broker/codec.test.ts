@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, decodeJson, encodeJson, fieldEquals } from '../../../src-main/broker/codec.js';
+import { canonicalJson, decodeJson, decodeProps, encodeJson, encodeProps, fieldEquals } from '../../../src-main/broker/codec.js';
 import { BrokerError, Engine, type BrowsedMessage } from '../../../src-main/broker/index.js';
 import { b, tempDir, waitFor } from './helpers.js';
 
@@ -230,5 +230,42 @@ describe('tag-shaped headers in the embedded broker', () => {
     } finally {
       cleanup();
     }
+  });
+});
+
+describe('properties remembered between messages', () => {
+  const flatValue = fc.oneof(fc.string({ maxLength: 8 }), fc.integer({ min: -3, max: 300 }), fc.constantFrom(-0, 0.5, NaN, Infinity), fc.constant(undefined), fc.constant(null));
+  const props = fc.dictionary(fc.constantFrom('contentType', 'priority', 'deliveryMode', 'messageId', 'type', 'headers', '__proto__', '$x'), fc.oneof(flatValue, fc.constant({ a: 1 }), fc.constant({}), fc.constant(Object.create(null)), fc.constant([])), { maxKeys: 4 });
+
+  it('encodes a run of properties exactly as without remembering, and decodes each into an object of its own', () => {
+    fc.assert(
+      fc.property(fc.array(props, { maxLength: 12 }), fc.boolean(), (list, persistent) => {
+        for (const p of list) {
+          const { deliveryMode: _dm, ...rest } = p as Record<string, unknown>;
+          const anything = Object.keys(rest).some((k) => rest[k] !== undefined);
+          const text = encodeProps(p as never);
+          expect(text).toBe(anything ? encodeJson(rest) : null);
+          if (text === null) continue;
+          const expected = { ...decodeJson<Record<string, unknown>>(text), ...(persistent ? { deliveryMode: 2 } : {}) };
+          const first = decodeProps(text, persistent) as Record<string, unknown>;
+          expect(first).toEqual(expected);
+          // The caller owns what it got: changing it changes nothing for the next reader.
+          first.contentType = 'changed';
+          first.extra = 1;
+          if (first.headers && typeof first.headers === 'object') (first.headers as Record<string, unknown>).added = true;
+          expect(decodeProps(text, persistent)).toEqual(expected);
+        }
+      }),
+    );
+  });
+
+  it('keeps key order, as the stored text always had it', () => {
+    expect(encodeProps({ contentType: 'a', priority: 1 })).toBe('{"contentType":"a","priority":1}');
+    expect(encodeProps({ priority: 1, contentType: 'a' })).toBe('{"priority":1,"contentType":"a"}');
+    expect(encodeProps({ contentType: 'a', priority: 1, deliveryMode: 2 })).toBe('{"contentType":"a","priority":1}');
+    expect(encodeProps({ contentType: 'a' })).toBe('{"contentType":"a"}');
+    expect(encodeProps({ headers: {}, deliveryMode: 2 })).toBe('{"headers":{}}');
+    expect(encodeProps({ headers: { a: 1 }, deliveryMode: 2 })).toBe('{"headers":{"a":1}}');
+    expect(encodeProps({ headers: {}, deliveryMode: 2 })).toBe('{"headers":{}}');
   });
 });

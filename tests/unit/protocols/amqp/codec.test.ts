@@ -228,3 +228,18 @@ describe('frames', () => {
     expect(() => badType.next()).toThrow(/unknown frame type 7/);
   });
 });
+
+describe('short strings', () => {
+  test('ASCII and non-ASCII text of any length up to 255 bytes reads back as written', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 60 }), fc.string({ unit: 'binary-ascii', maxLength: 255 })), { maxLength: 6 }), (list) => {
+        const fit = list.filter((v) => Buffer.byteLength(v) <= 255);
+        const w = new Writer(8);
+        for (const v of fit) w.shortstr(v);
+        const r = new Reader(w.take());
+        for (const v of fit) expect(r.shortstr('s')).toBe(Buffer.from(v, 'utf8').toString('utf8'));
+        expect(r.remaining).toBe(0);
+      }),
+    );
+  });
+});
