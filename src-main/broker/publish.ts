@@ -19,8 +19,11 @@ import type { MsgRow } from './queues/sql.js';
 import { isFull } from './queues/store.js';
 import type { PublishManyRequest, PublishManyResult, PublishRequest, PublishResult } from './types.js';
 
+/** No CC or BCC keys (the common case): one shared empty list, only ever read. */
+const NO_KEYS: string[] = [];
+
 function preparePublish(ctx: EngineContext, req: PublishRequest): { ex: ExchangeState; env: Envelope; delayMs: number; mandatory: boolean; ccKeys: string[] } {
-  let ccKeys: string[] = [];
+  let ccKeys: string[] = NO_KEYS;
   if (!req || typeof req !== 'object') throw invalid('request', `expected { exchange, routingKey, body }, got ${shown(req)}`);
   const exName = req.exchange ?? '';
   checkName(exName, 'exchange', 'exchange');

@@ -28,7 +28,13 @@ export function applyPending(ctx: EngineContext): void {
   if (ids.length === 0) return;
   ctx.pendingDeletes = [];
   const run = () => {
-    ids.sort((a, b) => a - b);
+    // Acks mostly come in delivery order: sorted only when they did not.
+    for (let i = 1; i < ids.length; i++) {
+      if (ids[i]! < ids[i - 1]!) {
+        ids.sort((a, b) => a - b);
+        break;
+      }
+    }
     let lo = ids[0]!;
     let hi = lo;
     for (let i = 1; i <= ids.length; i++) {

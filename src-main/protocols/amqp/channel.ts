@@ -26,6 +26,9 @@ const REPLY_TO_PREFIX = `${REPLY_TO}.`;
 /** RabbitMQ's default consumer_timeout: 30 minutes. */
 export const DEFAULT_CONSUMER_TIMEOUT_MS = 1_800_000;
 const EXCHANGE_TYPES = new Set(['direct', 'fanout', 'topic', 'headers']);
+/** The engine's ack options, shared by every ack rather than made per ack. */
+const ACK_ONE = Object.freeze({ multiple: false });
+const ACK_MULTIPLE = Object.freeze({ multiple: true });
 
 interface ConsumerRec {
   queue: string;
@@ -668,7 +671,7 @@ export class Channel implements ReplyTarget {
     if (!upTo) return;
     if (method === 'ack') this.counts.acked += settled;
     try {
-      if (method === 'ack') engine.ack(upTo.engineTag, { multiple });
+      if (method === 'ack') engine.ack(upTo.engineTag, multiple ? ACK_MULTIPLE : ACK_ONE);
       else engine.nack(upTo.engineTag, { multiple, requeue });
     } catch (err) {
       // The engine let go of it already (its queue was deleted): nothing is left to settle.

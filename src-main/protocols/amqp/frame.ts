@@ -125,6 +125,14 @@ export class FrameWriter {
     encodeBasicProperties(this.w, properties);
     this.finish(at);
     const max = frameMax - FRAME_OVERHEAD;
+    if (body.length <= max) {
+      // One body frame (the common case): no slice of the body.
+      if (body.length === 0) return;
+      const b = this.begin(FRAME_BODY, channel);
+      this.w.raw(body);
+      this.finish(b);
+      return;
+    }
     for (let off = 0; off < body.length; off += max) {
       const part = body.subarray(off, Math.min(body.length, off + max));
       const b = this.begin(FRAME_BODY, channel);

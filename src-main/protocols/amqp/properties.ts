@@ -38,6 +38,12 @@ export function fromWire(p: BasicProperties, user: string): MessageProperties {
 }
 
 export function toWire(p: MessageProperties): BasicProperties {
+  // Nothing to convert (the common case): written as they are, with no copy
+  // per delivery; the encoder reads only the basic properties' own fields.
+  const h = p.headers;
+  if ((h === undefined || !Array.isArray(h['x-death'])) && (p.timestamp === undefined || typeof p.timestamp === 'number') && (p as BasicProperties).clusterId === undefined) {
+    return p as BasicProperties;
+  }
   const out: BasicProperties = {};
   if (p.contentType !== undefined) out.contentType = p.contentType;
   if (p.contentEncoding !== undefined) out.contentEncoding = p.contentEncoding;

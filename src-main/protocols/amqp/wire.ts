@@ -112,6 +112,7 @@ export class Reader {
   table(field: string, depth = 0): FieldTable {
     if (depth > MAX_DEPTH) this.fail(field, `tables nest deeper than ${MAX_DEPTH} levels`);
     const size = this.long(field);
+    if (size === 0) return {};
     this.need(size, field);
     const end = this.pos + size;
     // No prototype: a key named __proto__ is an ordinary key.

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { FRAME_OVERHEAD, FrameParser, FrameWriter, type Frame } from '../../../../src-main/protocols/amqp/frame.js';
 import { decodeBasicProperties, decodeMethod, encodeBasicProperties, encodeMethod, METHOD_IDS, type BasicProperties } from '../../../../src-main/protocols/amqp/generated/spec.js';
 import { Reader, WireError, Writer } from '../../../../src-main/protocols/amqp/wire.js';
+import { toWire } from '../../../../src-main/protocols/amqp/properties.js';
 
 /** Field values as RabbitMQ's parser produces them, in the JavaScript shapes wire.ts decodes to. */
 const key = fc.string({ maxLength: 20 }).filter((k) => Buffer.byteLength(k) <= 255);
@@ -241,5 +242,28 @@ describe('short strings', () => {
         expect(r.remaining).toBe(0);
       }),
     );
+  });
+});
+
+describe('engine properties to the wire', () => {
+  const written = (p: BasicProperties): Buffer => {
+    const w = new Writer(8);
+    encodeBasicProperties(w, p);
+    return w.take();
+  };
+
+  test('properties that need no conversion are written as they are', () => {
+    const p = { contentType: 'text/plain', deliveryMode: 2 as const, priority: 0, headers: { a: 1 }, timestamp: 1700000000 };
+    expect(written(toWire(p))).toEqual(written({ contentType: 'text/plain', deliveryMode: 2, priority: 0, headers: { a: 1 }, timestamp: 1700000000 }));
+    expect(p).toEqual({ contentType: 'text/plain', deliveryMode: 2, priority: 0, headers: { a: 1 }, timestamp: 1700000000 });
+  });
+
+  test("x-death's time goes out as a timestamp, and the engine's properties are left as they were", () => {
+    const p = { deliveryMode: 2 as const, headers: { 'x-death': [{ count: 1, queue: 'q', reason: 'expired', time: 1700000000 }] } };
+    const wire = toWire(p);
+    expect((wire.headers!['x-death'] as Array<{ time: unknown }>)[0]!.time).toEqual(new Date(1700000000 * 1000));
+    expect(p.headers['x-death'][0]!.time).toBe(1700000000);
+    const r = new Reader(written(wire));
+    expect(decodeBasicProperties(r).headers).toEqual({ 'x-death': [{ count: 1, queue: 'q', reason: 'expired', time: new Date(1700000000 * 1000) }] });
   });
 });
