@@ -454,7 +454,7 @@ export function rawCopy(raw: RawProperties, plan: CopyPlan, nowSeconds: number):
     const originalQueue = deaths?.source ?? (firstDeathQueue || null) ?? deaths?.any ?? null;
     return { properties: out, originalQueue };
   } catch (error) {
-    if (error instanceof Malformed || error instanceof RangeError) throw new Error(`its content header could not be read (${error.message})`);
+    if (error instanceof Malformed || error instanceof RangeError) throw new Error(`a message's content header could not be read (${error.message})`);
     throw error;
   }
 }

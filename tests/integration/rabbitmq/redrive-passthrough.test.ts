@@ -9,7 +9,7 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type Message } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RabbitConnector } from '../../../src-main/connectors/rabbitmq/index.js';
-import { passThroughAvailable } from '../../../src-main/connectors/rabbitmq/passthrough.js';
+import { passThroughAvailable, rawCopy, RawProperties } from '../../../src-main/connectors/rabbitmq/passthrough.js';
 import { eventually, prepareBroker, rejectAll, testDeps } from './broker.js';
 
 const env = await prepareBroker();
@@ -47,6 +47,30 @@ function normalise(m: Message): Record<string, unknown> {
   p.headers = h;
   return { properties: p, body: m.content.toString('base64') };
 }
+
+describe('RabbitMQ: content headers the pass-through cannot read', () => {
+  const plan = { source: 'dlq', username: 'guest', deadLetterSources: ['q'] };
+  /** Property flags with only `headers`, then a table holding one entry of `tag` and `value`. */
+  const withHeader = (tag: string, value: Buffer) => {
+    const entry = Buffer.concat([Buffer.from([1]), Buffer.from('k'), Buffer.from(tag), value]);
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(entry.length);
+    return new RawProperties(Buffer.concat([Buffer.from([0x20, 0x00]), size, entry]));
+  };
+
+  it('refuses an unknown field type or a table that ends early, naming the problem, without throwing anything else', () => {
+    expect(() => rawCopy(withHeader('Z', Buffer.alloc(4)), plan, 0)).toThrow(/content header could not be read \(a header has the unknown type tag "Z"\)/);
+    expect(() => rawCopy(withHeader('S', Buffer.from([0, 0, 0, 9, 1])), plan, 0)).toThrow(/content header could not be read \(a header value ends early\)/);
+    expect(() => rawCopy(new RawProperties(Buffer.from([0x20, 0x00, 0, 0, 1])), plan, 0)).toThrow(/content header could not be read/);
+    expect(() => rawCopy(new RawProperties(Buffer.from([0x80])), plan, 0)).toThrow(/content header could not be read/);
+  });
+
+  it('reads a header without any properties as an empty one', () => {
+    const copy = rawCopy(new RawProperties(Buffer.from([0, 0])), plan, 1_700_000_000);
+    expect(copy.originalQueue).toBeNull();
+    expect(copy.properties.readUInt16BE(0)).toBe(0x2000);
+  });
+});
 
 describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
   if (!env.ok) {
