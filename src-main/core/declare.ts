@@ -8,6 +8,7 @@
  * (the exchange, a dead-letter queue and its binding); without it the answer
  * names each missing piece in `warnings`.
  */
+import { TOPIC_CONFIG_NAMES } from '../broker/topic-config.js';
 import { ApiError } from '../contract/errors.js';
 import type { ParsedInput } from '../contract/operations.js';
 import type { BindingInfo, QueueDeclareResult, QueueInfo } from '../contract/types.js';
@@ -106,24 +107,21 @@ export async function declareQueue(c: Connector, input: ParsedInput<'queues/decl
 
 /**
  * A topic's creation as its connection can carry it out. The embedded broker
- * keeps two settings of a topic (retention.ms, retention.bytes) and one copy
- * of each partition: anything else is refused naming it, rather than ignored.
+ * keeps one copy of each partition and the topic configs of
+ * broker/topic-config.ts (retention, max.message.bytes, compaction): any other
+ * config is refused naming it, rather than ignored; the connection checks the
+ * values before it creates anything.
  */
 export function topicCreateArgs(c: Connector, a: Args<'topics/create'>): Args<'topics/create'> {
   if (c.info().kind !== 'embedded') return a;
   if (a.replicationFactor !== undefined && a.replicationFactor > 1) {
     throw new ApiError('INVALID_ARGUMENT', 'replicationFactor: the embedded broker keeps one copy of each partition', 'replicationFactor');
   }
-  const { configs, replicationFactor: _one, ...rest } = a;
-  const out: Args<'topics/create'> = { ...rest };
-  for (const [key, value] of Object.entries(configs ?? {})) {
-    const n = Number(value);
-    if (key !== 'retention.ms' && key !== 'retention.bytes') {
-      throw new ApiError('INVALID_ARGUMENT', `configs.${key}: the embedded broker keeps only retention.ms and retention.bytes of a topic`, `configs.${key}`);
+  const { replicationFactor: _one, ...rest } = a;
+  for (const key of Object.keys(a.configs ?? {})) {
+    if (!(TOPIC_CONFIG_NAMES as readonly string[]).includes(key)) {
+      throw new ApiError('INVALID_ARGUMENT', `configs.${key}: the embedded broker keeps only ${TOPIC_CONFIG_NAMES.join(', ')} of a topic`, `configs.${key}`);
     }
-    if (!/^-?\d+$/.test(value) || n < -1) throw new ApiError('INVALID_ARGUMENT', `configs.${key} must be an integer from -1 up, got ${JSON.stringify(value)}`, `configs.${key}`);
-    if (key === 'retention.ms') out.retentionMs = n;
-    else out.retentionBytes = n;
   }
-  return out;
+  return rest;
 }

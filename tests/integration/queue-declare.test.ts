@@ -115,17 +115,50 @@ describe.skipIf(!rabbit.ok)('RabbitMQ-only queue types', () => {
   });
 });
 
-describe('topic creation on the embedded broker', () => {
-  it('keeps retention configs and refuses the ones it cannot keep, naming them', async () => {
+describe('topic configs on the embedded broker', () => {
+  it('keeps the configs the engine keeps, checks them as Kafka does and refuses the others, naming them', async () => {
     const topic = `t-${id()}`;
-    const t = await core.call('topics/create', { connectionId: 'local', topic, partitions: 2, configs: { 'retention.ms': '60000' } });
+    const t = await core.call('topics/create', { connectionId: 'local', topic, partitions: 2, configs: { 'retention.ms': '60000', 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '1000' } });
     expect(t.partitions).toHaveLength(2);
-    expect(t.config).toMatchObject({ 'retention.ms': 60_000 });
-    await expect(core.call('topics/create', { connectionId: 'local', topic: `t-${id()}`, configs: { 'cleanup.policy': 'compact' } })).rejects.toMatchObject({
+    expect(t.config).toMatchObject({ 'retention.ms': 60_000, 'cleanup.policy': 'compact', 'min.compaction.lag.ms': 1000 });
+
+    const described = await core.call('topics/config', { connectionId: 'local', topic });
+    const entry = (name: string) => described.find((e) => e.name === name);
+    expect(entry('cleanup.policy')).toMatchObject({ value: 'compact', source: 'topic', readOnly: false });
+    expect(entry('delete.retention.ms')).toMatchObject({ value: '86400000', source: 'default' });
+    expect(entry('max.message.bytes')).toMatchObject({ value: '1048588', source: 'default' });
+
+    // Changes as Kafka's IncrementalAlterConfigs: names not given keep their value, null returns one to its default.
+    const altered = await core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'cleanup.policy': 'compact,delete', 'retention.ms': null } });
+    expect(altered.find((e) => e.name === 'cleanup.policy')).toMatchObject({ value: 'compact,delete', source: 'topic' });
+    expect(altered.find((e) => e.name === 'retention.ms')).toMatchObject({ value: '-1', source: 'default' });
+    expect(altered.find((e) => e.name === 'min.compaction.lag.ms')).toMatchObject({ value: '1000', source: 'topic' });
+    // validateOnly checks without changing anything.
+    await core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'cleanup.policy': 'delete' }, validateOnly: true });
+    expect((await core.call('topics/config', { connectionId: 'local', topic })).find((e) => e.name === 'cleanup.policy')).toMatchObject({ value: 'compact,delete' });
+
+    // A value Kafka would refuse, with Kafka's message; nothing of the change is kept.
+    await expect(core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'retention.ms': '3600000', 'min.cleanable.dirty.ratio': '1.5' } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'configs.min.cleanable.dirty.ratio',
+      message: expect.stringContaining('Value must be no more than 1'),
+    });
+    expect((await core.call('topics/config', { connectionId: 'local', topic })).find((e) => e.name === 'retention.ms')).toMatchObject({ value: '-1' });
+    await expect(core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'segment.bytes': '1024' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'configs.segment.bytes' });
+
+    // On create: a config the embedded broker does not keep, or a bad value, creates nothing.
+    const refused = `t-${id()}`;
+    await expect(core.call('topics/create', { connectionId: 'local', topic: refused, configs: { 'min.insync.replicas': '2' } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'configs.min.insync.replicas',
+    });
+    await expect(core.call('topics/create', { connectionId: 'local', topic: refused, configs: { 'cleanup.policy': 'shred' } })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       field: 'configs.cleanup.policy',
+      message: expect.stringContaining('String must be one of: compact, delete'),
     });
+    expect((await core.call('topics/list', { connectionId: 'local' })).some((x) => x.name === refused)).toBe(false);
     await expect(core.call('topics/create', { connectionId: 'local', topic: `t-${id()}`, replicationFactor: 3 })).rejects.toMatchObject({ field: 'replicationFactor' });
-    await expect(core.call('topics/alterConfig', { connectionId: 'local', topic, configs: { 'retention.ms': '1' } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(core.call('topics/alterConfig', { connectionId: 'local', topic: `missing-${id()}`, configs: { 'retention.ms': '1' } })).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

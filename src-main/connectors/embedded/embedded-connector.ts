@@ -11,6 +11,7 @@ import { compileMessageFilter, filterSpec } from '../../ground/filter.js';
 import type { Args, Connector } from '../connector.js';
 import { BrokerHost, DEFAULT_VHOST } from '../../broker/host.js';
 import { checkCallSize, MAX_CALL_BYTES } from '../../broker/limits.js';
+import { DEFAULT_SETTINGS, KAFKA_DEFAULT_MAX_MESSAGE_BYTES, settingsOf, TopicConfigProblem, topicConfigEntries, withTopicConfigs, type TopicSettings } from '../../broker/topic-config.js';
 import { decodeBytes, encodeBytes, jsonSafe } from '../encoding.js';
 
 export interface EmbeddedOptions {
@@ -75,6 +76,11 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   const isRoot = vhost === DEFAULT_VHOST;
   /** The engine, unless its store failed: then even reads are refused, because its memory is ahead of its data. */
   const live = () => host.live(vhost);
+  const topicNamed = (name: string) => {
+    const found = live().listTopics().find((t) => t.name === name);
+    if (!found) throw new BrokerError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, 'topic');
+    return found;
+  };
   /** The connectors of the other vhosts, made when first addressed; read-only follows this one's. */
   const others = new Map<string, Connector>();
   /** Every vhost's engine that is serving: jobs and the audit are looked up across them. */
@@ -96,7 +102,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         ...(host.engine.diskAlarm ? { alarm: host.engine.diskAlarm.message } : {}),
         readOnly,
         target: options.dataDir ?? 'in memory',
-        capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get', 'vhosts'],
+        capabilities: ['queues', 'exchanges', 'topics', 'groups', 'publish', 'redrive', 'get', 'vhosts', 'topicConfig'],
         vhost,
       };
     },
@@ -217,19 +223,32 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return live().listTopics();
     },
     async getTopic(name) {
-      const found = live().listTopics().find((t) => t.name === name);
-      if (!found) throw new BrokerError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, 'topic');
-      return found;
+      return topicNamed(name);
     },
     async createTopic(a) {
+      // Checked before the topic exists, so a refused config creates nothing.
+      const settings = a.configs ? topicSettings(DEFAULT_SETTINGS, a.configs) : null;
       live().createTopic(a.topic, {
         partitions: a.partitions,
         ...(a.retentionMs !== undefined ? { retentionMs: a.retentionMs } : {}),
         ...(a.retentionBytes !== undefined ? { retentionBytes: a.retentionBytes } : {}),
       });
+      if (settings) {
+        const made = live().listTopics().find((t) => t.name === a.topic);
+        if (made) live().setTopicConfig(a.topic, { ...settings, retentionMs: settings.retentionMs ?? made.retentionMs, retentionBytes: settings.retentionBytes ?? made.retentionBytes });
+      }
       const topic = live().listTopics().find((t) => t.name === a.topic);
       if (!topic) throw Object.assign(new Error(`topic "${a.topic}" was not created`), { code: 'INTERNAL' });
       return topic;
+    },
+    async describeTopicConfig(topic) {
+      return configEntries(topicNamed(topic));
+    },
+    async alterTopicConfig(a) {
+      if (Object.keys(a.configs).length === 0) throw new BrokerError('INVALID_ARGUMENT', 'configs must name at least one config', 'configs');
+      const settings = topicSettings(settingsOf(topicNamed(a.topic)), a.configs);
+      if (!a.validateOnly) live().setTopicConfig(a.topic, settings);
+      return configEntries(topicNamed(a.topic));
     },
     async deleteTopic(a) {
       live().deleteTopic(a.topic);
@@ -371,4 +390,21 @@ function orNull<T>(fn: () => T): T | null {
     if (error instanceof BrokerError && error.code === 'NOT_FOUND') return null;
     throw error;
   }
+}
+
+/** A topic's settings with configs given by Kafka's names applied; a refused one is an error naming `configs.<name>`. */
+function topicSettings(base: TopicSettings, configs: Record<string, string | null>): TopicSettings {
+  try {
+    return withTopicConfigs(base, configs);
+  } catch (error) {
+    if (error instanceof TopicConfigProblem) throw new BrokerError('INVALID_ARGUMENT', `configs.${error.config}: ${error.message}`, `configs.${error.config}`);
+    throw error;
+  }
+}
+
+/** A topic's configs as Kafka's DescribeConfigs lists them: its own values ("topic") and the defaults. */
+function configEntries(t: Parameters<typeof topicConfigEntries>[0]) {
+  return topicConfigEntries(t, KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
+    .map((e) => ({ name: e.name, value: e.value, source: e.isDefault ? 'default' : 'topic', readOnly: false, sensitive: false }))
+    .sort((x, y) => (x.name < y.name ? -1 : 1));
 }

@@ -5,6 +5,7 @@
  * apis/; this file holds what the connections share: the served API table,
  * producer ids, and the wait of long-polling fetches.
  */
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES } from '../../broker/topic-config.js';
 import type { BrokerHost } from '../../broker/host.js';
 import type { Engine } from '../../broker/engine.js';
 import type { Logger } from '../../ground/logger.js';
@@ -39,7 +40,7 @@ export interface KafkaListenerConfig {
 }
 
 /** Kafka's default message.max.bytes. */
-export const KAFKA_MAX_MESSAGE_BYTES = 1_048_588;
+export const KAFKA_MAX_MESSAGE_BYTES = KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
 
 export class KafkaServer implements ServerState {
   readonly served: Map<number, ServedApi>;

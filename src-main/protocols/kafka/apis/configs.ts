@@ -9,6 +9,7 @@
  * set when it starts: described, not altered.
  */
 import { MAX_MESSAGE_BYTES } from '../../../broker/limits.js';
+import { applyTopicConfig as applySetting, DEFAULT_SETTINGS, policyItems, settingsOf, TOPIC_CONFIG_NAMES, TopicConfigProblem, topicConfigEntries, type TopicSettings } from '../../../broker/topic-config.js';
 import type { TopicInfo } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { codeOf, ERR } from '../errors.js';
@@ -34,36 +35,6 @@ const SUBTRACT = 3;
 /** Kafka's DescribeConfigsResponse.ConfigType codes. */
 const TYPE = { BOOLEAN: 1, INT: 3, LONG: 5, DOUBLE: 6, LIST: 7 } as const;
 
-/** A topic's settings as the engine takes them (null: the default). */
-export interface TopicSettings {
-  retentionMs: number | null;
-  retentionBytes: number | null;
-  maxMessageBytes: number | null;
-  /** "compact", "delete" or both, as listed; null: "delete". */
-  cleanupPolicy: string | null;
-  minCompactionLagMs: number | null;
-  deleteRetentionMs: number | null;
-  minCleanableDirtyRatio: number | null;
-}
-
-const DEFAULT_SETTINGS: TopicSettings = { retentionMs: null, retentionBytes: null, maxMessageBytes: null, cleanupPolicy: null, minCompactionLagMs: null, deleteRetentionMs: null, minCleanableDirtyRatio: null };
-
-class ConfigProblem extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.bytes', 'max.message.bytes', 'min.compaction.lag.ms', 'delete.retention.ms', 'min.cleanable.dirty.ratio'] as const;
-
-/** Kafka's delete.retention.ms default (a day). */
-const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
-/** Kafka's min.cleanable.dirty.ratio default. */
-const DEFAULT_DIRTY_RATIO = 0.5;
-
 /** The listener's batch limit: a topic without its own max.message.bytes has this one. */
 export function defaultMaxMessageBytes(server: KafkaServer): number {
   return Math.min(server.maxMessageBytes, MAX_MESSAGE_BYTES);
@@ -76,118 +47,27 @@ export function topicMaxMessageBytes(server: KafkaServer, t: TopicInfo): number 
 }
 
 export function topicConfigs(server: KafkaServer, t: TopicInfo): Array<{ name: string; value: string; isDefault: boolean; type: number }> {
-  const own = t.config['max.message.bytes'];
-  const s = settingsOf(t);
-  return [
-    { name: 'cleanup.policy', value: s.cleanupPolicy ?? 'delete', isDefault: s.cleanupPolicy === null, type: TYPE.LIST },
-    { name: 'retention.ms', value: String(t.retentionMs ?? -1), isDefault: t.retentionMs === null, type: TYPE.LONG },
-    { name: 'retention.bytes', value: String(t.retentionBytes ?? -1), isDefault: t.retentionBytes === null, type: TYPE.LONG },
-    { name: 'max.message.bytes', value: String(typeof own === 'number' ? own : defaultMaxMessageBytes(server)), isDefault: typeof own !== 'number', type: TYPE.INT },
-    { name: 'min.compaction.lag.ms', value: String(s.minCompactionLagMs ?? 0), isDefault: s.minCompactionLagMs === null, type: TYPE.LONG },
-    { name: 'delete.retention.ms', value: String(s.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS), isDefault: s.deleteRetentionMs === null, type: TYPE.LONG },
-    { name: 'min.cleanable.dirty.ratio', value: doubleText(s.minCleanableDirtyRatio ?? DEFAULT_DIRTY_RATIO), isDefault: s.minCleanableDirtyRatio === null, type: TYPE.DOUBLE },
-  ];
+  return topicConfigEntries(t, defaultMaxMessageBytes(server)).map((e) => ({ ...e, type: TYPE[e.type] }));
 }
 
-/** A double as Java prints it (0.5, 1.0). */
-function doubleText(v: number): string {
-  return Number.isInteger(v) ? v.toFixed(1) : String(v);
+/** A refusal with Kafka's code: the engine's TopicConfigProblem, or one of the listener's own (a null value, an unknown operation). */
+class ConfigProblem extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-/** Kafka's ConfigDef parse of a DOUBLE value within [0, 1] (min.cleanable.dirty.ratio's Range.between(0, 1)). */
-function parseRatio(name: string, raw: string): number {
-  const text = raw.trim();
-  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(n)) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Not a number of type DOUBLE`);
-  if (n < 0 || n > 1) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Value must be ${n < 0 ? 'at least 0' : 'no more than 1'}`);
-  return n;
-}
-
-/** Kafka's ConfigDef parse of a LONG or INT value, with its at-least bound. */
-function parseNumber(name: string, raw: string, type: 'LONG' | 'INT', atLeast: number | null): number {
-  const text = raw.trim();
-  let n: bigint;
+/** Applies one config as the engine's settings take it, with Kafka's code when refused. */
+function applyTopicConfig(settings: TopicSettings, name: string, value: string | null): void {
   try {
-    if (!/^[+-]?\d+$/.test(text)) throw new Error();
-    n = BigInt(text);
-  } catch {
-    throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Not a number of type ${type}`);
+    applySetting(settings, name, value);
+  } catch (error) {
+    if (error instanceof TopicConfigProblem) throw new ConfigProblem(ERR[error.kind], error.message);
+    throw error;
   }
-  const [lo, hi] = type === 'INT' ? [-(2n ** 31n), 2n ** 31n - 1n] : [-(2n ** 63n), 2n ** 63n - 1n];
-  if (n < lo || n > hi) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Not a number of type ${type}`);
-  if (atLeast !== null && n < BigInt(atLeast)) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration ${name}: Value must be at least ${atLeast}`);
-  // Beyond 2^53 is forever all the same (Long.MAX_VALUE is how Kafka users write "keep forever").
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
-}
-
-/** Kafka's cleanup.policy: a non-empty list of "compact" and "delete"; returns it normalised (null for plain "delete"). */
-function checkCleanupPolicy(raw: string): string | null {
-  const items = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-  const bad = items.find((s) => s !== 'compact' && s !== 'delete');
-  if (bad !== undefined) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration cleanup.policy: String must be one of: compact, delete`);
-  if (items.length === 0) throw new ConfigProblem(ERR.INVALID_CONFIG, `Invalid value ${raw} for configuration cleanup.policy: empty list, expected compact, delete or both`);
-  const unique = [...new Set(items)];
-  return unique.length === 1 && unique[0] === 'delete' ? null : unique.join(',');
-}
-
-/** A topic's cleanup.policy as a list. */
-function policyItems(settings: TopicSettings): string[] {
-  return (settings.cleanupPolicy ?? 'delete').split(',');
-}
-
-/** Applies one topic config (a value, or null for its default) to settings; throws ConfigProblem when Kafka would refuse it. */
-export function applyTopicConfig(settings: TopicSettings, name: string, value: string | null): void {
-  switch (name) {
-    case 'retention.ms': {
-      const n = value === null ? -1 : parseNumber(name, value, 'LONG', -1);
-      settings.retentionMs = n === -1 ? null : n;
-      return;
-    }
-    case 'retention.bytes': {
-      // No lower bound in Kafka: any negative size means no size limit.
-      const n = value === null ? -1 : parseNumber(name, value, 'LONG', null);
-      settings.retentionBytes = n < 0 ? null : n;
-      return;
-    }
-    case 'max.message.bytes':
-      settings.maxMessageBytes = value === null ? null : parseNumber(name, value, 'INT', 0);
-      return;
-    case 'cleanup.policy':
-      settings.cleanupPolicy = value === null ? null : checkCleanupPolicy(value);
-      return;
-    case 'min.compaction.lag.ms':
-      settings.minCompactionLagMs = value === null ? null : parseNumber(name, value, 'LONG', 0);
-      return;
-    case 'delete.retention.ms':
-      settings.deleteRetentionMs = value === null ? null : parseNumber(name, value, 'LONG', 0);
-      return;
-    case 'min.cleanable.dirty.ratio':
-      settings.minCleanableDirtyRatio = value === null ? null : parseRatio(name, value);
-      return;
-    default:
-      throw new ConfigProblem(ERR.INVALID_CONFIG, `Unknown topic config name: ${name} (this broker keeps ${TOPIC_CONFIG_NAMES.join(', ')})`);
-  }
-}
-
-export function settingsOf(t: TopicInfo): TopicSettings {
-  const own = t.config['max.message.bytes'];
-  const policy = t.config['cleanup.policy'];
-  const lag = t.config['min.compaction.lag.ms'];
-  const tombstones = t.config['delete.retention.ms'];
-  const ratio = t.config['min.cleanable.dirty.ratio'];
-  return {
-    retentionMs: t.retentionMs,
-    retentionBytes: t.retentionBytes,
-    maxMessageBytes: typeof own === 'number' ? own : null,
-    cleanupPolicy: typeof policy === 'string' && policy !== 'delete' ? policy : null,
-    // The engine shows compaction settings on compacted topics with their defaults; only a set value is the topic's own.
-    minCompactionLagMs: typeof lag === 'number' && lag !== 0 ? lag : null,
-    deleteRetentionMs: typeof tombstones === 'number' && tombstones !== DEFAULT_DELETE_RETENTION_MS ? tombstones : null,
-    minCleanableDirtyRatio: typeof ratio === 'number' && ratio !== DEFAULT_DIRTY_RATIO ? ratio : null,
-  };
 }
 
 /**
