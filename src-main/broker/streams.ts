@@ -14,7 +14,7 @@ import type { SqliteDatabase } from '../storage/database.js';
 import { consumerAssignment, type GroupCoordinator, type GroupDescription } from './group-coordinator.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
-import { Compactor, DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO, type CompactionStats } from './compaction.js';
+import { Compactor, DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO, type CompactablePartition, type CompactionStats } from './compaction.js';
 import { prepareStatements } from '../storage/statements.js';
 import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
@@ -62,14 +62,8 @@ export interface StreamContext {
   coordinated: Pick<GroupCoordinator, 'ids' | 'known' | 'forget' | 'describe' | 'joinDirect' | 'leaveDirect' | 'dropTopic' | 'directMembers'>;
 }
 
-interface PartitionState {
-  pid: number;
-  partition: number;
-  start: number;
-  next: number;
-  bytes: number;
-  dirty: boolean;
-}
+/** A partition as the topic store keeps it in memory (what compaction reads of it, too). */
+type PartitionState = CompactablePartition;
 
 interface TopicState {
   tid: number;

@@ -7,6 +7,7 @@
  * alike. A value the engine cannot keep is a TopicConfigProblem naming the
  * config; the Kafka listener answers it with Kafka's error code.
  */
+import { DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO } from './compaction.js';
 import type { TopicInfo } from './types.js';
 
 /** A topic's settings as the engine takes them (null: the default). */
@@ -40,10 +41,6 @@ export const TOPIC_CONFIG_NAMES = ['cleanup.policy', 'retention.ms', 'retention.
 /** Kafka's max.message.bytes default: the Kafka listener's batch limit unless it is started with another. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 
-/** Kafka's delete.retention.ms default (a day). */
-export const DEFAULT_DELETE_RETENTION_MS = 86_400_000;
-/** Kafka's min.cleanable.dirty.ratio default. */
-export const DEFAULT_DIRTY_RATIO = 0.5;
 
 
 
