@@ -12,8 +12,10 @@
  *
  * Records carry the producer id, epoch and a sequence per partition, so the
  * broker drops a batch it already has; a sender keeps one request in flight
- * per partition. After a failed request the sequences are unknown: the
- * caller takes a new producer (and a new sender).
+ * per partition. A request that fails for a passing reason is sent again by
+ * the sender with the same sequences (see DirectSender); once it gives up,
+ * the sequences are unknown and the caller takes a new producer (and a new
+ * sender).
  */
 import { crc32c } from '@node-rs/crc32';
 import { produceV9, Writer, type Connection, type Producer } from '@platformatic/kafka';
