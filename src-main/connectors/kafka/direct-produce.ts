@@ -21,7 +21,7 @@ import { crc32c } from '@node-rs/crc32';
 import { produceV9, Writer, type Connection, type Producer } from '@platformatic/kafka';
 import { ApiError } from '../../contract/errors.js';
 import { errorChain, isTransient } from './client.js';
-import type { Fetcher } from './fetcher.js';
+import type { ApiVersions, Fetcher } from './fetcher.js';
 import type { RawHeader } from './records.js';
 
 const PRODUCE = 0;
@@ -171,15 +171,10 @@ export function encodeProduceRequest(topics: Map<string, Map<number, Buffer>>): 
   return pieces;
 }
 
-/** Whether the brokers take Produce v9 (Kafka 2.4 and later), as the one first asked answers. */
-export async function directProduceSupported(producer: Producer): Promise<boolean> {
-  try {
-    const apis = await producer.listApis();
-    const produce = apis.find((a) => a.apiKey === PRODUCE);
-    return produce !== undefined && produce.minVersion <= VERSION && produce.maxVersion >= VERSION;
-  } catch {
-    return false;
-  }
+/** Whether the brokers take Produce v9 (Kafka 2.4 and later), by their ApiVersions answer (null: unknown, so no). */
+export function directProduceSupported(apis: ApiVersions | null): boolean {
+  const produce = apis?.find((a) => a.apiKey === PRODUCE);
+  return produce !== undefined && produce.minVersion <= VERSION && produce.maxVersion >= VERSION;
 }
 
 function send(connection: Connection, body: Buffer[]): Promise<ProduceResponse> {

@@ -12,6 +12,7 @@ import { directFetch, fetchVersion } from './direct-fetch.js';
 import { collectRecords, type RawRecord } from './records.js';
 
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+export type ApiVersions = Awaited<ReturnType<Consumer['listApis']>>;
 
 export interface TopicMeta {
   name: string;
@@ -49,13 +50,29 @@ const UNREACHABLE_LEADER = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOS
 
 export class Fetcher {
   private readonly topics = new Map<string, { meta: TopicMeta; at: number }>();
-  /** The Fetch version read by direct-fetch.ts, once the brokers said which they take; null: the library's consumer reads. */
-  private directVersion: Promise<ReturnType<typeof fetchVersion>> | null = null;
+  /** The brokers' ApiVersions answer, asked once; null while a failed question waits to be asked again. */
+  private apiVersions: Promise<ApiVersions | null> | null = null;
 
   constructor(
     private readonly admin: Admin,
     private readonly consumer: Consumer,
   ) {}
+
+  /**
+   * The APIs and versions the brokers take (as the bootstrap broker answers), asked once for the
+   * connection; null when the question failed, and then asked again by the next caller (who reads
+   * and writes through the library meanwhile).
+   */
+  apis(): Promise<ApiVersions | null> {
+    this.apiVersions ??= this.consumer.listApis().then(
+      (apis) => apis,
+      () => {
+        this.apiVersions = null;
+        return null;
+      },
+    );
+    return this.apiVersions;
+  }
 
   forget(topic?: string): void {
     if (topic === undefined) this.topics.clear();
@@ -152,12 +169,8 @@ export class Fetcher {
         const out = new Map<number, FetchedPartition>();
         await Promise.all(
           [...byLeader].map(async ([node, list]) => {
-            // Asked once; a failed question is asked again by the next fetch (this one reads through the library).
-            this.directVersion ??= this.consumer.listApis().then(fetchVersion, () => {
-              this.directVersion = null;
-              return null;
-            });
-            const version = await this.directVersion;
+            const apis = await this.apis();
+            const version = apis ? fetchVersion(apis) : null;
             if (version !== null) {
               const connection = (await this.consumer.connectToBrokers([node])).get(node);
               if (!connection) throw new ApiError('UNAVAILABLE', `broker ${node}, the leader of ${topic}, is not in the cluster's metadata`);

@@ -309,14 +309,12 @@ export class Redrives {
         const ends = await this.withRecovery(running, () => ctx.fetcher.offsets(topic, Array.from({ length: count }, (_, i) => i), -1));
         for (const [p, o] of ends) if (!knownEnd.has(`${topic}\u0000${p}`)) knownEnd.set(`${topic}\u0000${p}`, o);
       };
-      // Asked of the first producer, once: whether the brokers take the requests DirectSender writes.
-      let direct: Promise<boolean> | null = null;
       const open = (): { producer: Producer; ready: Promise<DirectSender | null> } => {
         const producer = ctx.newProducer();
-        direct ??= directProduceSupported(producer);
-        // The producer id is fetched now, not with the first send, so that round trip overlaps the first read.
-        const ready = Promise.all([producer.initIdempotentProducer({}), direct]).then(
-          ([identity, supported]) => (supported ? new DirectSender(producer, identity, ctx.fetcher) : null),
+        // The producer id is fetched now, not with the first send, so that round trip overlaps the first read;
+        // the brokers' API versions (whether they take the requests DirectSender writes) are the connection's.
+        const ready = Promise.all([producer.initIdempotentProducer({}), ctx.fetcher.apis()]).then(
+          ([identity, apis]) => (directProduceSupported(apis) ? new DirectSender(producer, identity, ctx.fetcher) : null),
           () => null,
         );
         return { producer, ready };
