@@ -13,7 +13,8 @@
  *   queues/      the queue store and its SQL, queues, consumers, dispatch and
  *                acks, dead-lettering, dedup, browsing, expiry
  *   redrive-moves.ts  moving dead letters (the jobs themselves: redrive.ts)
- *   streams.ts   topics, records and consumer groups
+ *   streams.ts   topics, records and consumer groups; stored-batches.ts
+ *                keeps record batches as Kafka clients produced them
  *   audit.ts, disk-alarm.ts, metrics.ts, load.ts
  *
  * Memory model: message bodies live only in SQLite. Per queue the engine
@@ -53,6 +54,7 @@ import { applyPending, saveCounters } from './queues/store.js';
 import { describeSelection, describeTarget, RedriveJobs } from './redrive.js';
 import { redriveStep, startRedrive } from './redrive-moves.js';
 import { Streams, type TopicConfigChange } from './streams.js';
+import type { StoredBatchInfo } from './stored-batches.js';
 import type {
   AuditEntry,
   BindingInfo,
@@ -547,6 +549,18 @@ export class Engine {
   fetch(topic: string, partition: number, options: FetchOptions = {}): FetchResult {
     this.assertOpen();
     return this.streams.fetch(topic, partition, options);
+  }
+
+  /** A partition's record batches kept as Kafka clients produced them, from the one holding `offset` (stored-batches.ts). */
+  storedBatchPlan(topic: string, partition: number, offset: number): StoredBatchInfo[] {
+    this.assertOpen();
+    return this.streams.storedBatchPlan(topic, partition, offset);
+  }
+
+  /** The bytes of a partition's stored batches whose first offsets are `firstBase`…`lastBase`, in order. */
+  storedBatchBytes(topic: string, partition: number, firstBase: number, lastBase: number): Buffer[] {
+    this.assertOpen();
+    return this.streams.storedBatchBytes(topic, partition, firstBase, lastBase);
   }
 
   /** Compaction's progress since the engine opened: passes finished, records removed. */

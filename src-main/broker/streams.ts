@@ -16,6 +16,7 @@ import type { GroupCommit } from '../storage/group-commit.js';
 import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { Compactor, DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO, type CompactablePartition, type CompactionStats } from './compaction.js';
 import { prepareStatements } from '../storage/statements.js';
+import { StoredBatches, type StoredBatchInfo } from './stored-batches.js';
 import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, type CompiledFilter, type FilterSubject } from '../ground/filter.js';
@@ -154,12 +155,19 @@ export class Streams {
   private readonly usedPids = new Set<number>();
   private readonly st;
   private readonly compactor: Compactor;
+  /** Record batches as Kafka clients produced them (stored-batches.ts). */
+  private readonly batches: StoredBatches;
   /** A partition's records version: new whenever rows before its end are deleted (retention, DeleteRecords, compaction). */
   private readonly versions = new WeakMap<PartitionState, number>();
   private lastVersion = 0;
 
   constructor(private readonly ctx: StreamContext) {
-    this.compactor = new Compactor(ctx.db, ctx.gc, (p) => this.removed(p as PartitionState));
+    this.batches = new StoredBatches(ctx.db);
+    this.compactor = new Compactor(ctx.db, ctx.gc, (p) => {
+      // Records went from the middle: the stored batches no longer match the rows.
+      ctx.gc.run(() => this.batches.dropPartition(p.pid));
+      this.removed(p as PartitionState);
+    });
     this.st = prepareStatements(ctx.db, {
       insertTopic: 'INSERT INTO topics (tid, name, partitions, retention_ms, retention_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
       deleteTopic: 'DELETE FROM topics WHERE tid = ?',
@@ -278,7 +286,10 @@ export class Streams {
   deleteTopic(name: string): void {
     const t = this.topic(name);
     this.ctx.gc.run(() => {
-      for (const p of t.partitions) this.st.deleteRecords.run(p.pid * SEQ_SPAN, (p.pid + 1) * SEQ_SPAN);
+      for (const p of t.partitions) {
+        this.st.deleteRecords.run(p.pid * SEQ_SPAN, (p.pid + 1) * SEQ_SPAN);
+        this.batches.dropPartition(p.pid);
+      }
       this.st.deletePartitions.run(t.tid);
       this.st.deleteTopic.run(t.tid);
       this.st.deleteTopicOffsets.run(name);
@@ -404,6 +415,7 @@ export class Streams {
       const hi = p.pid * SEQ_SPAN + offset;
       const { bytes } = this.st.rangeBytes.get(lo, hi) as { bytes: number };
       this.st.deleteRecords.run(lo, hi);
+      this.batches.dropBefore(p.pid, offset);
       p.bytes = Math.max(0, p.bytes - bytes);
       p.start = offset;
       this.removed(p);
@@ -447,6 +459,13 @@ export class Streams {
       total += size;
     });
     if (total > this.ctx.maxCallBytes) checkCallSize(records.length, Math.ceil(total / records.length), this.ctx.maxCallBytes, 'records');
+    const batch = options.batch;
+    if (batch !== undefined) {
+      if (!Buffer.isBuffer(batch) || batch.length < 61) throw invalid('batch', 'expected the bytes of a record batch');
+      if (options.placeholders) throw invalid('batch', 'a stored batch cannot have placeholders expanded');
+      const first = records[0]?.partition;
+      if (first === undefined || records.some((r) => r?.partition !== first)) throw invalid('batch', "a stored batch's records go to one partition, given explicitly");
+    }
     // Validate and normalise everything first: a failed call stores nothing.
     const prepared = records.map((r, i) => {
       const field = `records[${i}]`;
@@ -494,6 +513,8 @@ export class Streams {
     const out: Array<{ partition: number; offset: number }> = [];
     const touched = new Set<PartitionState>();
     this.ctx.gc.run(() => {
+      const first = t.partitions[prepared[0]!.partition]!;
+      const base = first.next;
       for (const r of prepared) {
         const p = t.partitions[r.partition]!;
         const offset = p.next;
@@ -504,6 +525,8 @@ export class Streams {
         touched.add(p);
         out.push({ partition: r.partition, offset });
       }
+      // Compacted topics are read from their rows (compaction removes records from inside batches).
+      if (batch && !t.compact) this.batches.insert(first.pid, base, prepared.length, batch);
       if (t.retentionBytes !== null && hasDelete(t)) for (const p of touched) this.trimBytes(p, t.retentionBytes);
     }, prepared.length);
     const commit = this.ctx.gc.whenCommitted();
@@ -516,6 +539,21 @@ export class Streams {
       });
     }
     return commit.then(() => out);
+  }
+
+  /**
+   * The partition's stored batches (stored-batches.ts) from the one holding
+   * `offset` on, up to the end: where each begins and ends, and its size.
+   */
+  storedBatchPlan(topic: string, partition: number, offset: number): StoredBatchInfo[] {
+    const p = this.partitionOf(this.topic(topic), partition, 'partition');
+    return this.batches.plan(p.pid, offset, p.next);
+  }
+
+  /** The bytes of the partition's stored batches whose first offsets are `firstBase`…`lastBase`, in order. */
+  storedBatchBytes(topic: string, partition: number, firstBase: number, lastBase: number): Buffer[] {
+    const p = this.partitionOf(this.topic(topic), partition, 'partition');
+    return this.batches.bytes(p.pid, firstBase, lastBase);
   }
 
   /** Kafka's ListOffsets by timestamp: the first offset whose record time is ≥ ts. */
@@ -636,6 +674,7 @@ export class Streams {
         cut = r.id - p.pid * SEQ_SPAN + 1;
       }
       this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
+      this.batches.dropBefore(p.pid, cut);
       p.start = cut;
       p.dirty = true;
       this.removed(p);
@@ -657,6 +696,7 @@ export class Streams {
       }
       if (cut > p.start) {
         this.st.deleteRecords.run(p.pid * SEQ_SPAN + p.start, p.pid * SEQ_SPAN + cut);
+        this.batches.dropBefore(p.pid, cut);
         p.start = cut;
         p.dirty = true;
         this.removed(p);

@@ -230,6 +230,14 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE topics ADD COLUMN min_cleanable_dirty_ratio REAL');
     },
   },
+  {
+    version: 6,
+    name: 'record batches as Kafka clients produced them',
+    up(db) {
+      // id = pid * 2^36 + the batch's first offset (the records' scheme); last = the id of its last record.
+      db.exec('CREATE TABLE record_batches (id INTEGER PRIMARY KEY, last INTEGER NOT NULL, bytes BLOB NOT NULL)');
+    },
+  },
 ];
 
 export interface MigrationResult {

@@ -6,11 +6,14 @@
  * returns at most `max.bytes` per partition and in all, except that the first
  * partition with data always gets at least one record, so that a consumer
  * whose limit is smaller than a record still makes progress (KIP-74). Fetch
+ * Batches produced over Kafka are sent as they were stored, compressed or
+ * not (stored-batches.ts); other records are encoded into a batch. Fetch
  * sessions (KIP-227) are not kept: session id 0 asks the client for full
  * fetches, which every client supports.
  */
 import type { Engine } from '../../../broker/engine.js';
 import { headerListOf } from '../../../broker/record-headers.js';
+import type { StoredBatchInfo } from '../../../broker/stored-batches.js';
 import type { TopicRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { BATCH_HEADER_BYTES, buildBatch, type HeaderPairs } from '../codec/record-batch.js';
@@ -182,8 +185,64 @@ function cacheOf(server: object): BatchCache {
   return c;
 }
 
-/** A partition's batch from `offset`: cached, or read and encoded now; a consumer behind the end gets the next one encoded ahead. */
+/**
+ * A partition's batches from `offset` up to `budget` bytes where some were
+ * stored as produced (stored-batches.ts): those are sent as they are, the
+ * records between them (produced another way) encoded from their rows.
+ */
+function storedBatches(engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean, plan: StoredBatchInfo[]): Buffer | null {
+  const parts: Buffer[] = [];
+  let used = 0;
+  let pos = offset;
+  let i = 0;
+  // Stored batches taken one after another, read in one query.
+  let run: { first: number; last: number; next: number } | null = null;
+  const flush = () => {
+    if (run) parts.push(...engine.storedBatchBytes(topic, p.partition, run.first, run.last));
+    run = null;
+  };
+  while (pos < p.endOffset) {
+    while (i < plan.length && plan[i]!.last < pos) i++;
+    if (i === plan.length && plan.length > 0) {
+      plan = engine.storedBatchPlan(topic, p.partition, pos);
+      i = 0;
+    }
+    const m = plan[i];
+    if (m && m.base <= pos) {
+      if (used + m.size > budget && !(atLeastOne && used === 0)) break;
+      if (run && run.next === i) {
+        run.last = m.base;
+        run.next = i + 1;
+      } else {
+        flush();
+        run = { first: m.base, last: m.base, next: i + 1 };
+      }
+      used += m.size;
+      pos = m.last + 1;
+      i++;
+      continue;
+    }
+    flush();
+    const read = readPartition(engine, topic, { ...p, endOffset: m ? m.base : p.endOffset }, pos, budget - used, atLeastOne && used === 0);
+    if (!read) break;
+    parts.push(read.batch);
+    used += read.batch.length;
+    pos = read.next;
+    if (read.full) break;
+  }
+  flush();
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, used);
+}
+
+/**
+ * A partition's batch from `offset`: as stored where its records came in
+ * over Kafka, else cached, or read and encoded now; a consumer behind the end
+ * gets the next one encoded ahead.
+ */
 function partitionBatch(server: object, engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean): Buffer | null {
+  const plan = engine.storedBatchPlan(topic, p.partition, offset);
+  if (plan.length > 0) return storedBatches(engine, topic, p, offset, budget, atLeastOne, plan);
   const cache = cacheOf(server);
   const { partition, endOffset: end } = p;
   const version = engine.recordsVersion(topic, partition);

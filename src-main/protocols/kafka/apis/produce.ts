@@ -2,8 +2,9 @@
  * Produce and InitProducerId.
  *
  * A produced batch is checked (magic 2, CRC-32C, its records readable after
- * decompression) and its records appended to the partition in order; the
- * answer carries the offset of its first record. acks=1 and acks=all are
+ * decompression) and its records appended to the partition in order, the
+ * batch itself kept as it came for fetches (stored-batches.ts); the answer
+ * carries the offset of its first record. acks=1 and acks=all are
  * answered after the group commit has made the records durable (this broker
  * has one replica, so both mean the same); acks=0 gets no answer.
  *
@@ -77,9 +78,11 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
     const now = Date.now();
     // Headers as Kafka has them: a repeated key and a null value are kept, in order.
     const toStore: ProduceRecord[] = records.map((r) => ({ partition, key: r.key, value: r.value, headers: kafkaHeaders(r.headers), timestamp: logAppendTime || r.timestamp < 0 ? now : r.timestamp }));
+    // Kept as produced, for fetches, where its records are exactly what the rows hold.
+    const keep = !logAppendTime && header.recordCount === records.length && header.lastOffsetDelta === records.length - 1 && records.every((r, i) => r.offsetDelta === i && r.timestamp >= 0);
     let stored;
     try {
-      stored = await engine.produce(topic, toStore);
+      stored = await engine.produce(topic, toStore, keep ? { batch: bytes } : {});
     } catch (error) {
       return answer(codeOf(error, ERR.INVALID_RECORD), -1, (error as Error).message);
     }
