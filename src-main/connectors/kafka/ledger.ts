@@ -96,11 +96,19 @@ export class RedriveLedger {
     const p = this.partitions.get(partition);
     if (!p) return false;
     if (offset < p.watermark) return true;
-    for (const [a, b] of p.ranges) {
-      if (offset < a) return false;
-      if (offset <= b) return true;
+    // While a job runs its acknowledged batches leave many small ranges (each lane's records are
+    // spread over the partition), and the records read next lie past all of them.
+    const ranges = p.ranges;
+    const last = ranges[ranges.length - 1];
+    if (!last || offset > last[1]) return false;
+    let lo = 0;
+    let hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ranges[mid]![1] < offset) lo = mid + 1;
+      else hi = mid;
     }
-    return false;
+    return ranges[lo]![0] <= offset;
   }
 
   add(partition: number, offset: number): void {
