@@ -15,7 +15,7 @@
  * does, and control batches are skipped.
  */
 import { fetchV13, fetchV14, fetchV15, fetchV16, fetchV17, Reader, readRecordsBatch, ResponseError, type Connection } from '@platformatic/kafka';
-import type { RawHeader, RawRecord } from './records.js';
+import type { EncodedHeaders, RawHeader, RawRecord } from './records.js';
 import { collectRecords } from './records.js';
 
 const FETCH = 1;
@@ -174,6 +174,120 @@ function bytes(): Buffer | null {
   return b;
 }
 
+/** Moves past a field; its length, or -1 for null. */
+function skipBytes(): number {
+  const n = varint();
+  if (n < 0) return -1;
+  if (pos + n > end) throw new CorruptRecordsError(`a field of ${n} bytes runs past its record`);
+  pos += n;
+  return n;
+}
+
+/**
+ * A record read in place. Its headers stay bytes of the response (each name
+ * and value with its varint length, as a record batch holds them) until
+ * something asks for `headers`: a re-drive writes those bytes back as they
+ * are (see `EncodedHeaders`), and only filters and views decode them.
+ */
+export class FetchedRecord implements RawRecord, EncodedHeaders {
+  private decoded: RawHeader[] | null = null;
+
+  constructor(
+    public partition: number,
+    public offset: number,
+    public timestamp: number,
+    public key: Buffer | null,
+    public value: Buffer | null,
+    readonly headerData: Buffer,
+    readonly headersStart: number,
+    readonly headersEnd: number,
+    readonly headerCount: number,
+  ) {}
+
+  get headers(): RawHeader[] {
+    return (this.decoded ??= decodeHeaders(this));
+  }
+
+  set headers(headers: RawHeader[]) {
+    this.decoded = headers;
+  }
+}
+
+/** Header entries as a record holds them, decoded (names and values are views of the same bytes). */
+export function decodeHeaders(h: EncodedHeaders): RawHeader[] {
+  const out: RawHeader[] = new Array(h.headerCount);
+  const saved = [buf, pos, end] as const;
+  buf = h.headerData;
+  pos = h.headersStart;
+  end = h.headersEnd;
+  try {
+    for (let i = 0; i < h.headerCount; i++) {
+      const k = bytes();
+      if (k === null) throw new CorruptRecordsError('a header name is null');
+      out[i] = [k, bytes()];
+    }
+  } finally {
+    [buf, pos, end] = saved;
+  }
+  return out;
+}
+
+/** Whether `data` holds `name` at `at` (header names are short: compared here rather than through a native call), from the end, where names of a family differ. */
+function sameBytes(data: Buffer, at: number, name: Buffer): boolean {
+  for (let i = name.length - 1; i >= 0; i--) if (data[at + i] !== name[i]) return false;
+  return true;
+}
+
+/** The one-entry memory of `lastHeaderText`: header values such as a topic name repeat from record to record. */
+let lastText: { bytes: Buffer; text: string } | null = null;
+
+/**
+ * The value, as UTF-8 text, of the last header of a record read in place
+ * whose name is one of `names` and whose value is not null; null when there
+ * is none. Reads the bytes where they are, without decoding the headers.
+ */
+export function lastHeaderText(r: FetchedRecord, names: readonly Buffer[]): string | null {
+  const data = r.headerData;
+  let p = r.headersStart;
+  const limit = r.headersEnd;
+  let found = -1;
+  let foundEnd = -1;
+  const saved = [buf, pos, end] as const;
+  buf = data;
+  end = limit;
+  try {
+    for (let i = 0; i < r.headerCount; i++) {
+      pos = p;
+      const kLen = varint();
+      const kStart = pos;
+      pos += kLen;
+      const vLen = varint();
+      const vStart = pos;
+      pos = vLen < 0 ? pos : pos + vLen;
+      if (pos > limit || kLen < 0) throw new CorruptRecordsError('a header runs past its record');
+      if (vLen >= 0) {
+        for (const name of names) {
+          if (name.length === kLen && sameBytes(data, kStart, name)) {
+            found = vStart;
+            foundEnd = vStart + vLen;
+            break;
+          }
+        }
+      }
+      p = pos;
+    }
+  } finally {
+    [buf, pos, end] = saved;
+  }
+  if (found < 0) return null;
+  const last = lastText;
+  const n = foundEnd - found;
+  if (last && last.bytes.length === n && data.compare(last.bytes, 0, n, found, foundEnd) === 0) return last.text;
+  const text = data.toString('utf8', found, foundEnd);
+  if (n <= 255) lastText = { bytes: Buffer.from(data.subarray(found, foundEnd)), text };
+  return text;
+}
+
 /**
  * Appends the data records at or after `from` of a partition's record bytes
  * to `out`, leaving out aborted transactions, and returns the offset after
@@ -232,14 +346,15 @@ export function readBatches(data: Buffer, partition: number, from: number, abort
       const value = bytes();
       const n = varint();
       if (n < 0 || n > end - pos) throw new CorruptRecordsError(`record ${i} of a batch of partition ${partition} claims ${n} headers`);
-      const headers: RawHeader[] = new Array(n);
+      // Checked here, decoded only when asked for (FetchedRecord).
+      const headersStart = pos;
       for (let h = 0; h < n; h++) {
-        const k = bytes();
-        if (k === null) throw new CorruptRecordsError('a header name is null');
-        headers[h] = [k, bytes()];
+        if (skipBytes() < 0) throw new CorruptRecordsError('a header name is null');
+        skipBytes();
       }
+      const headersEnd = pos;
       pos = end;
-      out.push({ partition, offset, timestamp: logAppend ? maxTs : firstTs + timestampDelta, key, value, headers });
+      out.push(new FetchedRecord(partition, offset, logAppend ? maxTs : firstTs + timestampDelta, key, value, data, headersStart, headersEnd, n));
     }
   }
   buf = NOTHING;

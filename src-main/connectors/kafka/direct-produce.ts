@@ -22,7 +22,7 @@ import { produceV9, Writer, type Connection, type Producer } from '@platformatic
 import { ApiError } from '../../contract/errors.js';
 import { errorChain, isTransient } from './client.js';
 import type { ApiVersions, Fetcher } from './fetcher.js';
-import type { RawHeader } from './records.js';
+import type { EncodedHeaders, RawHeader } from './records.js';
 
 const PRODUCE = 0;
 const VERSION = 9;
@@ -39,8 +39,8 @@ export interface DirectRecord {
   partition: number;
   key: Buffer | null;
   value: Buffer | null;
-  /** Written in order; a null value stays null. */
-  headers: RawHeader[];
+  /** Written in order; a null value stays null. Encoded headers (a record read in place) are copied as they are. */
+  headers: RawHeader[] | EncodedHeaders;
   /** Written after `headers`. */
   extra: RawHeader[];
 }
@@ -79,10 +79,16 @@ function writeBytes(b: Buffer, at: number, x: Buffer | null): number {
   return at + x.length;
 }
 
+function headerCount(headers: RawHeader[] | EncodedHeaders): number {
+  return Array.isArray(headers) ? headers.length : headers.headerCount;
+}
+
 function recordBodySize(r: DirectRecord, offsetDelta: number): number {
   // attributes, timestampDelta 0, offsetDelta, key, value, header count, headers
-  let n = 1 + 1 + varintSize(offsetDelta) + bytesSize(r.key) + bytesSize(r.value) + varintSize(r.headers.length + r.extra.length);
-  for (const [k, v] of r.headers) n += bytesSize(k) + bytesSize(v);
+  const h = r.headers;
+  let n = 1 + 1 + varintSize(offsetDelta) + bytesSize(r.key) + bytesSize(r.value) + varintSize(headerCount(h) + r.extra.length);
+  if (Array.isArray(h)) for (const [k, v] of h) n += bytesSize(k) + bytesSize(v);
+  else n += h.headersEnd - h.headersStart;
   for (const [k, v] of r.extra) n += bytesSize(k) + bytesSize(v);
   return n;
 }
@@ -122,8 +128,10 @@ export function encodeBatch(records: DirectRecord[], timestamp: number, producer
     at = writeVarint(b, at, i);
     at = writeBytes(b, at, r.key);
     at = writeBytes(b, at, r.value);
-    at = writeVarint(b, at, r.headers.length + r.extra.length);
-    for (const [k, v] of r.headers) at = writeBytes(b, writeBytes(b, at, k), v);
+    const h = r.headers;
+    at = writeVarint(b, at, headerCount(h) + r.extra.length);
+    if (Array.isArray(h)) for (const [k, v] of h) at = writeBytes(b, writeBytes(b, at, k), v);
+    else at += h.headerData.copy(b, at, h.headersStart, h.headersEnd);
     for (const [k, v] of r.extra) at = writeBytes(b, writeBytes(b, at, k), v);
   }
   b.writeUInt32BE(crc32c(b.subarray(CRC_START)) >>> 0, 17);

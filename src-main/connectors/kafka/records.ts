@@ -12,6 +12,19 @@ export type { DeadLetterOrigin, DecodedValue };
 
 export type RawHeader = [name: Buffer, value: Buffer | null];
 
+/**
+ * A record's headers as a record batch holds them: `headerCount` entries,
+ * each name and value with its varint length, in `headerData` from
+ * `headersStart` to `headersEnd`. Records read in place keep their headers
+ * so, and a re-drive writes them back without decoding them.
+ */
+export interface EncodedHeaders {
+  readonly headerData: Buffer;
+  readonly headersStart: number;
+  readonly headersEnd: number;
+  readonly headerCount: number;
+}
+
 export interface RawRecord {
   partition: number;
   offset: number;

@@ -36,6 +36,7 @@ import { classify, isTransient } from './client.js';
 import type { DeadLetterNaming } from './deadletters.js';
 import type { Fetcher } from './fetcher.js';
 import { RedriveLedger } from './ledger.js';
+import { decodeHeaders, FetchedRecord, lastHeaderText } from './direct-fetch.js';
 import { DirectSender, directProduceSupported, producerStateLost, type DirectRecord } from './direct-produce.js';
 import { CHUNK_BYTES, javaPartition, sendRecords } from './produce.js';
 import type { RawHeader, RawRecord } from './records.js';
@@ -157,7 +158,13 @@ async function sendBatch(l: Lane, records: DirectRecord[], signal: { cancelled: 
   if (sender) return sender.send(records, signal, retryForMs);
   return sendRecords(
     l.producer,
-    records.map((r) => ({ topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: [...r.headers, ...r.extra].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]) })),
+    records.map((r) => ({
+      topic: r.topic,
+      partition: r.partition,
+      key: r.key,
+      value: r.value,
+      headers: [...(Array.isArray(r.headers) ? r.headers : decodeHeaders(r.headers)), ...r.extra].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]),
+    })),
     undefined,
   );
 }
@@ -448,7 +455,7 @@ export class Redrives {
               job.skipped++;
               continue;
             }
-            const topic = a.target?.exchange || originTopic(r.headers) || ctx.naming.sourceFromName(a.source);
+            const topic = a.target?.exchange || originTopic(r) || ctx.naming.sourceFromName(a.source);
             if (!topic) {
               notMoved('the record names no original topic (no kafka_dlt-original-topic or __connect.errors.topic header): choose a target topic');
               continue;
@@ -470,13 +477,14 @@ export class Redrives {
             }
             targets.add(topic);
             const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
-            const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r.headers;
+            // Headers read in place are copied as bytes; edited ones are written from the edit.
+            const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r instanceof FetchedRecord ? r : r.headers;
             const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)], marks[0]!, marks[1]!];
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
             const l = lane(target % LANES);
             l.batch.push({ from: r, out: { topic, partition: target, key, value, headers, extra } });
-            l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + headerBytes(headers) + 160;
+            l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + (Array.isArray(headers) ? headerBytes(headers) : headers.headersEnd - headers.headersStart) + 160;
             if (l.batch.length >= batchSize || l.bytes >= CHUNK_BYTES) await handOff(l);
           }
         }
@@ -566,8 +574,12 @@ const AT_NAME = Buffer.from(HEADER_AT);
 const SPRING_TOPIC = Buffer.from('kafka_dlt-original-topic');
 const CONNECT_TOPIC = Buffer.from('__connect.errors.topic');
 
+const ORIGIN_NAMES = [SPRING_TOPIC, CONNECT_TOPIC];
+
 /** The original topic a dead letter names (Spring's header, else Kafka Connect's); the last one wins. */
-function originTopic(headers: RawHeader[]): string | null {
+function originTopic(r: RawRecord): string | null {
+  if (r instanceof FetchedRecord) return lastHeaderText(r, ORIGIN_NAMES);
+  const headers = r.headers;
   for (let i = headers.length - 1; i >= 0; i--) {
     const [k, v] = headers[i]!;
     if (v && (k.equals(SPRING_TOPIC) || k.equals(CONNECT_TOPIC))) return v.toString('utf8');

@@ -7,7 +7,7 @@
  */
 import { createRecordsBatch, Reader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
-import { CorruptRecordsError, readBatches } from '../../../../src-main/connectors/kafka/direct-fetch.js';
+import { CorruptRecordsError, FetchedRecord, lastHeaderText, readBatches } from '../../../../src-main/connectors/kafka/direct-fetch.js';
 import { encodeBatch, type DirectRecord } from '../../../../src-main/connectors/kafka/direct-produce.js';
 import type { RawRecord } from '../../../../src-main/connectors/kafka/records.js';
 import { buildBatch, withBaseOffset } from '../../../../src-main/protocols/kafka/codec/record-batch.js';
@@ -60,6 +60,23 @@ describe('direct fetch: reading record batches', () => {
     expect(out.map((r) => [r.offset, r.timestamp, r.key?.toString() ?? null, r.value?.toString() ?? null, r.headers.map(([k, v]) => [k.toString(), v?.toString() ?? null])])).toEqual(
       lib.map((r) => [r.offset, r.timestamp, r.key?.toString() ?? null, r.value?.length ? r.value.toString() : null, r.headers.map(([k, v]) => [k.toString(), v?.length ? v.toString() : null])]),
     );
+  });
+
+  it('finds the last header of a name in place, skipping null values, as the decoded headers would', () => {
+    const rs: DirectRecord[] = [
+      { topic: 't', partition: 0, key: null, value: null, headers: [[b('a'), b('one')], [b('kafka_dlt-original-topic'), b('orders')], [b('b'), null]], extra: [] },
+      { topic: 't', partition: 0, key: null, value: null, headers: [[b('__connect.errors.topic'), b('first')], [b('kafka_dlt-original-topic'), b('second')], [b('kafka_dlt-original-topic'), null]], extra: [] },
+      { topic: 't', partition: 0, key: null, value: null, headers: [[b('other'), b('x')]], extra: [] },
+      { topic: 't', partition: 0, key: null, value: null, headers: [], extra: [] },
+    ];
+    const { out } = read(batchAt(0, rs));
+    const names = [b('kafka_dlt-original-topic'), b('__connect.errors.topic')];
+    expect(out.map((r) => lastHeaderText(r as FetchedRecord, names))).toEqual(['orders', 'second', null, null]);
+    expect(out[1]!.headers.map(([k, v]) => [k.toString(), v?.toString() ?? null])).toEqual([
+      ['__connect.errors.topic', 'first'],
+      ['kafka_dlt-original-topic', 'second'],
+      ['kafka_dlt-original-topic', null],
+    ]);
   });
 
   it('reads the listener’s batches, with timestamps per record', () => {

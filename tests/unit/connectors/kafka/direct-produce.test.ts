@@ -7,7 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { Reader as ClientReader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
+import { FetchedRecord, readBatches } from '../../../../src-main/connectors/kafka/direct-fetch.js';
 import { encodeBatch, encodeProduceRequest, type DirectRecord } from '../../../../src-main/connectors/kafka/direct-produce.js';
+import type { RawHeader, RawRecord } from '../../../../src-main/connectors/kafka/records.js';
 import { Reader } from '../../../../src-main/protocols/kafka/codec/primitives.js';
 import { checkCrc, readHeader, readRecords } from '../../../../src-main/protocols/kafka/codec/record-batch.js';
 import { readProduceRequest } from '../../../../src-main/protocols/kafka/generated/ProduceRequest.js';
@@ -49,13 +51,49 @@ describe('direct produce encoding', () => {
       expect(r.timestamp).toBe(1_700_000_000_123);
       expect(r.key).toEqual(want.key);
       expect(r.value).toEqual(want.value);
-      expect(r.headers).toEqual([...want.headers, ...want.extra].map(([k, v]) => [k.toString('utf8'), v]));
+      expect(r.headers).toEqual([...(want.headers as RawHeader[]), ...want.extra].map(([k, v]) => [k.toString('utf8'), v]));
     });
 
     const client = readRecordsBatch(ClientReader.from(batch));
     expect(client.records).toHaveLength(records.length);
     expect(client.records[39]!.value).toEqual(records[39]!.value);
     expect(client.records[1]!.headers.map(([k, v]) => [k?.toString() ?? null, v?.toString() ?? null])).toEqual([
+      ['kafka_dlt-original-topic', 'orders'],
+      ['dup', null],
+      ['dup', 'second'],
+      ['x-redriven-from', 'orders.DLT:0:1'],
+      ['x-redriven-job', 'kr-1'],
+    ]);
+  });
+
+  it('copies the header bytes of records read in place, with the added headers after them', () => {
+    const records = sample(30);
+    const first = encodeBatch(records, 1_700_000_000_000, { producerId: 1n, producerEpoch: 0 }, 0);
+    const fetched: RawRecord[] = [];
+    readBatches(first, 0, 0, [], fetched);
+    expect(fetched).toHaveLength(30);
+    expect(fetched.every((r) => r instanceof FetchedRecord)).toBe(true);
+    // Written again as a re-drive writes them: the read headers as bytes, a new record of its own after them.
+    const again: DirectRecord[] = fetched.map((r, i) => ({
+      topic: 'orders',
+      partition: 0,
+      key: r.key,
+      value: r.value,
+      headers: r as FetchedRecord,
+      extra: [[b('x-redriven-from'), b(`again:${i}`)]],
+    }));
+    const batch = encodeBatch(again, 1_700_000_000_500, { producerId: 7n, producerEpoch: 1 }, 30);
+    const header = readHeader(batch);
+    expect(() => checkCrc(batch, header)).not.toThrow();
+    const read = readRecords(batch, header, 64 * 1024 * 1024);
+    read.forEach((r, i) => {
+      const want = records[i]!;
+      expect(r.key).toEqual(want.key);
+      expect(r.value ?? null).toEqual(want.value === null ? null : want.value);
+      expect(r.headers).toEqual([...(want.headers as RawHeader[]), ...want.extra, [b('x-redriven-from'), b(`again:${i}`)]].map(([k, v]) => [k.toString('utf8'), v]));
+    });
+    // The same records decode their headers when asked, as the library's reader does.
+    expect(fetched[1]!.headers.map(([k, v]) => [k.toString(), v?.toString() ?? null])).toEqual([
       ['kafka_dlt-original-topic', 'orders'],
       ['dup', null],
       ['dup', 'second'],
