@@ -546,6 +546,18 @@ export class Engine {
     }
   }
 
+  /**
+   * Appends records at once, as produce() does: a bad record or a full disk
+   * throws here and nothing is stored; otherwise their partitions and offsets
+   * now, and a promise of their commit (the Kafka listener's Produce, which
+   * takes a connection's next request while one waits for its commit).
+   */
+  append(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): { offsets: Array<{ partition: number; offset: number }>; committed: Promise<void> } {
+    this.assertOpen();
+    this.assertRoom();
+    return this.streams.append(topic, records, options);
+  }
+
   fetch(topic: string, partition: number, options: FetchOptions = {}): FetchResult {
     this.assertOpen();
     return this.streams.fetch(topic, partition, options);

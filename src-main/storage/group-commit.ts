@@ -26,7 +26,9 @@
  * them: refused, not necessarily absent).
  */
 import type { Statement } from 'better-sqlite3';
+import { BackgroundCheckpointer } from './checkpointer.js';
 import { durabilityOf, type SqliteDatabase } from './database.js';
+import { sqliteBinding } from './native.js';
 import type { Durability } from './wal-sync.js';
 
 export interface GroupCommitOptions {
@@ -55,6 +57,11 @@ export interface GroupCommitOptions {
    * effect report an error.
    */
   checkpointEveryMs?: number;
+  /**
+   * Run those checkpoints from a worker thread (checkpointer.ts) rather than
+   * after COMMIT on this one, for a database in a file. Default true.
+   */
+  checkpointInBackground?: boolean;
   /**
    * The store failed (at COMMIT, or a write that failed for want of disk): the
    * batch is lost, and its waiters and every later write are refused with the
@@ -107,6 +114,7 @@ export class GroupCommit {
   private readonly checkpoint: Statement;
   private readonly checkpointEveryMs: number;
   private lastCheckpoint = 0;
+  private readonly background: BackgroundCheckpointer | null = null;
   /** The last checkpoint that could not write, if the latest one failed (the log keeps the data meanwhile). */
   checkpointError: Error | null = null;
   private readonly savepoint: <T>(fn: () => T) => T;
@@ -140,6 +148,9 @@ export class GroupCommit {
     this.rollback = db.prepare('ROLLBACK');
     this.checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
     this.checkpointEveryMs = options.checkpointEveryMs ?? 0;
+    if (this.checkpointEveryMs > 0 && !db.memory && db.name !== '' && options.checkpointInBackground !== false) {
+      this.background = new BackgroundCheckpointer({ file: db.name, everyMs: this.checkpointEveryMs, pageSize: Number(db.pragma('page_size', { simple: true })), binding: sqliteBinding() });
+    }
     this.durability = options.durability === undefined ? durabilityOf(db) : options.durability;
     this.intervalMs = options.intervalMs ?? 2;
     this.maxOps = options.maxOps ?? 2000;
@@ -347,9 +358,15 @@ export class GroupCommit {
     const now = performance.now();
     if (now - this.lastCheckpoint < this.checkpointEveryMs) return;
     this.lastCheckpoint = now;
+    const background = this.background;
+    if (background && !background.needsMainCheckpoint()) {
+      this.checkpointError = background.error;
+      return;
+    }
     try {
       this.checkpoint.run();
       this.checkpointError = null;
+      background?.mainCheckpointed();
     } catch (err) {
       // The commit stands: its pages are in the log, which is copied over next time.
       this.checkpointError = err instanceof Error ? err : new Error(String(err));
@@ -360,6 +377,7 @@ export class GroupCommit {
     if (this.closed) return;
     if (!this.failure) this.flush();
     this.closed = true;
+    this.background?.close();
     const durability = this.durability;
     if (!durability) return;
     // What was committed is made durable now (beside a sync under way, if any), and its waiters resolve.

@@ -12,10 +12,15 @@ import { ensurePrivateFile } from './private-files.js';
 
 export type SqliteDatabase = Database.Database;
 
+/** The native addon to load instead of the package's own build, if any (under Electron). */
+export function sqliteBinding(): string | undefined {
+  const binding = process.env.BROKERDECK_SQLITE_BINDING;
+  return typeof process.versions.electron === 'string' && binding && existsSync(binding) ? binding : undefined;
+}
+
 export function openSqlite(filename: string, options: Database.Options = {}): SqliteDatabase {
   if (filename !== ':memory:' && !options.readonly) ensurePrivateFile(filename);
-  const binding = process.env.BROKERDECK_SQLITE_BINDING;
-  const isElectron = typeof process.versions.electron === 'string';
-  if (isElectron && binding && existsSync(binding)) return new Database(filename, { ...options, nativeBinding: binding });
+  const binding = sqliteBinding();
+  if (binding) return new Database(filename, { ...options, nativeBinding: binding });
   return new Database(filename, options);
 }

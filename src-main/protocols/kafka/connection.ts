@@ -11,7 +11,12 @@
  *
  * Requests are handled one at a time, in order, and answered in that order,
  * as a Kafka broker does by muting a connection while a request is in
- * flight; a long-polling Fetch holds only its own connection. Bytes that are
+ * flight; a long-polling Fetch holds only its own connection. One exception:
+ * while Produce requests wait for their commit (acks=all here means on
+ * disk), the next request may start if it is a Produce too (up to
+ * MAX_PIPELINED_PRODUCE), so that a producer with several requests in flight
+ * gets them into one commit; their records are appended in the order the
+ * requests came, and the answers still go out in that order. Bytes that are
  * not the protocol (a frame too large, a header or body that does not parse)
  * close this connection and are logged; nothing a client sends can reach the
  * process.
@@ -25,6 +30,9 @@ import type { ClientDetails, ConnectionView, RequestHeader, ServerState } from '
 import { saslStep } from './apis/sasl.js';
 import { ERR } from './errors.js';
 import { newSaslState, type SaslState } from './sasl.js';
+
+/** Produce requests of one connection handled at once while earlier ones wait for their commit. */
+export const MAX_PIPELINED_PRODUCE = 8;
 
 /** Kafka's socket.request.max.bytes default. */
 export const MAX_FRAME_BYTES = 100 * 1024 * 1024;
@@ -145,13 +153,31 @@ export class KafkaConnection implements ProtocolConnection, ConnectionView {
     void this.drain();
   }
 
+  /** A Produce request, from a client past authentication: one that may start beside earlier Produce requests. */
+  private pipelinable(frame: Buffer): boolean {
+    return frame.length >= 2 && frame.readInt16BE(0) === 0 && (this.sasl.stage === 'open' || this.sasl.stage === 'done');
+  }
+
   private async drain(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    // Requests started and not yet answered, oldest first: several only while all are Produce requests.
+    const started: Array<Promise<Buffer[] | null>> = [];
+    let allProduce = true;
     try {
-      while (!this.closed && this.queue.length > 0) {
-        const frame = this.queue.shift()!;
-        const out = this.sasl.rawTokens && this.sasl.stage === 'authenticate' ? this.rawToken(frame) : await this.handle(frame);
+      while (!this.closed && (this.queue.length > 0 || started.length > 0)) {
+        const next = this.queue[0];
+        if (next && (started.length === 0 || (allProduce && started.length < MAX_PIPELINED_PRODUCE && this.pipelinable(next)))) {
+          this.queue.shift();
+          if (started.length === 0) allProduce = true;
+          allProduce &&= this.pipelinable(next);
+          const answer = this.sasl.rawTokens && this.sasl.stage === 'authenticate' ? Promise.resolve(this.rawToken(next)) : this.handle(next);
+          // Looked at in turn below; a failure meanwhile is not an unhandled rejection.
+          answer.catch(() => undefined);
+          started.push(answer);
+          continue;
+        }
+        const out = await started.shift()!;
         if (out && !this.closed) {
           if (out.length === 1) this.socket.write(out[0]!);
           else {

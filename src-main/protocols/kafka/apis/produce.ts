@@ -29,7 +29,25 @@ const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
 type PartitionAnswer = Encodable<PartitionProduceResponse>;
 
+/**
+ * Appends a partition's batches at once, in order (no await until all are
+ * appended, so that a connection's next Produce, which may start while this
+ * one waits, appends after it), then waits for their commit.
+ */
 async function producePartition(ctx: RequestContext, topic: string, partition: number, data: Buffer | null): Promise<PartitionAnswer> {
+  const committed: Array<Promise<void>> = [];
+  const result = appendPartition(ctx, topic, partition, data, committed);
+  if (committed.length > 0) {
+    try {
+      await Promise.all(committed);
+    } catch (error) {
+      return { index: partition, errorCode: codeOf(error, ERR.KAFKA_STORAGE_ERROR), baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage: (error as Error).message };
+    }
+  }
+  return result;
+}
+
+function appendPartition(ctx: RequestContext, topic: string, partition: number, data: Buffer | null, committed: Array<Promise<void>>): PartitionAnswer {
   const answer = (errorCode: number, baseOffset = -1, errorMessage: string | null = null): PartitionAnswer => ({ index: partition, errorCode, baseOffset: BigInt(baseOffset), logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage });
   const engine = ctx.server.engine();
   const t = engine.listTopics().find((x) => x.name === topic);
@@ -82,11 +100,12 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
     const keep = !logAppendTime && header.recordCount === records.length && header.lastOffsetDelta === records.length - 1 && records.every((r, i) => r.offsetDelta === i && r.timestamp >= 0);
     let stored;
     try {
-      stored = await engine.produce(topic, toStore, keep ? { batch: bytes } : {});
+      stored = engine.append(topic, toStore, keep ? { batch: bytes } : {});
     } catch (error) {
       return answer(codeOf(error, ERR.INVALID_RECORD), -1, (error as Error).message);
     }
-    const base = stored[0]!.offset;
+    committed.push(stored.committed);
+    const base = stored.offsets[0]!.offset;
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
