@@ -11,6 +11,10 @@
  * own locks keep the two connections apart (the durability reasoning of
  * wal-sync.ts holds whichever connection checkpoints).
  *
+ * SQLite syncs the database file only after a complete checkpoint; the
+ * worker syncs it after every pass that copied pages, so that they are not
+ * left for the writer's thread to sync.
+ *
  * Under writes that never pause, the log is copied but never fully at the
  * moment a new write transaction begins, so SQLite never starts it over and
  * it would grow without end. The worker reports the log's length after each
@@ -27,14 +31,18 @@ import { Worker } from 'node:worker_threads';
 
 const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const done = new Int32Array(workerData.done);
 let db = null;
+let fd = null;
 let timer = null;
 function finish() {
   if (timer) clearTimeout(timer);
   timer = null;
   try { if (db) db.close(); } catch {}
+  try { if (fd !== null) fs.closeSync(fd); } catch {}
   db = null;
+  fd = null;
   Atomics.store(done, 0, 1);
   Atomics.notify(done, 0);
   parentPort.close();
@@ -47,17 +55,23 @@ try {
   db = new Database(workerData.file, options);
   db.pragma('synchronous = NORMAL');
   db.pragma('wal_autocheckpoint = 0');
+  fd = fs.openSync(workerData.file, 'r+');
 } catch (e) {
   parentPort.postMessage({ type: 'failed', message: String((e && e.message) || e) });
   finish();
 }
 if (db) {
   const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+  let copied = 0;
   const pass = () => {
     timer = null;
     if (!db) return;
     try {
       const row = checkpoint.get();
+      // SQLite syncs the database only after a complete pass; under steady writes few are, and
+      // the pages copied by the others would wait, unsynced, for the writer's own checkpoint.
+      if (row.checkpointed > 0 && row.checkpointed !== copied) fs.fdatasyncSync(fd);
+      copied = row.checkpointed;
       parentPort.postMessage({ type: 'pass', log: row.log, checkpointed: row.checkpointed });
     } catch (e) {
       parentPort.postMessage({ type: 'error', message: String((e && e.message) || e), code: e && e.code });
