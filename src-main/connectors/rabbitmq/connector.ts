@@ -42,7 +42,7 @@ import {
   type MgmtVhost,
 } from './management.js';
 import { compileQueueFilter } from './messages.js';
-import { RedriveRun, type RedrivePlan } from './redrive.js';
+import { closeOpened, openRedriveConnections, RedriveRun, type RedriveConnections, type RedrivePlan } from './redrive.js';
 import { deadLetterSources, toQueueInfo } from './topology.js';
 import { RabbitBrowse } from './browse.js';
 export { QUEUE_METRICS, type RabbitConnectionInfo, type RabbitConnectorOptions, type RabbitNotices } from './base.js';
@@ -323,6 +323,20 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
     checkShortstr(a.source, 'source');
     this.writable('re-drive messages');
     if (a.filter) compileQueueFilter(a.filter, 'filter.');
+    // The job's own connections open beside the checks below (each handshake is several round
+    // trips, the checks are management API calls); when a check fails they are closed again.
+    const id = this.jobs.newId();
+    const opening = openRedriveConnections(id, (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name, bulk: true }));
+    try {
+      return await this.planRedrive(a, id, opening);
+    } catch (error) {
+      // Closed before the error is given, so nothing of the job is left open.
+      await closeOpened(opening);
+      throw error;
+    }
+  }
+
+  private async planRedrive(a: Args<'redrives/start'>, id: string, opening: RedriveConnections): Promise<{ id: string }> {
     const { raw: q, info: source } = await this.queueDetails(a.source);
     if (source.type === 'stream') {
       throw new ApiError(
@@ -361,9 +375,10 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
       averageMessageBytes: q.messages && q.message_bytes ? q.message_bytes / q.messages : null,
     };
     const run = new RedriveRun(this.jobs, plan, {
+      id,
+      connections: opening,
       connectionId: this.id,
       username: this.r.username,
-      openConnection: (name) => openAmqp(this.r, { timeoutMs: this.options.connectTimeoutMs, name, bulk: true }),
       scrub: this.r.scrub,
       logger: this.deps.logger,
     });

@@ -73,10 +73,27 @@ export interface RedrivePlan {
   averageMessageBytes: number | null;
 }
 
+/** A job's two connections (read, write) being opened, each opened or failed. */
+export type RedriveConnections = Promise<[PromiseSettledResult<ChannelModel>, PromiseSettledResult<ChannelModel>]>;
+
+/** Opens a job's two connections side by side, named after the job so an operator can see and close them. */
+export function openRedriveConnections(jobId: string, open: (name: string) => Promise<ChannelModel>): RedriveConnections {
+  return Promise.allSettled([open(`Brokerdeck re-drive ${jobId} (read)`), open(`Brokerdeck re-drive ${jobId} (write)`)]) as RedriveConnections;
+}
+
+/** Closes whichever of a job's connections opened (the job did not start). */
+export async function closeOpened(connections: RedriveConnections): Promise<void> {
+  const opened = await connections;
+  await Promise.all(opened.map((c) => (c.status === 'fulfilled' ? closeQuietly(c.value) : undefined)));
+}
+
 export interface RedriveContext {
+  /** The job's id, taken before its connections were opened (they carry it in their names). */
+  id: string;
+  /** The job's connections, opened beside the checks before the job (see openRedriveConnections); the job closes them. */
+  connections: RedriveConnections;
   connectionId: string;
   username: string;
-  openConnection(name: string): Promise<ChannelModel>;
   scrub(text: string): string;
   logger: Logger;
 }
@@ -240,7 +257,7 @@ export class RedriveRun {
     this.filter = plan.filter && hasFilter(plan.filter) ? plan.filter : null;
     this.copyPlan = { source: plan.source, username: ctx.username, deadLetterSources: plan.deadLetterSources };
     this.job = {
-      id: jobs.newId(),
+      id: ctx.id,
       connectionId: ctx.connectionId,
       source: plan.source,
       target: targetLabel(plan.target),
@@ -305,11 +322,8 @@ export class RedriveRun {
     let consume: Channel | null = null;
     let publish: ConfirmChannel | null = null;
     try {
-      // Both connections open side by side: each handshake is several round trips.
-      const [read, write] = await Promise.allSettled([
-        this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (read)`),
-        this.ctx.openConnection(`Brokerdeck re-drive ${this.job.id} (write)`),
-      ]);
+      // Both connections were opened side by side (each handshake is several round trips), beside the checks before the job.
+      const [read, write] = await this.ctx.connections;
       // Kept even when the other failed, so `finally` closes it.
       if (read.status === 'fulfilled') model = read.value;
       if (write.status === 'fulfilled') publisher = write.value;

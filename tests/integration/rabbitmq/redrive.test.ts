@@ -4,6 +4,7 @@
  * id, failures and a connection cut by the server that lose nothing,
  * cancellation, throttled progress and the audit log.
  */
+import { execFile } from 'node:child_process';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedriveJob } from '../../../src-main/contract/types.js';
@@ -218,6 +219,16 @@ describe.skipIf(!env.ok)(title, { timeout: 120_000 }, () => {
       code: 'PRECONDITION_FAILED',
       message: expect.stringMatching(/delivery limit of 5/),
     });
+    // A start opens the job's connections beside its checks; when a check fails they are closed
+    // before the error is given. rabbitmqctl sees connections at once (the management API only
+    // after its next statistics round).
+    if (b.local) {
+      const listed = await new Promise<string>((resolve, reject) =>
+        execFile('rabbitmqctl', ['list_connections', '-q', '--no-table-headers', 'vhost', 'client_properties'], { timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+      const left = listed.split('\n').filter((l) => l.startsWith(`${b.vhost}\t`) && l.includes('Brokerdeck re-drive'));
+      expect(left).toEqual([]);
+    }
   });
 
   it.each([
