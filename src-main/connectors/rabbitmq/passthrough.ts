@@ -255,14 +255,24 @@ function textValue(buf: Buffer, tag: number, offset: number, end: number): strin
   if (tag !== 0x53 && tag !== 0x78) return null;
   const start = offset + 4;
   const last = lastText;
-  if (last && last.bytes.length === end - start && buf.compare(last.bytes, 0, last.bytes.length, start, end) === 0) return last.text;
+  if (last && last.bytes.length === end - start && sameBytes(buf, start, last.bytes)) return last.text;
   const text = buf.toString('utf8', start, end);
   if (end - start <= 255) lastText = { bytes: Buffer.from(buf.subarray(start, end)), text };
   return text;
 }
 
+/**
+ * Whether `buf` holds `bytes` at `at`. Names and queue names are short:
+ * compared here, from the end (where names of a family such as
+ * x-first-death-* differ), rather than through a native call per header.
+ */
+function sameBytes(buf: Buffer, at: number, bytes: Buffer): boolean {
+  for (let i = bytes.length - 1; i >= 0; i--) if (buf[at + i] !== bytes[i]) return false;
+  return true;
+}
+
 function keyIs(buf: Buffer, start: number, end: number, key: Buffer): boolean {
-  return end - start === key.length && buf.compare(key, 0, key.length, start, end) === 0;
+  return end - start === key.length && sameBytes(buf, start, key);
 }
 
 const K_X_DEATH = Buffer.from('x-death');
