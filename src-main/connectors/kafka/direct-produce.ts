@@ -43,6 +43,18 @@ export interface DirectRecord {
   headers: RawHeader[] | EncodedHeaders;
   /** Written after `headers`. */
   extra: RawHeader[];
+  /** Header entries already encoded, written after `extra` (a job's headers that are the same for every record: see `encodeHeaders`). */
+  fixed?: EncodedHeaders | undefined;
+}
+
+/** Header entries encoded once, as a record holds them, for records that all carry them. */
+export function encodeHeaders(headers: RawHeader[]): EncodedHeaders {
+  let size = 0;
+  for (const [k, v] of headers) size += bytesSize(k) + bytesSize(v);
+  const data = Buffer.alloc(size);
+  let at = 0;
+  for (const [k, v] of headers) at = writeBytes(data, writeBytes(data, at, k), v);
+  return { headerData: data, headersStart: 0, headersEnd: size, headerCount: headers.length };
 }
 
 export interface ProducerIdentity {
@@ -86,10 +98,12 @@ function headerCount(headers: RawHeader[] | EncodedHeaders): number {
 function recordBodySize(r: DirectRecord, offsetDelta: number): number {
   // attributes, timestampDelta 0, offsetDelta, key, value, header count, headers
   const h = r.headers;
-  let n = 1 + 1 + varintSize(offsetDelta) + bytesSize(r.key) + bytesSize(r.value) + varintSize(headerCount(h) + r.extra.length);
+  const fixed = r.fixed;
+  let n = 1 + 1 + varintSize(offsetDelta) + bytesSize(r.key) + bytesSize(r.value) + varintSize(headerCount(h) + r.extra.length + (fixed?.headerCount ?? 0));
   if (Array.isArray(h)) for (const [k, v] of h) n += bytesSize(k) + bytesSize(v);
   else n += h.headersEnd - h.headersStart;
   for (const [k, v] of r.extra) n += bytesSize(k) + bytesSize(v);
+  if (fixed) n += fixed.headersEnd - fixed.headersStart;
   return n;
 }
 
@@ -129,10 +143,12 @@ export function encodeBatch(records: DirectRecord[], timestamp: number, producer
     at = writeBytes(b, at, r.key);
     at = writeBytes(b, at, r.value);
     const h = r.headers;
-    at = writeVarint(b, at, headerCount(h) + r.extra.length);
+    const fixed = r.fixed;
+    at = writeVarint(b, at, headerCount(h) + r.extra.length + (fixed?.headerCount ?? 0));
     if (Array.isArray(h)) for (const [k, v] of h) at = writeBytes(b, writeBytes(b, at, k), v);
     else at += h.headerData.copy(b, at, h.headersStart, h.headersEnd);
     for (const [k, v] of r.extra) at = writeBytes(b, writeBytes(b, at, k), v);
+    if (fixed) at += fixed.headerData.copy(b, at, fixed.headersStart, fixed.headersEnd);
   }
   b.writeUInt32BE(crc32c(b.subarray(CRC_START)) >>> 0, 17);
   return b;

@@ -125,6 +125,57 @@ export class RedriveLedger {
     p.dirty = true;
   }
 
+  /**
+   * Adds many offsets at once (a batch the broker acknowledged): each partition's offsets are
+   * merged into its ranges in one pass, where adding them one by one would insert into the
+   * middle of a long list of ranges for each.
+   */
+  addAll(records: ReadonlyArray<{ partition: number; offset: number }>): void {
+    const byPartition = new Map<number, number[]>();
+    for (const r of records) {
+      let list = byPartition.get(r.partition);
+      if (!list) byPartition.set(r.partition, (list = []));
+      list.push(r.offset);
+    }
+    for (const [partition, offsets] of byPartition) {
+      if (offsets.length < 8) {
+        for (const o of offsets) this.add(partition, o);
+        continue;
+      }
+      let p = this.partitions.get(partition);
+      if (!p) this.partitions.set(partition, (p = { watermark: 0, ranges: [], dirty: false }));
+      offsets.sort((a, b) => a - b);
+      const merged: Range[] = [];
+      const push = (a: number, b: number) => {
+        const last = merged[merged.length - 1];
+        if (last && a <= last[1] + 1) last[1] = Math.max(last[1], b);
+        else merged.push([a, b]);
+      };
+      let i = 0;
+      let j = 0;
+      const ranges = p.ranges;
+      while (i < ranges.length || j < offsets.length) {
+        const r = ranges[i];
+        const o = offsets[j];
+        if (o === undefined || (r !== undefined && r[0] <= o)) {
+          push(r![0], r![1]);
+          i++;
+        } else {
+          if (o >= p.watermark) push(o, o);
+          j++;
+        }
+      }
+      // A range that starts at the watermark becomes part of it.
+      const first = merged[0];
+      if (first && first[0] <= p.watermark) {
+        p.watermark = Math.max(p.watermark, first[1] + 1);
+        merged.shift();
+      }
+      p.ranges = merged;
+      p.dirty = true;
+    }
+  }
+
   /** Finds the group's coordinator ahead of the first commit, so a job's start pays for that round trip beside its other work. */
   async prepare(): Promise<void> {
     this.coordinator ??= await findCoordinator(this.admin, this.group);

@@ -37,7 +37,7 @@ import type { DeadLetterNaming } from './deadletters.js';
 import type { Fetcher } from './fetcher.js';
 import { RedriveLedger } from './ledger.js';
 import { decodeHeaders, FetchedRecord, lastHeaderText } from './direct-fetch.js';
-import { DirectSender, directProduceSupported, producerStateLost, type DirectRecord } from './direct-produce.js';
+import { DirectSender, directProduceSupported, encodeHeaders, producerStateLost, type DirectRecord } from './direct-produce.js';
 import { CHUNK_BYTES, javaPartition, sendRecords } from './produce.js';
 import type { RawHeader, RawRecord } from './records.js';
 import { compileRecordFilter, matches, PartitionStream } from './scanner.js';
@@ -163,7 +163,7 @@ async function sendBatch(l: Lane, records: DirectRecord[], signal: { cancelled: 
       partition: r.partition,
       key: r.key,
       value: r.value,
-      headers: [...(Array.isArray(r.headers) ? r.headers : decodeHeaders(r.headers)), ...r.extra].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]),
+      headers: [...(Array.isArray(r.headers) ? r.headers : decodeHeaders(r.headers)), ...r.extra, ...(r.fixed ? decodeHeaders(r.fixed) : [])].map(([k, v]) => [k, v ?? EMPTY] as [Buffer, Buffer]),
     })),
     undefined,
   );
@@ -385,14 +385,11 @@ export class Redrives {
           if (commitError !== null) throw commitError;
           // The end of every target partition before this job first writes to it: one request per new topic.
           const unknown = new Set<string>();
-          for (const { out } of pending) if (!knownEnd.has(`${out.topic}\u0000${out.partition}`)) unknown.add(out.topic);
+          for (const k of targetPartitions(pending)) if (!knownEnd.has(k)) unknown.add(k.slice(0, k.indexOf('\u0000')));
           for (const topic of unknown) await learnEnds(topic);
           try {
             const offsets = await sendBatch(l, pending.map((x) => x.out), running, ctx.outageTimeoutMs);
-            pending.forEach(({ out }, i) => {
-              const k = `${out.topic}\u0000${out.partition}`;
-              if (offsets[i]! >= 0) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, offsets[i]! + 1));
-            });
+            for (const [k, end] of partitionEnds(pending, offsets)) knownEnd.set(k, Math.max(knownEnd.get(k) ?? 0, end));
             pending = [];
           } catch (error) {
             if (!isTransient(error) && !producerStateLost(error)) throw error;
@@ -407,7 +404,7 @@ export class Redrives {
           }
         }
         // Entered in the ledger once acknowledged; committed by the ledger's own loop.
-        for (const { from } of batch) ledger.add(from.partition, from.offset);
+        ledger.addAll(batch.map((x) => x.from));
         acknowledged(batch.length);
       };
       /**
@@ -426,10 +423,11 @@ export class Redrives {
       };
 
       // The same for every record of the job (the encoder only reads them).
-      const marks: RawHeader[] = [
+      // Encoded once: every record carries them, after its x-redriven-from.
+      const marks = encodeHeaders([
         [JOB_NAME, Buffer.from(job.id)],
         [AT_NAME, Buffer.from(String(Date.now()))],
-      ];
+      ]);
       // Reads in chunks of READ_BYTES, the next one fetched while this one is sent, and the next
       // partition's first chunk fetched while this partition's records are handed on.
       const order = [...plan];
@@ -479,11 +477,11 @@ export class Redrives {
             const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
             // Headers read in place are copied as bytes; edited ones are written from the edit.
             const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r instanceof FetchedRecord ? r : r.headers;
-            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)], marks[0]!, marks[1]!];
+            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)]];
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
             const l = lane(target % LANES);
-            l.batch.push({ from: r, out: { topic, partition: target, key, value, headers, extra } });
+            l.batch.push({ from: r, out: { topic, partition: target, key, value, headers, extra, fixed: marks } });
             l.bytes += (key?.length ?? 0) + (value?.length ?? 0) + (Array.isArray(headers) ? headerBytes(headers) : headers.headersEnd - headers.headersStart) + 160;
             if (l.batch.length >= batchSize || l.bytes >= CHUNK_BYTES) await handOff(l);
           }
@@ -596,6 +594,49 @@ function editedHeaders(headers: RawHeader[], edit: Record<string, unknown>): Raw
     if (v === null || v === undefined) continue;
     out.push([Buffer.from(k, 'utf8'), Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8')]);
   }
+  return out;
+}
+
+/**
+ * The target partitions of records, as `topic\u0000partition` keys. A batch's records come in runs
+ * of a few topics: the key is made once per partition, not once per record.
+ */
+function targetPartitions(records: ReadonlyArray<{ out: DirectRecord }>): Set<string> {
+  const keys = new Set<string>();
+  let topic: string | null = null;
+  let seen: boolean[] = [];
+  const byTopic = new Map<string, boolean[]>();
+  for (const { out } of records) {
+    if (out.topic !== topic) {
+      topic = out.topic;
+      seen = byTopic.get(topic) ?? [];
+      byTopic.set(topic, seen);
+    }
+    if (!seen[out.partition]) {
+      seen[out.partition] = true;
+      keys.add(`${topic}\u0000${out.partition}`);
+    }
+  }
+  return keys;
+}
+
+/** Per target partition (`topic\u0000partition`), the offset after the last record the broker placed there. */
+function partitionEnds(records: ReadonlyArray<{ out: DirectRecord }>, offsets: number[]): Map<string, number> {
+  const byTopic = new Map<string, number[]>();
+  let topic: string | null = null;
+  let ends: number[] = [];
+  records.forEach(({ out }, i) => {
+    const o = offsets[i]!;
+    if (o < 0) return;
+    if (out.topic !== topic) {
+      topic = out.topic;
+      ends = byTopic.get(topic) ?? [];
+      byTopic.set(topic, ends);
+    }
+    if ((ends[out.partition] ?? -1) < o + 1) ends[out.partition] = o + 1;
+  });
+  const out = new Map<string, number>();
+  for (const [t, list] of byTopic) list.forEach((end, p) => out.set(`${t}\u0000${p}`, end));
   return out;
 }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Reader as ClientReader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { FetchedRecord, readBatches } from '../../../../src-main/connectors/kafka/direct-fetch.js';
-import { encodeBatch, encodeProduceRequest, type DirectRecord } from '../../../../src-main/connectors/kafka/direct-produce.js';
+import { encodeBatch, encodeHeaders, encodeProduceRequest, type DirectRecord } from '../../../../src-main/connectors/kafka/direct-produce.js';
 import type { RawHeader, RawRecord } from '../../../../src-main/connectors/kafka/records.js';
 import { Reader } from '../../../../src-main/protocols/kafka/codec/primitives.js';
 import { checkCrc, readHeader, readRecords } from '../../../../src-main/protocols/kafka/codec/record-batch.js';
@@ -73,7 +73,11 @@ describe('direct produce encoding', () => {
     readBatches(first, 0, 0, [], fetched);
     expect(fetched).toHaveLength(30);
     expect(fetched.every((r) => r instanceof FetchedRecord)).toBe(true);
-    // Written again as a re-drive writes them: the read headers as bytes, a new record of its own after them.
+    // Written again as a re-drive writes them: the read headers as bytes, a header of its own after them, then the job's fixed ones.
+    const marks = encodeHeaders([
+      [b('x-redriven-job'), b('kr-2')],
+      [b('empty'), null],
+    ]);
     const again: DirectRecord[] = fetched.map((r, i) => ({
       topic: 'orders',
       partition: 0,
@@ -81,6 +85,7 @@ describe('direct produce encoding', () => {
       value: r.value,
       headers: r as FetchedRecord,
       extra: [[b('x-redriven-from'), b(`again:${i}`)]],
+      fixed: marks,
     }));
     const batch = encodeBatch(again, 1_700_000_000_500, { producerId: 7n, producerEpoch: 1 }, 30);
     const header = readHeader(batch);
@@ -90,7 +95,9 @@ describe('direct produce encoding', () => {
       const want = records[i]!;
       expect(r.key).toEqual(want.key);
       expect(r.value ?? null).toEqual(want.value === null ? null : want.value);
-      expect(r.headers).toEqual([...(want.headers as RawHeader[]), ...want.extra, [b('x-redriven-from'), b(`again:${i}`)]].map(([k, v]) => [k.toString('utf8'), v]));
+      expect(r.headers).toEqual(
+        [...(want.headers as RawHeader[]), ...want.extra, [b('x-redriven-from'), b(`again:${i}`)], [b('x-redriven-job'), b('kr-2')], [b('empty'), null] as RawHeader].map(([k, v]) => [k.toString('utf8'), v]),
+      );
     });
     // The same records decode their headers when asked, as the library's reader does.
     expect(fetched[1]!.headers.map(([k, v]) => [k.toString(), v?.toString() ?? null])).toEqual([

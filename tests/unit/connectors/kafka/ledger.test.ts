@@ -36,6 +36,22 @@ describe('re-drive ledger', () => {
     }
   });
 
+  it('takes a batch of offsets at once as it takes them one by one', () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const next = random(seed);
+      const one = new RedriveLedger(null as unknown as Admin, 'orders.DLT', silentLogger);
+      const many = new RedriveLedger(null as unknown as Admin, 'orders.DLT', silentLogger);
+      for (let batch = 0; batch < 40; batch++) {
+        // Batches of a lane: offsets spread over the partitions, some already added, a few out of order.
+        const records = Array.from({ length: 1 + Math.floor(next() * 60) }, () => ({ partition: Math.floor(next() * 3), offset: Math.floor(next() * 500) }));
+        for (const r of records) one.add(r.partition, r.offset);
+        many.addAll(records);
+        for (let p = 0; p < 3; p++) for (let o = 0; o < 510; o += 7) expect(many.has(p, o), `seed ${seed}, batch ${batch}, ${p}:${o}`).toBe(one.has(p, o));
+      }
+      for (let p = 0; p < 3; p++) for (let o = 0; o < 510; o++) expect(many.has(p, o), `seed ${seed}, ${p}:${o}`).toBe(one.has(p, o));
+    }
+  });
+
   it('writes ranges in a form it reads back', () => {
     const ranges: Array<[number, number]> = [
       [3, 3],
