@@ -3,25 +3,34 @@
  *
  * A batch that arrives over the Kafka listener is stored once as its bytes
  * (compressed or not), with only its base offset and leader epoch set, which
- * its CRC does not cover; its records are also stored one row each, so that
- * browsing, filters, re-drives and the app's own consumers read them like any
- * other. A fetch sends the stored bytes as they are, never encoding them
- * again; records produced any other way have no stored batch and are encoded
- * from their rows.
+ * its CRC does not cover. Its records also get a row each, so that offsets,
+ * times, sizes and keys are where every other record's are, but those rows
+ * hold no value or headers: they point at the batch (the `batch` column), and
+ * reading one (browsing, filters, re-drives, the app's own consumers) reads
+ * it from the batch, decoded once and kept for the next rows (a few batches
+ * at a time). A value column holds NULL for a record whose value is null (a
+ * tombstone, as compaction looks for) and an empty blob otherwise. So the
+ * bytes are written once. A fetch sends the stored bytes as they are, never
+ * encoding them again; records produced any other way have no stored batch
+ * and are encoded from their rows.
  *
  * A stored batch stays only while every record it holds is there: deleting
  * before an offset (retention, DeleteRecords) drops the batches that end
  * before it (a batch that straddles the new start still holds readable
  * records, and Kafka clients skip those before the offset they asked for),
- * and compaction, which removes records from the middle, drops the
- * partition's stored batches (its fetches are then encoded from the rows).
+ * and compaction, which removes records from the middle, has no stored
+ * batches to deal with: a topic's rows are given their values and its
+ * batches dropped when its cleanup.policy comes to include compact
+ * (materialize), and a compacted topic stores none.
  *
  * Rows use the records' id scheme: id = pid * 2^36 + the batch's first
  * offset; `last` is the id of its last record.
  */
+import { readHeader, readRecords, type BatchRecord } from '../ground/kafka-batch.js';
 import type { SqliteDatabase } from '../storage/database.js';
 import { SEQ_SPAN } from '../storage/migrations.js';
 import { prepareStatements } from '../storage/statements.js';
+import { encodeJson, StoredDataError } from './codec.js';
 
 /** A stored batch's place: its first and last offsets and its size in bytes. */
 export interface StoredBatchInfo {
@@ -32,11 +41,17 @@ export interface StoredBatchInfo {
 
 /** Rows asked for at once when planning a read. */
 const PLAN_ROWS = 256;
+/** Decoded batches kept for the rows that follow. */
+const DECODED_BATCHES = 16;
+/** A stored batch decompresses to at most this (it was read once already, when produced). */
+const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
 export class StoredBatches {
   private readonly st;
   /** Partitions (pids) known to hold no stored batch, so that their reads skip the lookup. */
   private readonly none = new Set<number>();
+  /** Decoded batches by id, most recently used last. */
+  private readonly decoded = new Map<number, BatchRecord[]>();
 
   constructor(db: SqliteDatabase) {
     this.st = prepareStatements(db, {
@@ -47,8 +62,59 @@ export class StoredBatches {
       dropBefore: 'DELETE FROM record_batches WHERE id >= ? AND id < ? AND last < ?',
       dropRange: 'DELETE FROM record_batches WHERE id >= ? AND id < ?',
       any: 'SELECT 1 FROM record_batches WHERE id >= ? AND id < ? LIMIT 1',
+      one: 'SELECT bytes FROM record_batches WHERE id = ?',
+      ofPartition: 'SELECT id, bytes FROM record_batches WHERE id >= ? AND id < ? ORDER BY id LIMIT 64',
+      fill: 'UPDATE records SET value = ?, headers = ?, batch = NULL WHERE id = ? AND batch = ?',
     });
     this.st.bytes.pluck(true);
+    this.st.one.pluck(true);
+  }
+
+  /**
+   * The key, value and headers of the record at `offset` of the partition,
+   * whose row points at the batch `batchId`.
+   */
+  record(pid: number, batchId: number, offset: number): BatchRecord {
+    let records = this.decoded.get(batchId);
+    if (records) {
+      this.decoded.delete(batchId);
+      this.decoded.set(batchId, records);
+    } else {
+      const bytes = this.st.one.get(batchId) as Buffer | undefined;
+      if (!bytes) throw new StoredDataError(`the record batch at offset ${batchId - pid * SEQ_SPAN} is missing`);
+      records = readRecords(bytes, readHeader(bytes), MAX_DECOMPRESSED_BYTES);
+      this.decoded.set(batchId, records);
+      if (this.decoded.size > DECODED_BATCHES) this.decoded.delete(this.decoded.keys().next().value!);
+    }
+    const r = records[offset - (batchId - pid * SEQ_SPAN)];
+    if (!r) throw new StoredDataError(`the record batch at offset ${batchId - pid * SEQ_SPAN} does not hold offset ${offset}`);
+    return r;
+  }
+
+  /**
+   * Gives the partition's rows that point at stored batches their values
+   * and headers, then drops the batches (inside the group commit): for a
+   * topic that compaction is to clean, which removes records from inside
+   * batches. Returns the rows filled.
+   */
+  materialize(pid: number): number {
+    if (this.none.has(pid)) return 0;
+    let filled = 0;
+    const lo = pid * SEQ_SPAN;
+    const hi = (pid + 1) * SEQ_SPAN;
+    for (let from = lo; ; ) {
+      const batches = this.st.ofPartition.all(from, hi) as Array<{ id: number; bytes: Buffer }>;
+      if (batches.length === 0) break;
+      for (const b of batches) {
+        readRecords(b.bytes, readHeader(b.bytes), MAX_DECOMPRESSED_BYTES).forEach((r, i) => {
+          const headers = r.headers.length > 0 ? encodeJson(r.headers) : null;
+          filled += this.st.fill.run(r.value, headers, b.id + i, b.id).changes;
+        });
+        from = b.id + 1;
+      }
+    }
+    this.dropPartition(pid);
+    return filled;
   }
 
   /**
@@ -66,11 +132,13 @@ export class StoredBatches {
   /** Drops the batches whose records all come before `offset` (inside the group commit). */
   dropBefore(pid: number, offset: number): void {
     if (this.none.has(pid)) return;
+    this.decoded.clear();
     this.st.dropBefore.run(pid * SEQ_SPAN, pid * SEQ_SPAN + offset, pid * SEQ_SPAN + offset);
   }
 
   /** Drops every stored batch of a partition (inside the group commit). */
   dropPartition(pid: number): void {
+    this.decoded.clear();
     if (this.none.has(pid)) return;
     this.st.dropRange.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
     this.none.add(pid);

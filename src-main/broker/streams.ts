@@ -115,21 +115,11 @@ function hasDelete(t: TopicState): boolean {
   return t.cleanupPolicy === null || cleanupPolicyItems(t.cleanupPolicy).includes('delete');
 }
 
-interface RecordRow {
-  id: number;
-  ts: number;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: string | null;
-  size: number;
-}
+/** A record row as scanRows returns it: id, ts, key, value, headers, size, and the stored batch holding its key, value and headers (stored-batches.ts), or null. */
+type RawRow = [number, number, Buffer | null, Buffer | null, string | null, number, number | null];
 
-/** A record row as scanRows returns it: id, ts, key, value, headers, size. */
-type RawRow = [number, number, Buffer | null, Buffer | null, string | null, number];
-
-function rowOf(r: RawRow): RecordRow {
-  return { id: r[0], ts: r[1], key: r[2], value: r[3], headers: r[4], size: r[5] };
-}
+/** An empty blob: the value column of a row whose value is in its stored batch (NULL there means a null value). */
+const IN_BATCH = Buffer.alloc(0);
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 const SCAN_CHUNK = 2000;
@@ -164,8 +154,8 @@ export class Streams {
   constructor(private readonly ctx: StreamContext) {
     this.batches = new StoredBatches(ctx.db);
     this.compactor = new Compactor(ctx.db, ctx.gc, (p) => {
-      // Records went from the middle: the stored batches no longer match the rows.
-      ctx.gc.run(() => this.batches.dropPartition(p.pid));
+      // Records went from the middle: no stored batch may be sent for them (a compacted topic has none; see setTopicConfig).
+      ctx.gc.run(() => this.batches.materialize(p.pid));
       this.removed(p as PartitionState);
     });
     this.st = prepareStatements(ctx.db, {
@@ -174,11 +164,11 @@ export class Streams {
       insertPartition: 'INSERT INTO partitions (pid, tid, partition, start_offset, next_offset, bytes) VALUES (?, ?, ?, 0, 0, 0)',
       deletePartitions: 'DELETE FROM partitions WHERE tid = ?',
       savePartition: 'UPDATE partitions SET start_offset = ?, next_offset = ?, bytes = ? WHERE pid = ?',
-      insertRecord: 'INSERT INTO records (id, ts, key, value, headers, size) VALUES (?, ?, ?, ?, ?, ?)',
+      insertRecord: 'INSERT INTO records (id, ts, key, value, headers, size, batch) VALUES (?, ?, ?, ?, ?, ?, ?)',
       deleteRecords: 'DELETE FROM records WHERE id >= ? AND id < ?',
       scanRecords: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       // The same as arrays: no object per row on the hot read path.
-      scanRows: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
+      scanRows: 'SELECT id, ts, key, value, headers, size, batch FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       scanSizes: 'SELECT id, ts, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       seekTime: 'SELECT id FROM records WHERE id >= ? AND id < ? AND ts >= ? ORDER BY id LIMIT 1',
       recordTs: 'SELECT ts FROM records WHERE id = ?',
@@ -380,7 +370,12 @@ export class Streams {
       if (v !== null && (!Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1)) throw invalid('maxMessageBytes', `expected an integer from 0 to 2147483647, got ${shown(v)}`);
       maxMessageBytes = v;
     }
-    this.ctx.gc.run(() => this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio, t.tid));
+    const compact = cleanupPolicy !== null && cleanupPolicy.split(',').includes('compact');
+    this.ctx.gc.run(() => {
+      this.st.setTopicConfig.run(retentionMs, retentionBytes, maxMessageBytes, cleanupPolicy, minCompactionLagMs, deleteRetentionMs, minCleanableDirtyRatio, t.tid);
+      // Compaction removes records from inside batches: rows that point at stored batches get their values, and the batches go.
+      if (compact && !t.compact) for (const p of t.partitions) this.batches.materialize(p.pid);
+    });
     t.retentionMs = retentionMs;
     t.retentionBytes = retentionBytes;
     t.maxMessageBytes = maxMessageBytes;
@@ -389,7 +384,7 @@ export class Streams {
       for (const p of t.partitions) this.compactor.forget(p);
     }
     t.cleanupPolicy = cleanupPolicy;
-    t.compact = cleanupPolicy !== null && cleanupPolicy.split(',').includes('compact');
+    t.compact = compact;
     t.minCompactionLagMs = minCompactionLagMs;
     t.deleteRetentionMs = deleteRetentionMs;
     t.minCleanableDirtyRatio = minCleanableDirtyRatio;
@@ -469,6 +464,8 @@ export class Streams {
     });
     if (total > this.ctx.maxCallBytes) checkCallSize(records.length, Math.ceil(total / records.length), this.ctx.maxCallBytes, 'records');
     const batch = options.batch;
+    // Compacted topics keep no batches (compaction removes records from inside them).
+    const byReference = batch !== undefined && !t.compact;
     if (batch !== undefined) {
       if (!Buffer.isBuffer(batch) || batch.length < 61) throw invalid('batch', 'expected the bytes of a record batch');
       if (options.placeholders) throw invalid('batch', 'a stored batch cannot have placeholders expanded');
@@ -514,9 +511,16 @@ export class Streams {
       else if (keyBuf !== null) partition = partitionForKey(keyBuf, t.partitions.length);
       else partition = t.rr++ % t.partitions.length;
       if (r.timestamp !== undefined && (!Number.isInteger(r.timestamp) || r.timestamp < 0)) throw invalid(`${field}.timestamp`, `expected ms since the epoch, got ${shown(r.timestamp)}`);
-      const headerText = list ? encodeJson(list) : Object.keys(headers).length ? encodeJson(headers) : null;
+      let headerText: string | null = null;
+      let size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0);
+      if (byReference) {
+        // Kept in the batch: the row's size counts the header bytes as the batch has them.
+        for (const [k, v] of list ?? Object.entries(headers)) size += Buffer.byteLength(k) + (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+      } else {
+        headerText = list ? encodeJson(list) : Object.keys(headers).length ? encodeJson(headers) : null;
+        size += headerText?.length ?? 0;
+      }
       if (list) headers = kafkaHeaders(list);
-      const size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0) + (headerText?.length ?? 0);
       return { partition, ts: r.timestamp ?? now, key: keyBuf, value: valueBuf, headers, headerText, size };
     });
     const out: Array<{ partition: number; offset: number }> = [];
@@ -527,15 +531,15 @@ export class Streams {
       for (const r of prepared) {
         const p = t.partitions[r.partition]!;
         const offset = p.next;
-        this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value, r.headerText, r.size);
+        if (byReference) this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value === null ? null : IN_BATCH, null, r.size, first.pid * SEQ_SPAN + base);
+        else this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value, r.headerText, r.size, null);
         p.next++;
         p.bytes += r.size;
         p.dirty = true;
         touched.add(p);
         out.push({ partition: r.partition, offset });
       }
-      // Compacted topics are read from their rows (compaction removes records from inside batches).
-      if (batch && !t.compact) this.batches.insert(first.pid, base, prepared.length, batch);
+      if (byReference) this.batches.insert(first.pid, base, prepared.length, batch);
       if (t.retentionBytes !== null && hasDelete(t)) for (const p of touched) this.trimBytes(p, t.retentionBytes);
     }, prepared.length);
     const commit = this.ctx.gc.whenCommitted();
@@ -571,15 +575,15 @@ export class Streams {
     return row ? row.id - p.pid * SEQ_SPAN : p.next;
   }
 
-  private subject(row: RecordRow): FilterSubject {
+  private subject(key: Buffer | null, value: Buffer | null, time: number, headersOf: () => RecordHeaders): FilterSubject {
     let headers: Record<string, unknown> | undefined;
     return {
-      body: row.value,
-      text: row.value !== null && isUtf8(row.value) && row.value.indexOf(0) < 0,
+      body: value,
+      text: value !== null && isUtf8(value) && value.indexOf(0) < 0,
       properties: () => ({}),
-      headers: () => (headers ??= row.headers === null ? {} : storedHeaders(row.headers)),
-      key: row.key,
-      time: row.ts,
+      headers: () => (headers ??= headersOf()),
+      key,
+      time,
     };
   }
 
@@ -599,9 +603,21 @@ export class Streams {
       const base = p.pid * SEQ_SPAN;
       for (const r of rows) {
         scanned++;
-        pos = r[0] - base + 1;
-        if (filter && !filter.all(this.subject(rowOf(r)))) continue;
-        records.push({ partition: p.partition, offset: r[0] - base, timestamp: r[1], key: r[2], value: r[3], headers: r[4] === null ? {} : storedHeaders(r[4]) });
+        const offset = r[0] - base;
+        pos = offset + 1;
+        let key = r[2];
+        let value = r[3];
+        let list: HeaderList | null = null;
+        if (r[6] !== null) {
+          const kept = this.batches.record(p.pid, r[6], offset);
+          key = kept.key;
+          value = kept.value;
+          list = kept.headers;
+        }
+        const text = r[4];
+        const headersOf = (): RecordHeaders => (list ? (list.length ? kafkaHeaders(list) : {}) : text === null ? {} : storedHeaders(text));
+        if (filter && !filter.all(this.subject(key, value, r[1], headersOf))) continue;
+        records.push({ partition: p.partition, offset, timestamp: r[1], key, value, headers: headersOf() });
         if (records.length >= limit) break;
       }
     }

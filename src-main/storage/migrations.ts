@@ -236,6 +236,8 @@ export const MIGRATIONS: readonly Migration[] = [
     up(db) {
       // id = pid * 2^36 + the batch's first offset (the records' scheme); last = the id of its last record.
       db.exec('CREATE TABLE record_batches (id INTEGER PRIMARY KEY, last INTEGER NOT NULL, bytes BLOB NOT NULL)');
+      // A record whose key, value and headers are in a stored batch: that batch's id (its value column then holds NULL for a null value, else an empty blob).
+      db.exec('ALTER TABLE records ADD COLUMN batch INTEGER');
     },
   },
 ];

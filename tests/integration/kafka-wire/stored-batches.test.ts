@@ -11,14 +11,16 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import zlib from 'node:zlib';
+import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBatch, readHeader } from '../../../src-main/protocols/kafka/codec/record-batch.js';
 import { startWireBroker, type WireBroker } from './helpers.js';
 
 const KCAT = '/usr/bin/kcat';
 
-let broker: WireBroker;
+let broker: WireBroker & { dir: string };
 beforeAll(async () => {
   broker = await startWireBroker();
 });
@@ -144,6 +146,56 @@ describe('record batches kept as produced', () => {
     expect(out.trim().split('\n')).toEqual(['0 k0=a0 h=x0', '1 k1=a1 h=x1', '2 k2=a2 h=x2', '3 k3=a3 h=x3', '4 app=from the app ', '5 k0=b0 h=x0', '6 k1=b1 h=x1']);
     const fromThree = await kcat(['-C', '-t', 'kept', '-p', '0', '-o', '3', '-c', '2', '-e', '-q', '-f', '%o %s\n']);
     expect(fromThree.trim().split('\n')).toEqual(['3 a3', '4 from the app']);
+  });
+
+  it('hold the records\' values once: their rows point at the batch, and browsing and filters read them from it', async () => {
+    const engine = broker.host.live();
+    engine.createTopic('by-reference', { partitions: 1 });
+    const plain = buildBatch(0, [
+      { offset: 0, timestamp: 1_700_000_000_000, key: Buffer.from('a'), value: Buffer.from('{"status":"shipped"}'), headers: [['h', Buffer.from('1')], ['h', Buffer.from('2')], ['n', null]] as const },
+      { offset: 1, timestamp: 1_700_000_000_001, key: Buffer.from('b'), value: null, headers: [] },
+      { offset: 2, timestamp: 1_700_000_000_002, key: null, value: Buffer.from('{"status":"open"}'), headers: [['trace', Buffer.from('t-2')]] as const },
+    ]);
+    const block = zlib.gzipSync(plain.subarray(61));
+    const batch = Buffer.concat([plain.subarray(0, 61), block]);
+    batch.writeInt32BE(batch.length - 12, 8);
+    batch.writeInt16BE(1, 21);
+    batch.writeUInt32BE(crc32c(batch.subarray(21)) >>> 0, 17);
+    expect(await produce('by-reference', 0, batch)).toEqual({ error: 0, base: 0n });
+
+    const page = engine.fetch('by-reference', 0, { offset: 0, limit: 10 });
+    expect(page.records.map((r) => [r.offset, r.key?.toString() ?? null, r.value?.toString() ?? null, r.timestamp])).toEqual([
+      [0, 'a', '{"status":"shipped"}', 1_700_000_000_000],
+      [1, 'b', null, 1_700_000_000_001],
+      [2, null, '{"status":"open"}', 1_700_000_000_002],
+    ]);
+    expect(Object.fromEntries(Object.entries(page.records[0]!.headers).map(([k, v]) => [k, v.toString()]))).toEqual({ h: '2', n: '' });
+    expect(page.records[2]!.headers.trace?.toString()).toBe('t-2');
+    expect(engine.fetch('by-reference', 0, { offset: 0, limit: 10, filter: { q: 'shipped' } }).records.map((r) => r.offset)).toEqual([0]);
+
+    // On disk: the rows hold no value (NULL for the null one) and point at the batch; the batch holds the bytes.
+    const db = new Database(join(broker.dir, 'brokerdeck.db'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT length(value) AS value, headers FROM records WHERE batch = (SELECT id FROM record_batches WHERE length(bytes) = ?) ORDER BY id').all(batch.length) as Array<{ value: number | null; headers: string | null }>;
+      expect(rows.map((r) => [r.value, r.headers])).toEqual([
+        [0, null],
+        [null, null],
+        [0, null],
+      ]);
+    } finally {
+      db.close();
+    }
+
+    // Once the topic is compacted, its rows get their values and its batches go; browsing reads the same.
+    engine.setTopicConfig('by-reference', { cleanupPolicy: 'compact' });
+    expect(engine.storedBatchPlan('by-reference', 0, 0)).toEqual([]);
+    const after = engine.fetch('by-reference', 0, { offset: 0, limit: 10 });
+    expect(after.records.map((r) => [r.offset, r.key?.toString() ?? null, r.value?.toString() ?? null])).toEqual([
+      [0, 'a', '{"status":"shipped"}'],
+      [1, 'b', null],
+      [2, null, '{"status":"open"}'],
+    ]);
+    expect(Object.fromEntries(Object.entries(after.records[0]!.headers).map(([k, v]) => [k, v.toString()]))).toEqual({ h: '2', n: '' });
   });
 
   it('keep a batch that still holds readable records after DeleteRecords, and drop one that does not', async () => {
