@@ -55,6 +55,7 @@ import { describeSelection, describeTarget, RedriveJobs } from './redrive.js';
 import { redriveStep, startRedrive } from './redrive-moves.js';
 import { Streams, type TopicConfigChange } from './streams.js';
 import type { StoredBatchInfo } from './stored-batches.js';
+import type { BatchRecord } from '../ground/kafka-batch.js';
 import type {
   AuditEntry,
   BindingInfo,
@@ -556,6 +557,13 @@ export class Engine {
     this.assertOpen();
     this.assertRoom();
     return this.streams.append(topic, records, options);
+  }
+
+  /** Appends the records of one Kafka record batch to a partition, as read by the Kafka listener (Streams.appendBatch). */
+  appendBatch(topic: string, partition: number, records: readonly BatchRecord[], batch: Buffer | null, time: number | null): { base: number; committed: Promise<void> } {
+    this.assertOpen();
+    this.assertRoom();
+    return this.streams.appendBatch(topic, partition, records, batch, time);
   }
 
   fetch(topic: string, partition: number, options: FetchOptions = {}): FetchResult {

@@ -17,6 +17,7 @@ import { MAX_QID, SEQ_SPAN } from '../storage/migrations.js';
 import { Compactor, DEFAULT_DELETE_RETENTION_MS, DEFAULT_DIRTY_RATIO, type CompactablePartition, type CompactionStats } from './compaction.js';
 import { prepareStatements } from '../storage/statements.js';
 import { StoredBatches, type StoredBatchInfo } from './stored-batches.js';
+import type { BatchRecord } from '../ground/kafka-batch.js';
 import { encodeJson } from './codec.js';
 import { BrokerError, invalid, notFound, shown } from './errors.js';
 import { compileFilter, type CompiledFilter, type FilterSubject } from '../ground/filter.js';
@@ -463,15 +464,6 @@ export class Streams {
       total += size;
     });
     if (total > this.ctx.maxCallBytes) checkCallSize(records.length, Math.ceil(total / records.length), this.ctx.maxCallBytes, 'records');
-    const batch = options.batch;
-    // Compacted topics keep no batches (compaction removes records from inside them).
-    const byReference = batch !== undefined && !t.compact;
-    if (batch !== undefined) {
-      if (!Buffer.isBuffer(batch) || batch.length < 61) throw invalid('batch', 'expected the bytes of a record batch');
-      if (options.placeholders) throw invalid('batch', 'a stored batch cannot have placeholders expanded');
-      const first = records[0]?.partition;
-      if (first === undefined || records.some((r) => r?.partition !== first)) throw invalid('batch', "a stored batch's records go to one partition, given explicitly");
-    }
     // Validate and normalise everything first: a failed call stores nothing.
     const prepared = records.map((r, i) => {
       const field = `records[${i}]`;
@@ -511,35 +503,24 @@ export class Streams {
       else if (keyBuf !== null) partition = partitionForKey(keyBuf, t.partitions.length);
       else partition = t.rr++ % t.partitions.length;
       if (r.timestamp !== undefined && (!Number.isInteger(r.timestamp) || r.timestamp < 0)) throw invalid(`${field}.timestamp`, `expected ms since the epoch, got ${shown(r.timestamp)}`);
-      let headerText: string | null = null;
-      let size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0);
-      if (byReference) {
-        // Kept in the batch: the row's size counts the header bytes as the batch has them.
-        for (const [k, v] of list ?? Object.entries(headers)) size += Buffer.byteLength(k) + (v === null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length);
-      } else {
-        headerText = list ? encodeJson(list) : Object.keys(headers).length ? encodeJson(headers) : null;
-        size += headerText?.length ?? 0;
-      }
+      const headerText = list ? encodeJson(list) : Object.keys(headers).length ? encodeJson(headers) : null;
       if (list) headers = kafkaHeaders(list);
+      const size = (keyBuf?.length ?? 0) + (valueBuf?.length ?? 0) + (headerText?.length ?? 0);
       return { partition, ts: r.timestamp ?? now, key: keyBuf, value: valueBuf, headers, headerText, size };
     });
     const out: Array<{ partition: number; offset: number }> = [];
     const touched = new Set<PartitionState>();
     this.ctx.gc.run(() => {
-      const first = t.partitions[prepared[0]!.partition]!;
-      const base = first.next;
       for (const r of prepared) {
         const p = t.partitions[r.partition]!;
         const offset = p.next;
-        if (byReference) this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value === null ? null : IN_BATCH, null, r.size, first.pid * SEQ_SPAN + base);
-        else this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value, r.headerText, r.size, null);
+        this.st.insertRecord.run(p.pid * SEQ_SPAN + offset, r.ts, r.key, r.value, r.headerText, r.size, null);
         p.next++;
         p.bytes += r.size;
         p.dirty = true;
         touched.add(p);
         out.push({ partition: r.partition, offset });
       }
-      if (byReference) this.batches.insert(first.pid, base, prepared.length, batch);
       if (t.retentionBytes !== null && hasDelete(t)) for (const p of touched) this.trimBytes(p, t.retentionBytes);
     }, prepared.length);
     const commit = this.ctx.gc.whenCommitted();
@@ -567,6 +548,68 @@ export class Streams {
   storedBatchBytes(topic: string, partition: number, firstBase: number, lastBase: number): Buffer[] {
     const p = this.partitionOf(this.topic(topic), partition, 'partition');
     return this.batches.bytes(p.pid, firstBase, lastBase);
+  }
+
+  /**
+   * Appends the records of one Kafka record batch, as the listener's Produce
+   * read and checked them, to one partition: append() without its per-record
+   * checks and copies (keys and values are bytes or null already, headers an
+   * ordered list). With `batch`, its bytes are kept and the rows point at
+   * them (stored-batches.ts). `time`: every record's time (the topic's
+   * LogAppendTime), else each its own (now where it is negative). A record
+   * too large, or without a key on a compacted topic, throws here, and
+   * nothing is stored.
+   */
+  appendBatch(topic: string, partition: number, records: readonly BatchRecord[], batch: Buffer | null, time: number | null): { base: number; committed: Promise<void> } {
+    const t = this.topic(topic);
+    const p = this.partitionOf(t, partition, 'partition');
+    if (records.length === 0) throw invalid('records', 'expected a non-empty list of records');
+    const now = this.ctx.now();
+    let total = 0;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+      checkMessageSize(size, this.ctx.maxMessageBytes, `records[${i}]`);
+      if (r.key === null && t.compact) throw invalid(`records[${i}].key`, `Compacted topic cannot accept message without key in topic ${JSON.stringify(t.name)} (cleanup.policy ${t.cleanupPolicy})`);
+      total += size;
+    }
+    if (total > this.ctx.maxCallBytes) checkCallSize(records.length, Math.ceil(total / records.length), this.ctx.maxCallBytes, 'records');
+    // Compacted topics keep no batches (compaction removes records from inside them).
+    const byReference = batch !== null && !t.compact;
+    const base = p.next;
+    const first = p.pid * SEQ_SPAN + base;
+    this.ctx.gc.run(() => {
+      let bytes = 0;
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const ts = time ?? (r.timestamp < 0 ? now : r.timestamp);
+        let size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
+        if (byReference) {
+          for (const [k, v] of r.headers) size += Buffer.byteLength(k) + (v?.length ?? 0);
+          this.st.insertRecord.run(first + i, ts, r.key, r.value === null ? null : IN_BATCH, null, size, first);
+        } else {
+          const text = r.headers.length > 0 ? encodeJson(r.headers) : null;
+          size += text?.length ?? 0;
+          this.st.insertRecord.run(first + i, ts, r.key, r.value, text, size, null);
+        }
+        bytes += size;
+      }
+      if (byReference) this.batches.insert(p.pid, base, records.length, batch);
+      p.next = base + records.length;
+      p.bytes += bytes;
+      p.dirty = true;
+      if (t.retentionBytes !== null && hasDelete(t)) this.trimBytes(p, t.retentionBytes);
+    }, records.length);
+    const committed = this.ctx.gc.whenCommitted();
+    if (this.ctx.wantsRecords()) {
+      void committed.then(() => {
+        records.forEach((r, i) => {
+          const timestamp = time ?? (r.timestamp < 0 ? now : r.timestamp);
+          this.ctx.emitRecord({ topic, record: { partition, offset: base + i, timestamp, key: r.key, value: r.value, headers: kafkaHeaders(r.headers) } });
+        });
+      });
+    }
+    return { base, committed };
   }
 
   /** Kafka's ListOffsets by timestamp: the first offset whose record time is ≥ ts. */

@@ -258,13 +258,6 @@ export interface ProduceRecord {
 export interface ProduceOptions {
   /** Expand {{i}} (record index, 1-based), {{uuid}}, {{now}} in values, keys and string headers. */
   placeholders?: boolean;
-  /**
-   * The record batch the records came in, as a Kafka client produced it
-   * (the listener's Produce): kept and sent as it is to Kafka consumers
-   * (stored-batches.ts). All records go to one partition, given explicitly.
-   * Its base offset and leader epoch are overwritten.
-   */
-  batch?: Buffer;
 }
 
 export interface TopicRecord {

@@ -13,8 +13,6 @@
  * offset; a batch sent again is answered with its first offset and not
  * appended twice, and a gap in the sequence is OUT_OF_ORDER_SEQUENCE_NUMBER.
  */
-import { kafkaHeaders } from '../../../broker/record-headers.js';
-import type { ProduceRecord } from '../../../broker/types.js';
 import type { Encodable } from '../codec/primitives.js';
 import { BatchError, checkCrc, readRecords, splitBatches } from '../codec/record-batch.js';
 import { codeOf, ERR } from '../errors.js';
@@ -93,19 +91,17 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     }
     if (records.length === 0) continue;
     const logAppendTime = (header.attributes & 0x08) !== 0;
-    const now = Date.now();
-    // Headers as Kafka has them: a repeated key and a null value are kept, in order.
-    const toStore: ProduceRecord[] = records.map((r) => ({ partition, key: r.key, value: r.value, headers: kafkaHeaders(r.headers), timestamp: logAppendTime || r.timestamp < 0 ? now : r.timestamp }));
     // Kept as produced, for fetches, where its records are exactly what the rows hold.
     const keep = !logAppendTime && header.recordCount === records.length && header.lastOffsetDelta === records.length - 1 && records.every((r, i) => r.offsetDelta === i && r.timestamp >= 0);
+    // Headers as Kafka has them: a repeated key and a null value are kept, in order.
     let stored;
     try {
-      stored = engine.append(topic, toStore, keep ? { batch: bytes } : {});
+      stored = engine.appendBatch(topic, partition, records, keep ? bytes : null, logAppendTime ? Date.now() : null);
     } catch (error) {
       return answer(codeOf(error, ERR.INVALID_RECORD), -1, (error as Error).message);
     }
     committed.push(stored.committed);
-    const base = stored.offsets[0]!.offset;
+    const base = stored.base;
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
