@@ -119,6 +119,11 @@ function hasDelete(t: TopicState): boolean {
 /** A record row as scanRows returns it: id, ts, key, value, headers, size, and the stored batch holding its key, value and headers (stored-batches.ts), or null. */
 type RawRow = [number, number, Buffer | null, Buffer | null, string | null, number, number | null];
 
+/** Rows written by one statement where a produced batch has that many records (appendBatch). */
+const ROWS_PER_INSERT = 32;
+/** Values per row of the records table's inserts. */
+const ROW_VALUES = 7;
+
 /** An empty blob: the value column of a row whose value is in its stored batch (NULL there means a null value). */
 const IN_BATCH = Buffer.alloc(0);
 
@@ -148,6 +153,8 @@ export class Streams {
   private readonly compactor: Compactor;
   /** Record batches as Kafka clients produced them (stored-batches.ts). */
   private readonly batches: StoredBatches;
+  /** The values of appendBatch's multi-row insert, reused. */
+  private readonly rowArgs: unknown[] = new Array(ROWS_PER_INSERT * ROW_VALUES).fill(null);
   /** A partition's records version: new whenever rows before its end are deleted (retention, DeleteRecords, compaction). */
   private readonly versions = new WeakMap<PartitionState, number>();
   private lastVersion = 0;
@@ -166,6 +173,8 @@ export class Streams {
       deletePartitions: 'DELETE FROM partitions WHERE tid = ?',
       savePartition: 'UPDATE partitions SET start_offset = ?, next_offset = ?, bytes = ? WHERE pid = ?',
       insertRecord: 'INSERT INTO records (id, ts, key, value, headers, size, batch) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      // Rows of a produced batch, ROWS_PER_INSERT at a time: one statement instead of many (half the time per row).
+      insertRecords: `INSERT INTO records (id, ts, key, value, headers, size, batch) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
       deleteRecords: 'DELETE FROM records WHERE id >= ? AND id < ?',
       scanRecords: 'SELECT id, ts, key, value, headers, size FROM records WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       // The same as arrays: no object per row on the hot read path.
@@ -580,20 +589,30 @@ export class Streams {
     const first = p.pid * SEQ_SPAN + base;
     this.ctx.gc.run(() => {
       let bytes = 0;
+      const args = this.rowArgs;
+      let filled = 0;
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
-        const ts = time ?? (r.timestamp < 0 ? now : r.timestamp);
         let size = (r.key?.length ?? 0) + (r.value?.length ?? 0);
-        if (byReference) {
-          for (const [k, v] of r.headers) size += Buffer.byteLength(k) + (v?.length ?? 0);
-          this.st.insertRecord.run(first + i, ts, r.key, r.value === null ? null : IN_BATCH, null, size, first);
-        } else {
-          const text = r.headers.length > 0 ? encodeJson(r.headers) : null;
-          size += text?.length ?? 0;
-          this.st.insertRecord.run(first + i, ts, r.key, r.value, text, size, null);
-        }
+        let text: string | null = null;
+        if (byReference) for (const [k, v] of r.headers) size += Buffer.byteLength(k) + (v?.length ?? 0);
+        else if (r.headers.length > 0) size += (text = encodeJson(r.headers)).length;
         bytes += size;
+        const at = filled * ROW_VALUES;
+        args[at] = first + i;
+        args[at + 1] = time ?? (r.timestamp < 0 ? now : r.timestamp);
+        args[at + 2] = r.key;
+        args[at + 3] = byReference ? (r.value === null ? null : IN_BATCH) : r.value;
+        args[at + 4] = text;
+        args[at + 5] = size;
+        args[at + 6] = byReference ? first : null;
+        if (++filled === ROWS_PER_INSERT) {
+          this.st.insertRecords.run(args);
+          filled = 0;
+        }
       }
+      for (let j = 0; j < filled; j++) this.st.insertRecord.run(args.slice(j * ROW_VALUES, (j + 1) * ROW_VALUES));
+      args.fill(null);
       if (byReference) this.batches.insert(p.pid, base, records.length, batch);
       p.next = base + records.length;
       p.bytes += bytes;
