@@ -46,6 +46,8 @@ export class StoredBatches {
       bytes: 'SELECT bytes FROM record_batches WHERE id >= ? AND id <= ? ORDER BY id',
       dropBefore: 'DELETE FROM record_batches WHERE id >= ? AND id < ? AND last < ?',
       dropRange: 'DELETE FROM record_batches WHERE id >= ? AND id < ?',
+      // Not control batches: their attributes' low byte (the 23rd) has bit 0x20, a high hex digit of 2, 3, 6 or 7.
+      dropData: "DELETE FROM record_batches WHERE id >= ? AND id < ? AND substr(hex(substr(bytes, 23, 1)), 1, 1) NOT IN ('2', '3', '6', '7')",
       any: 'SELECT 1 FROM record_batches WHERE id >= ? AND id < ? LIMIT 1',
     });
     this.st.bytes.pluck(true);
@@ -69,11 +71,20 @@ export class StoredBatches {
     this.st.dropBefore.run(pid * SEQ_SPAN, pid * SEQ_SPAN + offset, pid * SEQ_SPAN + offset);
   }
 
-  /** Drops every stored batch of a partition (inside the group commit). */
-  dropPartition(pid: number): void {
+  /**
+   * Drops every stored batch of a partition (inside the group commit); with
+   * `keepControl`, all but its control batches (transaction markers, which
+   * have no rows to be read from instead).
+   */
+  dropPartition(pid: number, keepControl = false): void {
     if (this.none.has(pid)) return;
-    this.st.dropRange.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
-    this.none.add(pid);
+    if (!keepControl) {
+      this.st.dropRange.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
+      this.none.add(pid);
+      return;
+    }
+    this.st.dropData.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
+    if (!this.st.any.get(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN)) this.none.add(pid);
   }
 
   /**

@@ -165,7 +165,7 @@ export class Streams {
     this.batches = new StoredBatches(ctx.db);
     this.compactor = new Compactor(ctx.db, ctx.gc, (p) => {
       // Records went from the middle: the stored batches no longer match the rows.
-      ctx.gc.run(() => this.batches.dropPartition(p.pid));
+      ctx.gc.run(() => this.batches.dropPartition(p.pid, true));
       this.removed(p as PartitionState);
     });
     this.st = prepareStatements(ctx.db, {
@@ -548,6 +548,29 @@ export class Streams {
       });
     }
     return { offsets: out, committed: commit };
+  }
+
+  /**
+   * Appends a Kafka control batch (a transaction marker, transactions.ts) at
+   * the partition's end: it takes an offset like a record, but is kept only
+   * as a stored batch, with no row, so browsing, filters and re-drives step
+   * over its offset as over a compacted one, and fetches send it as it is.
+   */
+  appendControl(topic: string, partition: number, batch: Buffer): number {
+    const p = this.partitionOf(this.topic(topic), partition, 'partition');
+    const offset = p.next;
+    this.ctx.gc.run(() => {
+      this.batches.insert(p.pid, offset, 1, batch);
+      p.next++;
+      p.dirty = true;
+    });
+    return offset;
+  }
+
+  /** A partition's log start and end offsets, or null when there is no such partition. */
+  partitionRange(topic: string, partition: number): { start: number; next: number } | null {
+    const p = this.topics.get(topic)?.partitions[partition];
+    return p ? { start: p.start, next: p.next } : null;
   }
 
   /**

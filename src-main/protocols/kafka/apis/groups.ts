@@ -30,8 +30,9 @@ const code = (e: GroupErrorCode | null): number => (e === null ? 0 : ERR[e]);
 function findCoordinator(ctx: RequestContext, req: FindCoordinatorRequest) {
   const { host, port } = ctx.connection.localAddress;
   const keys = ctx.version >= 4 ? req.coordinatorKeys : [req.key];
-  // Groups (key type 0) only: transactions are not served, so there is no transaction coordinator.
-  const one = (key: string) => (req.keyType === 0 ? { key, nodeId: NODE_ID, host, port, errorCode: 0, errorMessage: null } : { key, nodeId: -1, host: '', port: -1, errorCode: ERR.COORDINATOR_NOT_AVAILABLE, errorMessage: 'transactions are not supported by this broker' });
+  // This broker coordinates every group (key type 0) and transactional id (key type 1).
+  const keyType = ctx.version >= 1 ? req.keyType : 0;
+  const one = (key: string) => (keyType === 0 || keyType === 1 ? { key, nodeId: NODE_ID, host, port, errorCode: 0, errorMessage: null } : { key, nodeId: -1, host: '', port: -1, errorCode: ERR.INVALID_REQUEST, errorMessage: `unknown coordinator key type ${keyType}` });
   const answers = keys.map(one);
   const first = answers[0] ?? one('');
   return { throttleTimeMs: 0, errorCode: first.errorCode, errorMessage: first.errorMessage, nodeId: first.nodeId, host: first.host, port: first.port, coordinators: answers };
