@@ -567,10 +567,34 @@ export class Streams {
     return offset;
   }
 
-  /** A partition's log start and end offsets, or null when there is no such partition. */
-  partitionRange(topic: string, partition: number): { start: number; next: number } | null {
+  /** A partition's log start and end offsets and whether its topic is compacted, or null when there is no such partition. */
+  partitionRange(topic: string, partition: number): { start: number; next: number; compact: boolean } | null {
+    const t = this.topics.get(topic);
+    const p = t?.partitions[partition];
+    return p ? { start: p.start, next: p.next, compact: t!.compact } : null;
+  }
+
+  /**
+   * Deletes the records at the given offsets (base, count): those of an
+   * aborted Kafka transaction on a compacted topic, whose fetches are encoded
+   * from rows that do not say which producer wrote them (Kafka's cleaner
+   * removes such records too). Offsets stay; they become gaps.
+   */
+  deleteRecordRanges(topic: string, partition: number, ranges: ReadonlyArray<readonly [number, number]>): void {
     const p = this.topics.get(topic)?.partitions[partition];
-    return p ? { start: p.start, next: p.next } : null;
+    if (!p || ranges.length === 0) return;
+    this.ctx.gc.run(() => {
+      for (const [base, count] of ranges) {
+        const lo = p.pid * SEQ_SPAN + Math.max(base, p.start);
+        const hi = p.pid * SEQ_SPAN + Math.min(base + count, p.next);
+        if (hi <= lo) continue;
+        const { bytes } = this.st.rangeBytes.get(lo, hi) as { bytes: number };
+        this.st.deleteRecords.run(lo, hi);
+        p.bytes = Math.max(0, p.bytes - bytes);
+      }
+      p.dirty = true;
+    });
+    this.removed(p);
   }
 
   /**

@@ -43,7 +43,8 @@ export type TxnError = 'INVALID_PRODUCER_ID_MAPPING' | 'PRODUCER_FENCED' | 'INVA
 /** What the coordinator needs of the topic store. */
 export interface TxnStreams {
   appendControl(topic: string, partition: number, batch: Buffer): number;
-  partitionRange(topic: string, partition: number): { start: number; next: number } | null;
+  partitionRange(topic: string, partition: number): { start: number; next: number; compact: boolean } | null;
+  deleteRecordRanges(topic: string, partition: number, ranges: ReadonlyArray<readonly [number, number]>): void;
   commitOffsets(groupId: string, offsets: OffsetCommit[]): Promise<void>;
   listTopics(): TopicInfo[];
 }
@@ -64,6 +65,8 @@ interface TxnPartition {
   partition: number;
   /** The offset of the transaction's first record in this partition; null until one is appended. */
   first: number | null;
+  /** On a compacted topic, its records' offsets (base, count): removed if it aborts. */
+  ranges: Array<[number, number]>;
 }
 
 interface Txn {
@@ -146,7 +149,7 @@ export class Transactions {
       upsertTxn:
         'INSERT INTO kafka_transactions (transactional_id, producer_id, epoch, timeout_ms, state, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transactional_id) DO UPDATE SET producer_id = excluded.producer_id, epoch = excluded.epoch, timeout_ms = excluded.timeout_ms, state = excluded.state, started_at = excluded.started_at, updated_at = excluded.updated_at',
       upsertPartition:
-        'INSERT INTO kafka_transaction_partitions (transactional_id, topic, partition, first_offset) VALUES (?, ?, ?, ?) ON CONFLICT (transactional_id, topic, partition) DO UPDATE SET first_offset = excluded.first_offset',
+        'INSERT INTO kafka_transaction_partitions (transactional_id, topic, partition, first_offset, ranges) VALUES (?, ?, ?, ?, ?) ON CONFLICT (transactional_id, topic, partition) DO UPDATE SET first_offset = excluded.first_offset, ranges = excluded.ranges',
       deletePartitions: 'DELETE FROM kafka_transaction_partitions WHERE transactional_id = ?',
       deleteTopicPartitions: 'DELETE FROM kafka_transaction_partitions WHERE topic = ?',
       insertAborted: 'INSERT OR REPLACE INTO kafka_aborted_transactions (topic, partition, last_offset, producer_id, first_offset) VALUES (?, ?, ?, ?, ?)',
@@ -182,9 +185,15 @@ export class Transactions {
       this.txns.set(t.transactionalId, t);
       this.byProducer.set(t.producerId, t);
     }
-    for (const r of this.ctx.db.prepare('SELECT transactional_id, topic, partition, first_offset FROM kafka_transaction_partitions').all() as Array<{ transactional_id: string; topic: string; partition: number; first_offset: number | null }>) {
+    for (const r of this.ctx.db.prepare('SELECT transactional_id, topic, partition, first_offset, ranges FROM kafka_transaction_partitions').all() as Array<{
+      transactional_id: string;
+      topic: string;
+      partition: number;
+      first_offset: number | null;
+      ranges: string | null;
+    }>) {
       const t = this.txns.get(r.transactional_id);
-      if (t) t.partitions.set(key(r.topic, r.partition), { topic: r.topic, partition: r.partition, first: r.first_offset });
+      if (t) t.partitions.set(key(r.topic, r.partition), { topic: r.topic, partition: r.partition, first: r.first_offset, ranges: r.ranges ? (JSON.parse(r.ranges) as Array<[number, number]>) : [] });
     }
     for (const r of this.ctx.db.prepare('SELECT topic, partition, last_offset, producer_id, first_offset FROM kafka_aborted_transactions ORDER BY topic, partition, last_offset').all() as Array<{
       topic: string;
@@ -241,8 +250,8 @@ export class Transactions {
       for (const p of partitions) {
         const k = key(p.topic, p.partition);
         if (t.partitions.has(k)) continue;
-        t.partitions.set(k, { topic: p.topic, partition: p.partition, first: null });
-        this.st.upsertPartition.run(transactionalId, p.topic, p.partition, null);
+        t.partitions.set(k, { topic: p.topic, partition: p.partition, first: null, ranges: [] });
+        this.st.upsertPartition.run(transactionalId, p.topic, p.partition, null, null);
       }
     });
     return { committed: this.ctx.gc.whenCommitted() };
@@ -294,13 +303,28 @@ export class Transactions {
       const range = this.ctx.streams.partitionRange(topic, partition);
       if (!range) return 'INVALID_TXN_STATE';
       const first = range.next;
-      this.ctx.gc.run(() => this.st.upsertPartition.run(t.transactionalId, topic, partition, first));
+      this.ctx.gc.run(() => this.st.upsertPartition.run(t.transactionalId, topic, partition, first, null));
       p.first = first;
       let open = this.open.get(key(topic, partition));
       if (!open) this.open.set(key(topic, partition), (open = new Map()));
       open.set(t.transactionalId, first);
     }
     return null;
+  }
+
+  /**
+   * A transactional batch's records were appended at `base`… (after
+   * beforeAppend): on a compacted topic their offsets are kept, to be
+   * removed if the transaction aborts.
+   */
+  appended(producerId: bigint, topic: string, partition: number, base: number, count: number): void {
+    const t = this.byProducer.get(producerId);
+    const p = t?.state === 'Ongoing' ? t.partitions.get(key(topic, partition)) : undefined;
+    if (!t || !p || !this.ctx.streams.partitionRange(topic, partition)?.compact) return;
+    const last = p.ranges[p.ranges.length - 1];
+    if (last && last[0] + last[1] === base) last[1] += count;
+    else p.ranges.push([base, count]);
+    this.ctx.gc.run(() => this.st.upsertPartition.run(t.transactionalId, topic, partition, p.first, JSON.stringify(p.ranges)));
   }
 
   /** Aborts transactions open longer than their timeout (the engine's tick); the producer is fenced (its epoch bumped). */
@@ -440,6 +464,8 @@ export class Transactions {
         this.open.get(k)?.delete(t.transactionalId);
         if (this.open.get(k)?.size === 0) this.open.delete(k);
         if ((topics.get(p.topic) ?? 0) <= p.partition) continue;
+        // On a compacted topic, fetches encode records from rows that do not say which producer wrote them: the aborted ones go.
+        if (!commit && p.ranges.length > 0) this.ctx.streams.deleteRecordRanges(p.topic, p.partition, p.ranges);
         const marker = this.ctx.streams.appendControl(p.topic, p.partition, markerBatch(t.producerId, t.epoch, commit, now));
         if (!commit && p.first !== null) {
           this.indexOf(p.topic, p.partition).push({ producerId: t.producerId, firstOffset: p.first, lastOffset: marker });

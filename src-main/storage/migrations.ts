@@ -252,12 +252,14 @@ export const MIGRATIONS: readonly Migration[] = [
         started_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
       )`);
-      // The partitions of an ongoing transaction; first_offset: its first record there (null until one).
+      // The partitions of an ongoing transaction; first_offset: its first record there (null until one);
+      // ranges: on a compacted topic, its records' offsets as JSON [[base, count], …] (removed if it aborts).
       db.exec(`CREATE TABLE kafka_transaction_partitions (
         transactional_id TEXT NOT NULL,
         topic TEXT NOT NULL,
         partition INTEGER NOT NULL,
         first_offset INTEGER,
+        ranges TEXT,
         PRIMARY KEY (transactional_id, topic, partition)
       ) WITHOUT ROWID`);
       // Aborted transactions per partition, for read_committed fetches: the producer, its first offset and its abort marker's.

@@ -62,7 +62,7 @@ async function createTopic(k: Kafka, topic: string, numPartitions = 1): Promise<
 
 const values = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ value: `${prefix}-${i}` }));
 
-describe('Kafka transactions with kafkajs', () => {
+describe('Kafka transactions with kafkajs', { timeout: 60_000 }, () => {
   it('shows a committed transaction to read_committed consumers and an aborted one only to read_uncommitted ones', async () => {
     await createTopic(kafka, 'txn-visibility', 2);
     const producer = kafka.producer({ transactionalId: 'tx-visibility', maxInFlightRequests: 1, idempotent: true });
@@ -201,6 +201,70 @@ describe('Kafka transactions with kafkajs', () => {
     expect(read).toEqual(['plain-0']);
   });
 
+  it('on a compacted topic removes aborted records and keeps the markers through compaction', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic: 'txn-compacted', numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const producer = kafka.producer({ transactionalId: 'tx-compacted', maxInFlightRequests: 1, idempotent: true });
+    await producer.connect();
+    try {
+      const a = await producer.transaction();
+      await a.send({ topic: 'txn-compacted', messages: [{ key: 'k1', value: 'a1' }, { key: 'k2', value: 'a2' }] });
+      await a.abort();
+      const b = await producer.transaction();
+      await b.send({ topic: 'txn-compacted', messages: [{ key: 'k1', value: 'b1' }, { key: 'k2', value: 'b2' }] });
+      await b.commit();
+      const c = await producer.transaction();
+      await c.send({ topic: 'txn-compacted', messages: [{ key: 'k1', value: 'c1' }] });
+      await c.commit();
+    } finally {
+      await producer.disconnect();
+    }
+    const engine = broker.host.live();
+    // The aborted records are gone from the rows; their offsets (0, 1) and the markers' (2, 5, 7) are gaps for the browse
+    // (b1@3 too once the background cleaner has passed).
+    const browsed = engine.browseTopic('txn-compacted', { limit: 100 }).records.map((r) => `${r.value}@${r.offset}`);
+    expect(browsed.filter((r) => r !== 'b1@3')).toEqual(['b2@4', 'c1@6']);
+    const committed = await readUntil(kafka, 'txn-compacted', false, (v) => v.includes('c1'));
+    expect(committed.filter((v) => v.startsWith('a'))).toEqual([]);
+    // A compaction pass keeps the latest record per key and every marker: consumers still reach the end.
+    const passes = engine.compactionStats().passes;
+    engine.setTopicConfig('txn-compacted', { minCleanableDirtyRatio: 0 });
+    await expect.poll(() => engine.compactionStats().passes, { timeout: 30_000 }).toBeGreaterThan(passes);
+    const after = await readUntil(kafka, 'txn-compacted', true, (v) => v.includes('c1'));
+    expect(after).toEqual(['b2', 'c1']);
+    expect(engine.storedBatchPlan('txn-compacted', 0, 0).map((b) => b.base)).toEqual([2, 5, 7]);
+  });
+
+  it('keeps markers and the aborted index right when DeleteRecords moves the log start', async () => {
+    await createTopic(kafka, 'txn-trimmed');
+    const producer = kafka.producer({ transactionalId: 'tx-trimmed', maxInFlightRequests: 1, idempotent: true });
+    await producer.connect();
+    try {
+      for (const [prefix, commit] of [['x', false], ['y', true], ['z', false], ['w', true]] as const) {
+        const txn = await producer.transaction();
+        await txn.send({ topic: 'txn-trimmed', messages: values(prefix, 2) });
+        await (commit ? txn.commit() : txn.abort());
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    const engine = broker.host.live();
+    expect(engine.listTopics().find((t) => t.name === 'txn-trimmed')!.partitions[0]!.endOffset).toBe(12);
+    // Before the second transaction's commit marker (offset 5): the first one's records and marker go.
+    await engine.deleteRecordsBefore('txn-trimmed', 0, 5);
+    const committed = await readUntil(kafka, 'txn-trimmed', false, (v) => v.includes('w-1'));
+    expect(committed).toEqual(['w-0', 'w-1']);
+    const uncommitted = await readUntil(kafka, 'txn-trimmed', true, (v) => v.includes('w-1'));
+    expect(uncommitted).toEqual(['z-0', 'z-1', 'w-0', 'w-1']);
+    // The aborted index keeps only what is still in the log, after the broker's next retention pass.
+    await expect.poll(() => engine.transactions.committedView('txn-trimmed', 0, 12).aborted(0, 12).map((a) => a.firstOffset), { timeout: 10_000 }).toEqual([6]);
+  });
+
   it('refuses a transaction timeout above the broker maximum', async () => {
     const producer = kafka.producer({ transactionalId: 'tx-too-long', maxInFlightRequests: 1, idempotent: true, transactionTimeout: 900_001 });
     await producer.connect();
@@ -209,7 +273,7 @@ describe('Kafka transactions with kafkajs', () => {
   });
 });
 
-describe('Kafka transactions across a restart', () => {
+describe('Kafka transactions across a restart', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'bd-kafka-txn-restart-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -23,7 +23,7 @@ import type { ProduceRequest } from '../generated/ProduceRequest.js';
 import type { PartitionProduceResponse, ProduceResponse } from '../generated/ProduceResponse.js';
 import type { ApiTable, RequestContext } from '../context.js';
 import { topicMaxMessageBytes } from './configs.js';
-import { initTransactionalProducer, transactionalBatchRefusal } from './transactions.js';
+import { initTransactionalProducer, transactionalBatchAppended, transactionalBatchRefusal } from './transactions.js';
 
 /** A compressed batch may expand to at most this (a guard against decompression bombs). */
 const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
@@ -110,6 +110,7 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     }
     committed.push(stored.committed);
     const base = stored.offsets[0]!.offset;
+    if (header.transactional) transactionalBatchAppended(ctx.server, header, topic, partition, base, records.length);
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
