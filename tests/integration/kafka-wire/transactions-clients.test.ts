@@ -61,6 +61,19 @@ describe.skipIf(Boolean(javaUnavailable))(`the Java client's transactions agains
     const group = broker.host.live().listGroups().find((g) => g.groupId === 'java-txn-group');
     expect(group?.partitions.find((p) => p.topic === 'java-txn')?.committed).toBe(42);
   }, 300_000);
+
+  it('kafka-transactions lists and describes transactional ids (ListTransactions, DescribeTransactions)', async () => {
+    const tool = (args: string[]) => run(java!, ['-Xms64m', '-Xmx256m', '-XX:TieredStopAtLevel=1', '-Dlog4j2.level=WARN', '-cp', classpath, 'org.apache.kafka.tools.TransactionsCommand', '--bootstrap-server', broker.bootstrap, ...args]);
+    const listed = await tool(['list']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(/java-txn\s+0\s+\d+\s+CompleteCommit/);
+    const described = await tool(['describe', '--transactional-id', 'java-txn']);
+    expect(described.code, described.stderr).toBe(0);
+    expect(described.stdout).toMatch(/CompleteCommit/);
+    const unknown = await tool(['describe', '--transactional-id', 'no-such-id']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stdout + unknown.stderr).toMatch(/could not be found/);
+  }, 300_000);
 });
 
 describe.skipIf(Boolean(kcatUnavailable))(`kcat with read_committed against the Kafka listener${kcatUnavailable ? ` (skipped: ${kcatUnavailable})` : ''}`, () => {
