@@ -67,6 +67,13 @@ function batch(values: string[], producer?: { id: bigint; epoch: number; sequenc
   return b;
 }
 
+/** The batch with the transactional attribute set. */
+function transactional(b: Buffer): Buffer {
+  b.writeInt16BE(b.readInt16BE(21) | 0x10, 21);
+  b.writeUInt32BE(crc32c(b.subarray(21)) >>> 0, 17);
+  return b;
+}
+
 const produce = (topic: string, records: Buffer) => call(0, 9, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] }).then((r) => r.responses[0].partitionResponses[0]);
 
 describe('Kafka error codes of the listener', () => {
@@ -107,6 +114,43 @@ describe('Kafka error codes of the listener', () => {
     // Kafka's default max.message.bytes, 1048588.
     const huge = 'x'.repeat(1_048_600);
     expect((await produce('small', batch([huge]))).errorCode).toBe(ERR.MESSAGE_TOO_LARGE);
+  });
+
+  it("answers transactional requests out of turn with Kafka's codes", async () => {
+    broker.host.live().createTopic('txn-errors', { partitions: 1 });
+    const coordinator = await call(10, 4, { keyType: 1, coordinatorKeys: ['tx-errors'] });
+    expect(coordinator.coordinators[0]).toMatchObject({ key: 'tx-errors', nodeId: 0, port: broker.port, errorCode: ERR.NONE });
+    const init = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(init.errorCode).toBe(ERR.NONE);
+    const { producerId, producerEpoch } = init;
+    const add = (version: number, body: Record<string, unknown>) => call(24, version, { v3AndBelowTransactionalId: 'tx-errors', v3AndBelowProducerId: producerId, v3AndBelowProducerEpoch: producerEpoch, v3AndBelowTopics: [{ name: 'txn-errors', partitions: [0] }], ...body });
+    const codes = (r: any) => r.resultsByTopicV3AndBelow.flatMap((t: any) => t.resultsByPartition.map((p: any) => p.partitionErrorCode));
+    // A transactional batch for a partition not in the transaction; EndTxn with no transaction open.
+    const early = await call(0, 9, { transactionalId: 'tx-errors', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-errors', partitionData: [{ index: 0, records: transactional(batch(['x'], { id: producerId, epoch: producerEpoch, sequence: 0 })) }] }] });
+    expect(early.responses[0].partitionResponses[0].errorCode).toBe(ERR.INVALID_TXN_STATE);
+    expect((await call(26, 3, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.INVALID_TXN_STATE);
+    // Unknown ids, another producer's id, an unknown partition (the others not attempted).
+    expect(codes(await add(3, { v3AndBelowTransactionalId: 'no-such-id' }))).toEqual([ERR.INVALID_PRODUCER_ID_MAPPING]);
+    expect(codes(await add(3, { v3AndBelowProducerId: producerId + 1n }))).toEqual([ERR.INVALID_PRODUCER_ID_MAPPING]);
+    expect(codes(await add(3, { v3AndBelowTopics: [{ name: 'txn-errors', partitions: [0, 7] }] }))).toEqual([ERR.OPERATION_NOT_ATTEMPTED, ERR.UNKNOWN_TOPIC_OR_PARTITION]);
+    expect(codes(await add(3, {}))).toEqual([ERR.NONE]);
+    // A newer producer fences this one (the open transaction is aborted under one epoch, the successor gets the next):
+    // PRODUCER_FENCED from the KIP-588 versions, INVALID_PRODUCER_EPOCH before.
+    const successor = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(successor).toMatchObject({ errorCode: ERR.NONE, producerId, producerEpoch: producerEpoch + 2 });
+    expect(codes(await add(3, {}))).toEqual([ERR.PRODUCER_FENCED]);
+    expect(codes(await add(1, {}))).toEqual([ERR.INVALID_PRODUCER_EPOCH]);
+    expect((await call(26, 3, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.PRODUCER_FENCED);
+    expect((await call(26, 1, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.INVALID_PRODUCER_EPOCH);
+    const zombie = await call(0, 9, { transactionalId: 'tx-errors', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-errors', partitionData: [{ index: 0, records: transactional(batch(['x'], { id: producerId, epoch: producerEpoch, sequence: 0 })) }] }] });
+    expect(zombie.responses[0].partitionResponses[0].errorCode).toBe(ERR.INVALID_PRODUCER_EPOCH);
+    // The re-initialised producer (KIP-360) must name its current epoch.
+    const stale = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId, producerEpoch });
+    expect(stale.errorCode).toBe(ERR.PRODUCER_FENCED);
+    expect((await call(25, 3, { transactionalId: 'tx-errors', producerId, producerEpoch: producerEpoch + 2, groupId: '' })).errorCode).toBe(ERR.INVALID_GROUP_ID);
+    // No record was stored; the abort marker of the fenced transaction took offset 0.
+    expect(broker.host.live().listTopics().find((t) => t.name === 'txn-errors')!.partitions[0]!.endOffset).toBe(1);
+    expect(broker.host.live().fetch('txn-errors', 0, { offset: 0 }).records).toEqual([]);
   });
 
   it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
