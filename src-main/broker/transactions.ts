@@ -65,7 +65,7 @@ interface TxnPartition {
   partition: number;
   /** The offset of the transaction's first record in this partition; null until one is appended. */
   first: number | null;
-  /** On a compacted topic, its records' offsets (base, count): removed if it aborts. */
+  /** Its records' offsets (base, count) where fetches encode them from rows (see appended): removed if it aborts. */
   ranges: Array<[number, number]>;
 }
 
@@ -314,13 +314,15 @@ export class Transactions {
 
   /**
    * A transactional batch's records were appended at `base`… (after
-   * beforeAppend): on a compacted topic their offsets are kept, to be
-   * removed if the transaction aborts.
+   * beforeAppend). Where fetches will encode them from their rows, which do
+   * not say which producer wrote them (a compacted topic, or a batch not
+   * kept as produced: `kept` false), their offsets are kept, to be removed
+   * if the transaction aborts.
    */
-  appended(producerId: bigint, topic: string, partition: number, base: number, count: number): void {
+  appended(producerId: bigint, topic: string, partition: number, base: number, count: number, kept: boolean): void {
     const t = this.byProducer.get(producerId);
     const p = t?.state === 'Ongoing' ? t.partitions.get(key(topic, partition)) : undefined;
-    if (!t || !p || !this.ctx.streams.partitionRange(topic, partition)?.compact) return;
+    if (!t || !p || (kept && !this.ctx.streams.partitionRange(topic, partition)?.compact)) return;
     const last = p.ranges[p.ranges.length - 1];
     if (last && last[0] + last[1] === base) last[1] += count;
     else p.ranges.push([base, count]);
@@ -464,7 +466,7 @@ export class Transactions {
         this.open.get(k)?.delete(t.transactionalId);
         if (this.open.get(k)?.size === 0) this.open.delete(k);
         if ((topics.get(p.topic) ?? 0) <= p.partition) continue;
-        // On a compacted topic, fetches encode records from rows that do not say which producer wrote them: the aborted ones go.
+        // Records fetches encode from rows, which do not say which producer wrote them (appended): the aborted ones go.
         if (!commit && p.ranges.length > 0) this.ctx.streams.deleteRecordRanges(p.topic, p.partition, p.ranges);
         const marker = this.ctx.streams.appendControl(p.topic, p.partition, markerBatch(t.producerId, t.epoch, commit, now));
         if (!commit && p.first !== null) {

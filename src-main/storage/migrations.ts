@@ -253,7 +253,7 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at INTEGER NOT NULL
       )`);
       // The partitions of an ongoing transaction; first_offset: its first record there (null until one);
-      // ranges: on a compacted topic, its records' offsets as JSON [[base, count], …] (removed if it aborts).
+      // ranges: its records' offsets as JSON [[base, count], …] where fetches encode them from rows (removed if it aborts).
       db.exec(`CREATE TABLE kafka_transaction_partitions (
         transactional_id TEXT NOT NULL,
         topic TEXT NOT NULL,

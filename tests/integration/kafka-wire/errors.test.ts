@@ -153,6 +153,24 @@ describe('Kafka error codes of the listener', () => {
     expect(broker.host.live().fetch('txn-errors', 0, { offset: 0 }).records).toEqual([]);
   });
 
+  it('removes the records of an aborted transaction that fetches encode from rows (a batch with log-append time)', async () => {
+    broker.host.live().createTopic('txn-rows', { partitions: 1 });
+    const { producerId, producerEpoch } = await call(22, 4, { transactionalId: 'tx-rows', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    const added = await call(24, 3, { v3AndBelowTransactionalId: 'tx-rows', v3AndBelowProducerId: producerId, v3AndBelowProducerEpoch: producerEpoch, v3AndBelowTopics: [{ name: 'txn-rows', partitions: [0] }] });
+    expect(added.resultsByTopicV3AndBelow[0].resultsByPartition[0].partitionErrorCode).toBe(ERR.NONE);
+    const b = transactional(batch(['r0', 'r1'], { id: producerId, epoch: producerEpoch, sequence: 0 }));
+    b.writeInt16BE(b.readInt16BE(21) | 0x08, 21); // log-append time: the broker's times, so not kept as produced
+    b.writeUInt32BE(crc32c(b.subarray(21)) >>> 0, 17);
+    const produced = await call(0, 9, { transactionalId: 'tx-rows', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-rows', partitionData: [{ index: 0, records: b }] }] });
+    expect(produced.responses[0].partitionResponses[0]).toMatchObject({ errorCode: ERR.NONE, baseOffset: 0n });
+    const engine = broker.host.live();
+    expect(engine.fetch('txn-rows', 0, { offset: 0 }).records.map((r) => r.value!.toString())).toEqual(['r0', 'r1']);
+    expect((await call(26, 3, { transactionalId: 'tx-rows', producerId, producerEpoch, committed: false })).errorCode).toBe(ERR.NONE);
+    expect(engine.fetch('txn-rows', 0, { offset: 0 }).records).toEqual([]);
+    expect(engine.listTopics().find((t) => t.name === 'txn-rows')!.partitions[0]!.endOffset).toBe(3);
+    expect(engine.storedBatchPlan('txn-rows', 0, 0).map((x) => x.base)).toEqual([2]);
+  });
+
   it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
     const versions = await call(18, 3, { clientSoftwareName: 'errors-test', clientSoftwareVersion: '1' });
     const keys = versions.apiKeys.map((a: { apiKey: number }) => a.apiKey);

@@ -110,7 +110,7 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     }
     committed.push(stored.committed);
     const base = stored.offsets[0]!.offset;
-    if (header.transactional) transactionalBatchAppended(ctx.server, header, topic, partition, base, records.length);
+    if (header.transactional) transactionalBatchAppended(ctx.server, header, topic, partition, base, records.length, keep);
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }

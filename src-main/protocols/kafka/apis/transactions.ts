@@ -73,9 +73,9 @@ export function transactionalBatchRefusal(server: ServerState, header: BatchHead
   return { code: ERR.INVALID_TXN_STATE, message: `Partition ${topic}-${partition} is not in an ongoing transaction of producer ${header.producerId} with epoch ${header.producerEpoch}` };
 }
 
-/** Produce: a transactional batch's records were appended at `base`. */
-export function transactionalBatchAppended(server: ServerState, header: BatchHeader, topic: string, partition: number, base: number, count: number): void {
-  server.engine().transactions.appended(header.producerId, topic, partition, base, count);
+/** Produce: a transactional batch's records were appended at `base`; `kept`: the batch was stored as produced. */
+export function transactionalBatchAppended(server: ServerState, header: BatchHeader, topic: string, partition: number, base: number, count: number, kept: boolean): void {
+  server.engine().transactions.appended(header.producerId, topic, partition, base, count, kept);
 }
 
 /** Fetch and ListOffsets with read_committed: the partition's last stable offset and aborted transactions. */
