@@ -14,7 +14,9 @@
  * before it (a batch that straddles the new start still holds readable
  * records, and Kafka clients skip those before the offset they asked for),
  * and compaction, which removes records from the middle, drops the
- * partition's stored batches (its fetches are then encoded from the rows).
+ * partition's stored batches (its fetches are then encoded from the rows)
+ * but its control batches: Kafka transaction markers (transactions.ts) are
+ * kept only here, with no row, and keep their offsets.
  *
  * Rows use the records' id scheme: id = pid * 2^36 + the batch's first
  * offset; `last` is the id of its last record.

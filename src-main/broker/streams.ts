@@ -576,9 +576,9 @@ export class Streams {
 
   /**
    * Deletes the records at the given offsets (base, count): those of an
-   * aborted Kafka transaction on a compacted topic, whose fetches are encoded
-   * from rows that do not say which producer wrote them (Kafka's cleaner
-   * removes such records too). Offsets stay; they become gaps.
+   * aborted Kafka transaction whose fetches are encoded from rows, which do
+   * not say which producer wrote them (transactions.ts; Kafka's cleaner
+   * removes aborted records too). Offsets stay; they become gaps.
    */
   deleteRecordRanges(topic: string, partition: number, ranges: ReadonlyArray<readonly [number, number]>): void {
     const p = this.topics.get(topic)?.partitions[partition];

@@ -290,13 +290,9 @@ function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<Fetc
         const budget = Math.min(fp.partitionMaxBytes, maxBytes - total);
         const view = stable < p.endOffset ? { ...p, endOffset: stable } : p;
         const batch = offset < stable && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, view, offset, budget, total === 0, view !== p) : null;
-        if (committed) {
-          const aborted = committed.aborted(offset, stable).map((a) => ({ producerId: a.producerId, firstOffset: BigInt(a.firstOffset) }));
-          total += batch?.length ?? 0;
-          return { ...base, abortedTransactions: aborted, errorCode: 0, records: batch ?? Buffer.alloc(0) };
-        }
         total += batch?.length ?? 0;
-        return { ...base, errorCode: 0, records: batch ?? Buffer.alloc(0) };
+        const abortedTransactions = committed ? committed.aborted(offset, stable).map((a) => ({ producerId: a.producerId, firstOffset: BigInt(a.firstOffset) })) : null;
+        return { ...base, abortedTransactions, errorCode: 0, records: batch ?? Buffer.alloc(0) };
       }),
     };
   });
