@@ -398,6 +398,16 @@ export class Transactions {
     };
   }
 
+  /** The partitions (`partition\0topic`) a group has offsets for held in an open transaction (OffsetFetch's requireStable). */
+  pendingOffsets(groupId: string): Set<string> {
+    const out = new Set<string>();
+    for (const t of this.txns.values()) {
+      if (t.state !== 'Ongoing') continue;
+      for (const k of t.offsets.get(groupId)?.keys() ?? []) out.add(k);
+    }
+    return out;
+  }
+
   describe(transactionalId: string): TxnDescription | null {
     const t = this.txns.get(transactionalId);
     if (!t) return null;

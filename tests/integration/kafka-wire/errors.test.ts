@@ -171,6 +171,22 @@ describe('Kafka error codes of the listener', () => {
     expect(engine.storedBatchPlan('txn-rows', 0, 0).map((x) => x.base)).toEqual([2]);
   });
 
+  it('answers OffsetFetch with requireStable UNSTABLE_OFFSET_COMMIT while a transaction holds offsets of the group', async () => {
+    broker.host.live().createTopic('txn-stable', { partitions: 1 });
+    const { producerId, producerEpoch } = await call(22, 4, { transactionalId: 'tx-stable', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect((await call(25, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, groupId: 'stable-group' })).errorCode).toBe(ERR.NONE);
+    const sent = await call(28, 3, { transactionalId: 'tx-stable', groupId: 'stable-group', producerId, producerEpoch, generationId: -1, memberId: '', groupInstanceId: null, topics: [{ name: 'txn-stable', partitions: [{ partitionIndex: 0, committedOffset: 7n, committedLeaderEpoch: -1, committedMetadata: null }] }] });
+    expect(sent.topics[0].partitions[0].errorCode).toBe(ERR.NONE);
+    const fetchOffset = (requireStable: boolean) => call(9, 7, { groupId: 'stable-group', topics: [{ name: 'txn-stable', partitionIndexes: [0] }], requireStable }).then((r) => r.topics[0].partitions[0]);
+    expect(await fetchOffset(true)).toMatchObject({ errorCode: ERR.UNSTABLE_OFFSET_COMMIT, committedOffset: -1n });
+    expect(await fetchOffset(false)).toMatchObject({ errorCode: ERR.NONE, committedOffset: -1n });
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.NONE);
+    expect(await fetchOffset(true)).toMatchObject({ errorCode: ERR.NONE, committedOffset: 7n });
+    // A retried EndTxn of the transaction just committed answers again; an abort now is out of turn.
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.NONE);
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: false })).errorCode).toBe(ERR.INVALID_TXN_STATE);
+  });
+
   it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
     const versions = await call(18, 3, { clientSoftwareName: 'errors-test', clientSoftwareVersion: '1' });
     const keys = versions.apiKeys.map((a: { apiKey: number }) => a.apiKey);
