@@ -54,6 +54,7 @@ import { applyPending, saveCounters } from './queues/store.js';
 import { describeSelection, describeTarget, RedriveJobs } from './redrive.js';
 import { redriveStep, startRedrive } from './redrive-moves.js';
 import { Streams, type TopicConfigChange } from './streams.js';
+import { Transactions } from './transactions.js';
 import type { StoredBatchInfo } from './stored-batches.js';
 import type { BatchRecord } from '../ground/kafka-batch.js';
 import type {
@@ -111,6 +112,8 @@ export class Engine {
    * wire listener to drive; its session and rebalance timeouts run on the engine's tick.
    */
   readonly groupCoordinator: GroupCoordinator;
+  /** Kafka transactions (transactions.ts): the coordinator's state and the partitions' transaction indexes, for the wire listener. */
+  readonly transactions: Transactions;
 
   private readonly ctx: EngineContext;
   private readonly db: SqliteDatabase;
@@ -176,6 +179,7 @@ export class Engine {
       audit: (action, source, target, count, selection) => audit.record(action, source, target, count, selection, 'completed'),
       coordinated: this.groupCoordinator,
     });
+    this.transactions = new Transactions({ db, gc: this.gc, now, streams: this.streams, changed: () => this.events.emit('transaction') });
     this.metrics = new MetricsHistory(this.gc, db);
     this.redrives = new RedriveJobs({
       db,
@@ -229,6 +233,7 @@ export class Engine {
     this.disk.check();
     load(ctx, options.keepTransient === true);
     this.streams.load();
+    this.transactions.load();
     this.redrives.load();
     this.redrives.resumeUnfinished();
     if (options.timers !== false) {
@@ -502,6 +507,7 @@ export class Engine {
   deleteTopic(name: string): void {
     this.assertOpen();
     this.streams.deleteTopic(name);
+    this.transactions.topicDeleted(name);
   }
 
   listTopics(): TopicInfo[] {
@@ -694,11 +700,13 @@ export class Engine {
     expireQueues(ctx, now);
     this.groupCoordinator.tick();
     this.streams.compact();
+    this.transactions.tick();
     if (now - this.lastSlowTick >= 1000 || now < this.lastSlowTick) {
       this.lastSlowTick = now;
       this.disk.check();
       sweepDedup(ctx, now);
       this.streams.applyRetention();
+      this.transactions.prune();
     }
     if (now - this.lastSample >= 1000) this.sample(now);
   }

@@ -19,9 +19,11 @@
  * before it (a batch that straddles the new start still holds readable
  * records, and Kafka clients skip those before the offset they asked for),
  * and compaction, which removes records from the middle, has no stored
- * batches to deal with: a topic's rows are given their values and its
- * batches dropped when its cleanup.policy comes to include compact
- * (materialize), and a compacted topic stores none.
+ * batches of records to deal with: a topic's rows are given their values
+ * and its batches dropped when its cleanup.policy comes to include compact
+ * (materialize), and a compacted topic stores none. Control batches (Kafka
+ * transaction markers, transactions.ts) are kept only here, with no row, and
+ * keep their offsets through all of it.
  *
  * Rows use the records' id scheme: id = pid * 2^36 + the batch's first
  * offset; `last` is the id of its last record.
@@ -61,6 +63,8 @@ export class StoredBatches {
       bytes: 'SELECT bytes FROM record_batches WHERE id >= ? AND id <= ? ORDER BY id',
       dropBefore: 'DELETE FROM record_batches WHERE id >= ? AND id < ? AND last < ?',
       dropRange: 'DELETE FROM record_batches WHERE id >= ? AND id < ?',
+      // Not control batches: their attributes' low byte (the 23rd) has bit 0x20, a high hex digit of 2, 3, 6 or 7.
+      dropData: "DELETE FROM record_batches WHERE id >= ? AND id < ? AND substr(hex(substr(bytes, 23, 1)), 1, 1) NOT IN ('2', '3', '6', '7')",
       any: 'SELECT 1 FROM record_batches WHERE id >= ? AND id < ? LIMIT 1',
       one: 'SELECT bytes FROM record_batches WHERE id = ?',
       ofPartition: 'SELECT id, bytes FROM record_batches WHERE id >= ? AND id < ? ORDER BY id LIMIT 64',
@@ -93,9 +97,9 @@ export class StoredBatches {
 
   /**
    * Gives the partition's rows that point at stored batches their values
-   * and headers, then drops the batches (inside the group commit): for a
-   * topic that compaction is to clean, which removes records from inside
-   * batches. Returns the rows filled.
+   * and headers, then drops the batches but its control batches (inside the
+   * group commit): for a topic that compaction is to clean, which removes
+   * records from inside batches. Returns the rows filled.
    */
   materialize(pid: number): number {
     if (this.none.has(pid)) return 0;
@@ -113,7 +117,7 @@ export class StoredBatches {
         from = b.id + 1;
       }
     }
-    this.dropPartition(pid);
+    this.dropPartition(pid, true);
     return filled;
   }
 
@@ -136,12 +140,21 @@ export class StoredBatches {
     this.st.dropBefore.run(pid * SEQ_SPAN, pid * SEQ_SPAN + offset, pid * SEQ_SPAN + offset);
   }
 
-  /** Drops every stored batch of a partition (inside the group commit). */
-  dropPartition(pid: number): void {
+  /**
+   * Drops every stored batch of a partition (inside the group commit); with
+   * `keepControl`, all but its control batches (transaction markers, which
+   * have no rows to be read from instead).
+   */
+  dropPartition(pid: number, keepControl = false): void {
     this.decoded.clear();
     if (this.none.has(pid)) return;
-    this.st.dropRange.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
-    this.none.add(pid);
+    if (!keepControl) {
+      this.st.dropRange.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
+      this.none.add(pid);
+      return;
+    }
+    this.st.dropData.run(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN);
+    if (!this.st.any.get(pid * SEQ_SPAN, (pid + 1) * SEQ_SPAN)) this.none.add(pid);
   }
 
   /**

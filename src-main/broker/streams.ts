@@ -162,7 +162,7 @@ export class Streams {
   constructor(private readonly ctx: StreamContext) {
     this.batches = new StoredBatches(ctx.db);
     this.compactor = new Compactor(ctx.db, ctx.gc, (p) => {
-      // Records went from the middle: no stored batch may be sent for them (a compacted topic has none; see setTopicConfig).
+      // Records went from the middle: no stored batch of records may be sent for them (a compacted topic has none; see setTopicConfig); transaction markers stay.
       ctx.gc.run(() => this.batches.materialize(p.pid));
       this.removed(p as PartitionState);
     });
@@ -542,6 +542,53 @@ export class Streams {
       });
     }
     return { offsets: out, committed: commit };
+  }
+
+  /**
+   * Appends a Kafka control batch (a transaction marker, transactions.ts) at
+   * the partition's end: it takes an offset like a record, but is kept only
+   * as a stored batch, with no row, so browsing, filters and re-drives step
+   * over its offset as over a compacted one, and fetches send it as it is.
+   */
+  appendControl(topic: string, partition: number, batch: Buffer): number {
+    const p = this.partitionOf(this.topic(topic), partition, 'partition');
+    const offset = p.next;
+    this.ctx.gc.run(() => {
+      this.batches.insert(p.pid, offset, 1, batch);
+      p.next++;
+      p.dirty = true;
+    });
+    return offset;
+  }
+
+  /** A partition's log start and end offsets and whether its topic is compacted, or null when there is no such partition. */
+  partitionRange(topic: string, partition: number): { start: number; next: number; compact: boolean } | null {
+    const t = this.topics.get(topic);
+    const p = t?.partitions[partition];
+    return p ? { start: p.start, next: p.next, compact: t!.compact } : null;
+  }
+
+  /**
+   * Deletes the records at the given offsets (base, count): those of an
+   * aborted Kafka transaction whose fetches are encoded from rows, which do
+   * not say which producer wrote them (transactions.ts; Kafka's cleaner
+   * removes aborted records too). Offsets stay; they become gaps.
+   */
+  deleteRecordRanges(topic: string, partition: number, ranges: ReadonlyArray<readonly [number, number]>): void {
+    const p = this.topics.get(topic)?.partitions[partition];
+    if (!p || ranges.length === 0) return;
+    this.ctx.gc.run(() => {
+      for (const [base, count] of ranges) {
+        const lo = p.pid * SEQ_SPAN + Math.max(base, p.start);
+        const hi = p.pid * SEQ_SPAN + Math.min(base + count, p.next);
+        if (hi <= lo) continue;
+        const { bytes } = this.st.rangeBytes.get(lo, hi) as { bytes: number };
+        this.st.deleteRecords.run(lo, hi);
+        p.bytes = Math.max(0, p.bytes - bytes);
+      }
+      p.dirty = true;
+    });
+    this.removed(p);
   }
 
   /**

@@ -391,6 +391,8 @@ export interface EngineEvents {
   redrive: [RedriveJob];
   record: [TopicRecordEvent];
   returned: [ReturnedMessage];
+  /** Kafka transaction markers were written (transactions.ts): partitions' last stable offsets moved. */
+  transaction: [];
   /** The store could not be written (disk full, I/O error): the engine has stopped; reopen it to go on from what was committed. */
   failed: [Error];
   /** The disk alarm went on (with its figures) or off (null). */

@@ -240,6 +240,41 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE records ADD COLUMN batch INTEGER');
     },
   },
+  {
+    version: 7,
+    name: 'Kafka transactions',
+    up(db) {
+      // A transactional id's producer id and epoch, its timeout and where its transaction is (Kafka's coordinator state).
+      db.exec(`CREATE TABLE kafka_transactions (
+        transactional_id TEXT PRIMARY KEY,
+        producer_id INTEGER NOT NULL,
+        epoch INTEGER NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      )`);
+      // The partitions of an ongoing transaction; first_offset: its first record there (null until one);
+      // ranges: its records' offsets as JSON [[base, count], …] where fetches encode them from rows (removed if it aborts).
+      db.exec(`CREATE TABLE kafka_transaction_partitions (
+        transactional_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        first_offset INTEGER,
+        ranges TEXT,
+        PRIMARY KEY (transactional_id, topic, partition)
+      ) WITHOUT ROWID`);
+      // Aborted transactions per partition, for read_committed fetches: the producer, its first offset and its abort marker's.
+      db.exec(`CREATE TABLE kafka_aborted_transactions (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        last_offset INTEGER NOT NULL,
+        producer_id INTEGER NOT NULL,
+        first_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition, last_offset)
+      ) WITHOUT ROWID`);
+    },
+  },
 ];
 
 export interface MigrationResult {

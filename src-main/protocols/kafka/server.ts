@@ -23,6 +23,7 @@ import { groupApis } from './apis/groups.js';
 import { adminApis } from './apis/admin.js';
 import { configApis } from './apis/configs.js';
 import { saslApis } from './apis/sasl.js';
+import { transactionApis } from './apis/transactions.js';
 import { KafkaUserStore } from './users.js';
 
 export interface KafkaListenerConfig {
@@ -65,7 +66,7 @@ export class KafkaServer implements ServerState {
     this.maxMessageBytes = config.maxMessageBytes ?? KAFKA_MAX_MESSAGE_BYTES;
     this.users = new KafkaUserStore(config.dataDir ?? null);
     if (this.users.problem) logger.error('kafka users file unreadable: every client must authenticate and none can until it is fixed', { error: this.users.problem });
-    const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis };
+    const table: ApiTable = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis, ...transactionApis };
     this.served = new Map(Object.entries(table).map(([k, v]) => [Number(k), v]));
   }
 
@@ -98,6 +99,8 @@ export class KafkaServer implements ServerState {
         try {
           this.watched = this.engine();
           this.watched.events.on('record', this.onRecord);
+          // Transaction markers move read_committed fetches' last stable offsets.
+          this.watched.events.on('transaction', this.onRecord);
         } catch {
           this.watched = null;
         }
@@ -112,6 +115,7 @@ export class KafkaServer implements ServerState {
 
   private unwatch(): void {
     this.watched?.events.off('record', this.onRecord);
+    this.watched?.events.off('transaction', this.onRecord);
     this.watched = null;
   }
 

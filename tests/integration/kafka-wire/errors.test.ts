@@ -67,6 +67,13 @@ function batch(values: string[], producer?: { id: bigint; epoch: number; sequenc
   return b;
 }
 
+/** The batch with the transactional attribute set. */
+function transactional(b: Buffer): Buffer {
+  b.writeInt16BE(b.readInt16BE(21) | 0x10, 21);
+  b.writeUInt32BE(crc32c(b.subarray(21)) >>> 0, 17);
+  return b;
+}
+
 const produce = (topic: string, records: Buffer) => call(0, 9, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] }).then((r) => r.responses[0].partitionResponses[0]);
 
 describe('Kafka error codes of the listener', () => {
@@ -109,6 +116,77 @@ describe('Kafka error codes of the listener', () => {
     expect((await produce('small', batch([huge]))).errorCode).toBe(ERR.MESSAGE_TOO_LARGE);
   });
 
+  it("answers transactional requests out of turn with Kafka's codes", async () => {
+    broker.host.live().createTopic('txn-errors', { partitions: 1 });
+    const coordinator = await call(10, 4, { keyType: 1, coordinatorKeys: ['tx-errors'] });
+    expect(coordinator.coordinators[0]).toMatchObject({ key: 'tx-errors', nodeId: 0, port: broker.port, errorCode: ERR.NONE });
+    const init = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(init.errorCode).toBe(ERR.NONE);
+    const { producerId, producerEpoch } = init;
+    const add = (version: number, body: Record<string, unknown>) => call(24, version, { v3AndBelowTransactionalId: 'tx-errors', v3AndBelowProducerId: producerId, v3AndBelowProducerEpoch: producerEpoch, v3AndBelowTopics: [{ name: 'txn-errors', partitions: [0] }], ...body });
+    const codes = (r: any) => r.resultsByTopicV3AndBelow.flatMap((t: any) => t.resultsByPartition.map((p: any) => p.partitionErrorCode));
+    // A transactional batch for a partition not in the transaction; EndTxn with no transaction open.
+    const early = await call(0, 9, { transactionalId: 'tx-errors', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-errors', partitionData: [{ index: 0, records: transactional(batch(['x'], { id: producerId, epoch: producerEpoch, sequence: 0 })) }] }] });
+    expect(early.responses[0].partitionResponses[0].errorCode).toBe(ERR.INVALID_TXN_STATE);
+    expect((await call(26, 3, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.INVALID_TXN_STATE);
+    // Unknown ids, another producer's id, an unknown partition (the others not attempted).
+    expect(codes(await add(3, { v3AndBelowTransactionalId: 'no-such-id' }))).toEqual([ERR.INVALID_PRODUCER_ID_MAPPING]);
+    expect(codes(await add(3, { v3AndBelowProducerId: producerId + 1n }))).toEqual([ERR.INVALID_PRODUCER_ID_MAPPING]);
+    expect(codes(await add(3, { v3AndBelowTopics: [{ name: 'txn-errors', partitions: [0, 7] }] }))).toEqual([ERR.OPERATION_NOT_ATTEMPTED, ERR.UNKNOWN_TOPIC_OR_PARTITION]);
+    expect(codes(await add(3, {}))).toEqual([ERR.NONE]);
+    // A newer producer fences this one (the open transaction is aborted under one epoch, the successor gets the next):
+    // PRODUCER_FENCED from the KIP-588 versions, INVALID_PRODUCER_EPOCH before.
+    const successor = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect(successor).toMatchObject({ errorCode: ERR.NONE, producerId, producerEpoch: producerEpoch + 2 });
+    expect(codes(await add(3, {}))).toEqual([ERR.PRODUCER_FENCED]);
+    expect(codes(await add(1, {}))).toEqual([ERR.INVALID_PRODUCER_EPOCH]);
+    expect((await call(26, 3, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.PRODUCER_FENCED);
+    expect((await call(26, 1, { transactionalId: 'tx-errors', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.INVALID_PRODUCER_EPOCH);
+    const zombie = await call(0, 9, { transactionalId: 'tx-errors', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-errors', partitionData: [{ index: 0, records: transactional(batch(['x'], { id: producerId, epoch: producerEpoch, sequence: 0 })) }] }] });
+    expect(zombie.responses[0].partitionResponses[0].errorCode).toBe(ERR.INVALID_PRODUCER_EPOCH);
+    // The re-initialised producer (KIP-360) must name its current epoch.
+    const stale = await call(22, 4, { transactionalId: 'tx-errors', transactionTimeoutMs: 60000, producerId, producerEpoch });
+    expect(stale.errorCode).toBe(ERR.PRODUCER_FENCED);
+    expect((await call(25, 3, { transactionalId: 'tx-errors', producerId, producerEpoch: producerEpoch + 2, groupId: '' })).errorCode).toBe(ERR.INVALID_GROUP_ID);
+    // No record was stored; the abort marker of the fenced transaction took offset 0.
+    expect(broker.host.live().listTopics().find((t) => t.name === 'txn-errors')!.partitions[0]!.endOffset).toBe(1);
+    expect(broker.host.live().fetch('txn-errors', 0, { offset: 0 }).records).toEqual([]);
+  });
+
+  it('removes the records of an aborted transaction that fetches encode from rows (a batch with log-append time)', async () => {
+    broker.host.live().createTopic('txn-rows', { partitions: 1 });
+    const { producerId, producerEpoch } = await call(22, 4, { transactionalId: 'tx-rows', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    const added = await call(24, 3, { v3AndBelowTransactionalId: 'tx-rows', v3AndBelowProducerId: producerId, v3AndBelowProducerEpoch: producerEpoch, v3AndBelowTopics: [{ name: 'txn-rows', partitions: [0] }] });
+    expect(added.resultsByTopicV3AndBelow[0].resultsByPartition[0].partitionErrorCode).toBe(ERR.NONE);
+    const b = transactional(batch(['r0', 'r1'], { id: producerId, epoch: producerEpoch, sequence: 0 }));
+    b.writeInt16BE(b.readInt16BE(21) | 0x08, 21); // log-append time: the broker's times, so not kept as produced
+    b.writeUInt32BE(crc32c(b.subarray(21)) >>> 0, 17);
+    const produced = await call(0, 9, { transactionalId: 'tx-rows', acks: -1, timeoutMs: 5000, topicData: [{ name: 'txn-rows', partitionData: [{ index: 0, records: b }] }] });
+    expect(produced.responses[0].partitionResponses[0]).toMatchObject({ errorCode: ERR.NONE, baseOffset: 0n });
+    const engine = broker.host.live();
+    expect(engine.fetch('txn-rows', 0, { offset: 0 }).records.map((r) => r.value!.toString())).toEqual(['r0', 'r1']);
+    expect((await call(26, 3, { transactionalId: 'tx-rows', producerId, producerEpoch, committed: false })).errorCode).toBe(ERR.NONE);
+    expect(engine.fetch('txn-rows', 0, { offset: 0 }).records).toEqual([]);
+    expect(engine.listTopics().find((t) => t.name === 'txn-rows')!.partitions[0]!.endOffset).toBe(3);
+    expect(engine.storedBatchPlan('txn-rows', 0, 0).map((x) => x.base)).toEqual([2]);
+  });
+
+  it('answers OffsetFetch with requireStable UNSTABLE_OFFSET_COMMIT while a transaction holds offsets of the group', async () => {
+    broker.host.live().createTopic('txn-stable', { partitions: 1 });
+    const { producerId, producerEpoch } = await call(22, 4, { transactionalId: 'tx-stable', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+    expect((await call(25, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, groupId: 'stable-group' })).errorCode).toBe(ERR.NONE);
+    const sent = await call(28, 3, { transactionalId: 'tx-stable', groupId: 'stable-group', producerId, producerEpoch, generationId: -1, memberId: '', groupInstanceId: null, topics: [{ name: 'txn-stable', partitions: [{ partitionIndex: 0, committedOffset: 7n, committedLeaderEpoch: -1, committedMetadata: null }] }] });
+    expect(sent.topics[0].partitions[0].errorCode).toBe(ERR.NONE);
+    const fetchOffset = (requireStable: boolean) => call(9, 7, { groupId: 'stable-group', topics: [{ name: 'txn-stable', partitionIndexes: [0] }], requireStable }).then((r) => r.topics[0].partitions[0]);
+    expect(await fetchOffset(true)).toMatchObject({ errorCode: ERR.UNSTABLE_OFFSET_COMMIT, committedOffset: -1n });
+    expect(await fetchOffset(false)).toMatchObject({ errorCode: ERR.NONE, committedOffset: -1n });
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.NONE);
+    expect(await fetchOffset(true)).toMatchObject({ errorCode: ERR.NONE, committedOffset: 7n });
+    // A retried EndTxn of the transaction just committed answers again; an abort now is out of turn.
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: true })).errorCode).toBe(ERR.NONE);
+    expect((await call(26, 3, { transactionalId: 'tx-stable', producerId, producerEpoch, committed: false })).errorCode).toBe(ERR.INVALID_TXN_STATE);
+  });
+
   it('answers an API it does not serve with UNSUPPORTED_VERSION, and leaves it out of ApiVersions', async () => {
     const versions = await call(18, 3, { clientSoftwareName: 'errors-test', clientSoftwareVersion: '1' });
     const keys = versions.apiKeys.map((a: { apiKey: number }) => a.apiKey);
@@ -117,9 +195,13 @@ describe('Kafka error codes of the listener', () => {
     expect(keys).not.toContain(29);
     const res = await call(29, 1, { resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 });
     expect(res.errorCode).toBe(ERR.UNSUPPORTED_VERSION);
-    const writeTxn = await call(26, 0, { markers: [] });
+    // WriteTxnMarkers goes from a transaction coordinator to partition leaders: not a client's API, not served.
+    expect(keys).not.toContain(27);
+    const writeTxn = await call(27, 0, { markers: [] });
     expect(writeTxn).toBeDefined();
     const init = await call(22, 4, { transactionalId: 'tx-1', transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
-    expect(init.errorCode).toBe(ERR.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    expect(init).toMatchObject({ errorCode: ERR.NONE, producerEpoch: 0 });
+    const tooLong = await call(22, 4, { transactionalId: 'tx-1', transactionTimeoutMs: 900001, producerId: -1n, producerEpoch: -1 });
+    expect(tooLong.errorCode).toBe(ERR.INVALID_TRANSACTION_TIMEOUT);
   });
 });

@@ -23,6 +23,7 @@ import type { FetchResponse, PartitionData } from '../generated/FetchResponse.js
 import type { ListOffsetsRequest } from '../generated/ListOffsetsRequest.js';
 import type { ListOffsetsResponse } from '../generated/ListOffsetsResponse.js';
 import { topicNameById } from './cluster.js';
+import { committedView } from './transactions.js';
 import type { ApiTable, RequestContext } from '../context.js';
 
 const READ_CHUNK = 500;
@@ -240,9 +241,11 @@ function storedBatches(engine: Engine, topic: string, p: PartitionView, offset: 
  * over Kafka, else cached, or read and encoded now; a consumer behind the end
  * gets the next one encoded ahead.
  */
-function partitionBatch(server: object, engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean): Buffer | null {
+function partitionBatch(server: object, engine: Engine, topic: string, p: PartitionView, offset: number, budget: number, atLeastOne: boolean, uncached = false): Buffer | null {
   const plan = engine.storedBatchPlan(topic, p.partition, offset);
   if (plan.length > 0) return storedBatches(engine, topic, p, offset, budget, atLeastOne, plan);
+  // Cut short of the partition's end (read_committed): the cache and the read ahead go to the end.
+  if (uncached) return readPartition(engine, topic, p, offset, budget, atLeastOne)?.batch ?? null;
   const cache = cacheOf(server);
   const { partition, endOffset: end } = p;
   const version = engine.recordsVersion(topic, partition);
@@ -275,16 +278,21 @@ function collect(ctx: RequestContext, req: FetchRequest): { body: Encodable<Fetc
           errors = true;
           return { partitionIndex: fp.partition, errorCode: ctx.version >= 13 && !t ? ERR.UNKNOWN_TOPIC_ID : ERR.UNKNOWN_TOPIC_OR_PARTITION, highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: null, records: null };
         }
-        const base = { partitionIndex: fp.partition, highWatermark: BigInt(p.endOffset), lastStableOffset: BigInt(p.endOffset), logStartOffset: BigInt(p.startOffset), abortedTransactions: null, preferredReadReplica: -1 };
+        // read_committed: up to the last stable offset, with the aborted transactions there (transactions.ts).
+        const committed = ctx.version >= 4 && req.isolationLevel === 1 ? committedView(ctx.server, t.name, p.partition, p.endOffset) : null;
+        const stable = committed?.lso ?? p.endOffset;
+        const base = { partitionIndex: fp.partition, highWatermark: BigInt(p.endOffset), lastStableOffset: BigInt(stable), logStartOffset: BigInt(p.startOffset), abortedTransactions: null, preferredReadReplica: -1 };
         const offset = Number(fp.fetchOffset);
         if (offset < p.startOffset || offset > p.endOffset) {
           errors = true;
           return { ...base, errorCode: ERR.OFFSET_OUT_OF_RANGE, records: null };
         }
         const budget = Math.min(fp.partitionMaxBytes, maxBytes - total);
-        const batch = offset < p.endOffset && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, p, offset, budget, total === 0) : null;
+        const view = stable < p.endOffset ? { ...p, endOffset: stable } : p;
+        const batch = offset < stable && (budget > 0 || total === 0) ? partitionBatch(ctx.server, engine, t.name, view, offset, budget, total === 0, view !== p) : null;
         total += batch?.length ?? 0;
-        return { ...base, errorCode: 0, records: batch ?? Buffer.alloc(0) };
+        const abortedTransactions = committed ? committed.aborted(offset, stable).map((a) => ({ producerId: a.producerId, firstOffset: BigInt(a.firstOffset) })) : null;
+        return { ...base, abortedTransactions, errorCode: 0, records: batch ?? Buffer.alloc(0) };
       }),
     };
   });
@@ -315,7 +323,8 @@ function listOffsets(ctx: RequestContext, req: ListOffsetsRequest): Encodable<Li
         const ts = Number(lp.timestamp);
         let offset: number;
         let timestamp = -1;
-        if (ts === -1 || ts === -5) offset = p.endOffset;
+        // Latest is the last stable offset for read_committed (isolation level 1, from v2).
+        if (ts === -1 || ts === -5) offset = ctx.version >= 2 && req.isolationLevel === 1 ? committedView(ctx.server, t.name, p.partition, p.endOffset).lso : p.endOffset;
         else if (ts === -2 || ts === -4) offset = p.startOffset;
         else if (ts === -3) {
           // The record with the largest timestamp (KIP-734): the last one here, where time only grows.

@@ -30,8 +30,9 @@ const code = (e: GroupErrorCode | null): number => (e === null ? 0 : ERR[e]);
 function findCoordinator(ctx: RequestContext, req: FindCoordinatorRequest) {
   const { host, port } = ctx.connection.localAddress;
   const keys = ctx.version >= 4 ? req.coordinatorKeys : [req.key];
-  // Groups (key type 0) only: transactions are not served, so there is no transaction coordinator.
-  const one = (key: string) => (req.keyType === 0 ? { key, nodeId: NODE_ID, host, port, errorCode: 0, errorMessage: null } : { key, nodeId: -1, host: '', port: -1, errorCode: ERR.COORDINATOR_NOT_AVAILABLE, errorMessage: 'transactions are not supported by this broker' });
+  // This broker coordinates every group (key type 0) and transactional id (key type 1).
+  const keyType = ctx.version >= 1 ? req.keyType : 0;
+  const one = (key: string) => (keyType === 0 || keyType === 1 ? { key, nodeId: NODE_ID, host, port, errorCode: 0, errorMessage: null } : { key, nodeId: -1, host: '', port: -1, errorCode: ERR.INVALID_REQUEST, errorMessage: `unknown coordinator key type ${keyType}` });
   const answers = keys.map(one);
   const first = answers[0] ?? one('');
   return { throttleTimeMs: 0, errorCode: first.errorCode, errorMessage: first.errorMessage, nodeId: first.nodeId, host: first.host, port: first.port, coordinators: answers };
@@ -115,13 +116,16 @@ function groupOf(ctx: RequestContext, groupId: string): GroupInfo | undefined {
   return ctx.server.engine().listGroups().find((g) => g.groupId === groupId);
 }
 
-function committedFor(ctx: RequestContext, groupId: string, wanted: Array<{ name: string; partitionIndexes: number[] }> | null) {
+function committedFor(ctx: RequestContext, groupId: string, wanted: Array<{ name: string; partitionIndexes: number[] }> | null, requireStable = false) {
   const info = groupOf(ctx, groupId);
+  // requireStable (v7+): offsets held in an open transaction make the partition UNSTABLE_OFFSET_COMMIT until it ends (the client asks again).
+  const pending = requireStable ? ctx.server.engine().transactions.pendingOffsets(groupId) : null;
   const committed = new Map((info?.partitions ?? []).filter((p) => p.committed !== null).map((p) => [`${p.topic}\0${p.partition}`, p.committed!]));
   const list = wanted ?? [...new Set((info?.partitions ?? []).filter((p) => p.committed !== null).map((p) => p.topic))].map((name) => ({ name, partitionIndexes: info!.partitions.filter((p) => p.topic === name && p.committed !== null).map((p) => p.partition) }));
   return list.map((t) => ({
     name: t.name,
     partitions: t.partitionIndexes.map((partitionIndex) => {
+      if (pending?.has(`${partitionIndex}\0${t.name}`)) return { partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: ERR.UNSTABLE_OFFSET_COMMIT };
       const c = committed.get(`${t.name}\0${partitionIndex}`);
       return { partitionIndex, committedOffset: BigInt(c ?? -1), committedLeaderEpoch: -1, metadata: '', errorCode: 0 };
     }),
@@ -129,8 +133,9 @@ function committedFor(ctx: RequestContext, groupId: string, wanted: Array<{ name
 }
 
 function offsetFetch(ctx: RequestContext, req: OffsetFetchRequest) {
-  if (ctx.version >= 8) return { throttleTimeMs: 0, groups: req.groups.map((g) => ({ groupId: g.groupId, topics: committedFor(ctx, g.groupId, g.topics), errorCode: 0 })) };
-  return { throttleTimeMs: 0, topics: committedFor(ctx, req.groupId, req.topics), errorCode: 0 };
+  const stable = ctx.version >= 7 && req.requireStable;
+  if (ctx.version >= 8) return { throttleTimeMs: 0, groups: req.groups.map((g) => ({ groupId: g.groupId, topics: committedFor(ctx, g.groupId, g.topics, stable), errorCode: 0 })) };
+  return { throttleTimeMs: 0, topics: committedFor(ctx, req.groupId, req.topics, stable), errorCode: 0 };
 }
 
 function describeGroups(ctx: RequestContext, req: DescribeGroupsRequest) {

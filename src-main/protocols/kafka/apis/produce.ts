@@ -21,6 +21,7 @@ import type { ProduceRequest } from '../generated/ProduceRequest.js';
 import type { PartitionProduceResponse, ProduceResponse } from '../generated/ProduceResponse.js';
 import type { ApiTable, RequestContext } from '../context.js';
 import { topicMaxMessageBytes } from './configs.js';
+import { initTransactionalProducer, transactionalBatchAppended, transactionalBatchRefusal } from './transactions.js';
 
 /** A compressed batch may expand to at most this (a guard against decompression bombs). */
 const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
@@ -66,8 +67,11 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     } catch (error) {
       return answer(ERR.CORRUPT_MESSAGE, -1, (error as Error).message);
     }
-    if (header.transactional) return answer(ERR.INVALID_TXN_STATE, -1, 'transactions are not supported by this broker');
     if (header.control) continue;
+    if (header.transactional) {
+      const refused = transactionalBatchRefusal(ctx.server, header, topic, partition);
+      if (refused) return answer(refused.code, -1, refused.message);
+    }
     // Idempotence: a batch seen before answers with its offset; a gap is refused.
     const seqKey = header.producerId >= 0n ? `${header.producerId}:${topic}:${partition}` : null;
     const seen = seqKey ? ctx.server.sequences.get(seqKey) : undefined;
@@ -102,6 +106,7 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     }
     committed.push(stored.committed);
     const base = stored.base;
+    if (header.transactional) transactionalBatchAppended(ctx.server, header, topic, partition, base, records.length, keep);
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
@@ -111,10 +116,6 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
 
 async function produce(ctx: RequestContext, req: ProduceRequest): Promise<Encodable<ProduceResponse> | null> {
   const acks = req.acks;
-  if (req.transactionalId !== null) {
-    const all = req.topicData.map((t) => ({ name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: ERR.INVALID_TXN_STATE, baseOffset: -1n, errorMessage: 'transactions are not supported by this broker' })) }));
-    return acks === 0 ? null : { responses: all, throttleTimeMs: 0 };
-  }
   if (acks !== 0 && acks !== 1 && acks !== -1) {
     return { responses: req.topicData.map((t) => ({ name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: ERR.INVALID_REQUIRED_ACKS, baseOffset: -1n })) })), throttleTimeMs: 0 };
   }
@@ -132,8 +133,7 @@ async function produce(ctx: RequestContext, req: ProduceRequest): Promise<Encoda
 }
 
 function initProducerId(ctx: RequestContext, req: InitProducerIdRequest) {
-  // Transactions are not supported: Kafka's answer for a transactional id the client may not use.
-  if (req.transactionalId !== null) return { throttleTimeMs: 0, errorCode: ERR.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1n, producerEpoch: -1 };
+  if (req.transactionalId !== null) return initTransactionalProducer(ctx, req);
   // A producer that asks again with its id (KIP-360) keeps it with the next epoch.
   if (req.producerId >= 0n && req.producerEpoch >= 0) return { throttleTimeMs: 0, errorCode: 0, producerId: req.producerId, producerEpoch: (req.producerEpoch + 1) % 32767 };
   const id = ctx.server.nextProducerId++;

@@ -21,11 +21,12 @@ import { fetchApis } from '../../../../src-main/protocols/kafka/apis/fetch.js';
 import { groupApis } from '../../../../src-main/protocols/kafka/apis/groups.js';
 import { produceApis } from '../../../../src-main/protocols/kafka/apis/produce.js';
 import { saslApis } from '../../../../src-main/protocols/kafka/apis/sasl.js';
+import { transactionApis } from '../../../../src-main/protocols/kafka/apis/transactions.js';
 import { startWireBroker, type WireBroker } from '../../../integration/kafka-wire/helpers.js';
 import { messageArbitrary, SPEC_DIR } from './schema-arbitrary.js';
 
 const CASES = Number(process.env.KAFKA_FUZZ_CASES ?? 2000);
-const served = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis };
+const served = { ...clusterApis, ...configApis, ...adminApis, ...produceApis, ...fetchApis, ...groupApis, ...saslApis, ...transactionApis };
 
 let broker: WireBroker;
 beforeAll(async () => {
