@@ -25,6 +25,7 @@ import { openDatabase } from '../../src-main/storage/database.js';
 import { GroupCommit } from '../../src-main/storage/group-commit.js';
 import { migrate } from '../../src-main/storage/migrations.js';
 
+import { NATIVE_PACKAGES } from '../integration/fixtures/child-process.js';
 import type { BenchResult } from './bench-result.js';
 
 const here = resolve(fileURLToPath(import.meta.url), '..');
@@ -88,7 +89,7 @@ setTimeout(() => {
 `,
   );
   const out = join(work, 'child.cjs');
-  await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: out, external: ['better-sqlite3'], logLevel: 'error' });
+  await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: out, external: NATIVE_PACKAGES, logLevel: 'error' });
   const r = spawnSync(process.execPath, [out, dataDir], { env: { ...process.env, NODE_PATH: join(root, 'node_modules') }, encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`measuring child failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { openMs: number; rssMb: number; messages: number; positionMs: number; rssAfterConsumeMb: number };

@@ -13,6 +13,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerHost } from '../../../src-main/broker/host.js';
 import { silentLogger } from '../../../src-main/ground/logger.js';
+import { NATIVE_PACKAGES } from '../fixtures/child-process.js';
 
 const root = resolve(__dirname, '../../..');
 const ROUNDS = 3;
@@ -29,7 +30,7 @@ beforeAll(async () => {
     format: 'cjs',
     target: 'node20',
     outfile: child,
-    external: ['better-sqlite3', 'snappy', 'lz4-napi', '@node-rs/crc32', 'fzstd'],
+    external: NATIVE_PACKAGES,
     logLevel: 'error',
   });
 });
