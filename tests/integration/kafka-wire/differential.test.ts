@@ -25,7 +25,8 @@ async function scenario(bootstrap: string) {
   const created = await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
   const createdAgain = await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] });
   const before = Date.now() - 1000;
-  const producer = kafka.producer();
+  // Idempotent: a send retried on a loaded machine (a request that timed out) is not appended twice, on either broker.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const sends = [];
   for (let i = 0; i < 6; i++) {
