@@ -554,18 +554,12 @@ export class Engine {
   }
 
   /**
-   * Appends records at once, as produce() does: a bad record or a full disk
-   * throws here and nothing is stored; otherwise their partitions and offsets
-   * now, and a promise of their commit (the Kafka listener's Produce, which
-   * takes a connection's next request while one waits for its commit).
+   * Appends the records of one Kafka record batch to a partition, as read by
+   * the Kafka listener (Streams.appendBatch): a bad record or a full disk
+   * throws here and nothing is stored; otherwise the first offset now, and a
+   * promise of the commit (the listener takes a connection's next Produce
+   * while one waits for its commit).
    */
-  append(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): { offsets: Array<{ partition: number; offset: number }>; committed: Promise<void> } {
-    this.assertOpen();
-    this.assertRoom();
-    return this.streams.append(topic, records, options);
-  }
-
-  /** Appends the records of one Kafka record batch to a partition, as read by the Kafka listener (Streams.appendBatch). */
   appendBatch(topic: string, partition: number, records: readonly BatchRecord[], batch: Buffer | null, time: number | null): { base: number; committed: Promise<void> } {
     this.assertOpen();
     this.assertRoom();

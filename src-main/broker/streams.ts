@@ -453,15 +453,6 @@ export class Streams {
   // ---- produce / fetch -------------------------------------------------------
 
   produce(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): Promise<Array<{ partition: number; offset: number }>> {
-    const appended = this.append(topic, records, options);
-    return appended.committed.then(() => appended.offsets);
-  }
-
-  /**
-   * Appends records at once (a bad record throws here, and nothing is
-   * stored): their partitions and offsets now, and a promise of their commit.
-   */
-  append(topic: string, records: ProduceRecord[], options: ProduceOptions = {}): { offsets: Array<{ partition: number; offset: number }>; committed: Promise<void> } {
     const t = this.topic(topic);
     if (!Array.isArray(records) || records.length === 0) throw invalid('records', 'expected a non-empty list of records');
     const now = this.ctx.now();
@@ -541,7 +532,7 @@ export class Streams {
         });
       });
     }
-    return { offsets: out, committed: commit };
+    return commit.then(() => out);
   }
 
   /**

@@ -5,7 +5,7 @@
  * `max.wait.ms` has passed, whichever comes first, woken by appends. It
  * returns at most `max.bytes` per partition and in all, except that the first
  * partition with data always gets at least one record, so that a consumer
- * whose limit is smaller than a record still makes progress (KIP-74). Fetch
+ * whose limit is smaller than a record still makes progress (KIP-74).
  * Batches produced over Kafka are sent as they were stored, compressed or
  * not (stored-batches.ts); other records are encoded into a batch. Fetch
  * sessions (KIP-227) are not kept: session id 0 asks the client for full
