@@ -28,6 +28,10 @@ const MAX_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
 
 type PartitionAnswer = Encodable<PartitionProduceResponse>;
 
+function partitionAnswer(partition: number, errorCode: number, baseOffset = -1, errorMessage: string | null = null): PartitionAnswer {
+  return { index: partition, errorCode, baseOffset: BigInt(baseOffset), logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage };
+}
+
 /**
  * Appends a partition's batches at once, in order (no await until all are
  * appended, so that a connection's next Produce, which may start while this
@@ -40,14 +44,14 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
     try {
       await Promise.all(committed);
     } catch (error) {
-      return { index: partition, errorCode: codeOf(error, ERR.KAFKA_STORAGE_ERROR), baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage: (error as Error).message };
+      return partitionAnswer(partition, codeOf(error, ERR.KAFKA_STORAGE_ERROR), -1, (error as Error).message);
     }
   }
   return result;
 }
 
 function appendPartition(ctx: RequestContext, topic: string, partition: number, data: Buffer | null, committed: Array<Promise<void>>): PartitionAnswer {
-  const answer = (errorCode: number, baseOffset = -1, errorMessage: string | null = null): PartitionAnswer => ({ index: partition, errorCode, baseOffset: BigInt(baseOffset), logAppendTimeMs: -1n, logStartOffset: -1n, errorMessage });
+  const answer = (errorCode: number, baseOffset = -1, errorMessage: string | null = null): PartitionAnswer => partitionAnswer(partition, errorCode, baseOffset, errorMessage);
   const engine = ctx.server.engine();
   const t = engine.listTopics().find((x) => x.name === topic);
   if (!t || partition < 0 || partition >= t.partitions.length) return answer(ERR.UNKNOWN_TOPIC_OR_PARTITION, -1, `This server does not host this topic-partition.`);
