@@ -17,7 +17,7 @@ import { createKafkaConnector, type KafkaConnector } from '../../src-main/connec
 import { silentLogger } from '../../src-main/ground/logger.js';
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
 import type { BenchResult as Result } from './bench-result.js';
-import { compareWithKcat, kcatInstalled } from './kafka-redrive.js';
+import { compareWithKcat, kcatInstalled, warmBroker } from './kafka-redrive.js';
 
 
 const script = join(import.meta.dirname, '..', 'kafka', 'kafka.mjs');
@@ -239,7 +239,10 @@ export async function run(): Promise<Result[]> {
 
     // 5. Re-drive beside a kcat pipe, 1 KiB records, at two sizes.
     if (!kcatInstalled()) results.push({ name: 'kafka: re-drive vs kcat pipe', value: 0, unit: 'skipped', notes: 'skipped: kcat is not installed' });
-    else for (const n of REDRIVE_SIZES) results.push(...(await compareWithKcat(brokers, admin, n)));
+    else {
+      await warmBroker(brokers, admin, Math.max(...REDRIVE_SIZES));
+      for (const n of REDRIVE_SIZES) results.push(...(await compareWithKcat(brokers, admin, n)));
+    }
   } finally {
     await c.close();
     await admin.close();

@@ -85,8 +85,20 @@ export async function shovelQueue(b: TestBroker, model: ChannelModel, from: stri
       'ack-mode': 'on-confirm',
     },
   });
-  // A shovel with src-delete-after removes its own parameter once done: poll for that.
   const until = Date.now() + 30 * 60_000;
+  // Until every message has reached the target, the count is read over AMQP on one channel:
+  // polling the management API that often would take CPU from the shovel's own node.
+  const watch = await model.createChannel();
+  try {
+    while ((await watch.checkQueue(to)).messageCount < expected) {
+      if (Date.now() > until) throw new Error('the shovel did not finish within 30 minutes');
+      await sleep(10);
+    }
+  } finally {
+    await watch.close().catch(() => {});
+  }
+  // A shovel with src-delete-after removes its own parameter once done (its last confirms and
+  // acks come after the last message arrived): poll for that.
   for (;;) {
     const shovels = (await b.api('GET', `/api/shovels/${encodeURIComponent(b.vhost)}`)) as Array<{ name: string; state?: string }>;
     const mine = shovels.find((s) => s.name === name);
