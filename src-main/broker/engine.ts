@@ -514,6 +514,10 @@ export class Engine {
     return this.streams.listTopics();
   }
 
+  topicInfo(name: string): TopicInfo | null {
+    return this.streams.topicInfo(name);
+  }
+
   addPartitions(name: string, count: number): TopicInfo {
     this.assertOpen();
     return this.streams.addPartitions(name, count);

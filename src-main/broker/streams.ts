@@ -308,6 +308,12 @@ export class Streams {
     return this.topics.has(name);
   }
 
+  /** One topic's description, or null: what `listTopics()` says of it, without describing every topic. */
+  topicInfo(name: string): TopicInfo | null {
+    const t = this.topics.get(name);
+    return t ? this.info(t) : null;
+  }
+
   private info(t: TopicState): TopicInfo {
     const partitions = t.partitions.map((p) => ({ partition: p.partition, startOffset: p.start, endOffset: p.next, bytes: p.bytes }));
     return {

@@ -77,7 +77,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
   /** The engine, unless its store failed: then even reads are refused, because its memory is ahead of its data. */
   const live = () => host.live(vhost);
   const topicNamed = (name: string) => {
-    const found = live().listTopics().find((t) => t.name === name);
+    const found = live().topicInfo(name);
     if (!found) throw new BrokerError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, 'topic');
     return found;
   };
@@ -234,10 +234,10 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
         ...(a.retentionBytes !== undefined ? { retentionBytes: a.retentionBytes } : {}),
       });
       if (settings) {
-        const made = live().listTopics().find((t) => t.name === a.topic);
+        const made = live().topicInfo(a.topic);
         if (made) live().setTopicConfig(a.topic, { ...settings, retentionMs: settings.retentionMs ?? made.retentionMs, retentionBytes: settings.retentionBytes ?? made.retentionBytes });
       }
-      const topic = live().listTopics().find((t) => t.name === a.topic);
+      const topic = live().topicInfo(a.topic);
       if (!topic) throw Object.assign(new Error(`topic "${a.topic}" was not created`), { code: 'INTERNAL' });
       return topic;
     },

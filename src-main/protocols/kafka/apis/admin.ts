@@ -22,7 +22,7 @@ function createPartitions(ctx: RequestContext, req: CreatePartitionsRequest): En
   const results = req.topics.map((rt): Encodable<CreatePartitionsTopicResult> => {
     const fail = (errorCode: number, errorMessage: string) => ({ name: rt.name, errorCode, errorMessage });
     if (counts.get(rt.name)! > 1) return fail(ERR.INVALID_REQUEST, 'Duplicate topic in request.');
-    const t = engine.listTopics().find((x) => x.name === rt.name);
+    const t = engine.topicInfo(rt.name);
     if (!t) return fail(ERR.UNKNOWN_TOPIC_OR_PARTITION, `The topic '${rt.name}' does not exist.`);
     const have = t.partitions.length;
     if (rt.count < have) return fail(ERR.INVALID_PARTITIONS, `The topic ${rt.name} currently has ${have} partition(s); ${rt.count} would not be an increase.`);

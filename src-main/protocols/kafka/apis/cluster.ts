@@ -68,11 +68,11 @@ function metadata(ctx: RequestContext, req: MetadataRequest): Encodable<Metadata
     topics = req.topics!.map((rt) => {
       const name = rt.name ?? topicNameById(ctx.server, rt.topicId);
       if (name === null) return { errorCode: ERR.UNKNOWN_TOPIC_ID, name: null, topicId: rt.topicId, partitions: [] };
-      let t = engine.listTopics().find((x) => x.name === name);
+      let t = engine.topicInfo(name);
       if (!t) {
         if (!allowCreate) return { errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION, name, partitions: [] };
         const code = autoCreate(ctx.server, name);
-        t = engine.listTopics().find((x) => x.name === name);
+        t = engine.topicInfo(name);
         if (code !== ERR.NONE || !t) return { errorCode: code || ERR.UNKNOWN_TOPIC_OR_PARTITION, name, partitions: [] };
       }
       return topicMetadata(t);

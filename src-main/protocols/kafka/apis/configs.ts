@@ -99,7 +99,7 @@ function describeConfigs(ctx: RequestContext, req: DescribeConfigsRequest): Enco
       const base = { resourceType: res.resourceType, resourceName: res.resourceName };
       let configs: Array<{ name: string; value: string; isDefault: boolean; type: number }>;
       if (res.resourceType === TOPIC) {
-        const t = engine.listTopics().find((x) => x.name === res.resourceName);
+        const t = engine.topicInfo(res.resourceName);
         if (!t) return { ...base, errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${res.resourceName} does not exist`, configs: [] };
         configs = topicConfigs(ctx.server, t);
       } else if (res.resourceType === BROKER) {
@@ -139,7 +139,7 @@ function describeConfigs(ctx: RequestContext, req: DescribeConfigsRequest): Enco
  */
 function alterTopic(ctx: RequestContext, name: string, configs: Array<{ name: string; configOperation: number; value: string | null }>, validateOnly: boolean, replace = false): { errorCode: number; errorMessage: string | null } {
   const engine = ctx.server.engine();
-  const t = engine.listTopics().find((x) => x.name === name);
+  const t = engine.topicInfo(name);
   if (!t) return { errorCode: ERR.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `Topic ${name} does not exist` };
   const settings: TopicSettings = replace ? { ...DEFAULT_SETTINGS } : settingsOf(t);
   try {

@@ -165,7 +165,7 @@ class BatchCache {
       this.pending.delete(k);
       try {
         if (this.entries.has(k)) return;
-        const t = engine.listTopics().find((x) => x.name === topic);
+        const t = engine.topicInfo(topic);
         const p = t?.partitions[partition];
         if (!p || offset < p.startOffset || offset >= p.endOffset) return;
         const version = engine.recordsVersion(topic, partition);

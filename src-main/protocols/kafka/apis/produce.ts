@@ -53,7 +53,7 @@ async function producePartition(ctx: RequestContext, topic: string, partition: n
 function appendPartition(ctx: RequestContext, topic: string, partition: number, data: Buffer | null, committed: Array<Promise<void>>): PartitionAnswer {
   const answer = (errorCode: number, baseOffset = -1, errorMessage: string | null = null): PartitionAnswer => partitionAnswer(partition, errorCode, baseOffset, errorMessage);
   const engine = ctx.server.engine();
-  const t = engine.listTopics().find((x) => x.name === topic);
+  const t = engine.topicInfo(topic);
   if (!t || partition < 0 || partition >= t.partitions.length) return answer(ERR.UNKNOWN_TOPIC_OR_PARTITION, -1, `This server does not host this topic-partition.`);
   if (data === null || data.length === 0) return answer(ERR.CORRUPT_MESSAGE, -1, 'no record batch');
   let batches;
@@ -114,7 +114,7 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
-  const startOffset = engine.listTopics().find((x) => x.name === topic)?.partitions[partition]?.startOffset ?? 0;
+  const startOffset = engine.topicInfo(topic)?.partitions[partition]?.startOffset ?? 0;
   return { ...answer(ERR.NONE, first), logStartOffset: BigInt(startOffset) };
 }
 
