@@ -247,42 +247,54 @@ let lastText: { bytes: Buffer; text: string } | null = null;
  * is none. Reads the bytes where they are, without decoding the headers.
  */
 export function lastHeaderText(r: FetchedRecord, names: readonly Buffer[]): string | null {
+  // Read with local state only (no shared reader to save and restore): this runs once per record a re-drive moves.
   const data = r.headerData;
-  let p = r.headersStart;
   const limit = r.headersEnd;
+  let p = r.headersStart;
   let found = -1;
   let foundEnd = -1;
-  const saved = [buf, pos, end] as const;
-  buf = data;
-  end = limit;
-  try {
-    for (let i = 0; i < r.headerCount; i++) {
-      pos = p;
-      const kLen = varint();
-      const kStart = pos;
-      pos += kLen;
-      const vLen = varint();
-      const vStart = pos;
-      pos = vLen < 0 ? pos : pos + vLen;
-      if (pos > limit || kLen < 0) throw new CorruptRecordsError('a header runs past its record');
-      if (vLen >= 0) {
-        for (const name of names) {
-          if (name.length === kLen && sameBytes(data, kStart, name)) {
-            found = vStart;
-            foundEnd = vStart + vLen;
-            break;
-          }
+  for (let i = 0; i < r.headerCount; i++) {
+    // Key length, a zigzag varint.
+    let z = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      if (p >= limit || shift > 28) throw new CorruptRecordsError('a header runs past its record');
+      byte = data[p++]!;
+      z |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    const kLen = (z >>> 1) ^ -(z & 1);
+    const kStart = p;
+    p += kLen;
+    // Value length.
+    z = 0;
+    shift = 0;
+    do {
+      if (p >= limit || shift > 28) throw new CorruptRecordsError('a header runs past its record');
+      byte = data[p++]!;
+      z |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    const vLen = (z >>> 1) ^ -(z & 1);
+    const vStart = p;
+    if (vLen > 0) p += vLen;
+    if (p > limit || kLen < 0) throw new CorruptRecordsError('a header runs past its record');
+    if (vLen >= 0) {
+      for (let j = 0; j < names.length; j++) {
+        const name = names[j]!;
+        if (name.length === kLen && sameBytes(data, kStart, name)) {
+          found = vStart;
+          foundEnd = vStart + vLen;
+          break;
         }
       }
-      p = pos;
     }
-  } finally {
-    [buf, pos, end] = saved;
   }
   if (found < 0) return null;
   const last = lastText;
   const n = foundEnd - found;
-  if (last && last.bytes.length === n && data.compare(last.bytes, 0, n, found, foundEnd) === 0) return last.text;
+  if (last && last.bytes.length === n && sameBytes(data, found, last.bytes)) return last.text;
   const text = data.toString('utf8', found, foundEnd);
   if (n <= 255) lastText = { bytes: Buffer.from(data.subarray(found, foundEnd)), text };
   return text;
