@@ -48,6 +48,8 @@ export class PartitionStream {
     public end: number,
     private chunkBytes = CHUNK_BYTES,
     private readonly prefetch = true,
+    /** The size of the reads after the first, when they may be larger (the first one is small so that work on it starts early). */
+    private readonly laterChunkBytes = chunkBytes,
   ) {
     this.fetchFrom = start;
     if (start >= end) this.done = true;
@@ -133,6 +135,7 @@ export class PartitionStream {
         throw new ApiError('INTERNAL', `${this.topic}[${this.partition}] returned no records at offset ${from} although its end is ${visibleEnd}`);
       }
     }
+    this.chunkBytes = this.laterChunkBytes;
     const records = got.records;
     let n = records.length;
     while (n > 0 && records[n - 1]!.offset >= this.end) n--;
