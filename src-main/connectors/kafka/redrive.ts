@@ -479,7 +479,8 @@ export class Redrives {
             const key = a.target?.routingKey ? Buffer.from(a.target.routingKey, 'utf8') : r.key;
             // Headers read in place are copied as bytes; edited ones are written from the edit.
             const headers = a.edit?.headers ? editedHeaders(r.headers, a.edit.headers) : r instanceof FetchedRecord ? r : r.headers;
-            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`)]];
+            // Kafka topic names are ASCII (letters, digits, '.', '_', '-'): written as latin1, without a UTF-8 pass.
+            const extra: RawHeader[] = [[FROM_NAME, Buffer.from(`${a.source}:${r.partition}:${r.offset}`, 'latin1')]];
             const value = a.edit?.body !== undefined ? Buffer.from(a.edit.body, 'utf8') : r.value;
             const target = key ? javaPartition(key, count) : roundRobin++ % count;
             const l = lane(target % LANES);
