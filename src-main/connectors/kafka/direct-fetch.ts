@@ -241,45 +241,42 @@ function sameBytes(data: Buffer, at: number, name: Buffer): boolean {
 /** The one-entry memory of `lastHeaderText`: header values such as a topic name repeat from record to record. */
 let lastText: { bytes: Buffer; text: string } | null = null;
 
+/** A zigzag varint at `at.p`, which it moves past it. */
+function zigzagAt(data: Buffer, limit: number, at: { p: number }): number {
+  let z = 0;
+  let shift = 0;
+  let byte: number;
+  do {
+    if (at.p >= limit || shift > 28) throw new CorruptRecordsError('a header runs past its record');
+    byte = data[at.p++]!;
+    z |= (byte & 0x7f) << shift;
+    shift += 7;
+  } while (byte & 0x80);
+  return (z >>> 1) ^ -(z & 1);
+}
+
 /**
  * The value, as UTF-8 text, of the last header of a record read in place
  * whose name is one of `names` and whose value is not null; null when there
  * is none. Reads the bytes where they are, without decoding the headers.
  */
 export function lastHeaderText(r: FetchedRecord, names: readonly Buffer[]): string | null {
-  // Read with local state only (no shared reader to save and restore): this runs once per record a re-drive moves.
+  // Read with a cursor of its own (no shared reader to save and restore): this runs once per record a re-drive moves.
   const data = r.headerData;
   const limit = r.headersEnd;
-  let p = r.headersStart;
+  const at = { p: r.headersStart };
   let found = -1;
   let foundEnd = -1;
   for (let i = 0; i < r.headerCount; i++) {
-    // Key length, a zigzag varint.
-    let z = 0;
-    let shift = 0;
-    let byte: number;
-    do {
-      if (p >= limit || shift > 28) throw new CorruptRecordsError('a header runs past its record');
-      byte = data[p++]!;
-      z |= (byte & 0x7f) << shift;
-      shift += 7;
-    } while (byte & 0x80);
-    const kLen = (z >>> 1) ^ -(z & 1);
-    const kStart = p;
-    p += kLen;
-    // Value length.
-    z = 0;
-    shift = 0;
-    do {
-      if (p >= limit || shift > 28) throw new CorruptRecordsError('a header runs past its record');
-      byte = data[p++]!;
-      z |= (byte & 0x7f) << shift;
-      shift += 7;
-    } while (byte & 0x80);
-    const vLen = (z >>> 1) ^ -(z & 1);
+    const kLen = zigzagAt(data, limit, at);
+    const kStart = at.p;
+    at.p += kLen;
+    const vLen = zigzagAt(data, limit, at);
+    let p = at.p;
     const vStart = p;
     if (vLen > 0) p += vLen;
     if (p > limit || kLen < 0) throw new CorruptRecordsError('a header runs past its record');
+    at.p = p;
     if (vLen >= 0) {
       for (let j = 0; j < names.length; j++) {
         const name = names[j]!;
