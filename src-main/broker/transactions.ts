@@ -29,7 +29,7 @@ import { crc32c } from '@node-rs/crc32';
 import type { SqliteDatabase } from '../storage/database.js';
 import type { GroupCommit } from '../storage/group-commit.js';
 import { prepareStatements } from '../storage/statements.js';
-import type { OffsetCommit, TopicInfo } from './types.js';
+import type { OffsetCommit } from './types.js';
 
 /** Kafka's transaction.max.timeout.ms default: the longest transaction.timeout.ms a producer may ask for. */
 export const MAX_TRANSACTION_TIMEOUT_MS = 900_000;
@@ -46,7 +46,6 @@ export interface TxnStreams {
   partitionRange(topic: string, partition: number): { start: number; next: number; compact: boolean } | null;
   deleteRecordRanges(topic: string, partition: number, ranges: ReadonlyArray<readonly [number, number]>): void;
   commitOffsets(groupId: string, offsets: OffsetCommit[]): Promise<void>;
-  listTopics(): TopicInfo[];
 }
 
 export interface TransactionsContext {
@@ -69,14 +68,7 @@ interface TxnPartition {
   ranges: Array<[number, number]>;
 }
 
-interface Txn {
-  transactionalId: string;
-  producerId: bigint;
-  epoch: number;
-  timeoutMs: number;
-  state: TxnState;
-  /** When the open transaction began (ms), -1 when none is open. */
-  startedAt: number;
+interface Txn extends Omit<TxnDescription, 'partitions'> {
   partitions: Map<string, TxnPartition>;
   groups: Set<string>;
   /** Offsets committed in the open transaction, per group, applied on commit. */
@@ -95,6 +87,7 @@ export interface TxnDescription {
   epoch: number;
   timeoutMs: number;
   state: TxnState;
+  /** When the open transaction began (ms), -1 when none is open. */
   startedAt: number;
   partitions: Array<{ topic: string; partition: number }>;
 }
@@ -468,14 +461,14 @@ export class Transactions {
    */
   private finish(t: Txn, commit: boolean, fence: boolean): void {
     const now = this.ctx.now();
-    const topics = new Map(this.ctx.streams.listTopics().map((x) => [x.name, x.partitions.length]));
+    const exists = (topic: string, partition: number) => this.ctx.streams.partitionRange(topic, partition) !== null;
     this.ctx.gc.run(() => {
       if (fence && t.epoch + 1 < EPOCH_MAX) t.epoch++;
       for (const p of t.partitions.values()) {
         const k = key(p.topic, p.partition);
         this.open.get(k)?.delete(t.transactionalId);
         if (this.open.get(k)?.size === 0) this.open.delete(k);
-        if ((topics.get(p.topic) ?? 0) <= p.partition) continue;
+        if (!exists(p.topic, p.partition)) continue;
         // Records fetches encode from rows, which do not say which producer wrote them (appended): the aborted ones go.
         if (!commit && p.ranges.length > 0) this.ctx.streams.deleteRecordRanges(p.topic, p.partition, p.ranges);
         const marker = this.ctx.streams.appendControl(p.topic, p.partition, markerBatch(t.producerId, t.epoch, commit, now));
@@ -486,7 +479,7 @@ export class Transactions {
       }
       if (commit) {
         for (const [groupId, held] of t.offsets) {
-          const offsets = [...held.values()].filter((o) => (topics.get(o.topic) ?? 0) > o.partition);
+          const offsets = [...held.values()].filter((o) => exists(o.topic, o.partition));
           if (offsets.length === 0) continue;
           try {
             this.ctx.streams.commitOffsets(groupId, offsets).catch(() => undefined);

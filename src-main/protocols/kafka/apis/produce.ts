@@ -114,8 +114,8 @@ function appendPartition(ctx: RequestContext, topic: string, partition: number, 
     if (first < 0) first = base;
     if (seqKey) ctx.server.sequences.set(seqKey, { epoch: header.producerEpoch, lastBaseSequence: header.baseSequence, lastSequence: header.baseSequence + header.lastOffsetDelta, lastBaseOffset: base });
   }
-  const startOffset = engine.topicInfo(topic)?.partitions[partition]?.startOffset ?? 0;
-  return { ...answer(ERR.NONE, first), logStartOffset: BigInt(startOffset) };
+  // Appending does not move the log start: the description read above still gives it.
+  return { ...answer(ERR.NONE, first), logStartOffset: BigInt(t.partitions[partition]!.startOffset) };
 }
 
 async function produce(ctx: RequestContext, req: ProduceRequest): Promise<Encodable<ProduceResponse> | null> {

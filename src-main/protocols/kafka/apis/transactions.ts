@@ -85,13 +85,14 @@ export function committedView(server: ServerState, topic: string, partition: num
 
 /** The partitions of a request that exist, and the answers for those that do not. */
 function knownPartitions(ctx: RequestContext, topics: AddPartitionsToTxnTopic[]): { all: Array<{ topic: string; partition: number }>; unknown: Set<string> } {
-  const counts = new Map(ctx.server.engine().listTopics().map((t) => [t.name, t.partitions.length]));
+  const engine = ctx.server.engine();
   const all: Array<{ topic: string; partition: number }> = [];
   const unknown = new Set<string>();
   for (const t of topics) {
+    const count = engine.topicInfo(t.name)?.partitions.length ?? 0;
     for (const p of t.partitions) {
       all.push({ topic: t.name, partition: p });
-      if (!(p >= 0 && p < (counts.get(t.name) ?? 0))) unknown.add(`${p}\0${t.name}`);
+      if (!(p >= 0 && p < count)) unknown.add(`${p}\0${t.name}`);
     }
   }
   return { all, unknown };
@@ -157,12 +158,12 @@ function txnOffsetCommit(ctx: RequestContext, req: TxnOffsetCommitRequest): Enco
     const problem = engine.groupCoordinator.checkMember(req.groupId, req.generationId, req.memberId);
     if (problem) return answer(() => ERR[problem]);
   }
-  const counts = new Map(engine.listTopics().map((t) => [t.name, t.partitions.length]));
   const bad = new Set<string>();
   const offsets: Array<{ topic: string; partition: number; offset: number }> = [];
   for (const t of req.topics) {
+    const count = engine.topicInfo(t.name)?.partitions.length ?? 0;
     for (const p of t.partitions) {
-      if (p.partitionIndex >= 0 && p.partitionIndex < (counts.get(t.name) ?? 0) && p.committedOffset >= 0n && p.committedOffset <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      if (p.partitionIndex >= 0 && p.partitionIndex < count && p.committedOffset >= 0n && p.committedOffset <= BigInt(Number.MAX_SAFE_INTEGER)) {
         offsets.push({ topic: t.name, partition: p.partitionIndex, offset: Number(p.committedOffset) });
       } else bad.add(`${p.partitionIndex}\0${t.name}`);
     }
