@@ -16,6 +16,7 @@ import { createKafkaConnector, type KafkaConnector } from '../../src-main/connec
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
 import { silentLogger } from '../../src-main/ground/logger.js';
 import type { BenchResult } from './bench-result.js';
+import { cpuMeter, type CpuSpent } from './process-cpu.js';
 
 const ORIGINAL_PARTITIONS = 6;
 const DLT_PARTITIONS = 3;
@@ -133,6 +134,8 @@ interface Round {
   kcat: number;
   cold: number;
   second: number;
+  /** CPU spent in each run (see process-cpu.ts). */
+  cpu: { kcat: CpuSpent; cold: CpuSpent; second: CpuSpent };
 }
 
 /**
@@ -140,7 +143,7 @@ interface Round {
  * with a connector made just now (cold: connecting, metadata, the ledger's creation) and a second
  * one on the same connector; `kcatFirst` false runs Brokerdeck's two first. Rates in records/s.
  */
-async function round(brokers: string, admin: Admin, n: number, kcatFirst: boolean): Promise<Round> {
+async function round(brokers: string, admin: Admin, n: number, kcatFirst: boolean, brokerPid: number | null): Promise<Round> {
   const id = randomUUID().slice(0, 8);
   const original = `bench-redrive-${id}`;
   const dlts = [`${original}.DLT`, `${original}-b.DLT`, `${original}-k.DLT`];
@@ -154,23 +157,28 @@ async function round(brokers: string, admin: Admin, n: number, kcatFirst: boolea
   try {
     for (const t of dlts) await fillDeadLetters(brokers, t, original, n);
     const kcat = async () => {
+      const meter = cpuMeter(brokerPid);
       const seconds = await kcatPipe(brokers, dlts[2]!, kcatTarget);
+      const cpu = meter();
       const got = await records(admin, kcatTarget);
       if (got !== n) throw new Error(`kcat copied ${got} of ${n} records to ${kcatTarget}`);
-      return rate(n, seconds);
+      return { rate: rate(n, seconds), cpu };
+    };
+    const timed = async (connector: KafkaConnector, dlt: string) => {
+      const meter = cpuMeter(brokerPid);
+      const seconds = await redrive(connector, dlt, n);
+      return { rate: rate(n, seconds), cpu: meter() };
     };
     const ours = async () => {
       c = createKafkaConnector('bench-redrive', config, { logger: silentLogger, audit: { record: () => {}, list: () => [] } }, { historyIntervalMs: 0 });
-      const cold = rate(n, await redrive(c, dlts[0]!, n));
-      const second = rate(n, await redrive(c, dlts[1]!, n));
+      const cold = await timed(c, dlts[0]!);
+      const second = await timed(c, dlts[1]!);
       return { cold, second };
     };
-    if (kcatFirst) {
-      const k = await kcat();
-      return { kcat: k, ...(await ours()) };
-    }
+    const k = kcatFirst ? await kcat() : null;
     const o = await ours();
-    return { kcat: await kcat(), ...o };
+    const last = k ?? (await kcat());
+    return { kcat: last.rate, cold: o.cold.rate, second: o.second.rate, cpu: { kcat: last.cpu, cold: o.cold.cpu, second: o.second.cpu } };
   } finally {
     if (c) await (c as KafkaConnector).close();
     await admin.deleteTopics({ topics }).catch(() => {});
@@ -181,9 +189,16 @@ async function round(brokers: string, admin: Admin, n: number, kcatFirst: boolea
  * One size: ROUNDS rounds, kcat going first in every other one. Each Brokerdeck run is compared
  * with the kcat pipe of its own round; the figure is the median of the rounds' ratios.
  */
-export async function compareWithKcat(brokers: string, admin: Admin, n: number): Promise<BenchResult[]> {
+export async function compareWithKcat(brokers: string, admin: Admin, n: number, brokerPid: number | null = null): Promise<BenchResult[]> {
   const rounds: Round[] = [];
-  for (let i = 0; i < ROUNDS; i++) rounds.push(await round(brokers, admin, n, i % 2 === 0));
+  for (let i = 0; i < ROUNDS; i++) rounds.push(await round(brokers, admin, n, i % 2 === 0, brokerPid));
+  const per = (ms: number) => Math.round((ms * 1000) / n);
+  /** CPU per 1,000 records: the broker's in Brokerdeck's run and in kcat's, and Brokerdeck's process in its run. */
+  const cpuNote = (r: Round, kind: 'cold' | 'second') => {
+    const ours = r.cpu[kind];
+    const broker = ours.broker !== null && r.cpu.kcat.broker !== null ? `Kafka ${per(ours.broker)} vs ${per(r.cpu.kcat.broker)} ms, ` : '';
+    return `CPU per 1,000 records: ${broker}Brokerdeck's process ${per(ours.self)} ms`;
+  };
   const out: BenchResult[] = [];
   for (const [label, kind] of [
     ['first re-drive, fresh connector (cold)', 'cold'],
@@ -198,7 +213,7 @@ export async function compareWithKcat(brokers: string, admin: Admin, n: number):
       target: '≥ 1',
       pass: ratio >= 1,
       notes:
-        rounds.map((r, i) => `round ${i + 1}: Brokerdeck ${fmt(r[kind])}, kcat ${fmt(r.kcat)} records/s, ${ratios[i]!.toFixed(2)}×`).join('; ') +
+        rounds.map((r, i) => `round ${i + 1}: Brokerdeck ${fmt(r[kind])}, kcat ${fmt(r.kcat)} records/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r, kind)})`).join('; ') +
         '. Brokerdeck: startRedrive to settled, acks=all, ledger, headers and keys kept, x-redriven-* added; kcat -C -e | kcat -P -X acks=all: keys kept, no headers (a pipe cannot carry them)',
     });
   }

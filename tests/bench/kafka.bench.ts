@@ -8,6 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -32,6 +33,15 @@ function startBroker(stateFile: string): { brokers: string } | { error: string }
   const m = /^KAFKA_BROKERS=(.+)$/m.exec(r.stdout ?? '');
   if (r.status !== 0 || !m) return { error: (/^KAFKA_UNAVAILABLE=(.+)$/m.exec(r.stdout ?? '')?.[1] ?? r.stderr?.split('\n').slice(-5).join(' | ')) || 'kafka.mjs failed' };
   return { brokers: m[1]!.trim() };
+}
+
+function brokerPidFrom(stateFile: string): number | null {
+  try {
+    const pid = (JSON.parse(readFileSync(stateFile, 'utf8')) as { pid?: unknown }).pid;
+    return typeof pid === 'number' && Number.isInteger(pid) ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 async function createTopic(admin: Admin, name: string, partitions: number): Promise<void> {
@@ -100,11 +110,14 @@ export async function run(): Promise<Result[]> {
   const stateFile = join(tmpdir(), 'brokerdeck-kafka', `bench-${process.pid}.json`);
   let brokers = process.env.KAFKA_BROKERS?.split(',')[0];
   let owned = false;
+  // The broker's process, when this run started it: its CPU is read beside each re-drive comparison.
+  let pid: number | null = null;
   if (!brokers) {
     const started = startBroker(stateFile);
     if ('error' in started) return [{ name: 'kafka benchmarks', value: 0, unit: 'skipped', notes: `no Kafka broker: ${started.error}` }];
     brokers = started.brokers;
     owned = true;
+    pid = brokerPidFrom(stateFile);
   }
   const config = { kind: 'kafka', name: 'bench', brokers: [brokers], readOnly: false } as KafkaConnectionConfig;
   const audits: unknown[] = [];
@@ -241,7 +254,7 @@ export async function run(): Promise<Result[]> {
     if (!kcatInstalled()) results.push({ name: 'kafka: re-drive vs kcat pipe', value: 0, unit: 'skipped', notes: 'skipped: kcat is not installed' });
     else {
       await warmBroker(brokers, admin, Math.max(...REDRIVE_SIZES));
-      for (const n of REDRIVE_SIZES) results.push(...(await compareWithKcat(brokers, admin, n)));
+      for (const n of REDRIVE_SIZES) results.push(...(await compareWithKcat(brokers, admin, n, pid)));
     }
   } finally {
     await c.close();

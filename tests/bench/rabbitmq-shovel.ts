@@ -18,6 +18,14 @@ function run(cmd: string, args: string[], timeoutMs = 180_000): Promise<{ code: 
   });
 }
 
+/** The local RabbitMQ node's OS process id (its CPU is read beside each run), or null when it cannot be asked. */
+export async function brokerPid(b: TestBroker): Promise<number | null> {
+  if (!b.local) return null;
+  const r = await run('rabbitmqctl', ['eval', 'os:getpid().'], 30_000);
+  const m = r.code === 0 ? /"(\d+)"/.exec(r.out) : null;
+  return m ? Number(m[1]) : null;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function shovelApiUp(b: TestBroker): Promise<boolean> {

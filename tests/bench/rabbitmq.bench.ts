@@ -14,7 +14,8 @@ import { RabbitConnector } from '../../src-main/connectors/rabbitmq/index.js';
 import { prepareBroker, rejectAll, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
 
 import type { BenchResult } from './bench-result.js';
-import { enableShovel, shovelQueue } from './rabbitmq-shovel.js';
+import { cpuMeter, type CpuSpent } from './process-cpu.js';
+import { brokerPid, enableShovel, shovelQueue } from './rabbitmq-shovel.js';
 
 const REDRIVE_N = 10_000;
 const QUEUES_N = 2_000;
@@ -101,6 +102,7 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
   const shovel = await enableShovel(b);
   if ('skipped' in shovel) return [{ name: 'rabbitmq: re-drive vs shovel', value: 0, unit: 'skipped', notes: `skipped: ${shovel.skipped}` }];
   const results: BenchResult[] = [];
+  const pid = await brokerPid(b);
   try {
     const setup = await raw.createChannel();
     await setup.assertExchange('orders.dlx', 'direct', { durable: true });
@@ -115,22 +117,35 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
       await purge.close();
       await deadLetter(raw, 'orders', 'orders.dlq', n, 1024);
     };
-    const ours = async (n: number) => {
+    interface Run {
+      rate: number;
+      cpu: CpuSpent;
+    }
+    const ours = async (n: number): Promise<Run> => {
       await fill(n);
+      const meter = cpuMeter(pid);
       const started = performance.now();
       const { id } = await rabbit.startRedrive({ source: 'orders.dlq', all: true });
       const job = await rabbit.waitForRedrive(id);
       const seconds = (performance.now() - started) / 1000;
+      const cpu = meter();
       if (job?.state !== 'completed' || job.moved !== n) throw new Error(`re-drive ended ${job?.state} with ${job?.moved} of ${n} moved: ${job?.error}`);
-      return n / seconds;
+      return { rate: n / seconds, cpu };
     };
-    const theirs = async (n: number) => {
+    const theirs = async (n: number): Promise<Run> => {
       await fill(n);
+      const meter = cpuMeter(pid);
       const { seconds } = await shovelQueue(b, raw, 'orders.dlq', 'orders', n);
-      return n / seconds;
+      return { rate: n / seconds, cpu: meter() };
+    };
+    /** CPU per 1,000 messages: RabbitMQ's in each run, and Brokerdeck's process in its own. */
+    const cpuNote = (r: { ours: Run; theirs: Run }, n: number) => {
+      const per = (ms: number) => Math.round((ms * 1000) / n);
+      const rabbit = r.ours.cpu.broker !== null && r.theirs.cpu.broker !== null ? `RabbitMQ ${per(r.ours.cpu.broker)} vs ${per(r.theirs.cpu.broker)} ms, ` : '';
+      return `CPU per 1,000 messages: ${rabbit}Brokerdeck's process ${per(r.ours.cpu.self)} ms`;
     };
     for (const n of SHOVEL_SIZES) {
-      const rounds: Array<{ ours: number; theirs: number }> = [];
+      const rounds: Array<{ ours: Run; theirs: Run }> = [];
       for (let round = 0; round < 2; round++) {
         if (round === 0) {
           const o = await ours(n);
@@ -140,7 +155,7 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
           rounds.push({ ours: await ours(n), theirs: t });
         }
       }
-      const ratios = rounds.map((r) => r.ours / r.theirs);
+      const ratios = rounds.map((r) => r.ours.rate / r.theirs.rate);
       const low = Math.min(...ratios);
       results.push({
         name: `rabbitmq: re-drive ${n.toLocaleString('en')} × 1 KiB persistent messages vs dynamic shovel (Brokerdeck/shovel, lower of two rounds)`,
@@ -150,7 +165,11 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
         pass: low >= 1,
         notes:
           rounds
-            .map((r, i) => `round ${i + 1}${n === SHOVEL_SIZES[0] && i === 0 ? ' (first re-drive of a fresh connector)' : ''}: Brokerdeck ${Math.round(r.ours)} msg/s, shovel ${Math.round(r.theirs)} msg/s, ${ratios[i]!.toFixed(2)}×`)
+            .map(
+              (r, i) =>
+                `round ${i + 1}${n === SHOVEL_SIZES[0] && i === 0 ? ' (first re-drive of a fresh connector)' : ''}: ` +
+                `Brokerdeck ${Math.round(r.ours.rate)} msg/s, shovel ${Math.round(r.theirs.rate)} msg/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r, n)})`,
+            )
             .join('; ') +
           '. Brokerdeck: startRedrive to settled, confirms, ack after confirm, x-redriven-* headers; shovel: ack-mode on-confirm, src-prefetch-count 1000, src-delete-after queue-length, declared to deleted',
       });
