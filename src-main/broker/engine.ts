@@ -625,6 +625,11 @@ export class Engine {
     return this.streams.listGroups();
   }
 
+  /** One group (its members, committed offsets and lag), or undefined when it does not exist. */
+  findGroup(groupId: string): GroupInfo | undefined {
+    return this.streams.findGroup(groupId);
+  }
+
   planGroupReset(req: GroupResetRequest): GroupResetPlan {
     this.assertOpen();
     return this.streams.planGroupReset(req);

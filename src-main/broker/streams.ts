@@ -922,6 +922,11 @@ export class Streams {
     return [...ids].sort().map((id) => this.groupInfo(id));
   }
 
+  /** One group as listGroups shows it, without describing every other group; undefined when no such group exists. */
+  findGroup(groupId: string): GroupInfo | undefined {
+    return this.hasGroup(groupId) ? this.groupInfo(groupId) : undefined;
+  }
+
   groupInfo(groupId: string): GroupInfo {
     const direct = this.ctx.coordinated.directMembers(groupId);
     const committed = new Map<string, number>();

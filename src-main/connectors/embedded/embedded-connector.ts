@@ -294,7 +294,7 @@ export function createEmbeddedConnector(options: EmbeddedOptions): Connector {
       return live().listGroups();
     },
     async getGroup(groupId) {
-      const found = live().listGroups().find((g) => g.groupId === groupId);
+      const found = live().findGroup(groupId);
       if (!found) throw new BrokerError('NOT_FOUND', `consumer group ${JSON.stringify(groupId)} does not exist`, 'groupId');
       return found;
     },

@@ -117,6 +117,9 @@ describe('streams', () => {
     e.leaveGroup('g', 'm-2');
     g = e.listGroups().find((x) => x.groupId === 'g')!;
     expect(g.state).toBe('Empty');
+    // One group alone, as the list shows it; a group that never existed is undefined.
+    expect(e.findGroup('g')).toEqual(g);
+    expect(e.findGroup('never-joined')).toBeUndefined();
     expect(g.partitions).toEqual([{ topic: 'a', partition: 0, committed: 4, end: 4, lag: 0, timeLagMs: 0 }]);
     await expect(e.commitOffsets('g', [{ topic: 'zz', partition: 0, offset: 1 }])).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'offsets[0].topic' });
     e.close();

@@ -113,7 +113,7 @@ async function offsetCommit(ctx: RequestContext, req: OffsetCommitRequest) {
 }
 
 function groupOf(ctx: RequestContext, groupId: string): GroupInfo | undefined {
-  return ctx.server.engine().listGroups().find((g) => g.groupId === groupId);
+  return ctx.server.engine().findGroup(groupId);
 }
 
 function committedFor(ctx: RequestContext, groupId: string, wanted: Array<{ name: string; partitionIndexes: number[] }> | null, requireStable = false) {
