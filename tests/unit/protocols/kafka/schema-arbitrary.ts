@@ -2,12 +2,16 @@
  * fast-check arbitraries built from Kafka's JSON message schemas, for one
  * message version: every field the version carries gets a random value (null
  * only where that version allows it), every other field its default, so an
- * encode → decode round trip must give the value back unchanged.
+ * encode → decode round trip must give the value back unchanged. The schemas
+ * are the copy the generator keeps beside the codecs (generated/message-schemas.ts),
+ * so these tests run without Kafka's schema files; SPEC_DIR is where the
+ * generator reads them, for the test that the generated files are current.
  */
 import path from 'node:path';
 import fc from 'fast-check';
 // @ts-expect-error the generator is a plain ES module without types
-import { collectStructs, load, range } from '../../../../scripts/codegen-kafka.mjs';
+import { collectStructs, range } from '../../../../scripts/codegen-kafka.mjs';
+import { MESSAGE_SCHEMAS } from '../../../../src-main/protocols/kafka/generated/message-schemas.js';
 
 export const SPEC_DIR = process.env.KAFKA_SPEC_DIR ?? path.resolve(__dirname, '../../../../../shared/protocol-specs/kafka/message');
 
@@ -27,6 +31,15 @@ interface Field {
 interface Struct {
   name: string;
   fields: Field[];
+}
+
+/** The schema files' names (requests, responses and headers), sorted. */
+export const MESSAGE_FILES = Object.keys(MESSAGE_SCHEMAS).sort();
+
+function schema(file: string): { name: string; validVersions: string } {
+  const msg = MESSAGE_SCHEMAS[file] as { name: string; validVersions: string } | undefined;
+  if (!msg) throw new Error(`no Kafka schema ${file} in generated/message-schemas.ts`);
+  return msg;
 }
 
 const has = (r: Range | null, v: number) => r !== null && v >= r.lo && v <= r.hi;
@@ -59,7 +72,7 @@ function scalar(t: string): fc.Arbitrary<unknown> {
 }
 
 export function messageArbitrary(file: string, version: number): { name: string; arbitrary: fc.Arbitrary<Record<string, unknown>>; defaults: (o: Record<string, unknown>) => Record<string, unknown> } {
-  const msg = load(path.join(SPEC_DIR, file));
+  const msg = schema(file);
   const structs = collectStructs(msg) as Map<string, Struct>;
   const cache = new Map<string, fc.Arbitrary<Record<string, unknown>>>();
   const structArb = (name: string, depth: number): fc.Arbitrary<Record<string, unknown>> => {
@@ -83,5 +96,5 @@ export function messageArbitrary(file: string, version: number): { name: string;
 }
 
 export function validVersions(file: string): Range {
-  return range(load(path.join(SPEC_DIR, file)).validVersions) as Range;
+  return range(schema(file).validVersions) as Range;
 }
