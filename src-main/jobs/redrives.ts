@@ -11,6 +11,14 @@ import { Jobs, type JobLog } from './jobs.js';
 /** A re-drive as its connection tracks it: the public view and how its audit row describes the selection. */
 export type TrackedRedrive<V extends RedriveJob = RedriveJob> = V & { selection: string };
 
+/** What a connection says about a re-drive it is starting; the rest of its record starts the same for every kind. */
+export type RedriveStart<V extends RedriveJob = RedriveJob> = Omit<TrackedRedrive<V>, 'id' | 'state' | 'moved' | 'failed' | 'startedAt' | 'finishedAt' | 'error'>;
+
+/** A re-drive's record as it starts: pending, nothing moved or failed yet, started now. */
+export function startingRedrive<V extends RedriveJob = RedriveJob>(id: string, start: RedriveStart<V>): TrackedRedrive<V> {
+  return { id, state: 'pending', moved: 0, failed: 0, startedAt: Date.now(), finishedAt: null, error: null, ...start } as TrackedRedrive<V>;
+}
+
 export interface RedriveJobsOptions {
   /** `rd-` (RabbitMQ), `kr-` (Kafka). */
   idPrefix: string;

@@ -28,7 +28,7 @@ import { ApiError } from '../../contract/errors.js';
 import type { MessageFilter } from '../../contract/operations.js';
 import type { RedriveJob } from '../../contract/types.js';
 import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
-import { redriveJobs, type TrackedRedrive } from '../../jobs/redrives.js';
+import { redriveJobs, startingRedrive, type TrackedRedrive } from '../../jobs/redrives.js';
 import type { Logger } from '../../ground/logger.js';
 import type { Args } from '../connector.js';
 import type { AuditLog } from '../deps.js';
@@ -240,22 +240,15 @@ export class Redrives {
     if (selection && total === 0) throw new ApiError('NOT_FOUND', `none of the selected records exist in "${a.source}" (deleted by retention, or past its end)`, 'messageIds');
 
     const fixedTarget = a.target?.exchange || null;
-    const job: Tracked = {
-      id: this.jobs.newId(),
+    const job: Tracked = startingRedrive<KafkaRedriveJob>(this.jobs.newId(), {
       connectionId: this.ctx.connectionId,
       source: a.source,
       target: fixedTarget ?? naming.sourceFromName(a.source) ?? '(original topic of each record)',
-      state: 'pending',
-      moved: 0,
       total,
-      failed: 0,
       skipped: 0,
       ratePerSecond: a.ratePerSecond ?? null,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection: describeSelection(a),
-    };
+    });
     const control = this.jobs.add(job);
     void control.run(() => this.run(control, a, plan, filter));
     return { id: job.id };

@@ -22,7 +22,7 @@ import type { RedriveJob } from '../../contract/types.js';
 import type { CompiledFilter } from '../../ground/filter.js';
 import type { Logger } from '../../ground/logger.js';
 import type { JobControl, Jobs } from '../../jobs/jobs.js';
-import type { TrackedRedrive } from '../../jobs/redrives.js';
+import { startingRedrive, type TrackedRedrive } from '../../jobs/redrives.js';
 import { fullSubscription, shortName, type PubsubClients } from './client.js';
 import { DEAD_LETTER_ATTRIBUTES, matchesFilter, publishBatches, REDRIVEN_COUNT, toView, type PubsubMessage, type ReceivedMessage } from './messages.js';
 import { acknowledge, extend, pullOnce, release } from './subscriptions.js';
@@ -93,21 +93,14 @@ export class PubsubRedriveRun {
     this.wanted = plan.messageIds ? new Set(plan.messageIds) : null;
     this.rate = new RateLimit(plan.ratePerSecond);
     const selection = plan.messageIds ? `${plan.messageIds.length} chosen messages` : plan.filter ? 'messages matching a filter' : 'all messages';
-    this.control = jobs.add({
-      id: jobs.newId(),
+    this.control = jobs.add(startingRedrive(jobs.newId(), {
       connectionId,
       source: plan.source,
       target: plan.target,
-      state: 'pending',
-      moved: 0,
       total: plan.messageIds ? plan.messageIds.length : plan.approximateCount,
-      failed: 0,
       ratePerSecond: plan.ratePerSecond,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection,
-    });
+    }));
     void this.control.run(() => this.work());
   }
 

@@ -22,7 +22,7 @@ import type { MessageFilter } from '../../contract/operations.js';
 import type { RedriveJob } from '../../contract/types.js';
 import type { Logger } from '../../ground/logger.js';
 import type { FinalJobState, JobControl, Jobs } from '../../jobs/jobs.js';
-import type { TrackedRedrive } from '../../jobs/redrives.js';
+import { startingRedrive, type TrackedRedrive } from '../../jobs/redrives.js';
 import { closeQuietly, openChannel, openConfirmChannel, packWrites, serverText } from './amqp.js';
 import { hasFilter, matches, messageKey, Selection, toView } from './messages.js';
 import { passThroughAvailable, rawCopy, RawPublisher, rawPropertiesOf, readRawProperties, type CopyPlan, type RawCopy } from './passthrough.js';
@@ -256,21 +256,14 @@ export class RedriveRun {
     this.selection = plan.messageIds ? new Selection(plan.messageIds) : null;
     this.filter = plan.filter && hasFilter(plan.filter) ? plan.filter : null;
     this.copyPlan = { source: plan.source, username: ctx.username, deadLetterSources: plan.deadLetterSources };
-    this.job = {
-      id: ctx.id,
+    this.job = startingRedrive(ctx.id, {
       connectionId: ctx.connectionId,
       source: plan.source,
       target: targetLabel(plan.target),
-      state: 'pending',
-      moved: 0,
       total: plan.messageIds?.length ?? 0,
-      failed: 0,
       ratePerSecond: plan.ratePerSecond,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection: selectionLabel(plan),
-    };
+    });
     this.control = jobs.add(this.job);
     this.control.onCancel(() => this.wake());
     this.finished = this.control.run(() => this.run());

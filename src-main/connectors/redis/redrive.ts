@@ -23,7 +23,7 @@ import type { RedriveJob } from '../../contract/types.js';
 import type { CompiledFilter } from '../../ground/filter.js';
 import type { Logger } from '../../ground/logger.js';
 import type { JobControl, Jobs } from '../../jobs/jobs.js';
-import type { TrackedRedrive } from '../../jobs/redrives.js';
+import { startingRedrive, type TrackedRedrive } from '../../jobs/redrives.js';
 import type { RedisClient } from './client.js';
 import { originalFields, originOf, pendingOf, type PendingEntry } from './deadletters.js';
 import { elementId, matchesElement, readFromHead } from './lists.js';
@@ -125,21 +125,14 @@ export class RedisRedriveRun {
     // With a rate limit, small batches keep the pace even; without, large ones keep the pipe full.
     this.batch = plan.ratePerSecond ? Math.max(1, Math.min(1_000, Math.ceil(plan.ratePerSecond / 10))) : 1_000;
     const selection = plan.ids ? `${plan.ids.length} chosen entries` : plan.filter ? 'entries matching a filter' : 'all entries';
-    this.control = jobs.add({
-      id: jobs.newId(),
+    this.control = jobs.add(startingRedrive(jobs.newId(), {
       connectionId,
       source: plan.source,
       target: plan.target ?? '(each entry\'s origin)',
-      state: 'pending',
-      moved: 0,
       total: plan.total,
-      failed: 0,
       ratePerSecond: plan.ratePerSecond,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection,
-    });
+    }));
     void this.control.run(() => this.work());
   }
 

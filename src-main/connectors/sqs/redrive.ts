@@ -43,7 +43,7 @@ import {
 import type { RedriveJob } from '../../contract/types.js';
 import type { CompiledFilter } from '../../ground/filter.js';
 import type { JobControl, Jobs } from '../../jobs/jobs.js';
-import type { TrackedRedrive } from '../../jobs/redrives.js';
+import { startingRedrive, type TrackedRedrive } from '../../jobs/redrives.js';
 import type { Logger } from '../../ground/logger.js';
 import { MAX_ATTRIBUTES, matchesFilter, REDRIVEN_COUNT, toView } from './messages.js';
 import { RateLimit, sleep } from '../../jobs/pace.js';
@@ -116,21 +116,14 @@ export class SqsRedriveRun {
     this.wanted = plan.messageIds ? new Set(plan.messageIds) : null;
     this.rate = new RateLimit(plan.ratePerSecond);
     const selection = plan.messageIds ? `${plan.messageIds.length} chosen messages` : plan.filter ? 'messages matching a filter' : 'all messages';
-    this.control = jobs.add({
-      id: jobs.newId(),
+    this.control = jobs.add(startingRedrive(jobs.newId(), {
       connectionId,
       source: plan.source,
       target: plan.target,
-      state: 'pending',
-      moved: 0,
       total: plan.messageIds ? plan.messageIds.length : plan.approximateCount,
-      failed: 0,
       ratePerSecond: plan.ratePerSecond,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection,
-    });
+    }));
     void this.control.run(() => this.work());
   }
 
@@ -328,21 +321,14 @@ export class SqsMoveTaskRun {
     private readonly client: SQSClient,
     connectionId: string,
   ) {
-    this.control = jobs.add({
-      id: jobs.newId(),
+    this.control = jobs.add(startingRedrive(jobs.newId(), {
       connectionId,
       source: plan.source,
       target: plan.target,
-      state: 'pending',
-      moved: 0,
       total: plan.approximateCount,
-      failed: 0,
       ratePerSecond: plan.ratePerSecond,
-      startedAt: Date.now(),
-      finishedAt: null,
-      error: null,
       selection: "all messages, by SQS's message-move task",
-    });
+    }));
     this.control.onCancel(() => {
       if (this.handle) void this.client.send(new CancelMessageMoveTaskCommand({ TaskHandle: this.handle })).catch(() => {});
     });
