@@ -63,6 +63,7 @@ import {
   type Topic,
 } from './subscriptions.js';
 import { RedriveConnector } from '../redrive-connector.js';
+import { SampleLoop } from '../sample-loop.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -107,7 +108,7 @@ export class PubsubConnector extends RedriveConnector implements Connector {
   private status: ConnectionStatus = 'connecting';
   private lastError: string | null = null;
   private closed = false;
-  private sampleTimer: NodeJS.Timeout | null = null;
+  private readonly sampler: SampleLoop;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
   /** Credentials loaded before the first call (see ensureCredentials); null until asked, or after a failure. */
@@ -143,7 +144,8 @@ export class PubsubConnector extends RedriveConnector implements Connector {
       this.lastError = this.configError.message;
     }
     this.clients = clients;
-    if (clients && this.options.sampleIntervalMs > 0) this.scheduleSample(0);
+    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 30_000);
+    if (clients) this.sampler.start();
   }
 
   // ---------------------------------------------------------------- connection
@@ -168,7 +170,7 @@ export class PubsubConnector extends RedriveConnector implements Connector {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.sampleTimer) clearTimeout(this.sampleTimer);
+    this.sampler.stop();
     await this.jobs.cancelAll(5_000);
     this.jobs.dispose();
     if (this.sampling) await this.sampling.catch(() => {});
@@ -308,19 +310,6 @@ export class PubsubConnector extends RedriveConnector implements Connector {
       });
     }
     return this.sampling;
-  }
-
-  /** The next sample only after the previous one, spaced out when Pub/Sub answers slowly, backed off on failure. */
-  private scheduleSample(delay: number): void {
-    if (this.closed) return;
-    this.sampleTimer = setTimeout(() => {
-      const started = Date.now();
-      this.sample().then(
-        () => this.scheduleSample(Math.max(this.options.sampleIntervalMs - (Date.now() - started), (Date.now() - started) * 2, 50)),
-        () => this.scheduleSample(Math.max(30_000, this.options.sampleIntervalMs)),
-      );
-    }, delay);
-    this.sampleTimer.unref?.();
   }
 
   // ---------------------------------------------------------------- subscriptions as queues

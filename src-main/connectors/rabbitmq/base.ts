@@ -38,6 +38,7 @@ import { REDRIVE_NOTICE } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
 import { deadLetterSources, deliveryLimit, matchingPolicy, policyDefinition, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
 import { RedriveConnector } from '../redrive-connector.js';
+import { SampleLoop } from '../sample-loop.js';
 
 interface TopologyParts {
   exchanges: MgmtExchange[];
@@ -91,7 +92,7 @@ export class RabbitBase extends RedriveConnector {
   protected reconnectDelay = 1_000;
   protected closed = false;
   protected serverVersion: string | null = null;
-  protected sampleTimer: NodeJS.Timeout | null = null;
+  protected sampler!: SampleLoop;
   protected sampling: Promise<QueueInfo[]> | null = null;
   protected snapshot: { at: number; queues: QueueInfo[] } | null = null;
   protected topologyCache: (TopologyParts & { at: number }) | null = null;
@@ -112,7 +113,9 @@ export class RabbitBase extends RedriveConnector {
     this.mgmt = new ManagementClient({ ...this.r.management, tls: this.r.tls, timeoutMs: this.options.managementTimeoutMs });
     if (this.r.insecure) deps.logger.warn('TLS certificate verification is off for a RabbitMQ connection', { connectionId: id, target: this.r.target });
     void this.amqp().catch(() => {});
-    if (this.options.sampleIntervalMs > 0) this.scheduleSample(0);
+    // Backed off while the management API is failing.
+    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 5_000);
+    this.sampler.start();
   }
 
   // ---------------------------------------------------------------- connection
@@ -217,9 +220,8 @@ export class RabbitBase extends RedriveConnector {
     this.closed = true;
     this.status = 'disconnected';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.sampleTimer) clearTimeout(this.sampleTimer);
+    this.sampler.stop();
     this.reconnectTimer = null;
-    this.sampleTimer = null;
     const model = this.model ?? (this.opening ? await this.opening.catch(() => null) : null);
     this.model = null;
     await closeQuietly(model);
@@ -372,23 +374,6 @@ export class RabbitBase extends RedriveConnector {
     return this.sampling;
   }
 
-  /**
-   * Samples on a timer so charts have history before anyone opens them. The
-   * next sample is scheduled only after the previous one finished, spaced
-   * out when the server answers slowly (a vhost with thousands of queues)
-   * and backed off while the management API is failing.
-   */
-  protected scheduleSample(delay: number): void {
-    if (this.closed) return;
-    this.sampleTimer = setTimeout(() => {
-      const started = Date.now();
-      this.sample().then(
-        () => this.scheduleSample(Math.max(this.options.sampleIntervalMs - (Date.now() - started), (Date.now() - started) * 2, 50)),
-        () => this.scheduleSample(Math.max(5_000, this.options.sampleIntervalMs)),
-      );
-    }, delay);
-    this.sampleTimer.unref?.();
-  }
 
   /** A queue as the management API shows it, and as the contract does (with its dead-letter sources). */
   protected async queueDetails(queue: string): Promise<{ raw: MgmtQueue; info: QueueInfo }> {

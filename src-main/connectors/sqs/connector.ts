@@ -53,6 +53,7 @@ import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.j
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';
 import { RedriveConnector } from '../redrive-connector.js';
+import { SampleLoop } from '../sample-loop.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -96,7 +97,7 @@ export class SqsConnector extends RedriveConnector implements Connector {
   private readonly state: AwsConnectionState;
   private readonly options: Required<SqsConnectorOptions>;
   private readonly urls = new Map<string, string>();
-  private sampleTimer: NodeJS.Timeout | null = null;
+  private readonly sampler: SampleLoop;
   private sampling: Promise<QueueInfo[]> | null = null;
   private snapshot: { at: number; queues: QueueInfo[] } | null = null;
 
@@ -118,7 +119,8 @@ export class SqsConnector extends RedriveConnector implements Connector {
     this.client = new SQSClient(this.state.clientConfig(config, { maxSockets: 16 }));
     // Each re-drive worker has a receive or a send and a delete in flight.
     this.bulk = this.state.configError ? this.client : new SQSClient(this.state.clientConfig(config, { maxSockets: 96 }));
-    if (this.state.status !== 'error' && this.options.sampleIntervalMs > 0) this.scheduleSample(0);
+    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 10_000);
+    if (this.state.status !== 'error') this.sampler.start();
   }
 
   // ---------------------------------------------------------------- connection
@@ -141,7 +143,7 @@ export class SqsConnector extends RedriveConnector implements Connector {
 
   async close(): Promise<void> {
     this.state.closed = true;
-    if (this.sampleTimer) clearTimeout(this.sampleTimer);
+    this.sampler.stop();
     await this.jobs.cancelAll(5_000);
     this.jobs.dispose();
     this.client.destroy();
@@ -241,19 +243,6 @@ export class SqsConnector extends RedriveConnector implements Connector {
       });
     }
     return this.sampling;
-  }
-
-  /** As for RabbitMQ: the next sample only after the previous one, spaced out when SQS answers slowly, backed off on failure. */
-  private scheduleSample(delay: number): void {
-    if (this.state.closed) return;
-    this.sampleTimer = setTimeout(() => {
-      const started = Date.now();
-      this.sample().then(
-        () => this.scheduleSample(Math.max(this.options.sampleIntervalMs - (Date.now() - started), (Date.now() - started) * 2, 50)),
-        () => this.scheduleSample(Math.max(10_000, this.options.sampleIntervalMs)),
-      );
-    }, delay);
-    this.sampleTimer.unref?.();
   }
 
   /** Fresh: a sample already under way began before this call and may miss what the caller just did. */
