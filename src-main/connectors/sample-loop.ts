@@ -1,3 +1,5 @@
+import type { QueueInfo, StatsSnapshot } from '../contract/types.js';
+
 /**
  * A connection's background sampling, so charts have history before anyone
  * opens them. The next sample is taken only after the previous one finished:
@@ -36,5 +38,66 @@ export class SampleLoop {
       );
     }, delay);
     this.timer.unref?.();
+  }
+}
+
+/** The last sample of a connection's queues, and when it was taken. */
+export interface QueueSnapshot {
+  at: number;
+  queues: QueueInfo[];
+}
+
+/**
+ * A connection's samples of its queues: one at a time (concurrent callers
+ * share the one under way), the last one kept to answer stats() and to fill
+ * in what a cheaper listing lacks.
+ */
+export class QueueSamples {
+  private sampling: Promise<QueueInfo[]> | null = null;
+  private last: QueueSnapshot | null = null;
+
+  /** `read` lists every queue (and records the history it feeds). */
+  constructor(private readonly read: () => Promise<QueueSnapshot>) {}
+
+  get snapshot(): QueueSnapshot | null {
+    return this.last;
+  }
+
+  /** Keeps a listing taken another way as the last sample. */
+  remember(at: number, queues: QueueInfo[]): void {
+    this.last = { at, queues };
+  }
+
+  sample(): Promise<QueueInfo[]> {
+    if (!this.sampling) {
+      this.sampling = this.read()
+        .then((s) => {
+          this.last = s;
+          return s.queues;
+        })
+        .finally(() => {
+          this.sampling = null;
+        });
+    }
+    return this.sampling;
+  }
+
+  /** A sample begun after this call: one already under way may miss what the caller just did. */
+  async fresh(): Promise<QueueInfo[]> {
+    await this.settled();
+    return this.sample();
+  }
+
+  /** Waits for a sample under way, whatever its outcome. */
+  async settled(): Promise<void> {
+    if (this.sampling) await this.sampling.catch(() => {});
+  }
+
+  /** The last sample when it is under 900 ms old, else a new one. */
+  async stats(connectionId: string): Promise<StatsSnapshot> {
+    const s = this.last;
+    if (s && Date.now() - s.at < 900) return { connectionId, at: s.at, queues: s.queues, groups: [] };
+    const queues = await this.sample();
+    return { connectionId, at: this.last?.at ?? Date.now(), queues, groups: [] };
   }
 }

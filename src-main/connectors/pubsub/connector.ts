@@ -63,7 +63,7 @@ import {
   type Topic,
 } from './subscriptions.js';
 import { RedriveConnector } from '../redrive-connector.js';
-import { SampleLoop } from '../sample-loop.js';
+import { QueueSamples, SampleLoop } from '../sample-loop.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -109,8 +109,7 @@ export class PubsubConnector extends RedriveConnector implements Connector {
   private lastError: string | null = null;
   private closed = false;
   private readonly sampler: SampleLoop;
-  private sampling: Promise<QueueInfo[]> | null = null;
-  private snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  private readonly samples: QueueSamples;
   /** Credentials loaded before the first call (see ensureCredentials); null until asked, or after a failure. */
   private credentialsReady: Promise<void> | null = null;
   /** Pulls that hold a subscription's messages (a count, a browse), one at a time per subscription. */
@@ -144,7 +143,16 @@ export class PubsubConnector extends RedriveConnector implements Connector {
       this.lastError = this.configError.message;
     }
     this.clients = clients;
-    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 30_000);
+    this.samples = new QueueSamples(async () => {
+      const queues = await this.readAll();
+      const at = Date.now();
+      for (const q of queues) {
+        if (typeof q.arguments.backlog === 'string' && q.arguments.backlog.startsWith('not counted')) continue;
+        this.metricsHistory.record('queue', q.name, { messages: q.messages, ready: q.ready, unacked: q.unacked, delayed: q.delayed }, at);
+      }
+      return { at, queues };
+    });
+    this.sampler = new SampleLoop(() => this.samples.sample(), this.options.sampleIntervalMs, 30_000);
     if (clients) this.sampler.start();
   }
 
@@ -173,7 +181,7 @@ export class PubsubConnector extends RedriveConnector implements Connector {
     this.sampler.stop();
     await this.jobs.cancelAll(5_000);
     this.jobs.dispose();
-    if (this.sampling) await this.sampling.catch(() => {});
+    await this.samples.settled();
     if (this.clients) await closeClients(this.clients);
   }
 
@@ -294,30 +302,11 @@ export class PubsubConnector extends RedriveConnector implements Connector {
     return out.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
   }
 
-  private sample(): Promise<QueueInfo[]> {
-    if (!this.sampling) {
-      this.sampling = (async () => {
-        const queues = await this.readAll();
-        const at = Date.now();
-        for (const q of queues) {
-          if (typeof q.arguments.backlog === 'string' && q.arguments.backlog.startsWith('not counted')) continue;
-          this.metricsHistory.record('queue', q.name, { messages: q.messages, ready: q.ready, unacked: q.unacked, delayed: q.delayed }, at);
-        }
-        this.snapshot = { at, queues };
-        return queues;
-      })().finally(() => {
-        this.sampling = null;
-      });
-    }
-    return this.sampling;
-  }
-
   // ---------------------------------------------------------------- subscriptions as queues
 
   /** Fresh: a sample already under way began before this call and may miss what the caller just did. */
   async listQueues(): Promise<QueueInfo[]> {
-    if (this.sampling) await this.sampling.catch(() => {});
-    return this.sample();
+    return this.samples.fresh();
   }
 
   async getQueue(queue: string): Promise<QueueInfo> {
@@ -645,10 +634,7 @@ export class PubsubConnector extends RedriveConnector implements Connector {
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {
-    const s = this.snapshot;
-    if (s && Date.now() - s.at < 900) return { connectionId: this.id, at: s.at, queues: s.queues, groups: [] };
-    const queues = await this.sample();
-    return { connectionId: this.id, at: this.snapshot?.at ?? Date.now(), queues, groups: [] };
+    return this.samples.stats(this.id);
   }
 
   async history(a: Args<'metrics/history'>): Promise<HistorySeries> {

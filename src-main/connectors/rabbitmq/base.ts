@@ -38,7 +38,7 @@ import { REDRIVE_NOTICE } from './redrive.js';
 import { INSECURE_TLS_WARNING } from './test-connection.js';
 import { deadLetterSources, deliveryLimit, matchingPolicy, policyDefinition, queueType, toQueueInfo, utilisation, type Topology } from './topology.js';
 import { RedriveConnector } from '../redrive-connector.js';
-import { SampleLoop } from '../sample-loop.js';
+import { QueueSamples, SampleLoop } from '../sample-loop.js';
 
 interface TopologyParts {
   exchanges: MgmtExchange[];
@@ -93,8 +93,8 @@ export class RabbitBase extends RedriveConnector {
   protected closed = false;
   protected serverVersion: string | null = null;
   protected sampler!: SampleLoop;
-  protected sampling: Promise<QueueInfo[]> | null = null;
-  protected snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  /** Every queue, sampled on a timer: the history, stats() and the dead-letter sources a page of the list lacks. */
+  protected readonly samples: QueueSamples;
   protected topologyCache: (TopologyParts & { at: number }) | null = null;
   protected readonly queueLocks = new Map<string, Promise<unknown>>();
 
@@ -114,7 +114,13 @@ export class RabbitBase extends RedriveConnector {
     if (this.r.insecure) deps.logger.warn('TLS certificate verification is off for a RabbitMQ connection', { connectionId: id, target: this.r.target });
     void this.amqp().catch(() => {});
     // Backed off while the management API is failing.
-    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 5_000);
+    this.samples = new QueueSamples(async () => {
+      const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(false)]);
+      const at = Date.now();
+      this.record(queues, at);
+      return { at, queues: this.toQueueInfos(queues, parts) };
+    });
+    this.sampler = new SampleLoop(() => this.samples.sample(), this.options.sampleIntervalMs, 5_000);
     this.sampler.start();
   }
 
@@ -355,23 +361,6 @@ export class RabbitBase extends RedriveConnector {
         at,
       );
     }
-  }
-
-  /** One sample of every queue: feeds the history and answers stats(). Concurrent callers share it. */
-  protected sample(): Promise<QueueInfo[]> {
-    if (!this.sampling) {
-      this.sampling = (async () => {
-        const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(false)]);
-        const at = Date.now();
-        this.record(queues, at);
-        const infos = this.toQueueInfos(queues, parts);
-        this.snapshot = { at, queues: infos };
-        return infos;
-      })().finally(() => {
-        this.sampling = null;
-      });
-    }
-    return this.sampling;
   }
 
 

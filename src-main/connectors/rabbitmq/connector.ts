@@ -217,7 +217,7 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
     const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(true)]);
     const at = Date.now();
     const infos = this.toQueueInfos(queues, parts);
-    this.snapshot = { at, queues: infos };
+    this.samples.remember(at, infos);
     return infos;
   }
 
@@ -237,7 +237,7 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
       if (error instanceof ApiError && /page out of range/i.test(error.message)) return { items: [] };
       throw error;
     });
-    const known = new Map((this.snapshot?.queues ?? []).map((q) => [q.name, q.deadLetterFor]));
+    const known = new Map((this.samples.snapshot?.queues ?? []).map((q) => [q.name, q.deadLetterFor]));
     const policies = this.topologyCache?.policies ?? [];
     return (answer.items ?? [])
       .map((q) => toQueueInfo(this.withCurrentPolicy(q, policies), known.get(q.name) ?? []))
@@ -389,10 +389,7 @@ export class RabbitConnector extends RabbitBrowse implements Connector {
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {
-    const s = this.snapshot;
-    if (s && Date.now() - s.at < 900) return { connectionId: this.id, at: s.at, queues: s.queues, groups: [] };
-    const queues = await this.sample();
-    return { connectionId: this.id, at: this.snapshot?.at ?? Date.now(), queues, groups: [] };
+    return this.samples.stats(this.id);
   }
 
   async history(a: Args<'metrics/history'>): Promise<HistorySeries> {

@@ -53,7 +53,7 @@ import { attributesFrom, matchesFilter, queueNameOf, toView } from './messages.j
 import { isFifo, parseRedrivePolicy, toQueueInfo, type QueueAttributes } from './queues.js';
 import { REDRIVE_NOTICE, SqsMoveTaskRun, SqsRedriveRun, type SqsRedriveJob } from './redrive.js';
 import { RedriveConnector } from '../redrive-connector.js';
-import { SampleLoop } from '../sample-loop.js';
+import { QueueSamples, SampleLoop } from '../sample-loop.js';
 
 export const QUEUE_METRICS = ['messages', 'ready', 'unacked', 'delayed'] as const;
 
@@ -98,8 +98,7 @@ export class SqsConnector extends RedriveConnector implements Connector {
   private readonly options: Required<SqsConnectorOptions>;
   private readonly urls = new Map<string, string>();
   private readonly sampler: SampleLoop;
-  private sampling: Promise<QueueInfo[]> | null = null;
-  private snapshot: { at: number; queues: QueueInfo[] } | null = null;
+  private readonly samples: QueueSamples;
 
   constructor(
     id: string,
@@ -119,7 +118,13 @@ export class SqsConnector extends RedriveConnector implements Connector {
     this.client = new SQSClient(this.state.clientConfig(config, { maxSockets: 16 }));
     // Each re-drive worker has a receive or a send and a delete in flight.
     this.bulk = this.state.configError ? this.client : new SQSClient(this.state.clientConfig(config, { maxSockets: 96 }));
-    this.sampler = new SampleLoop(() => this.sample(), this.options.sampleIntervalMs, 10_000);
+    this.samples = new QueueSamples(async () => {
+      const queues = await this.readAll();
+      const at = Date.now();
+      this.record(queues, at);
+      return { at, queues };
+    });
+    this.sampler = new SampleLoop(() => this.samples.sample(), this.options.sampleIntervalMs, 10_000);
     if (this.state.status !== 'error') this.sampler.start();
   }
 
@@ -230,25 +235,10 @@ export class SqsConnector extends RedriveConnector implements Connector {
     for (const q of queues) this.metricsHistory.record('queue', q.name, { messages: q.messages, ready: q.ready, unacked: q.unacked, delayed: q.delayed }, at);
   }
 
-  private sample(): Promise<QueueInfo[]> {
-    if (!this.sampling) {
-      this.sampling = (async () => {
-        const queues = await this.readAll();
-        const at = Date.now();
-        this.record(queues, at);
-        this.snapshot = { at, queues };
-        return queues;
-      })().finally(() => {
-        this.sampling = null;
-      });
-    }
-    return this.sampling;
-  }
 
   /** Fresh: a sample already under way began before this call and may miss what the caller just did. */
   async listQueues(): Promise<QueueInfo[]> {
-    if (this.sampling) await this.sampling.catch(() => {});
-    return this.sample();
+    return this.samples.fresh();
   }
 
   async getQueue(queue: string): Promise<QueueInfo> {
@@ -579,10 +569,7 @@ export class SqsConnector extends RedriveConnector implements Connector {
   // ---------------------------------------------------------------- statistics
 
   async stats(): Promise<StatsSnapshot> {
-    const s = this.snapshot;
-    if (s && Date.now() - s.at < 900) return { connectionId: this.id, at: s.at, queues: s.queues, groups: [] };
-    const queues = await this.sample();
-    return { connectionId: this.id, at: this.snapshot?.at ?? Date.now(), queues, groups: [] };
+    return this.samples.stats(this.id);
   }
 
   async history(a: Args<'metrics/history'>): Promise<HistorySeries> {
