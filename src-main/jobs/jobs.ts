@@ -28,6 +28,7 @@
  * contract.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { FINAL_JOB_STATES, type AuditEntry, type JobState } from '../contract/types.js';
 
 /** The states a job ends in. */
@@ -118,6 +119,9 @@ interface Entry<T extends Tracked> {
   work: Promise<void> | null;
 }
 
+/** Listeners a job's cancel signal may have at once before Node warns of a leak: a few per worker. */
+const JOB_SIGNAL_LISTENERS = 256;
+
 /** The handle a job's work holds: its state, its cancel request and its progress. */
 export class JobControl<T extends Tracked> {
   private readonly abort = new AbortController();
@@ -127,7 +131,11 @@ export class JobControl<T extends Tracked> {
   constructor(
     readonly job: T,
     private readonly jobs: JobsInternals<T>,
-  ) {}
+  ) {
+    // Every worker of a job waits on this signal (a paced sleep, a request in flight), each
+    // listener removed when its wait ends: more than Node's default of 10 at once is no leak.
+    setMaxListeners(JOB_SIGNAL_LISTENERS, this.abort.signal);
+  }
 
   get cancelled(): boolean {
     return this.abort.signal.aborted;
