@@ -7,6 +7,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { AuditEntry, RedriveJob } from '../../../src-main/contract/types.js';
 import { expired, isFinal, Jobs, RETENTION, type JobsOptions, type Tracked } from '../../../src-main/jobs/jobs.js';
+import { sleep } from '../../../src-main/jobs/pace.js';
 import { redriveJobs } from '../../../src-main/jobs/redrives.js';
 
 interface Work extends Tracked {
@@ -97,6 +98,32 @@ describe('job machinery', () => {
       expect(seen.at(-1)).toMatchObject({ moved: last });
     } finally {
       vi.useRealTimers();
+    }
+  });
+
+  it("a job's workers may all wait on its cancel signal at once, without a leak warning, and a cancel ends every wait", async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const { jobs } = registry();
+      const j = job('w');
+      const c = jobs.add(j);
+      let woken = 0;
+      void c.run(async (ctl) => {
+        ctl.running();
+        // 40 workers, each in a paced sleep of an hour on the job's signal (SQS runs 32).
+        await Promise.all(Array.from({ length: 40 }, () => sleep(3_600_000, ctl.signal).then(() => woken++)));
+      });
+      await until(() => j.state === 'running');
+      jobs.cancel('w');
+      expect(await jobs.settled('w')).toMatchObject({ state: 'cancelled' });
+      expect(woken).toBe(40);
+      // A warning is emitted on the next tick: one turn later, none arrived.
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
     }
   });
 
