@@ -146,6 +146,9 @@ function toBuffer(v: Buffer | string | null | undefined): Buffer | null {
   return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
 }
 
+/** A group's committed offset of one partition, as group_offsets holds it. */
+type CommittedRow = { topic: string; partition: number; committed: number };
+
 export class Streams {
   private readonly topics = new Map<string, TopicState>();
   private readonly usedPids = new Set<number>();
@@ -924,13 +927,15 @@ export class Streams {
 
   /** One group as listGroups shows it, without describing every other group; undefined when no such group exists. */
   findGroup(groupId: string): GroupInfo | undefined {
-    return this.hasGroup(groupId) ? this.groupInfo(groupId) : undefined;
+    // The committed offsets are read once: they say whether the group exists (as hasGroup does) and describe it.
+    const rows = this.st.groupOffsets.all(groupId) as CommittedRow[];
+    return this.knownGroup(groupId) || rows.length > 0 ? this.groupInfo(groupId, rows) : undefined;
   }
 
-  groupInfo(groupId: string): GroupInfo {
+  groupInfo(groupId: string, rows = this.st.groupOffsets.all(groupId) as CommittedRow[]): GroupInfo {
     const direct = this.ctx.coordinated.directMembers(groupId);
     const committed = new Map<string, number>();
-    for (const r of this.st.groupOffsets.all(groupId) as Array<{ topic: string; partition: number; committed: number }>) committed.set(`${r.topic}\0${r.partition}`, r.committed);
+    for (const r of rows) committed.set(`${r.topic}\0${r.partition}`, r.committed);
     const keys = new Set(committed.keys());
     for (const m of direct) for (const a of m.assignments) keys.add(`${a.topic}\0${a.partition}`);
     const wireMembers = this.coordinatedMembers(groupId);
@@ -978,7 +983,7 @@ export class Streams {
     if (req.to === 'timestamp' && !(Number.isInteger(req.timestamp) && req.timestamp! >= 0)) throw invalid('timestamp', 'to "timestamp" needs a timestamp (epoch ms)');
     if (req.to === 'offset' && !(Number.isInteger(req.offset) && req.offset! >= 0)) throw invalid('offset', 'to "offset" needs a non-negative offset');
     if (req.partitions && req.topic === undefined) throw invalid('partitions', 'partitions need a topic');
-    const committed = this.st.groupOffsets.all(req.groupId) as Array<{ topic: string; partition: number; committed: number }>;
+    const committed = this.st.groupOffsets.all(req.groupId) as CommittedRow[];
     if (!this.knownGroup(req.groupId) && committed.length === 0 && req.topic === undefined) throw notFound('consumer group', req.groupId, 'groupId');
     let rows: Array<{ topic: string; partition: number; committed: number | null }>;
     if (req.topic !== undefined) {
