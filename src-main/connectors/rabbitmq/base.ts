@@ -92,7 +92,7 @@ export class RabbitBase extends RedriveConnector {
   protected reconnectDelay = 1_000;
   protected closed = false;
   protected serverVersion: string | null = null;
-  protected sampler!: SampleLoop;
+  protected readonly sampler: SampleLoop;
   /** Every queue, sampled on a timer: the history, stats() and the dead-letter sources a page of the list lacks. */
   protected readonly samples: QueueSamples;
   protected topologyCache: (TopologyParts & { at: number }) | null = null;
@@ -113,13 +113,13 @@ export class RabbitBase extends RedriveConnector {
     this.mgmt = new ManagementClient({ ...this.r.management, tls: this.r.tls, timeoutMs: this.options.managementTimeoutMs });
     if (this.r.insecure) deps.logger.warn('TLS certificate verification is off for a RabbitMQ connection', { connectionId: id, target: this.r.target });
     void this.amqp().catch(() => {});
-    // Backed off while the management API is failing.
     this.samples = new QueueSamples(async () => {
       const [queues, parts] = await Promise.all([this.mgmtQueues(), this.topologyParts(false)]);
       const at = Date.now();
       this.record(queues, at);
       return { at, queues: this.toQueueInfos(queues, parts) };
     });
+    // Backed off for 5 s while the management API is failing.
     this.sampler = new SampleLoop(() => this.samples.sample(), this.options.sampleIntervalMs, 5_000);
     this.sampler.start();
   }
@@ -362,7 +362,6 @@ export class RabbitBase extends RedriveConnector {
       );
     }
   }
-
 
   /** A queue as the management API shows it, and as the contract does (with its dead-letter sources). */
   protected async queueDetails(queue: string): Promise<{ raw: MgmtQueue; info: QueueInfo }> {

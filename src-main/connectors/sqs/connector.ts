@@ -235,7 +235,6 @@ export class SqsConnector extends RedriveConnector implements Connector {
     for (const q of queues) this.metricsHistory.record('queue', q.name, { messages: q.messages, ready: q.ready, unacked: q.unacked, delayed: q.delayed }, at);
   }
 
-
   /** Fresh: a sample already under way began before this call and may miss what the caller just did. */
   async listQueues(): Promise<QueueInfo[]> {
     return this.samples.fresh();
