@@ -433,10 +433,10 @@ export function generateAll() {
   const schemas = [];
   for (const f of files) {
     const msg = load(path.join(specDir, f));
-    if (/(Request|Response|Header)\.json$/.test(f)) schemas.push([f, msg]);
     // Only messages that travel between client and broker: requests, responses, headers
-    // and the consumer protocol's embedded structures.
+    // and the consumer protocol's embedded structures. The first three are kept as schemas too.
     if (!['request', 'response', 'header', 'data'].includes(msg.type)) continue;
+    if (msg.type !== 'data') schemas.push([f, msg]);
     const g = generate(path.join(specDir, f));
     out.set(`${g.name}.ts`, g.text);
     messages.push(g);
