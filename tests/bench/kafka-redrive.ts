@@ -16,7 +16,7 @@ import { createKafkaConnector, type KafkaConnector } from '../../src-main/connec
 import type { KafkaConnectionConfig } from '../../src-main/contract/operations.js';
 import { silentLogger } from '../../src-main/ground/logger.js';
 import type { BenchResult } from './bench-result.js';
-import { cpuMeter, type CpuSpent } from './process-cpu.js';
+import { cpuMeter, cpuNote, type CpuSpent } from './process-cpu.js';
 
 const ORIGINAL_PARTITIONS = 6;
 const DLT_PARTITIONS = 3;
@@ -192,13 +192,6 @@ async function round(brokers: string, admin: Admin, n: number, kcatFirst: boolea
 export async function compareWithKcat(brokers: string, admin: Admin, n: number, brokerPid: number | null = null): Promise<BenchResult[]> {
   const rounds: Round[] = [];
   for (let i = 0; i < ROUNDS; i++) rounds.push(await round(brokers, admin, n, i % 2 === 0, brokerPid));
-  const per = (ms: number) => Math.round((ms * 1000) / n);
-  /** CPU per 1,000 records: the broker's in Brokerdeck's run and in kcat's, and Brokerdeck's process in its run. */
-  const cpuNote = (r: Round, kind: 'cold' | 'second') => {
-    const ours = r.cpu[kind];
-    const broker = ours.broker !== null && r.cpu.kcat.broker !== null ? `Kafka ${per(ours.broker)} vs ${per(r.cpu.kcat.broker)} ms, ` : '';
-    return `CPU per 1,000 records: ${broker}Brokerdeck's process ${per(ours.self)} ms`;
-  };
   const out: BenchResult[] = [];
   for (const [label, kind] of [
     ['first re-drive, fresh connector (cold)', 'cold'],
@@ -213,7 +206,7 @@ export async function compareWithKcat(brokers: string, admin: Admin, n: number, 
       target: '≥ 1',
       pass: ratio >= 1,
       notes:
-        rounds.map((r, i) => `round ${i + 1}: Brokerdeck ${fmt(r[kind])}, kcat ${fmt(r.kcat)} records/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r, kind)})`).join('; ') +
+        rounds.map((r, i) => `round ${i + 1}: Brokerdeck ${fmt(r[kind])}, kcat ${fmt(r.kcat)} records/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r.cpu[kind], r.cpu.kcat, n, 'Kafka', 'records')})`).join('; ') +
         '. Brokerdeck: startRedrive to settled, acks=all, ledger, headers and keys kept, x-redriven-* added; kcat -C -e | kcat -P -X acks=all: keys kept, no headers (a pipe cannot carry them)',
     });
   }

@@ -54,8 +54,13 @@ export function cpuMeter(brokerPid: number | null): () => CpuSpent {
   };
 }
 
-/** "broker 1,234 ms CPU, this process 567 ms", the broker's part left out when unknown. */
-export function describeCpu(c: CpuSpent, brokerName: string): string {
-  const fmt = (ms: number) => Math.round(ms).toLocaleString('en');
-  return `${c.broker === null ? '' : `${brokerName} ${fmt(c.broker)} ms CPU, `}Brokerdeck's process ${fmt(c.self)} ms`;
+/**
+ * "CPU per 1,000 messages: RabbitMQ 125 vs 108 ms, Brokerdeck's process 50 ms": the broker's CPU
+ * in Brokerdeck's run and in the peer's, then Brokerdeck's process in its own run, for `n` items.
+ * The broker's part is left out when either run has no figure for it.
+ */
+export function cpuNote(ours: CpuSpent, peer: CpuSpent, n: number, brokerName: string, items: string): string {
+  const per = (ms: number) => Math.round((ms * 1000) / n);
+  const broker = ours.broker !== null && peer.broker !== null ? `${brokerName} ${per(ours.broker)} vs ${per(peer.broker)} ms, ` : '';
+  return `CPU per 1,000 ${items}: ${broker}Brokerdeck's process ${per(ours.self)} ms`;
 }

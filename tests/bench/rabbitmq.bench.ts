@@ -14,7 +14,7 @@ import { RabbitConnector } from '../../src-main/connectors/rabbitmq/index.js';
 import { prepareBroker, rejectAll, testDeps, type TestBroker } from '../integration/rabbitmq/broker.js';
 
 import type { BenchResult } from './bench-result.js';
-import { cpuMeter, type CpuSpent } from './process-cpu.js';
+import { cpuMeter, cpuNote, type CpuSpent } from './process-cpu.js';
 import { brokerPid, enableShovel, shovelQueue } from './rabbitmq-shovel.js';
 
 const REDRIVE_N = 10_000;
@@ -138,12 +138,6 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
       const { seconds } = await shovelQueue(b, raw, 'orders.dlq', 'orders', n);
       return { rate: n / seconds, cpu: meter() };
     };
-    /** CPU per 1,000 messages: RabbitMQ's in each run, and Brokerdeck's process in its own. */
-    const cpuNote = (r: { ours: Run; theirs: Run }, n: number) => {
-      const per = (ms: number) => Math.round((ms * 1000) / n);
-      const rabbit = r.ours.cpu.broker !== null && r.theirs.cpu.broker !== null ? `RabbitMQ ${per(r.ours.cpu.broker)} vs ${per(r.theirs.cpu.broker)} ms, ` : '';
-      return `CPU per 1,000 messages: ${rabbit}Brokerdeck's process ${per(r.ours.cpu.self)} ms`;
-    };
     for (const n of SHOVEL_SIZES) {
       const rounds: Array<{ ours: Run; theirs: Run }> = [];
       for (let round = 0; round < 2; round++) {
@@ -168,7 +162,7 @@ async function compareWithShovel(b: TestBroker, raw: ChannelModel, rabbit: Rabbi
             .map(
               (r, i) =>
                 `round ${i + 1}${n === SHOVEL_SIZES[0] && i === 0 ? ' (first re-drive of a fresh connector)' : ''}: ` +
-                `Brokerdeck ${Math.round(r.ours.rate)} msg/s, shovel ${Math.round(r.theirs.rate)} msg/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r, n)})`,
+                `Brokerdeck ${Math.round(r.ours.rate)} msg/s, shovel ${Math.round(r.theirs.rate)} msg/s, ${ratios[i]!.toFixed(2)}× (${cpuNote(r.ours.cpu, r.theirs.cpu, n, 'RabbitMQ', 'messages')})`,
             )
             .join('; ') +
           '. Brokerdeck: startRedrive to settled, confirms, ack after confirm, x-redriven-* headers; shovel: ack-mode on-confirm, src-prefetch-count 1000, src-delete-after queue-length, declared to deleted',
